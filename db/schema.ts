@@ -1,0 +1,140 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  customType,
+  date,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  serial,
+  smallint,
+  text,
+  timestamp,
+  varchar,
+} from 'drizzle-orm/pg-core';
+
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
+
+/**
+ * Analytics table: the reference columns (user_id, device_type, masked_ip, masked_device_id,
+ * locale, app_version, create_date) plus what correctness needs. `app_version` is text:
+ * "0.60" and "0.6.0" are different releases and must stay different.
+ */
+export const userLogins = pgTable(
+  'user_logins',
+  {
+    // SQS message id: a redelivered message hits this key and is not stored twice.
+    messageId: varchar('message_id', { length: 128 }).primaryKey(),
+    userId: varchar('user_id', { length: 128 }).notNull(),
+    deviceType: varchar('device_type', { length: 32 }).notNull(),
+    maskedIp: varchar('masked_ip', { length: 256 }).notNull(),
+    maskedDeviceId: varchar('masked_device_id', { length: 256 }).notNull(),
+    locale: varchar('locale', { length: 32 }),
+    appVersion: varchar('app_version', { length: 32 }).notNull(),
+    appVersionMajor: integer('app_version_major'),
+    appVersionMinor: integer('app_version_minor'),
+    appVersionPatch: integer('app_version_patch'),
+    // Date the event was sent (SQS SentTimestamp, UTC): a replay keeps the event's date.
+    createDate: date('create_date').notNull(),
+    sentAt: timestamp('sent_at', { withTimezone: true }).notNull(),
+    ingestedAt: timestamp('ingested_at', { withTimezone: true }).notNull().defaultNow(),
+    tokenKeyVersion: smallint('token_key_version').notNull(),
+  },
+  (t) => [
+    index('user_logins_masked_ip_idx').on(t.maskedIp),
+    index('user_logins_masked_device_id_idx').on(t.maskedDeviceId),
+    index('user_logins_create_date_idx').on(t.createDate),
+  ],
+);
+
+/** Wrapped data-encryption keys for vault values and quarantined bodies. */
+export const dataKeys = pgTable('data_keys', {
+  id: serial('id').primaryKey(),
+  purpose: varchar('purpose', { length: 32 }).notNull(),
+  wrappedKey: bytea('wrapped_key').notNull(),
+  // Which KEK (KMS key ARN or local keyring id) wrapped it; rotate-kek rewrites both.
+  kekId: varchar('kek_id', { length: 2048 }).notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  rewrappedAt: timestamp('rewrapped_at', { withTimezone: true }),
+});
+
+/** Wrapped HMAC token keys, one row per version. */
+export const tokenKeys = pgTable('token_keys', {
+  version: smallint('version').primaryKey(),
+  wrappedKey: bytea('wrapped_key').notNull(),
+  kekId: varchar('kek_id', { length: 2048 }).notNull(),
+  // 'active' tokenises new data; 'pending' is being rolled out by rotate-token-key; 'retired' is kept for audit.
+  state: varchar('state', { length: 16 }).notNull().default('active'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  rewrappedAt: timestamp('rewrapped_at', { withTimezone: true }),
+});
+
+/** One row per distinct (field, value): the only place originals exist, and only encrypted. */
+export const piiVault = pgTable('pii_vault', {
+  token: varchar('token', { length: 256 }).primaryKey(),
+  field: varchar('field', { length: 16 }).notNull(),
+  // AES-256-GCM: nonce | ciphertext | tag, with the token bound as additional data.
+  ciphertext: bytea('ciphertext').notNull(),
+  dataKeyId: integer('data_key_id')
+    .notNull()
+    .references(() => dataKeys.id),
+  tokenKeyVersion: smallint('token_key_version').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Messages that could not be stored, with machine-readable reasons. The body is encrypted: it may hold PII. */
+export const quarantine = pgTable(
+  'quarantine',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    messageId: varchar('message_id', { length: 128 }).notNull().unique(),
+    // [{ code, path? }]: codes and field names only, never values.
+    reasons: jsonb('reasons').$type<QuarantineReason[]>().notNull(),
+    bodyCiphertext: bytea('body_ciphertext').notNull(),
+    dataKeyId: integer('data_key_id')
+      .notNull()
+      .references(() => dataKeys.id),
+    bodyBytes: integer('body_bytes').notNull(),
+    sentAt: timestamp('sent_at', { withTimezone: true }),
+    receiveCount: integer('receive_count'),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('quarantine_received_at_idx').on(t.receivedAt)],
+);
+
+export interface QuarantineReason {
+  code: string;
+  path?: string;
+}
+
+/**
+ * Append-only, hash-chained audit log of every reveal-api attempt. `seq` is the chain
+ * order; hash = SHA-256(prev_hash || canonical row content). UPDATE/DELETE/TRUNCATE are
+ * refused by triggers (see the roles migration).
+ */
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    seq: bigint('seq', { mode: 'number' }).primaryKey(),
+    occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'string' }).notNull(),
+    action: varchar('action', { length: 32 }).notNull(),
+    actor: varchar('actor', { length: 256 }),
+    roles: text('roles').array().notNull().default(sql`'{}'::text[]`),
+    clientAddress: varchar('client_address', { length: 64 }),
+    requestId: varchar('request_id', { length: 128 }),
+    purpose: text('purpose'),
+    ticket: varchar('ticket', { length: 256 }),
+    tokens: text('tokens').array().notNull().default(sql`'{}'::text[]`),
+    fieldCounts: jsonb('field_counts').$type<Record<string, number>>().notNull().default({}),
+    outcome: varchar('outcome', { length: 32 }).notNull(),
+    reason: text('reason'),
+    prevHash: bytea('prev_hash'),
+    hash: bytea('hash').notNull(),
+  },
+  (t) => [
+    index('audit_log_actor_idx').on(t.actor, t.seq),
+    index('audit_log_occurred_at_idx').on(t.occurredAt),
+    index('audit_log_tokens_idx').using('gin', t.tokens),
+  ],
+);

@@ -1,0 +1,107 @@
+import {
+  DecryptCommand,
+  DescribeKeyCommand,
+  GenerateDataKeyCommand,
+  KMSClient,
+  KMSServiceException,
+  ReEncryptCommand,
+} from '@aws-sdk/client-kms';
+import { KeyProviderError } from '../errors.js';
+import { encryptionContext, type GeneratedKey, type KeyProvider, type KeyPurpose, type WrappedKey } from './key-provider.js';
+
+export interface AwsKmsOptions {
+  keyId: string;
+  region: string;
+  endpoint: string | undefined;
+}
+
+/** Faults worth retrying: KMS throttled us, is having a bad moment, or the network dropped. */
+const TRANSIENT_KMS_ERRORS = new Set([
+  'ThrottlingException',
+  'KMSInternalException',
+  'DependencyTimeoutException',
+  'KeyUnavailableException',
+  'LimitExceededException',
+]);
+
+export class AwsKmsKeyProvider implements KeyProvider {
+  readonly description: string;
+  private readonly client: KMSClient;
+  private readonly keyId: string;
+
+  constructor(options: AwsKmsOptions) {
+    this.keyId = options.keyId;
+    this.client = new KMSClient({
+      region: options.region,
+      ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+      maxAttempts: 3,
+    });
+    this.description = `AWS KMS key ${options.keyId}${options.endpoint === undefined ? '' : ` at ${options.endpoint}`}`;
+  }
+
+  async generateDataKey(purpose: KeyPurpose): Promise<GeneratedKey> {
+    const out = await this.call('GenerateDataKey', () =>
+      this.client.send(
+        new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: 'AES_256', EncryptionContext: encryptionContext(purpose) }),
+      ),
+    );
+    if (out.Plaintext === undefined || out.CiphertextBlob === undefined || out.KeyId === undefined) {
+      throw new KeyProviderError('kms_bad_response', 'KMS GenerateDataKey returned no key material');
+    }
+    return { plaintext: Buffer.from(out.Plaintext), wrapped: Buffer.from(out.CiphertextBlob), kekId: out.KeyId };
+  }
+
+  async decryptDataKey(key: WrappedKey, purpose: KeyPurpose): Promise<Buffer> {
+    const out = await this.call('Decrypt', () =>
+      this.client.send(
+        new DecryptCommand({ CiphertextBlob: key.wrapped, KeyId: key.kekId, EncryptionContext: encryptionContext(purpose) }),
+      ),
+    );
+    if (out.Plaintext === undefined) throw new KeyProviderError('kms_bad_response', 'KMS Decrypt returned no plaintext');
+    return Buffer.from(out.Plaintext);
+  }
+
+  async rewrapDataKey(key: WrappedKey, purpose: KeyPurpose): Promise<WrappedKey> {
+    const context = encryptionContext(purpose);
+    const out = await this.call('ReEncrypt', () =>
+      this.client.send(
+        new ReEncryptCommand({
+          CiphertextBlob: key.wrapped,
+          SourceKeyId: key.kekId,
+          SourceEncryptionContext: context,
+          DestinationKeyId: this.keyId,
+          DestinationEncryptionContext: context,
+        }),
+      ),
+    );
+    if (out.CiphertextBlob === undefined || out.KeyId === undefined) {
+      throw new KeyProviderError('kms_bad_response', 'KMS ReEncrypt returned no ciphertext');
+    }
+    return { wrapped: Buffer.from(out.CiphertextBlob), kekId: out.KeyId };
+  }
+
+  async check(): Promise<void> {
+    const out = await this.call('DescribeKey', () => this.client.send(new DescribeKeyCommand({ KeyId: this.keyId })));
+    if (out.KeyMetadata?.Enabled === false) {
+      throw new KeyProviderError('kms_key_disabled', `KMS key ${this.keyId} is disabled (KMS_KEY_ID)`);
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+
+  private async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (cause) {
+      if (cause instanceof KMSServiceException) {
+        const transient = TRANSIENT_KMS_ERRORS.has(cause.name) || cause.$fault === 'server' || cause.$retryable !== undefined;
+        throw new KeyProviderError(`kms_${cause.name}`, `KMS ${operation} failed: ${cause.name}: ${cause.message}`, { cause, transient });
+      }
+      // No service answer at all (connection refused, DNS, timeout): the network, not the request.
+      const message = cause instanceof Error ? cause.message : String(cause);
+      throw new KeyProviderError('kms_unreachable', `KMS ${operation} failed: ${message}`, { cause, transient: true });
+    }
+  }
+}
