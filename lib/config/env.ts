@@ -36,3 +36,8 @@ export const envBool = z
 export const envUrl = z.url({ message: 'expected an absolute URL' });
 
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+
+/** The process environment: the one place it is read. Mains pass it to their config loader. */
+export function processEnv(): Env {
+  return { ...process.env };
+}

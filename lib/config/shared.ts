@@ -22,7 +22,14 @@ export const sharedEnvSchema = z.object({
 export type SharedEnv = z.infer<typeof sharedEnvSchema>;
 
 export type KeyProviderConfig =
-  | { kind: 'aws-kms'; keyId: string; region: string; endpoint: string | undefined }
+  | {
+      kind: 'aws-kms';
+      keyId: string;
+      region: string;
+      endpoint: string | undefined;
+      /** Only for local emulators; production uses the SDK's default credential chain. */
+      credentials?: { accessKeyId: string; secretAccessKey: string };
+    }
   | { kind: 'local'; file: string };
 
 export interface DatabaseConfig {

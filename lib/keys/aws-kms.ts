@@ -13,6 +13,8 @@ export interface AwsKmsOptions {
   keyId: string;
   region: string;
   endpoint: string | undefined;
+  /** Static credentials for local endpoints; production uses the SDK's default chain (IAM role, env, profile). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
 /** Faults worth retrying: KMS throttled us, is having a bad moment, or the network dropped. */
@@ -34,6 +36,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
     this.client = new KMSClient({
       region: options.region,
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
       maxAttempts: 3,
     });
     this.description = `AWS KMS key ${options.keyId}${options.endpoint === undefined ? '' : ` at ${options.endpoint}`}`;
@@ -98,6 +101,9 @@ export class AwsKmsKeyProvider implements KeyProvider {
       if (cause instanceof KMSServiceException) {
         const transient = TRANSIENT_KMS_ERRORS.has(cause.name) || cause.$fault === 'server' || cause.$retryable !== undefined;
         throw new KeyProviderError(`kms_${cause.name}`, `KMS ${operation} failed: ${cause.name}: ${cause.message}`, { cause, transient });
+      }
+      if (cause instanceof Error && cause.name === 'CredentialsProviderError') {
+        throw new KeyProviderError('aws_credentials_missing', `KMS ${operation} failed: no AWS credentials (${cause.message})`, { cause });
       }
       // No service answer at all (connection refused, DNS, timeout): the network, not the request.
       const message = cause instanceof Error ? cause.message : String(cause);
