@@ -46,3 +46,8 @@ async function unwrapTokenizer(row: TokenKeyRow, provider: KeyProvider): Promise
   const key = await provider.decryptDataKey({ wrapped: row.wrappedKey, kekId: row.kekId }, PURPOSE);
   return new Tokenizer(key, row.version);
 }
+
+/** Version of the active token key (undefined on a fresh database): a cheap poll for key rotation. */
+export async function activeTokenKeyVersion(db: Db): Promise<number | undefined> {
+  return (await activeRow(db))?.version;
+}

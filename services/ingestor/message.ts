@@ -1,0 +1,171 @@
+import { z } from 'zod';
+import { canonicalDeviceId, canonicalIp } from '../../lib/crypto/normalize.js';
+import type { QuarantineReason } from '../../db/schema.js';
+
+/** One SQS message as the ingestor sees it (attributes already extracted). */
+export interface InboundMessage {
+  messageId: string;
+  body: string;
+  /** SQS SentTimestamp (ms since epoch); receive time when SQS did not report it. */
+  sentAt: Date;
+  receiveCount: number | undefined;
+}
+
+/** A valid login event, PII fields in canonical form (still plaintext: tokenise before storing). */
+export interface LoginEvent {
+  userId: string;
+  deviceType: string;
+  ip: string;
+  deviceId: string;
+  locale: string | null;
+  appVersion: string;
+  appVersionParts: { major: number; minor: number | null; patch: number | null } | null;
+}
+
+export type ParseResult = { ok: true; event: LoginEvent } | { ok: false; reasons: QuarantineReason[] };
+
+/** The SQS maximum message size: anything larger was not sent by a well-behaved producer. Checked before JSON.parse. */
+export const MAX_BODY_BYTES = 256 * 1024;
+/** A login event is one flat object; anything nested deeper than this is hostile or wrong. */
+export const MAX_NESTING_DEPTH = 8;
+
+// Column limits from db/schema.ts (user_logins); device_id is stored encrypted, the limit bounds vault rows.
+const LIMITS = { user_id: 128, device_type: 32, locale: 32, app_version: 32, device_id: 128, ip: 64 } as const;
+
+// C0/C1 control characters (NUL included: PostgreSQL text cannot hold it) and unpaired surrogates
+// (the driver would silently turn them into U+FFFD, changing the value).
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+const LONE_SURROGATE = /\p{Cs}/u;
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const EXPECTED_KEYS = new Set(['user_id', 'app_version', 'device_type', 'ip', 'locale', 'device_id']);
+// Field names echoed into reasons must be harmless identifiers: a hostile key could itself carry PII.
+const SAFE_FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+function text(field: keyof typeof LIMITS) {
+  return z
+    .string()
+    .min(1)
+    .max(LIMITS[field])
+    .refine((value) => !CONTROL_CHARACTERS.test(value), { params: { code: 'control_character' }, abort: true })
+    .refine((value) => !LONE_SURROGATE.test(value), { params: { code: 'invalid_unicode' }, abort: true });
+}
+
+const loginEventSchema = z.object({
+  user_id: text('user_id'),
+  device_type: text('device_type'),
+  ip: text('ip').refine((value) => canonicalIp(value.trim()) !== undefined, { params: { code: 'invalid_ip' } }),
+  // Missing and null carry the same information (many serialisers omit nulls), so both mean "no locale".
+  locale: text('locale').nullish(),
+  app_version: text('app_version'),
+  device_id: text('device_id').refine((value) => canonicalDeviceId(value).length > 0, { params: { code: 'empty' } }),
+});
+
+/**
+ * Validates one message body. Never throws: every problem becomes a reason code with the
+ * field NAME (never the value), so quarantine rows and logs stay free of PII.
+ */
+export function parseLoginEvent(body: string): ParseResult {
+  // Guard before JSON.parse: a huge or deeply nested body must not cost memory or stack.
+  if (body.length > MAX_BODY_BYTES || Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES) return fail('body_too_large');
+  if (nestingDepthExceeds(body, MAX_NESTING_DEPTH)) return fail('nesting_too_deep');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return fail('invalid_json');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return fail('not_an_object');
+
+  const reasons: QuarantineReason[] = [];
+  for (const key of Object.keys(parsed)) {
+    if (FORBIDDEN_KEYS.has(key)) reasons.push({ code: 'forbidden_key', path: key });
+    else if (!EXPECTED_KEYS.has(key)) reasons.push(SAFE_FIELD_NAME.test(key) ? { code: 'unexpected_field', path: key } : { code: 'unexpected_field' });
+  }
+  const result = loginEventSchema.safeParse(parsed);
+  if (!result.success) {
+    for (const issue of result.error.issues) reasons.push(reasonOf(issue, parsed as Record<string, unknown>));
+  }
+  if (reasons.length > 0 || !result.success) return { ok: false, reasons: dedupe(reasons) };
+
+  const data = result.data;
+  return {
+    ok: true,
+    event: {
+      userId: data.user_id,
+      deviceType: data.device_type,
+      // Validated above, so both are defined.
+      ip: canonicalIp(data.ip.trim()) ?? '',
+      deviceId: canonicalDeviceId(data.device_id),
+      locale: data.locale ?? null,
+      appVersion: data.app_version,
+      appVersionParts: parseAppVersion(data.app_version),
+    },
+  };
+}
+
+const DOTTED_NUMERIC = /^(\d{1,9})(?:\.(\d{1,9}))?(?:\.(\d{1,9}))?$/;
+
+/** "2.3.0" → 2/3/0, "0.96" → 0/96/null; anything not dotted numeric → null (the text column keeps it losslessly). */
+export function parseAppVersion(version: string): LoginEvent['appVersionParts'] {
+  const match = DOTTED_NUMERIC.exec(version);
+  if (match?.[1] === undefined) return null;
+  return {
+    major: Number(match[1]),
+    minor: match[2] === undefined ? null : Number(match[2]),
+    patch: match[3] === undefined ? null : Number(match[3]),
+  };
+}
+
+function reasonOf(issue: z.core.$ZodIssue, input: Record<string, unknown>): QuarantineReason {
+  const field = issue.path[0];
+  const path = typeof field === 'string' ? field : undefined;
+  const withPath = (code: string): QuarantineReason => (path === undefined ? { code } : { code, path });
+  switch (issue.code) {
+    case 'invalid_type':
+      return withPath(path !== undefined && input[path] === undefined ? 'missing_field' : 'invalid_type');
+    case 'too_big':
+      return withPath('too_long');
+    case 'too_small':
+      return withPath('empty');
+    case 'custom': {
+      const code = (issue.params as { code?: unknown } | undefined)?.code;
+      return withPath(typeof code === 'string' ? code : 'invalid_value');
+    }
+    default:
+      // Zod's own message may quote the value; only the code is kept.
+      return withPath('invalid_value');
+  }
+}
+
+function fail(code: string): ParseResult {
+  return { ok: false, reasons: [{ code }] };
+}
+
+function dedupe(reasons: QuarantineReason[]): QuarantineReason[] {
+  const seen = new Set<string>();
+  return reasons.filter((reason) => {
+    const key = `${reason.code}\u0000${reason.path ?? ''}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** Linear scan for bracket depth outside strings; cheap next to JSON.parse and bounded by MAX_BODY_BYTES. */
+export function nestingDepthExceeds(body: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i += 1) {
+    const c = body.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i += 1; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      depth += 1;
+      if (depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) depth -= 1;
+  }
+  return false;
+}

@@ -1,0 +1,372 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { isTransientDbError, type Database } from '../../db/client.js';
+import type { QuarantineReason } from '../../db/schema.js';
+import { seal } from '../../lib/crypto/aead.js';
+import type { PiiField } from '../../lib/crypto/normalize.js';
+import type { Tokenizer } from '../../lib/crypto/tokens.js';
+import { quarantineAad, vaultAad } from '../../lib/crypto/vault-context.js';
+import { isTransient, TokenvaultError } from '../../lib/errors.js';
+import type { DataKeyRing } from '../../lib/keys/data-key-ring.js';
+import type { KnownTokens } from './known-tokens.js';
+import { parseLoginEvent, type InboundMessage } from './message.js';
+
+export interface SinkDeps {
+  database: Database;
+  dataKeys: DataKeyRing;
+  /** The tokenizer of the active token key; read once per batch. */
+  tokenizer: () => Tokenizer;
+  knownTokens: KnownTokens;
+  logger?: Logger;
+}
+
+export interface SinkResult {
+  /** Distinct messages in the batch (the same MessageId twice counts once). */
+  received: number;
+  stored: number;
+  /** Messages already stored or quarantined earlier (redelivery). */
+  duplicates: number;
+  quarantined: number;
+  /** Quarantined messages by their first reason code (each message counts once). */
+  reasons: Record<string, number>;
+  vaultInserted: number;
+  /** Vault writes skipped because the token was known to be stored already. */
+  vaultKnown: number;
+  /** True when a non-transient database error made the batch go message by message. */
+  splitAfterError: boolean;
+}
+
+export interface Sink {
+  /**
+   * Validates, tokenises, encrypts and stores a batch in ONE transaction. Resolves once
+   * everything is committed (the caller may then delete the messages); rejects with a
+   * transient TokenvaultError when nothing may be deleted (database or KMS unreachable).
+   */
+  write(messages: readonly InboundMessage[]): Promise<SinkResult>;
+}
+
+/** A transient storage failure: the batch stays on the queue and comes back. */
+export class StorageUnavailableError extends TokenvaultError {
+  constructor(cause: unknown) {
+    super('storage_unavailable', `database or key provider unavailable: ${describe(cause)}`, { cause, transient: true });
+  }
+}
+
+interface LoginRow {
+  messageId: string;
+  userId: string;
+  deviceType: string;
+  maskedIp: string;
+  maskedDeviceId: string;
+  locale: string | null;
+  appVersion: string;
+  major: number | null;
+  minor: number | null;
+  patch: number | null;
+  sentAtMs: number;
+}
+
+interface VaultRow {
+  token: string;
+  field: PiiField;
+  ciphertext: Buffer;
+}
+
+interface QuarantineRow {
+  messageId: string;
+  reasons: QuarantineReason[];
+  ciphertext: Buffer;
+  bodyBytes: number;
+  sentAtMs: number;
+  receiveCount: number | null;
+}
+
+interface Written {
+  stored: number;
+  /** Message ids of quarantine rows inserted now (not already there from an earlier delivery). */
+  quarantined: Set<string>;
+  vaultInserted: number;
+}
+
+interface PreparedBatch {
+  logins: LoginRow[];
+  vault: VaultRow[];
+  quarantine: QuarantineRow[];
+  dataKeyId: number;
+  tokenKeyVersion: number;
+}
+
+export function createSink(deps: SinkDeps): Sink {
+  const { database, dataKeys, knownTokens } = deps;
+
+  /** Validation, tokenisation and encryption: everything before the database. */
+  async function prepare(messages: readonly InboundMessage[], forced?: Map<string, QuarantineReason[]>): Promise<PreparedBatch> {
+    const tokenizer = deps.tokenizer();
+    const logins: LoginRow[] = [];
+    const pending: { token: string; field: PiiField; value: string }[] = [];
+    const pendingTokens = new Set<string>();
+    const rejected: { message: InboundMessage; reasons: QuarantineReason[] }[] = [];
+    const addVault = (field: PiiField, token: string, value: string): void => {
+      if (pendingTokens.has(token) || knownTokens.has(token)) return;
+      pendingTokens.add(token);
+      pending.push({ token, field, value });
+    };
+
+    for (const message of messages) {
+      const forcedReasons = forced?.get(message.messageId);
+      if (forcedReasons !== undefined) {
+        rejected.push({ message, reasons: forcedReasons });
+        continue;
+      }
+      const parsed = parseLoginEvent(message.body);
+      if (!parsed.ok) {
+        rejected.push({ message, reasons: parsed.reasons });
+        continue;
+      }
+      const event = parsed.event;
+      const maskedIp = tokenizer.tokenizeCanonical('ip', event.ip);
+      const maskedDeviceId = tokenizer.tokenizeCanonical('device_id', event.deviceId);
+      addVault('ip', maskedIp, event.ip);
+      addVault('device_id', maskedDeviceId, event.deviceId);
+      logins.push({
+        messageId: message.messageId,
+        userId: event.userId,
+        deviceType: event.deviceType,
+        maskedIp,
+        maskedDeviceId,
+        locale: event.locale,
+        appVersion: event.appVersion,
+        major: event.appVersionParts?.major ?? null,
+        minor: event.appVersionParts?.minor ?? null,
+        patch: event.appVersionParts?.patch ?? null,
+        sentAtMs: message.sentAt.getTime(),
+      });
+    }
+
+    const sealCount = pending.length + rejected.length;
+    // One reservation per batch: encryption below is synchronous, no await per value.
+    const dataKey = sealCount > 0 ? await dataKeys.acquire(sealCount) : undefined;
+    const key = dataKey?.key ?? Buffer.alloc(0);
+    const vault = pending.map(({ token, field, value }) => ({
+      token,
+      field,
+      ciphertext: seal(key, Buffer.from(value, 'utf8'), vaultAad(token)),
+    }));
+    const quarantine = rejected.map(({ message, reasons }) => {
+      const body = Buffer.from(message.body, 'utf8');
+      return {
+        messageId: message.messageId,
+        reasons,
+        ciphertext: seal(key, body, quarantineAad(message.messageId)),
+        bodyBytes: body.length,
+        sentAtMs: message.sentAt.getTime(),
+        receiveCount: message.receiveCount ?? null,
+      };
+    });
+    return { logins, vault, quarantine, dataKeyId: dataKey?.id ?? 0, tokenKeyVersion: tokenizer.keyVersion };
+  }
+
+  async function commit(batch: PreparedBatch): Promise<Written> {
+    const client = await database.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const vaultInserted = await insertVault(client, batch);
+      const stored = await insertLogins(client, batch);
+      const quarantined = await insertQuarantine(client, batch);
+      await client.query('COMMIT');
+      return { stored, quarantined, vaultInserted };
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      });
+      throw error;
+    } finally {
+      // A connection that could not even roll back is discarded, not reused.
+      client.release(broken);
+    }
+  }
+
+  function remember(batch: PreparedBatch): void {
+    for (const row of batch.vault) knownTokens.add(row.token);
+  }
+
+  function tally(result: SinkResult, batch: PreparedBatch, written: Written): void {
+    result.stored += written.stored;
+    result.quarantined += written.quarantined.size;
+    result.duplicates += batch.logins.length - written.stored + (batch.quarantine.length - written.quarantined.size);
+    result.vaultInserted += written.vaultInserted;
+    for (const row of batch.quarantine) {
+      const code = row.reasons[0]?.code;
+      if (code !== undefined && written.quarantined.has(row.messageId)) result.reasons[code] = (result.reasons[code] ?? 0) + 1;
+    }
+  }
+
+  async function write(messages: readonly InboundMessage[]): Promise<SinkResult> {
+    const distinct = dedupeById(messages);
+    const result: SinkResult = {
+      received: distinct.length,
+      stored: 0,
+      duplicates: 0,
+      quarantined: 0,
+      reasons: {},
+      vaultInserted: 0,
+      vaultKnown: 0,
+      splitAfterError: false,
+    };
+    if (distinct.length === 0) return result;
+
+    const batch = await guard(() => prepare(distinct));
+    // Two tokens per login; those without a vault row were cached or repeated within the batch.
+    result.vaultKnown = batch.logins.length * 2 - batch.vault.length;
+    try {
+      tally(result, batch, await commit(batch));
+      remember(batch);
+      return result;
+    } catch (error) {
+      if (isTransientDbError(error) || isTransient(error)) throw new StorageUnavailableError(error);
+      deps.logger?.warn(
+        { sqlstate: sqlState(error), messages: distinct.length },
+        'batch rejected by the database; retrying message by message',
+      );
+    }
+
+    // A constraint the validator missed: find the offending message(s) and quarantine only them.
+    result.splitAfterError = true;
+    for (const message of distinct) {
+      const single = await guard(() => prepare([message]));
+      try {
+        tally(result, single, await commit(single));
+        remember(single);
+        continue;
+      } catch (error) {
+        if (isTransientDbError(error) || isTransient(error)) throw new StorageUnavailableError(error);
+        const code = sqlState(error);
+        deps.logger?.warn({ messageId: message.messageId, sqlstate: code }, 'message rejected by the database; quarantining it');
+        const reason: QuarantineReason = code === undefined ? { code: 'storage_rejected' } : { code: 'storage_rejected', path: `sqlstate:${code}` };
+        const rejected = await guard(() => prepare([message], new Map([[message.messageId, [reason]]])));
+        try {
+          tally(result, rejected, await commit(rejected));
+        } catch (quarantineError) {
+          // Not even the quarantine row fits: leave the message on the queue (it ends in the DLQ).
+          throw new TokenvaultError('quarantine_failed', `could not quarantine message ${message.messageId}: ${describe(quarantineError)}`, {
+            cause: quarantineError,
+            transient: isTransientDbError(quarantineError),
+          });
+        }
+      }
+    }
+    return result;
+  }
+
+  return { write };
+}
+
+/** Key-provider or key-store failures while preparing become StorageUnavailableError when transient. */
+async function guard<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (isTransientDbError(error) || isTransient(error)) throw new StorageUnavailableError(error);
+    throw error;
+  }
+}
+
+/** The emulator (and, rarely, SQS) may hand the same message twice in one receive. */
+function dedupeById(messages: readonly InboundMessage[]): InboundMessage[] {
+  const seen = new Set<string>();
+  const distinct: InboundMessage[] = [];
+  for (const message of messages) {
+    if (seen.has(message.messageId)) continue;
+    seen.add(message.messageId);
+    distinct.push(message);
+  }
+  return distinct;
+}
+
+// Hot path: one INSERT ... SELECT FROM unnest(arrays) per table per batch is one round trip
+// and one plan for any number of rows (a VALUES list would need a parameter per value and a
+// new statement text for every batch size).
+async function insertVault(client: pg.PoolClient, batch: PreparedBatch): Promise<number> {
+  if (batch.vault.length === 0) return 0;
+  const { rowCount } = await client.query(
+    `INSERT INTO pii_vault (token, field, ciphertext, data_key_id, token_key_version)
+     SELECT token, field, ciphertext, $4::int, $5::smallint
+     FROM unnest($1::text[], $2::text[], $3::bytea[]) AS v(token, field, ciphertext)
+     ON CONFLICT DO NOTHING`,
+    [batch.vault.map((r) => r.token), batch.vault.map((r) => r.field), batch.vault.map((r) => r.ciphertext), batch.dataKeyId, batch.tokenKeyVersion],
+  );
+  return rowCount ?? 0;
+}
+
+async function insertLogins(client: pg.PoolClient, batch: PreparedBatch): Promise<number> {
+  if (batch.logins.length === 0) return 0;
+  const rows = batch.logins;
+  const { rowCount } = await client.query(
+    `INSERT INTO user_logins (message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version,
+                              app_version_major, app_version_minor, app_version_patch, create_date, sent_at, token_key_version)
+     SELECT message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version, major, minor, patch,
+            (sent_at AT TIME ZONE 'UTC')::date, sent_at, $12::smallint
+     FROM (
+       SELECT u.*, timestamptz 'epoch' + sent_ms * interval '1 millisecond' AS sent_at
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                   $8::int[], $9::int[], $10::int[], $11::bigint[])
+            AS u(message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version, major, minor, patch, sent_ms)
+     ) AS rows
+     ON CONFLICT (message_id) DO NOTHING`,
+    [
+      rows.map((r) => r.messageId),
+      rows.map((r) => r.userId),
+      rows.map((r) => r.deviceType),
+      rows.map((r) => r.maskedIp),
+      rows.map((r) => r.maskedDeviceId),
+      rows.map((r) => r.locale),
+      rows.map((r) => r.appVersion),
+      rows.map((r) => r.major),
+      rows.map((r) => r.minor),
+      rows.map((r) => r.patch),
+      rows.map((r) => r.sentAtMs),
+      batch.tokenKeyVersion,
+    ],
+  );
+  return rowCount ?? 0;
+}
+
+async function insertQuarantine(client: pg.PoolClient, batch: PreparedBatch): Promise<Set<string>> {
+  if (batch.quarantine.length === 0) return new Set();
+  const rows = batch.quarantine;
+  const inserted = await client.query<{ message_id: string }>(
+    `INSERT INTO quarantine (message_id, reasons, body_ciphertext, data_key_id, body_bytes, sent_at, receive_count)
+     SELECT message_id, reasons, body, $4::int, body_bytes, timestamptz 'epoch' + sent_ms * interval '1 millisecond', receive_count
+     FROM unnest($1::text[], $2::jsonb[], $3::bytea[], $5::int[], $6::bigint[], $7::int[])
+          AS q(message_id, reasons, body, body_bytes, sent_ms, receive_count)
+     ON CONFLICT (message_id) DO NOTHING
+     RETURNING message_id`,
+    [
+      rows.map((r) => r.messageId),
+      rows.map((r) => JSON.stringify(r.reasons)),
+      rows.map((r) => r.ciphertext),
+      batch.dataKeyId,
+      rows.map((r) => r.bodyBytes),
+      rows.map((r) => r.sentAtMs),
+      rows.map((r) => r.receiveCount),
+    ],
+  );
+  return new Set(inserted.rows.map((row) => row.message_id));
+}
+
+function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/**
+ * Error text for logs and error messages. A PostgreSQL error is reduced to its SQLSTATE:
+ * its message or detail may quote a value. Connection errors carry no row data.
+ */
+function describe(error: unknown): string {
+  const code = sqlState(error);
+  if (code !== undefined) return `PostgreSQL error SQLSTATE ${code}`;
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

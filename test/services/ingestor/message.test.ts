@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { MAX_BODY_BYTES, parseAppVersion, parseLoginEvent } from '../../../services/ingestor/message.js';
+
+const valid = {
+  user_id: '424cdd21-063a-43a7-b91b-7ca1a833afae',
+  app_version: '2.3.0',
+  device_type: 'android',
+  ip: '199.172.111.135',
+  locale: 'RU',
+  device_id: '593-47-5928',
+};
+const body = (overrides: Record<string, unknown>) => JSON.stringify({ ...valid, ...overrides });
+const codes = (raw: string) => {
+  const result = parseLoginEvent(raw);
+  return result.ok ? [] : result.reasons;
+};
+
+describe('login event validation', () => {
+  it('accepts the 99 well-formed reference messages and rejects line 13', () => {
+    const lines = readFileSync(new URL('../../../data/login-queue.sample.jsonl', import.meta.url), 'utf8').split('\n').filter(Boolean);
+    const rejected = lines.map((line, index) => ({ line: index + 1, result: parseLoginEvent(line) })).filter(({ result }) => !result.ok);
+    expect(lines).toHaveLength(100);
+    expect(rejected.map(({ line }) => line)).toEqual([13]);
+    expect(codes(lines[12] ?? '')).toEqual(
+      expect.arrayContaining([
+        { code: 'unexpected_field', path: 'foo' },
+        { code: 'unexpected_field', path: 'bar' },
+        { code: 'missing_field', path: 'user_id' },
+      ]),
+    );
+  });
+
+  it('treats a null or missing locale as no locale', () => {
+    const withNull = parseLoginEvent(body({ locale: null }));
+    const { locale: _omitted, ...rest } = valid;
+    const missing = parseLoginEvent(JSON.stringify(rest));
+    expect(withNull.ok && withNull.event.locale).toBeNull();
+    expect(missing.ok && missing.event.locale).toBeNull();
+  });
+
+  it('returns canonical PII values (IPv6 compressed and lower-cased, IPv4-mapped unwrapped)', () => {
+    const v6 = parseLoginEvent(body({ ip: '2001:0DB8:0000::0001' }));
+    const mapped = parseLoginEvent(body({ ip: '::ffff:199.172.111.135' }));
+    expect(v6.ok && v6.event.ip).toBe('2001:db8::1');
+    expect(mapped.ok && mapped.event.ip).toBe('199.172.111.135');
+  });
+
+  it.each([
+    ['invalid JSON', '{"user_id": ', [{ code: 'invalid_json' }]],
+    ['an array', '[1,2,3]', [{ code: 'not_an_object' }]],
+    ['a number', '42', [{ code: 'not_an_object' }]],
+    ['null', 'null', [{ code: 'not_an_object' }]],
+    ['a string', '"hello"', [{ code: 'not_an_object' }]],
+    ['an empty body', '', [{ code: 'invalid_json' }]],
+    ['deep nesting', `${'['.repeat(10_000)}${']'.repeat(10_000)}`, [{ code: 'nesting_too_deep' }]],
+    ['a huge body', JSON.stringify({ ...valid, pad: 'x'.repeat(MAX_BODY_BYTES) }), [{ code: 'body_too_large' }]],
+    ['a __proto__ key', `{"__proto__": {"polluted": true}, ${body({}).slice(1)}`, [{ code: 'forbidden_key', path: '__proto__' }]],
+    ['a constructor key', body({ constructor: { prototype: {} } }), [{ code: 'forbidden_key', path: 'constructor' }]],
+    ['an unknown field', body({ extra: 'x' }), [{ code: 'unexpected_field', path: 'extra' }]],
+    ['an unknown field named like PII', body({ '10.1.2.3': 'x' }), [{ code: 'unexpected_field' }]],
+    ['a NUL byte', body({ user_id: 'abc\u0000def' }), [{ code: 'control_character', path: 'user_id' }]],
+    ['a control character', body({ device_type: 'ios\u001b[31m' }), [{ code: 'control_character', path: 'device_type' }]],
+    ['a lone surrogate', body({ locale: 'R\ud800' }), [{ code: 'invalid_unicode', path: 'locale' }]],
+    ['an over-long user_id', body({ user_id: 'u'.repeat(129) }), [{ code: 'too_long', path: 'user_id' }]],
+    ['an over-long app_version', body({ app_version: '1'.repeat(33) }), [{ code: 'too_long', path: 'app_version' }]],
+    ['an empty device_id', body({ device_id: '   ' }), [{ code: 'empty', path: 'device_id' }]],
+    ['a number where a string is expected', body({ app_version: 2.3 }), [{ code: 'invalid_type', path: 'app_version' }]],
+    ['an object where a string is expected', body({ ip: { v4: '1.2.3.4' } }), [{ code: 'invalid_type', path: 'ip' }]],
+    ['a missing field', JSON.stringify({ ...valid, device_id: undefined }), [{ code: 'missing_field', path: 'device_id' }]],
+    ['an invalid IP', body({ ip: '999.1.1.1' }), [{ code: 'invalid_ip', path: 'ip' }]],
+    ['an IPv4 with leading zeros', body({ ip: '010.001.001.001' }), [{ code: 'invalid_ip', path: 'ip' }]],
+    ['an IPv6 zone id', body({ ip: 'fe80::1%eth0' }), [{ code: 'invalid_ip', path: 'ip' }]],
+  ])('rejects %s with reason codes only', (_name, raw, expected) => {
+    const reasons = codes(raw);
+    expect(reasons).toEqual(expect.arrayContaining(expected));
+    // Codes and field names only: no value of the message may appear in a reason.
+    for (const reason of reasons) expect(Object.keys(reason).every((key) => key === 'code' || key === 'path')).toBe(true);
+    expect(JSON.stringify(reasons)).not.toMatch(/199\.172|593-47|10\.1\.2\.3|polluted/);
+  });
+
+  it('keeps app_version text lossless and parses dotted numeric versions', () => {
+    expect(parseAppVersion('0.60')).toEqual({ major: 0, minor: 60, patch: null });
+    expect(parseAppVersion('0.6.0')).toEqual({ major: 0, minor: 6, patch: 0 });
+    expect(parseAppVersion('3')).toEqual({ major: 3, minor: null, patch: null });
+    expect(parseAppVersion('2.3.0-beta')).toBeNull();
+    expect(parseAppVersion('9999999999.1')).toBeNull();
+    const result = parseLoginEvent(body({ app_version: '0.60' }));
+    expect(result.ok && result.event.appVersion).toBe('0.60');
+  });
+
+  it('does not pollute Object.prototype', () => {
+    parseLoginEvent('{"__proto__": {"polluted": true}}');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
