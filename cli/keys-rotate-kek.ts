@@ -1,0 +1,62 @@
+import { createDatabase } from '../db/client.js';
+import { processEnv } from '../lib/config/env.js';
+import { ConfigError, TokenvaultError } from '../lib/errors.js';
+import { createKeyProvider } from '../lib/keys/create-key-provider.js';
+import { loadRotationConfig } from '../lib/keys/rotation/config.js';
+import { abortOnSignals } from '../lib/keys/rotation/interrupt.js';
+import { rotateKek } from '../lib/keys/rotation/rotate-kek.js';
+import { createProgressReporter } from './progress.js';
+
+/**
+ * `npm run keys:rotate-kek`: re-wraps every data key and token key under KMS_KEY_ID (the new
+ * key-encryption key) with KMS ReEncrypt. Vault rows are not touched. Resumable: run it again
+ * after an interruption. See docs/key-rotation.md.
+ */
+async function main(): Promise<number> {
+  const config = loadRotationConfig(processEnv());
+  const database = createDatabase(config.database, { applicationName: 'tokenvault-rotate-kek' });
+  const provider = await createKeyProvider(config.keyProvider);
+  const progress = createProgressReporter();
+  const interrupt = abortOnSignals((signal) => progress.note(`${signal}: stopping after the current batch (again to exit at once)`));
+  try {
+    await provider.check();
+    progress.note(`Re-wrapping data keys and token keys under ${provider.description}`);
+    const result = await rotateKek(database, provider, {
+      batchSize: config.batchSize,
+      concurrency: config.kmsConcurrency,
+      signal: interrupt.signal,
+      onProgress: (p) => progress.update(p.table, p.done, p.total),
+    });
+    progress.stop();
+    const { rewrapped, alreadyCurrent } = result;
+    console.log(
+      `token_keys: ${rewrapped.token_keys} rewrapped, ${alreadyCurrent.token_keys} already current; ` +
+        `data_keys: ${rewrapped.data_keys} rewrapped, ${alreadyCurrent.data_keys} already current`,
+    );
+    if (result.kekId === undefined) {
+      console.log('nothing to rewrap: no keys stored yet');
+      return 0;
+    }
+    if (result.completed) {
+      console.log(`done: every key is wrapped by ${result.kekId}; the previous KMS key can be disabled once no service uses it`);
+      return 0;
+    }
+    console.log(`${result.remaining} keys are still wrapped by another KMS key: run the command again to finish`);
+    return interrupt.signal.aborted ? 130 : 1;
+  } finally {
+    interrupt.dispose();
+    progress.stop();
+    provider.close();
+    await database.close();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof ConfigError) console.error(error.message);
+    else if (error instanceof TokenvaultError) console.error(`keys:rotate-kek failed (${error.code}): ${error.message}`);
+    else console.error(`keys:rotate-kek failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);

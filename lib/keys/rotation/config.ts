@@ -1,0 +1,52 @@
+import { envInt, parseEnv, type Env } from '../../config/env.js';
+import {
+  dataKeyPolicy,
+  databaseConfig,
+  keyProviderConfig,
+  keyProviderRefinement,
+  sharedEnvSchema,
+  type DataKeyPolicy,
+  type DatabaseConfig,
+  type KeyProviderConfig,
+} from '../../config/shared.js';
+
+/**
+ * Settings of the key rotation commands. They run as the database owner (or a role with
+ * UPDATE on data_keys/token_keys and write access to pii_vault/user_logins): none of the
+ * service roles may rewrite keys.
+ */
+export const rotationEnvSchema = sharedEnvSchema
+  .extend({
+    /** Rows per transaction. */
+    ROTATION_BATCH_SIZE: envInt(1, 10_000).default(500),
+    /** Parallel KMS calls while rewrapping (KMS request quotas are per account and region). */
+    ROTATION_KMS_CONCURRENCY: envInt(1, 64).default(8),
+    /**
+     * How long rotate-token-key waits after activating a new version before it deletes old
+     * vault rows: every ingestor must have re-read the active version by then, so it must
+     * exceed the ingestors' TOKEN_KEY_REFRESH_SECONDS plus the longest ingest batch.
+     */
+    TOKEN_KEY_SETTLE_SECONDS: envInt(0, 86_400).default(90),
+  })
+  .superRefine(keyProviderRefinement);
+
+export interface RotationConfig {
+  database: DatabaseConfig;
+  keyProvider: KeyProviderConfig;
+  dataKeyPolicy: DataKeyPolicy;
+  batchSize: number;
+  kmsConcurrency: number;
+  settleSeconds: number;
+}
+
+export function loadRotationConfig(env: Env): RotationConfig {
+  const parsed = parseEnv(rotationEnvSchema, env);
+  return {
+    database: { ...databaseConfig(parsed), poolSize: Math.min(databaseConfig(parsed).poolSize, 4) },
+    keyProvider: keyProviderConfig(parsed),
+    dataKeyPolicy: dataKeyPolicy(parsed),
+    batchSize: parsed.ROTATION_BATCH_SIZE,
+    kmsConcurrency: parsed.ROTATION_KMS_CONCURRENCY,
+    settleSeconds: parsed.TOKEN_KEY_SETTLE_SECONDS,
+  };
+}

@@ -1,0 +1,308 @@
+import type { PoolClient } from 'pg';
+import type { Database } from '../../../db/client.js';
+import type { DataKeyPolicy } from '../../config/shared.js';
+import { seal } from '../../crypto/aead.js';
+import { isPiiField, type PiiField } from '../../crypto/normalize.js';
+import { Tokenizer } from '../../crypto/tokens.js';
+import { vaultAad } from '../../crypto/vault-context.js';
+import { DecryptionError, TokenvaultError } from '../../errors.js';
+import { DataKeyRing } from '../data-key-ring.js';
+import type { KeyProvider } from '../key-provider.js';
+import { ROTATE_TOKEN_KEY_LOCK_ID, withExclusiveJob } from './advisory-lock.js';
+
+const PURPOSE = 'token-key' as const;
+
+export type TokenKeyProgress =
+  | { phase: 'settle'; version: number; secondsLeft: number }
+  | { phase: 'retokenize'; version: number; done: number; total: number };
+
+export interface RotateTokenKeyOptions {
+  /** Data key rotation policy for the re-encrypted vault values. */
+  dataKeyPolicy: DataKeyPolicy;
+  /** Vault rows per transaction. */
+  batchSize?: number;
+  /**
+   * Seconds to wait after activating the new version before old vault rows are replaced:
+   * every ingestor must have switched by then (> TOKEN_KEY_REFRESH_SECONDS + one ingest batch).
+   */
+  settleSeconds?: number;
+  /** Stop after this many batches; the next run resumes. */
+  maxBatches?: number;
+  /** Checked between batches (and during the settle wait). */
+  signal?: AbortSignal;
+  /** Awaited, so a caller can pace or observe the run between batches. */
+  onProgress?: (progress: TokenKeyProgress) => void | Promise<void>;
+}
+
+export interface RotateTokenKeyResult {
+  /** The active token key version the data is being moved to. */
+  version: number;
+  /** True when this run created `version`; false when it resumed an interrupted rotation. */
+  created: boolean;
+  vaultRowsRetokenized: number;
+  /** Old vault rows that vanished between read and write (erased meanwhile): not recreated. */
+  vaultRowsGone: number;
+  userLoginTokensRewritten: Record<PiiField, number>;
+  batches: number;
+  completed: boolean;
+  /** Rows still on an older version. user_logins rows whose vault value was erased stay there for good. */
+  remaining: { vault: number; userLogins: number };
+}
+
+interface TokenKeyRow {
+  version: number;
+  state: string;
+  wrapped_key: Buffer;
+  kek_id: string;
+  age_seconds: number;
+}
+
+interface VaultRow {
+  token: string;
+  field: string;
+  ciphertext: Buffer;
+  data_key_id: number;
+}
+
+/**
+ * Rotates the HMAC token key while ingestors keep running.
+ *
+ * 1. Unless a rotation is already in progress, generates version N+1 (wrapped by the key
+ *    provider) and, in one transaction, makes it the only 'active' version (the previous
+ *    one becomes 'retired'). Running ingestors switch when they next re-read it.
+ * 2. Waits `settleSeconds` after the activation so no ingestor still writes old tokens.
+ * 3. Re-tokenises the vault in batches: each batch decrypts old values, computes their new
+ *    tokens, and in ONE transaction deletes the old vault rows, inserts the re-encrypted
+ *    new ones, and rewrites the matching tokens in user_logins. An interruption leaves
+ *    every row either fully old or fully new; running the command again resumes.
+ * 4. Repeats passes until no vault row of an older version remains.
+ *
+ * Equal values get equal new tokens, so duplicate detection and joins survive the rotation.
+ * Tokens quoted elsewhere (audit rows, tickets) keep naming the retired version and no
+ * longer reveal.
+ */
+export async function rotateTokenKey(database: Database, provider: KeyProvider, options: RotateTokenKeyOptions): Promise<RotateTokenKeyResult> {
+  return withExclusiveJob(database, ROTATE_TOKEN_KEY_LOCK_ID, 'keys:rotate-token-key', () => run(database, provider, options));
+}
+
+async function run(database: Database, provider: KeyProvider, options: RotateTokenKeyOptions): Promise<RotateTokenKeyResult> {
+  const batchSize = options.batchSize ?? 500;
+  const settleSeconds = options.settleSeconds ?? 90;
+
+  const { tokenizer, created, ageSeconds } = await activeOrNewVersion(database, provider, settleSeconds);
+  const version = tokenizer.keyVersion;
+  const result: RotateTokenKeyResult = {
+    version,
+    created,
+    vaultRowsRetokenized: 0,
+    vaultRowsGone: 0,
+    userLoginTokensRewritten: { ip: 0, device_id: 0 },
+    batches: 0,
+    completed: false,
+    remaining: { vault: 0, userLogins: 0 },
+  };
+  const finish = async (completed: boolean): Promise<RotateTokenKeyResult> => {
+    result.remaining = await remaining(database, version);
+    result.completed = completed && result.remaining.vault === 0;
+    return result;
+  };
+
+  if (!(await settle(version, settleSeconds - ageSeconds, options))) return finish(false);
+
+  const ring = new DataKeyRing(database.db, provider, options.dataKeyPolicy);
+  try {
+    let total = (await remaining(database, version)).vault;
+    let done = 0;
+    await options.onProgress?.({ phase: 'retokenize', version, done, total });
+    // Later passes pick up rows an ingestor wrote with the old key after the first pass went by.
+    for (let foundInPass = true; foundInPass; ) {
+      foundInPass = false;
+      let after = '';
+      for (;;) {
+        if (options.signal?.aborted === true || (options.maxBatches !== undefined && result.batches >= options.maxBatches)) {
+          return await finish(false);
+        }
+        const rows = await oldVaultRows(database, version, after, batchSize);
+        if (rows.length === 0) break;
+        foundInPass = true;
+        await retokenizeBatch(database, ring, tokenizer, rows, result);
+        result.batches += 1;
+        done += rows.length;
+        total = Math.max(total, done);
+        after = rows[rows.length - 1]?.token ?? after;
+        await options.onProgress?.({ phase: 'retokenize', version, done, total });
+      }
+    }
+    return await finish(true);
+  } finally {
+    ring.clear();
+  }
+}
+
+/** The version to rotate to: the active one when a rotation is in progress, else a new one. */
+async function activeOrNewVersion(
+  database: Database,
+  provider: KeyProvider,
+  settleSeconds: number,
+): Promise<{ tokenizer: Tokenizer; created: boolean; ageSeconds: number }> {
+  const { rows } = await database.pool.query<TokenKeyRow>(
+    `SELECT version, state, wrapped_key, kek_id, extract(epoch FROM now() - created_at)::float8 AS age_seconds
+       FROM token_keys ORDER BY version DESC`,
+  );
+  const active = rows.find((row) => row.state === 'active');
+  if (active === undefined) {
+    throw new TokenvaultError('token_key_missing', 'no active token key: start the ingestor once (it creates version 1) before rotating');
+  }
+  const hasOlder = rows.some((row) => row.version < active.version);
+  if (hasOlder && (active.age_seconds < settleSeconds || (await remaining(database, active.version)).vault > 0)) {
+    const key = await provider.decryptDataKey({ wrapped: active.wrapped_key, kekId: active.kek_id }, PURPOSE);
+    return { tokenizer: new Tokenizer(key, active.version), created: false, ageSeconds: active.age_seconds };
+  }
+
+  const generated = await provider.generateDataKey(PURPOSE);
+  const client = await database.pool.connect();
+  try {
+    const version = await transaction(client, async () => {
+      // Serialises with an ingestor creating version 1 and keeps "exactly one active" true at every instant.
+      await client.query('LOCK TABLE token_keys IN SHARE ROW EXCLUSIVE MODE');
+      const { rows: top } = await client.query<{ version: number }>('SELECT coalesce(max(version), 0)::int AS version FROM token_keys');
+      const next = (top[0]?.version ?? 0) + 1;
+      await client.query(`INSERT INTO token_keys (version, wrapped_key, kek_id, state) VALUES ($1, $2, $3, 'active')`, [
+        next,
+        generated.wrapped,
+        generated.kekId,
+      ]);
+      await client.query(`UPDATE token_keys SET state = 'retired' WHERE state = 'active' AND version <> $1`, [next]);
+      return next;
+    });
+    return { tokenizer: new Tokenizer(generated.plaintext, version), created: true, ageSeconds: 0 };
+  } finally {
+    client.release();
+  }
+}
+
+/** Waits out the rest of the settle period; false when aborted meanwhile. */
+async function settle(version: number, seconds: number, options: RotateTokenKeyOptions): Promise<boolean> {
+  let left = Math.ceil(seconds);
+  while (left > 0) {
+    if (options.signal?.aborted === true) return false;
+    await options.onProgress?.({ phase: 'settle', version, secondsLeft: left });
+    await sleep(1000, options.signal);
+    left -= 1;
+  }
+  return options.signal?.aborted !== true;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((done) => {
+    const timer = setTimeout(finish, ms);
+    function finish(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', finish);
+      done();
+    }
+    signal?.addEventListener('abort', finish, { once: true });
+  });
+}
+
+async function oldVaultRows(database: Database, version: number, after: string, limit: number): Promise<VaultRow[]> {
+  const { rows } = await database.pool.query<VaultRow>(
+    `SELECT token, field, ciphertext, data_key_id
+       FROM pii_vault
+      WHERE token > $1 AND token_key_version < $2
+      ORDER BY token
+      LIMIT $3`,
+    [after, version, limit],
+  );
+  return rows;
+}
+
+async function retokenizeBatch(database: Database, ring: DataKeyRing, tokenizer: Tokenizer, rows: VaultRow[], result: RotateTokenKeyResult): Promise<void> {
+  // Crypto first, outside the transaction: it holds row locks only for the writes.
+  const { id: dataKeyId, key } = await ring.acquire(rows.length);
+  const moves = await Promise.all(
+    rows.map(async (row) => {
+      if (!isPiiField(row.field)) throw new TokenvaultError('vault_field_unknown', `vault row ${row.token} has unknown field '${row.field}'`);
+      let plaintext: Buffer;
+      try {
+        plaintext = await ring.decrypt(row.data_key_id, row.ciphertext, vaultAad(row.token));
+      } catch (cause) {
+        throw new DecryptionError(`vault row ${row.token} does not decrypt; rotation stopped before changing it`, { cause });
+      }
+      // Vault values are stored canonical, so the new token equals what the ingestor computes.
+      const newToken = tokenizer.tokenizeCanonical(row.field, plaintext.toString('utf8'));
+      const ciphertext = seal(key, plaintext, vaultAad(newToken));
+      plaintext.fill(0);
+      return { oldToken: row.token, newToken, field: row.field, ciphertext };
+    }),
+  );
+
+  const client = await database.pool.connect();
+  try {
+    result.vaultRowsRetokenized += await transaction(client, async () => {
+      // Only rows still present move: a value erased meanwhile must not come back.
+      const { rows: deleted } = await client.query<{ token: string }>(
+        'DELETE FROM pii_vault WHERE token = ANY($1::text[]) AND token_key_version < $2 RETURNING token',
+        [moves.map((m) => m.oldToken), tokenizer.keyVersion],
+      );
+      const present = new Set(deleted.map((row) => row.token));
+      const moving = moves.filter((m) => present.has(m.oldToken));
+      result.vaultRowsGone += moves.length - moving.length;
+      if (moving.length === 0) return 0;
+      await client.query(
+        `INSERT INTO pii_vault (token, field, ciphertext, data_key_id, token_key_version)
+         SELECT token, field, ciphertext, $4, $5 FROM unnest($1::text[], $2::text[], $3::bytea[]) AS v(token, field, ciphertext)
+         ON CONFLICT (token) DO NOTHING`,
+        [moving.map((m) => m.newToken), moving.map((m) => m.field), moving.map((m) => m.ciphertext), dataKeyId, tokenizer.keyVersion],
+      );
+      for (const field of ['ip', 'device_id'] as const) {
+        const of = moving.filter((m) => m.field === field);
+        if (of.length === 0) continue;
+        result.userLoginTokensRewritten[field] += await rewriteLogins(client, field, of, tokenizer.keyVersion);
+      }
+      return moving.length;
+    });
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Rewrites one token column. A row's token_key_version moves to the new version only when
+ * its other token column is already new, so the column never claims more than is true.
+ */
+async function rewriteLogins(client: PoolClient, field: PiiField, moves: { oldToken: string; newToken: string }[], version: number): Promise<number> {
+  const column = field === 'ip' ? 'masked_ip' : 'masked_device_id';
+  const other = field === 'ip' ? 'masked_device_id' : 'masked_ip';
+  const otherPrefix = `${field === 'ip' ? 'device_id' : 'ip'}_v${version}_`;
+  const { rowCount } = await client.query(
+    `UPDATE user_logins AS u
+        SET ${column} = m.new_token,
+            token_key_version = CASE WHEN starts_with(u.${other}, $3) THEN $4 ELSE u.token_key_version END
+       FROM unnest($1::text[], $2::text[]) AS m(old_token, new_token)
+      WHERE u.${column} = m.old_token`,
+    [moves.map((m) => m.oldToken), moves.map((m) => m.newToken), otherPrefix, version],
+  );
+  return rowCount ?? 0;
+}
+
+async function remaining(database: Database, version: number): Promise<{ vault: number; userLogins: number }> {
+  const { rows } = await database.pool.query<{ vault: string; logins: string }>(
+    `SELECT (SELECT count(*) FROM pii_vault WHERE token_key_version < $1) AS vault,
+            (SELECT count(*) FROM user_logins WHERE token_key_version < $1) AS logins`,
+    [version],
+  );
+  return { vault: Number(rows[0]?.vault ?? 0), userLogins: Number(rows[0]?.logins ?? 0) };
+}
+
+async function transaction<T>(client: PoolClient, work: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const value = await work();
+    await client.query('COMMIT');
+    return value;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}
