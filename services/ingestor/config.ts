@@ -11,7 +11,7 @@ import {
   type KeyProviderConfig,
 } from '../../lib/config/shared.js';
 
-const ingestorEnvSchema = sharedEnvSchema
+export const ingestorEnvSchema = sharedEnvSchema
   .extend({
     SQS_QUEUE_URL: envUrl,
     /** SQS-specific endpoint (LocalStack, emulator); falls back to AWS_ENDPOINT_URL, then to AWS itself. */
