@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import fastifyRateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Database } from '../../db/client.js';
+import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
+import type { KeyProvider } from '../../lib/keys/key-provider.js';
+import { AuditWriter } from './audit/writer.js';
+import { createTokenVerifier } from './auth/token-verifier.js';
+import type { RevealConfig } from './config.js';
+import { authenticateWith } from './http/authenticate.js';
+import { actionOf, Auditor } from './http/auditor.js';
+import { errorHandlerWith } from './http/error-handler.js';
+import { errorBody, RateLimitedError } from './http/errors.js';
+import './http/fastify-types.js';
+import { createRevealMetrics, type RevealMetrics } from './metrics.js';
+import { Policy } from './policy/policy.js';
+import { auditRoutes } from './routes/audit.js';
+import type { RouteContext } from './routes/context.js';
+import { eraseRoutes } from './routes/erase.js';
+import { operationsRoutes } from './routes/operations.js';
+import { revealRoutes } from './routes/reveal.js';
+import { tokenizeRoutes } from './routes/tokenize.js';
+import { ActiveTokenizer } from './vault/active-tokenizer.js';
+import { Vault } from './vault/vault.js';
+
+export interface RevealDeps {
+  config: RevealConfig;
+  /** Pool running as the reveal_api role (SELECT/DELETE on pii_vault, SELECT/INSERT on audit_log). */
+  database: Database;
+  keys: KeyProvider;
+  /** A pino logger; otherwise one is created at config.logLevel. */
+  logger?: FastifyBaseLogger;
+}
+
+export type RevealApp = FastifyInstance & { revealMetrics: RevealMetrics };
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The reveal API as a Fastify instance that is ready but never listens (main.ts and the
+ * local stack do that; tests use inject). Closing it flushes pending audit rows and forgets
+ * the unwrapped data keys; the database and key provider belong to the caller.
+ */
+export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
+  const { config, database, keys } = deps;
+  const policy = await Policy.load(config.policyFile);
+  const verifier = createTokenVerifier(config.jwt);
+  const metrics = createRevealMetrics();
+  const auditWriter = new AuditWriter(database.pool, {
+    onCommitted: (seconds) => metrics.auditWrite.observe(seconds),
+    onBatch: (size) => metrics.auditBatchSize.observe(size),
+  });
+  const ring = new DataKeyRing(database.db, keys, config.dataKeyPolicy);
+  const context: RouteContext = {
+    pool: database.pool,
+    policy,
+    vault: new Vault(database.pool, ring),
+    tokenizer: new ActiveTokenizer(database.pool, database.db, keys),
+    auditor: new Auditor(auditWriter, metrics),
+    auditWriter,
+    metrics,
+    authenticate: authenticateWith(verifier),
+  };
+
+  const app = Fastify({
+    ...(deps.logger === undefined
+      ? {
+          logger: {
+            level: config.logLevel,
+            // Headers are not logged by default; if a serializer ever adds them, tokens stay out.
+            redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'], censor: '[redacted]' },
+          },
+        }
+      : { loggerInstance: deps.logger }),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: trustProxyOption(config.trustProxy),
+    requestIdHeader: false,
+    // A caller's X-Request-Id is kept for correlation only when it is short and plain.
+    genReqId: (request) => {
+      const header = request.headers['x-request-id'];
+      return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+    },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorateRequest('principal', undefined);
+  app.decorateRequest('audited', false);
+  app.decorate('revealMetrics', metrics);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    reply.header('cache-control', 'no-store');
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'tokenvault reveal API',
+        description: 'Audited recovery of tokenised PII. Every attempt is written to a hash-chained audit log before any value is returned.',
+        version: '1.0.0',
+      },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifyRateLimit, {
+    // Only routes that opt in (config.rateLimit) are limited, after authentication: keyed by
+    // the caller's identity, so one identity cannot bulk-reveal the vault from many addresses.
+    global: false,
+    hook: 'preValidation',
+    max: config.rateLimit.max,
+    timeWindow: config.rateLimit.windowMs,
+    keyGenerator: (request) => (request.principal === undefined ? `ip:${request.ip}` : `sub:${request.principal.sub}`),
+    onExceeded: (request) => metrics.rateLimited.inc({ action: actionOf(request) ?? 'unknown' }),
+    errorResponseBuilder: (_request, limit) => new RateLimitedError(limit.after),
+  });
+
+  app.setErrorHandler(errorHandlerWith(context.auditor));
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send(errorBody('not_found', 'no such route')));
+
+  await app.register(revealRoutes(context));
+  await app.register(tokenizeRoutes(context));
+  await app.register(eraseRoutes(context));
+  await app.register(auditRoutes(context));
+  await app.register(operationsRoutes(context, keys));
+
+  app.addHook('onClose', async () => {
+    await auditWriter.flush();
+    ring.clear();
+  });
+  await app.ready();
+  return app as unknown as RevealApp;
+}
+
+/** A hop count trusts that many proxies in front of the service. */
+function trustProxyOption(setting: RevealConfig['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
+}

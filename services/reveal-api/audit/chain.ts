@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+
+/** Every column of an audit_log row except `hash`, exactly as stored. */
+export interface AuditContent {
+  seq: number;
+  /** ISO-8601 UTC with milliseconds (`2024-05-01T12:00:00.123Z`): timestamptz round-trips it exactly. */
+  occurredAt: string;
+  action: string;
+  actor: string | null;
+  roles: string[];
+  clientAddress: string | null;
+  requestId: string | null;
+  purpose: string | null;
+  ticket: string | null;
+  tokens: string[];
+  fieldCounts: Record<string, number>;
+  outcome: string;
+  reason: string | null;
+  prevHash: Buffer | null;
+}
+
+export interface AuditRow extends AuditContent {
+  hash: Buffer;
+}
+
+/**
+ * Deterministic serialisation of a row: JSON with the column names as keys, sorted at every
+ * level, bytea as lower-case hex. Anyone can recompute it from the table with SQL access only.
+ */
+export function canonicalize(row: AuditContent): string {
+  return stableStringify({
+    seq: row.seq,
+    occurred_at: row.occurredAt,
+    action: row.action,
+    actor: row.actor,
+    roles: row.roles,
+    client_address: row.clientAddress,
+    request_id: row.requestId,
+    purpose: row.purpose,
+    ticket: row.ticket,
+    tokens: row.tokens,
+    field_counts: row.fieldCounts,
+    outcome: row.outcome,
+    reason: row.reason,
+    prev_hash: row.prevHash === null ? null : row.prevHash.toString('hex'),
+  });
+}
+
+/** hash = SHA-256(prev_hash || canonical content); the first row has no prev_hash. */
+export function chainHash(row: AuditContent): Buffer {
+  const hash = createHash('sha256');
+  if (row.prevHash !== null) hash.update(row.prevHash);
+  return hash.update(canonicalize(row), 'utf8').digest();
+}
+
+function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${stableStringify(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export interface ChainVerdict {
+  ok: boolean;
+  checked: number;
+  firstBrokenSeq?: number;
+  reason?: string;
+  /** Last verified link: anchor it elsewhere (ticket, WORM storage) to detect a truncated tail. */
+  head?: { seq: number; hash: string };
+}
+
+/**
+ * Walks the chain in seq order (feed rows page by page). Detects an edited row (hash
+ * mismatch), a deleted row (seq gap or prev_hash mismatch) and reordered rows (seq is
+ * part of the hashed content, so swapping rows breaks both links).
+ */
+export class ChainVerifier {
+  private checked = 0;
+  private previous: { seq: number; hash: Buffer } | undefined;
+  private broken: { seq: number; reason: string } | undefined;
+
+  /** Returns false once the chain is broken: later rows need not be read. */
+  push(row: AuditRow): boolean {
+    if (this.broken !== undefined) return false;
+    const expectedSeq = (this.previous?.seq ?? 0) + 1;
+    if (row.seq !== expectedSeq) {
+      return this.fail(expectedSeq, row.seq > expectedSeq ? `row ${expectedSeq} is missing (next row is ${row.seq})` : `row ${row.seq} is out of order`);
+    }
+    const expectedPrev = this.previous?.hash ?? null;
+    if (!sameBytes(row.prevHash, expectedPrev)) {
+      return this.fail(row.seq, expectedPrev === null ? 'the first row must not have a prev_hash' : `prev_hash does not match the hash of row ${row.seq - 1}`);
+    }
+    if (!chainHash(row).equals(row.hash)) return this.fail(row.seq, 'content does not match its hash (row edited)');
+    this.checked += 1;
+    this.previous = { seq: row.seq, hash: row.hash };
+    return true;
+  }
+
+  verdict(): ChainVerdict {
+    const head = this.previous === undefined ? {} : { head: { seq: this.previous.seq, hash: this.previous.hash.toString('hex') } };
+    if (this.broken !== undefined) return { ok: false, checked: this.checked, firstBrokenSeq: this.broken.seq, reason: this.broken.reason, ...head };
+    return { ok: true, checked: this.checked, ...head };
+  }
+
+  private fail(seq: number, reason: string): false {
+    this.broken = { seq, reason };
+    return false;
+  }
+}
+
+function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.equals(b);
+}

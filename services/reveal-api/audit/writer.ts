@@ -1,0 +1,226 @@
+import type pg from 'pg';
+import { TokenvaultError } from '../../../lib/errors.js';
+import { chainHash, type AuditContent } from './chain.js';
+
+/** One attempt, before it gets its place in the chain. Never holds a revealed value. */
+export interface AuditEntry {
+  action: string;
+  actor: string | null;
+  roles: readonly string[];
+  clientAddress: string | null;
+  requestId: string | null;
+  purpose: string | null;
+  ticket: string | null;
+  tokens: readonly string[];
+  fieldCounts: Readonly<Record<string, number>>;
+  outcome: string;
+  reason: string | null;
+}
+
+/** The audit row could not be committed: the request must fail closed (503) and reveal nothing. */
+export class AuditUnavailableError extends TokenvaultError {
+  constructor(options: { cause?: unknown } = {}) {
+    super('audit_unavailable', 'the audit log cannot be written', { ...options, transient: true });
+  }
+}
+
+// Arbitrary constant: the one lock that orders every writer of the chain, across processes.
+export const AUDIT_CHAIN_LOCK_ID = 7_468_022;
+
+const BEGIN_AND_LOCK = [
+  'BEGIN',
+  // A locked table or a stuck writer must turn into a 503, not requests hanging forever.
+  "SET LOCAL lock_timeout = '5s'",
+  "SET LOCAL statement_timeout = '10s'",
+  `SELECT pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_ID})`,
+].join('; ');
+
+/** Read after the lock is held, in a statement of its own, so its snapshot sees the latest committed row. */
+const READ_HEAD = 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1';
+
+const INSERT_ROWS = `
+INSERT INTO audit_log (seq, occurred_at, action, actor, roles, client_address, request_id, purpose, ticket, tokens,
+                       field_counts, outcome, reason, prev_hash, hash)
+SELECT r.seq, r.occurred_at::timestamptz, r.action, r.actor, r.roles, r.client_address, r.request_id, r.purpose, r.ticket,
+       r.tokens, r.field_counts, r.outcome, r.reason, decode(r.prev_hash, 'hex'), decode(r.hash, 'hex')
+FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, occurred_at text, action text, actor text, roles text[],
+     client_address text, request_id text, purpose text, ticket text, tokens text[], field_counts jsonb, outcome text,
+     reason text, prev_hash text, hash text)
+ORDER BY r.seq`;
+
+export interface AuditWriterOptions {
+  /** Most rows committed in one transaction. */
+  maxBatch?: number;
+  /** Seconds each entry waited from append() to commit (the audit share of a request's latency). */
+  onCommitted?: (seconds: number) => void;
+  onBatch?: (size: number) => void;
+  now?: () => number;
+}
+
+interface Pending {
+  entry: AuditEntry;
+  enqueuedAt: number;
+  resolve: (seq: number) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Appends to the hash chain with group commit: entries arriving while a transaction is in
+ * flight are written together in the next one (one lock, one head read, one INSERT, one
+ * COMMIT for the whole group). append() resolves only once its row is committed.
+ */
+export class AuditWriter {
+  private queue: Pending[] = [];
+  private draining = false;
+  private idle: Promise<void> = Promise.resolve();
+  private markIdle: () => void = () => undefined;
+  private readonly maxBatch: number;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: AuditWriterOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 256;
+  }
+
+  /** Resolves with the row's seq once it is committed; rejects with AuditUnavailableError. */
+  append(entry: AuditEntry): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ entry, enqueuedAt: performance.now(), resolve, reject });
+      if (!this.draining) {
+        this.draining = true;
+        this.idle = new Promise((done) => (this.markIdle = done));
+        void this.drain();
+      }
+    });
+  }
+
+  /** Waits for every appended entry to be committed or rejected (shutdown). */
+  async flush(): Promise<void> {
+    await this.idle;
+  }
+
+  /**
+   * Appends rows inside the caller's open transaction (used by erase, so the vault delete and
+   * its audit row commit or roll back together). Takes the chain lock; the caller commits.
+   */
+  async appendWithin(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<number[]> {
+    await client.query(`SET LOCAL lock_timeout = '5s'; SELECT pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_ID})`);
+    return this.insertAfterHead(client, entries);
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        try {
+          const seqs = await this.writeBatch(batch.map((pending) => pending.entry));
+          const now = performance.now();
+          this.options.onBatch?.(batch.length);
+          batch.forEach((pending, index) => {
+            this.options.onCommitted?.((now - pending.enqueuedAt) / 1000);
+            pending.resolve(seqs[index] ?? 0);
+          });
+        } catch (cause) {
+          const error = new AuditUnavailableError({ cause });
+          for (const pending of batch) pending.reject(error);
+        }
+      }
+    } finally {
+      // Same synchronous turn as the empty-queue check: an append() after this starts a new drain.
+      this.draining = false;
+      this.markIdle();
+    }
+  }
+
+  private async writeBatch(entries: readonly AuditEntry[]): Promise<number[]> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query(BEGIN_AND_LOCK);
+      try {
+        const seqs = await this.insertAfterHead(client, entries);
+        await client.query('COMMIT');
+        return seqs;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+        throw error;
+      }
+    } catch (error) {
+      broken ??= isConnectionError(error) ? (error as Error) : undefined;
+      throw error;
+    } finally {
+      // A connection in an unknown state is destroyed rather than returned to the pool.
+      client.release(broken);
+    }
+  }
+
+  private async insertAfterHead(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<number[]> {
+    const head = await client.query<{ seq: string; hash: Buffer }>({ name: 'audit-head', text: READ_HEAD });
+    const last = head.rows[0];
+    let seq = last === undefined ? 0 : Number(last.seq);
+    let prevHash: Buffer | null = last?.hash ?? null;
+    const occurredAt = new Date(this.options.now?.() ?? Date.now()).toISOString();
+    const rows = entries.map((entry) => {
+      seq += 1;
+      const content: AuditContent = { ...storable(entry), seq, occurredAt, prevHash };
+      const hash = chainHash(content);
+      prevHash = hash;
+      return toRecord(content, hash);
+    });
+    await client.query({ name: 'audit-insert', text: INSERT_ROWS, values: [JSON.stringify(rows)] });
+    return rows.map((row) => row.seq);
+  }
+}
+
+function toRecord(content: AuditContent, hash: Buffer) {
+  return {
+    seq: content.seq,
+    occurred_at: content.occurredAt,
+    action: content.action,
+    actor: content.actor,
+    roles: content.roles,
+    client_address: content.clientAddress,
+    request_id: content.requestId,
+    purpose: content.purpose,
+    ticket: content.ticket,
+    tokens: content.tokens,
+    field_counts: content.fieldCounts,
+    outcome: content.outcome,
+    reason: content.reason,
+    prev_hash: content.prevHash?.toString('hex') ?? null,
+    hash: hash.toString('hex'),
+  };
+}
+
+/**
+ * What PostgreSQL will store, so the hash is computed over the stored value: text cannot
+ * hold NUL or lone surrogates, and columns have length limits.
+ */
+function storable(entry: AuditEntry): Omit<AuditContent, 'seq' | 'occurredAt' | 'prevHash'> {
+  return {
+    action: text(entry.action, 32) ?? '',
+    actor: text(entry.actor, 256),
+    roles: entry.roles.map((role) => text(role, 256) ?? ''),
+    clientAddress: text(entry.clientAddress, 64),
+    requestId: text(entry.requestId, 128),
+    purpose: text(entry.purpose, 2000),
+    ticket: text(entry.ticket, 256),
+    tokens: entry.tokens.map((token) => text(token, 256) ?? ''),
+    fieldCounts: { ...entry.fieldCounts },
+    outcome: text(entry.outcome, 32) ?? '',
+    reason: text(entry.reason, 2000),
+  };
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function text(value: string | null, maxLength: number): string | null {
+  if (value === null) return null;
+  return value.slice(0, maxLength).replace(LONE_SURROGATE, '\uFFFD').replaceAll('\u0000', '\uFFFD');
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code);
+}

@@ -1,0 +1,181 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { ConfigError, TokenvaultError } from '../../../lib/errors.js';
+import { ASYMMETRIC_ALGORITHMS, type JwtConfig } from '../config.js';
+
+export interface Principal {
+  sub: string;
+  roles: string[];
+}
+
+/** The bearer token is missing or not acceptable: 401. `reason` is a stable code for the audit log. */
+export class AuthenticationError extends TokenvaultError {
+  constructor(
+    readonly reason: string,
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super('unauthenticated', message, { ...options, transient: false });
+  }
+}
+
+/** Keys could not be obtained (identity provider's JWKS unreachable): 503, not the caller's fault. */
+export class AuthUnavailableError extends TokenvaultError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('auth_unavailable', message, { ...options, transient: true });
+  }
+}
+
+export interface TokenVerifier {
+  /** The allow-listed algorithms (never `none`, never HS* with an asymmetric key). */
+  readonly algorithms: readonly string[];
+  readonly description: string;
+  verify(token: string): Promise<Principal>;
+}
+
+const MAX_SUB_LENGTH = 256;
+const MAX_ROLES = 64;
+const MAX_ROLE_LENGTH = 128;
+
+/**
+ * JWT verification with jose: signature, `exp` and `nbf` (with a small clock tolerance),
+ * `iss`, `aud`, an explicit algorithm allow-list, a required `sub` and a roles claim.
+ */
+export function createTokenVerifier(config: JwtConfig): TokenVerifier {
+  const { key, algorithms, description } = resolveKey(config);
+  const options = {
+    issuer: config.issuer,
+    audience: config.audience,
+    algorithms: [...algorithms],
+    clockTolerance: config.clockToleranceSeconds,
+    requiredClaims: ['sub', 'exp'],
+  };
+  const rolesPath = config.rolesClaim.split('.');
+  const fromJwks = config.source.kind === 'jwks';
+
+  return {
+    algorithms,
+    description,
+    async verify(token) {
+      let payload: JWTPayload;
+      try {
+        // Two overloads (static key vs key resolver): the union needs a branch for the type checker.
+        payload = typeof key === 'function' ? (await jwtVerify(token, key, options)).payload : (await jwtVerify(token, key, options)).payload;
+      } catch (error) {
+        throw classify(error, fromJwks);
+      }
+      return principalOf(payload, rolesPath, config.rolesClaim);
+    },
+  };
+}
+
+function principalOf(payload: JWTPayload, rolesPath: string[], rolesClaim: string): Principal {
+  const sub = payload.sub;
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
+    throw new AuthenticationError('subject_invalid', `"sub" must be a string of 1 to ${MAX_SUB_LENGTH} characters`);
+  }
+  let roles: unknown = payload;
+  for (const part of rolesPath) {
+    roles = roles !== null && typeof roles === 'object' && !Array.isArray(roles) ? (roles as Record<string, unknown>)[part] : undefined;
+  }
+  if (!Array.isArray(roles) || roles.length > MAX_ROLES || !roles.every((role) => typeof role === 'string' && role.length <= MAX_ROLE_LENGTH)) {
+    throw new AuthenticationError('roles_claim_invalid', `"${rolesClaim}" must be an array of at most ${MAX_ROLES} role names`);
+  }
+  return { sub, roles: [...new Set(roles as string[])] };
+}
+
+function classify(error: unknown, fromJwks: boolean): TokenvaultError {
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) {
+    return new AuthUnavailableError('the identity provider key set could not be fetched', { cause: error });
+  }
+  if (fromJwks && !(error instanceof errors.JOSEError)) {
+    // fetch() failing (connection refused, DNS): the key set is unavailable, the token may be fine.
+    return new AuthUnavailableError('the identity provider key set could not be fetched', { cause: error });
+  }
+  if (error instanceof errors.JWTExpired) return new AuthenticationError('token_expired', 'the token has expired', { cause: error });
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    const reason = error.claim === 'nbf' ? 'token_not_yet_valid' : `claim_invalid_${error.claim}`;
+    return new AuthenticationError(reason, `the "${error.claim}" claim is not acceptable`, { cause: error });
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported) {
+    return new AuthenticationError('algorithm_not_allowed', 'the token algorithm is not allowed', { cause: error });
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return new AuthenticationError('signature_invalid', 'the token signature is invalid', { cause: error });
+  }
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
+    return new AuthenticationError('unknown_key', 'no trusted key matches the token', { cause: error });
+  }
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) {
+    return new AuthenticationError('malformed_token', 'the token is malformed', { cause: error });
+  }
+  return new AuthenticationError('token_invalid', 'the token is not acceptable', { cause: error });
+}
+
+interface ResolvedKey {
+  key: KeyObject | Uint8Array | JWTVerifyGetKey;
+  algorithms: readonly string[];
+  description: string;
+}
+
+function resolveKey(config: JwtConfig): ResolvedKey {
+  const source = config.source;
+  if (source.kind === 'jwks') {
+    const jwks = createRemoteJWKSet(new URL(source.url), {
+      timeoutDuration: 5_000,
+      // An unknown `kid` refetches the set (rotation) at most every 30 s, so garbage kids cannot hammer the IdP.
+      cooldownDuration: 30_000,
+      cacheMaxAge: 10 * 60_000,
+    });
+    return { key: jwks, algorithms: config.algorithms ?? ASYMMETRIC_ALGORITHMS, description: `JWKS ${source.url}` };
+  }
+  if (source.kind === 'secret') {
+    return { key: Buffer.from(source.secret, 'utf8'), algorithms: config.algorithms ?? ['HS256'], description: 'shared secret (HS256, local use only)' };
+  }
+  const publicKey = parsePublicKey(source.key);
+  const suitable = algorithmsFor(publicKey.key);
+  const allowed = (config.algorithms ?? suitable).filter((alg) => suitable.includes(alg) && (publicKey.alg === undefined || publicKey.alg === alg));
+  if (allowed.length === 0) {
+    throw new ConfigError(`JWT_ALGORITHMS allows no algorithm usable with the ${publicKey.key.asymmetricKeyType ?? 'given'} key in JWT_PUBLIC_KEY`, ['JWT_ALGORITHMS']);
+  }
+  return { key: publicKey.key, algorithms: allowed, description: `static ${publicKey.key.asymmetricKeyType ?? ''} public key (${allowed.join(', ')})` };
+}
+
+function parsePublicKey(text: string): { key: KeyObject; alg: string | undefined } {
+  const trimmed = text.trim();
+  try {
+    if (trimmed.startsWith('{')) {
+      const jwk = JSON.parse(trimmed) as { alg?: unknown; kty?: unknown; d?: unknown };
+      if (jwk.kty === 'oct' || jwk.d !== undefined) throw new Error('expected a public JWK');
+      const key = createPublicKey({ key: jwk as never, format: 'jwk' });
+      return { key, alg: typeof jwk.alg === 'string' ? jwk.alg : undefined };
+    }
+    // Environment files often carry PEM on one line with literal "\n".
+    const key = createPublicKey(trimmed.replaceAll('\\n', '\n'));
+    return { key, alg: undefined };
+  } catch (cause) {
+    const error = new ConfigError('JWT_PUBLIC_KEY: expected a PEM (SPKI) public key or a public JWK', ['JWT_PUBLIC_KEY']);
+    (error as { cause?: unknown }).cause = cause;
+    throw error;
+  }
+}
+
+function algorithmsFor(key: KeyObject): string[] {
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+    case 'rsa-pss':
+      return ['PS256', 'PS384', 'PS512'];
+    case 'ec': {
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      if (curve === 'prime256v1') return ['ES256'];
+      if (curve === 'secp384r1') return ['ES384'];
+      if (curve === 'secp521r1') return ['ES512'];
+      return [];
+    }
+    case 'ed25519':
+      return ['EdDSA', 'Ed25519'];
+    default:
+      return [];
+  }
+}

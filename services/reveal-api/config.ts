@@ -1,0 +1,147 @@
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { envInt, envUrl, parseEnv, type Env } from '../../lib/config/env.js';
+import {
+  dataKeyPolicy,
+  databaseConfig,
+  keyProviderConfig,
+  keyProviderRefinement,
+  sharedEnvSchema,
+  type DataKeyPolicy,
+  type DatabaseConfig,
+  type KeyProviderConfig,
+} from '../../lib/config/shared.js';
+
+export const DEFAULT_POLICY_FILE = fileURLToPath(new URL('./policy.default.json', import.meta.url));
+
+/** Asymmetric algorithms accepted by default with a JWKS or a public key. */
+export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+export const SYMMETRIC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
+const KNOWN_ALGORITHMS: readonly string[] = [...ASYMMETRIC_ALGORITHMS, ...SYMMETRIC_ALGORITHMS];
+
+const commaList = z
+  .string()
+  .transform((value) => value.split(',').map((item) => item.trim()).filter((item) => item.length > 0))
+  .pipe(z.array(z.string()).min(1, { message: 'expected a comma-separated list' }));
+
+/** `90`, `90s`, `15m`, `1h` → milliseconds. */
+const duration = z
+  .string()
+  .regex(/^[1-9][0-9]*\s*(ms|s|m|h)?$/, { message: 'expected a duration such as 60s, 1m or 1h' })
+  .transform((value) => {
+    const match = /^([0-9]+)\s*(ms|s|m|h)?$/.exec(value);
+    const amount = Number(match?.[1]);
+    const unit = match?.[2] ?? 's';
+    return amount * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
+  });
+
+/** Fastify `trustProxy`: true/false, a hop count, or a comma list of proxy addresses/CIDRs. */
+const trustProxy = z.string().transform((value): boolean | number | string[] => {
+  if (/^(true|yes|1)$/i.test(value)) return true;
+  if (/^(false|no|0)$/i.test(value)) return false;
+  if (/^[0-9]+$/.test(value)) return Number(value);
+  return value.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+});
+
+export const revealEnvSchema = sharedEnvSchema
+  .extend({
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: envInt(0, 65_535).default(3000),
+    /** Least privilege by default: every connection switches to the reveal_api role. */
+    DATABASE_ROLE: sharedEnvSchema.shape.DATABASE_ROLE.default('reveal_api'),
+    JWT_JWKS_URL: envUrl.optional(),
+    JWT_PUBLIC_KEY: z.string().min(1).optional(),
+    JWT_SECRET: z.string().min(32, { message: 'expected at least 32 characters (HS256 needs a 256-bit secret)' }).optional(),
+    JWT_ISSUER: z.string().min(1),
+    JWT_AUDIENCE: commaList,
+    JWT_ROLES_CLAIM: z.string().regex(/^[^.\s]+(\.[^.\s]+)*$/, { message: 'expected a claim name or dotted path' }).default('roles'),
+    JWT_ALGORITHMS: commaList
+      .pipe(z.array(z.string().refine((alg) => KNOWN_ALGORITHMS.includes(alg), { message: `expected algorithms among ${KNOWN_ALGORITHMS.join(', ')}` })))
+      .optional(),
+    JWT_CLOCK_TOLERANCE_SECONDS: envInt(0, 300).default(30),
+    POLICY_FILE: z.string().min(1).default(DEFAULT_POLICY_FILE),
+    RATE_LIMIT_MAX: envInt(1, 10_000_000).default(60),
+    RATE_LIMIT_WINDOW: duration.default(60_000),
+    TRUST_PROXY: trustProxy.default(false),
+    BODY_LIMIT_BYTES: envInt(1024, 10 * 1024 * 1024).default(64 * 1024),
+    SHUTDOWN_TIMEOUT_SECONDS: envInt(1, 3600).default(10),
+  })
+  .superRefine(keyProviderRefinement)
+  .superRefine((env, ctx) => {
+    if (env.JWT_JWKS_URL === undefined && env.JWT_PUBLIC_KEY === undefined && env.JWT_SECRET === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_JWKS_URL'],
+        message: 'set JWT_JWKS_URL (your identity provider), JWT_PUBLIC_KEY (PEM or JWK) or, for local use only, JWT_SECRET',
+      });
+    }
+    const asymmetric = env.JWT_JWKS_URL !== undefined || env.JWT_PUBLIC_KEY !== undefined;
+    const symmetricAllowed = env.JWT_ALGORITHMS?.filter((alg) => alg.startsWith('HS')) ?? [];
+    if (asymmetric && symmetricAllowed.length > 0) {
+      // HS/RS confusion: with a public key configured, an HS* token "signed" with that public key must never verify.
+      ctx.addIssue({ code: 'custom', path: ['JWT_ALGORITHMS'], message: `${symmetricAllowed.join(', ')} cannot be used with a JWKS or public key` });
+    }
+    if (!asymmetric && env.JWT_ALGORITHMS !== undefined && env.JWT_ALGORITHMS.some((alg) => !alg.startsWith('HS'))) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_ALGORITHMS'], message: 'with JWT_SECRET only HS256, HS384 or HS512 can be allowed' });
+    }
+  });
+
+export type JwtKeySource = { kind: 'jwks'; url: string } | { kind: 'public-key'; key: string } | { kind: 'secret'; secret: string };
+
+export interface JwtConfig {
+  /** The one key source used, by preference: JWKS, then public key, then shared secret. */
+  source: JwtKeySource;
+  issuer: string;
+  audience: string[];
+  rolesClaim: string;
+  /** Explicit allow-list, or undefined to derive it from the key source. */
+  algorithms: string[] | undefined;
+  clockToleranceSeconds: number;
+}
+
+export interface RevealConfig {
+  host: string;
+  port: number;
+  database: DatabaseConfig;
+  keyProvider: KeyProviderConfig;
+  dataKeyPolicy: DataKeyPolicy;
+  jwt: JwtConfig;
+  policyFile: string;
+  rateLimit: { max: number; windowMs: number };
+  trustProxy: boolean | number | string[];
+  bodyLimitBytes: number;
+  logLevel: string;
+  shutdownTimeoutMs: number;
+}
+
+export function loadRevealConfig(env: Env): RevealConfig {
+  const parsed = parseEnv(revealEnvSchema, env);
+  return {
+    host: parsed.HOST,
+    port: parsed.PORT,
+    database: databaseConfig(parsed),
+    keyProvider: keyProviderConfig(parsed),
+    dataKeyPolicy: dataKeyPolicy(parsed),
+    jwt: {
+      source: jwtKeySource(parsed),
+      issuer: parsed.JWT_ISSUER,
+      audience: parsed.JWT_AUDIENCE,
+      rolesClaim: parsed.JWT_ROLES_CLAIM,
+      algorithms: parsed.JWT_ALGORITHMS,
+      clockToleranceSeconds: parsed.JWT_CLOCK_TOLERANCE_SECONDS,
+    },
+    policyFile: parsed.POLICY_FILE,
+    rateLimit: { max: parsed.RATE_LIMIT_MAX, windowMs: parsed.RATE_LIMIT_WINDOW },
+    trustProxy: parsed.TRUST_PROXY,
+    bodyLimitBytes: parsed.BODY_LIMIT_BYTES,
+    logLevel: parsed.LOG_LEVEL,
+    shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  };
+}
+
+function jwtKeySource(env: z.infer<typeof revealEnvSchema>): JwtKeySource {
+  if (env.JWT_JWKS_URL !== undefined) return { kind: 'jwks', url: env.JWT_JWKS_URL };
+  if (env.JWT_PUBLIC_KEY !== undefined) return { kind: 'public-key', key: env.JWT_PUBLIC_KEY };
+  // The refinement guarantees one of the three is set.
+  return { kind: 'secret', secret: env.JWT_SECRET ?? '' };
+}

@@ -1,0 +1,87 @@
+import type { FastifyRequest } from 'fastify';
+import { parseToken } from '../../../lib/crypto/tokens.js';
+import type { AuditEntry, AuditWriter } from '../audit/writer.js';
+import type { RevealMetrics } from '../metrics.js';
+
+export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'audit_read' | 'audit_verify';
+
+/** allowed: everything asked was permitted; partial: some tokens forbidden; the rest are refusals. */
+export type AuditOutcome = 'allowed' | 'partial' | 'denied' | 'invalid' | 'unauthenticated' | 'rate_limited' | 'failed';
+
+export interface Attempt {
+  outcome: AuditOutcome;
+  reason: string | null;
+  /** Tokens only, never values. Defaults to the well-formed tokens found in the request body. */
+  tokens?: readonly string[];
+  fieldCounts?: Readonly<Record<string, number>>;
+  purpose?: string | null;
+  ticket?: string | null;
+}
+
+const MAX_PURPOSE = 500;
+const MAX_TICKET = 128;
+const MAX_TOKENS = 100;
+
+/** Turns a request and what happened to it into one audit row, and writes it (committed) first. */
+export class Auditor {
+  constructor(
+    private readonly writer: AuditWriter,
+    private readonly metrics: RevealMetrics,
+  ) {}
+
+  entryFor(request: FastifyRequest, attempt: Attempt): AuditEntry {
+    const body = bodyFields(request.body);
+    return {
+      action: actionOf(request) ?? 'unknown',
+      actor: request.principal?.sub ?? null,
+      roles: request.principal?.roles ?? [],
+      clientAddress: request.ip,
+      requestId: request.id,
+      purpose: attempt.purpose !== undefined ? attempt.purpose : body.purpose,
+      ticket: attempt.ticket !== undefined ? attempt.ticket : body.ticket,
+      tokens: attempt.tokens ?? body.tokens,
+      fieldCounts: attempt.fieldCounts ?? {},
+      outcome: attempt.outcome,
+      reason: attempt.reason,
+    };
+  }
+
+  /** Resolves once the row is committed; rejects with AuditUnavailableError (the caller must then reveal nothing). */
+  async record(request: FastifyRequest, attempt: Attempt): Promise<void> {
+    const action = actionOf(request) ?? 'unknown';
+    request.audited = true;
+    try {
+      await this.writer.append(this.entryFor(request, attempt));
+    } catch (error) {
+      this.metrics.requests.inc({ action, outcome: 'audit_failed' });
+      throw error;
+    }
+    this.metrics.requests.inc({ action, outcome: attempt.outcome });
+  }
+
+  /** For writes that commit together with other changes (erase). */
+  committedWithin(request: FastifyRequest, attempt: Attempt): void {
+    request.audited = true;
+    this.metrics.requests.inc({ action: actionOf(request) ?? 'unknown', outcome: attempt.outcome });
+  }
+}
+
+export function actionOf(request: FastifyRequest): AuditAction | undefined {
+  return request.routeOptions.config.auditAction;
+}
+
+/**
+ * What an unvalidated body says about the attempt, for refusals (400, 401, 429...). Strings
+ * that are not well-formed tokens are left out: a caller pasting a raw IP into `tokens` must
+ * not put it into the audit log.
+ */
+function bodyFields(body: unknown): { purpose: string | null; ticket: string | null; tokens: string[] } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return { purpose: null, ticket: null, tokens: [] };
+  const record = body as Record<string, unknown>;
+  const purpose = typeof record.purpose === 'string' ? record.purpose.trim().slice(0, MAX_PURPOSE) : null;
+  const ticket = typeof record.ticket === 'string' ? record.ticket.trim().slice(0, MAX_TICKET) : null;
+  const tokens = Array.isArray(record.tokens)
+    ? [...new Set(record.tokens.filter((token): token is string => typeof token === 'string' && parseToken(token) !== undefined))].slice(0, MAX_TOKENS)
+    : [];
+  return { purpose, ticket, tokens };
+}

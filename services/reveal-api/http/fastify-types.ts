@@ -1,0 +1,17 @@
+import type { Principal } from '../auth/token-verifier.js';
+import type { AuditAction } from './auditor.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the authenticate hook once the bearer token is verified. */
+    principal: Principal | undefined;
+    /** True once this attempt has its audit row (or the write was tried and failed). */
+    audited: boolean;
+  }
+  interface FastifyContextConfig {
+    /** Routes with an action write one audit row per attempt, whatever the outcome. */
+    auditAction?: AuditAction;
+  }
+}
+
+export {};

@@ -1,0 +1,48 @@
+import { Counter, Histogram, Registry } from 'prom-client';
+
+/** Per-app registry (no global default registry: several apps can live in one process, e.g. tests). */
+export interface RevealMetrics {
+  registry: Registry;
+  requests: Counter<'action' | 'outcome'>;
+  revealedValues: Counter<'field' | 'redaction'>;
+  auditWrite: Histogram;
+  auditBatchSize: Histogram;
+  rateLimited: Counter<'action'>;
+}
+
+export function createRevealMetrics(): RevealMetrics {
+  const registry = new Registry();
+  return {
+    registry,
+    requests: new Counter({
+      name: 'tokenvault_reveal_requests_total',
+      help: 'Audited reveal-api attempts by action and outcome',
+      labelNames: ['action', 'outcome'],
+      registers: [registry],
+    }),
+    revealedValues: new Counter({
+      name: 'tokenvault_revealed_values_total',
+      help: 'Values revealed, by field and redaction',
+      labelNames: ['field', 'redaction'],
+      registers: [registry],
+    }),
+    auditWrite: new Histogram({
+      name: 'tokenvault_audit_write_seconds',
+      help: 'Time from an audit entry being appended to its row being committed',
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    auditBatchSize: new Histogram({
+      name: 'tokenvault_audit_batch_rows',
+      help: 'Audit rows committed per transaction (group commit)',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'tokenvault_rate_limit_hits_total',
+      help: 'Requests refused by the per-actor rate limit',
+      labelNames: ['action'],
+      registers: [registry],
+    }),
+  };
+}

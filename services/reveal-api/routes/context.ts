@@ -1,0 +1,28 @@
+import type { FastifyRequest } from 'fastify';
+import type pg from 'pg';
+import type { AuditWriter } from '../audit/writer.js';
+import type { Principal } from '../auth/token-verifier.js';
+import type { Auditor } from '../http/auditor.js';
+import type { RevealMetrics } from '../metrics.js';
+import type { Policy } from '../policy/policy.js';
+import type { ActiveTokenizer } from '../vault/active-tokenizer.js';
+import type { Vault } from '../vault/vault.js';
+
+/** What the route plugins share; built once per app. */
+export interface RouteContext {
+  pool: pg.Pool;
+  policy: Policy;
+  vault: Vault;
+  tokenizer: ActiveTokenizer;
+  auditor: Auditor;
+  auditWriter: AuditWriter;
+  metrics: RevealMetrics;
+  authenticate: (request: FastifyRequest) => Promise<void>;
+}
+
+/** Audited routes run the authenticate hook first, so a principal is always there in handlers. */
+export function principalOf(request: FastifyRequest): Principal {
+  const principal = request.principal;
+  if (principal === undefined) throw new Error('route reached without authentication');
+  return principal;
+}

@@ -1,0 +1,103 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { PiiField } from '../../../lib/crypto/normalize.js';
+import { parseToken } from '../../../lib/crypto/tokens.js';
+import { AuditUnavailableError } from '../audit/writer.js';
+import { ForbiddenError } from '../http/errors.js';
+import { principalOf, type RouteContext } from './context.js';
+import { bearerSecurity, errorResponses, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
+import { summary } from './reveal.js';
+import { deleteVaultRows } from '../vault/vault.js';
+
+const eraseBody = z.object({
+  tokens: z.array(tokenSchema).min(1).max(MAX_TOKENS_PER_REQUEST),
+  purpose: purposeSchema,
+  ticket: ticketSchema.optional(),
+});
+
+const eraseResult = z.union([
+  z.object({ token: z.string(), status: z.literal('erased') }),
+  z.object({ token: z.string(), error: z.enum(['not_found', 'forbidden', 'invalid_token']) }),
+]);
+type EraseResult = z.infer<typeof eraseResult>;
+
+/**
+ * Right to erasure by crypto-shredding: the vault row (the only copy of the original,
+ * encrypted) is deleted, so the token can never be revealed again; analytics rows keep the
+ * now-meaningless token. The delete and its audit row commit in one transaction.
+ */
+export function eraseRoutes(context: RouteContext) {
+  return async function register(app: FastifyInstance): Promise<void> {
+    app.withTypeProvider<ZodTypeProvider>().post('/erase', {
+      config: { auditAction: 'erase', rateLimit: {} },
+      preValidation: context.authenticate,
+      schema: {
+        summary: 'Erase the stored originals of tokens (crypto-shredding)',
+        tags: ['erase'],
+        security: bearerSecurity,
+        body: eraseBody,
+        response: { 200: z.object({ results: z.array(eraseResult) }), ...errorResponses },
+      },
+      handler: async (request) => {
+        const principal = principalOf(request);
+        const allowedFields = context.policy.permissionsFor(principal.roles).erase;
+        const { purpose, ticket = null } = request.body;
+        const requested = [...new Set(request.body.tokens)].map((token) => ({ token, field: parseToken(token)?.field }));
+        const wellFormed = requested.flatMap((item) => (item.field === undefined ? [] : [item.token]));
+        if (allowedFields.size === 0) {
+          await context.auditor.record(request, { outcome: 'denied', reason: 'no erase permission', tokens: wellFormed, purpose, ticket });
+          throw new ForbiddenError('your roles do not allow erasing values');
+        }
+        const permitted = requested.filter((item) => item.field !== undefined && allowedFields.has(item.field));
+
+        const client = await context.pool.connect();
+        let results: EraseResult[];
+        let release: Error | undefined;
+        try {
+          await client.query('BEGIN');
+          const erased = await deleteVaultRows(
+            client,
+            permitted.map((item) => item.token),
+          );
+          const counts = { erased: 0, not_found: 0, forbidden: 0, invalid_token: 0 };
+          const fieldCounts: Partial<Record<PiiField, number>> = {};
+          results = requested.map((item): EraseResult => {
+            const error = item.field === undefined ? 'invalid_token' : !allowedFields.has(item.field) ? 'forbidden' : !erased.has(item.token) ? 'not_found' : undefined;
+            if (error !== undefined) {
+              counts[error] += 1;
+              return { token: item.token, error };
+            }
+            counts.erased += 1;
+            if (item.field !== undefined) fieldCounts[item.field] = (fieldCounts[item.field] ?? 0) + 1;
+            return { token: item.token, status: 'erased' };
+          });
+          const attempt = {
+            outcome: counts.forbidden === 0 ? ('allowed' as const) : ('partial' as const),
+            reason: summary(counts),
+            tokens: wellFormed,
+            fieldCounts,
+            purpose,
+            ticket,
+          };
+          try {
+            await context.auditWriter.appendWithin(client, [context.auditor.entryFor(request, attempt)]);
+            await client.query('COMMIT');
+          } catch (cause) {
+            // Nothing is erased without its audit row.
+            await client.query('ROLLBACK').catch((error: Error) => (release = error));
+            request.audited = true;
+            throw new AuditUnavailableError({ cause });
+          }
+          context.auditor.committedWithin(request, attempt);
+        } catch (error) {
+          if (!(error instanceof AuditUnavailableError)) await client.query('ROLLBACK').catch((rollbackError: Error) => (release = rollbackError));
+          throw error;
+        } finally {
+          client.release(release);
+        }
+        return { results };
+      },
+    });
+  };
+}

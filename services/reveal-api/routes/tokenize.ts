@@ -1,0 +1,63 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ForbiddenError } from '../http/errors.js';
+import { principalOf, type RouteContext } from './context.js';
+import { bearerSecurity, errorResponses, fieldSchema, MAX_TOKENS_PER_REQUEST } from './schemas.js';
+import { summary } from './reveal.js';
+
+const tokenizeBody = z.object({
+  field: fieldSchema,
+  values: z.array(z.string().max(512)).min(1).max(MAX_TOKENS_PER_REQUEST),
+});
+
+const tokenizeResult = z.union([z.object({ index: z.number().int(), token: z.string() }), z.object({ index: z.number().int(), error: z.literal('invalid_value') })]);
+
+/**
+ * Value → token, for analysts who must find the rows of a known IP or device without seeing
+ * anything else. Answers by index: values are never echoed, logged or audited.
+ */
+export function tokenizeRoutes(context: RouteContext) {
+  return async function register(app: FastifyInstance): Promise<void> {
+    app.withTypeProvider<ZodTypeProvider>().post('/tokenize', {
+      config: { auditAction: 'tokenize', rateLimit: {} },
+      preValidation: context.authenticate,
+      schema: {
+        summary: 'Find the token of known values',
+        description: 'Results are matched to values by index; the values are not echoed. The resulting tokens are audited.',
+        tags: ['tokenize'],
+        security: bearerSecurity,
+        body: tokenizeBody,
+        response: { 200: z.object({ keyVersion: z.number().int(), results: z.array(tokenizeResult) }), ...errorResponses },
+      },
+      handler: async (request) => {
+        const principal = principalOf(request);
+        const { field, values } = request.body;
+        if (!context.policy.permissionsFor(principal.roles).tokenize.has(field)) {
+          await context.auditor.record(request, { outcome: 'denied', reason: `no tokenize permission for ${field}`, tokens: [] });
+          throw new ForbiddenError(`your roles do not allow tokenizing ${field} values`);
+        }
+        const tokenizer = await context.tokenizer.get();
+        let invalid = 0;
+        const results = values.map((value, index): z.infer<typeof tokenizeResult> => {
+          const token = tokenizer.tokenize(field, value);
+          if (token === undefined) {
+            invalid += 1;
+            return { index, error: 'invalid_value' };
+          }
+          return { index, token };
+        });
+        const tokens = [...new Set(results.flatMap((result) => ('token' in result ? [result.token] : [])))];
+        await context.auditor.record(request, {
+          outcome: 'allowed',
+          reason: summary({ tokenized: values.length - invalid, invalid_value: invalid }),
+          tokens,
+          fieldCounts: { [field]: values.length - invalid },
+          purpose: null,
+          ticket: null,
+        });
+        return { keyVersion: tokenizer.keyVersion, results };
+      },
+    });
+  };
+}

@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditRows, auditText, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+
+let harness: RevealHarness;
+let seeded: SeededValue[];
+let ip: SeededValue;
+let device: SeededValue;
+let ipv6: SeededValue;
+
+beforeAll(async () => {
+  harness = await startRevealHarness();
+  seeded = await harness.seed(SAMPLE_VALUES);
+  [ip, device, ipv6] = seeded as [SeededValue, SeededValue, SeededValue];
+});
+afterAll(async () => {
+  await harness?.close();
+});
+
+async function reveal(roles: string[], tokens: string[], extra: Record<string, unknown> = {}) {
+  const token = await harness.token('alice', roles);
+  return harness.app.inject({ method: 'POST', url: '/reveal', headers: bearer(token), payload: { tokens, purpose: PURPOSE, ...extra } });
+}
+
+describe('POST /reveal', () => {
+  it('reveals plain values to an investigator and audits the attempt before answering', async () => {
+    const response = await reveal(['investigator'], [ip.token, device.token], { ticket: 'CASE-4711' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({
+      results: [
+        { token: ip.token, field: 'ip', value: '199.172.111.135', redaction: 'none' },
+        { token: device.token, field: 'device_id', value: '593-47-5928', redaction: 'none' },
+      ],
+    });
+    const rows = await auditRows(harness.testDb);
+    const last = rows.at(-1);
+    expect(last).toMatchObject({
+      action: 'reveal',
+      actor: 'alice',
+      roles: ['investigator'],
+      outcome: 'allowed',
+      tokens: [ip.token, device.token],
+      purpose: PURPOSE,
+      ticket: 'CASE-4711',
+      field_counts: { ip: 1, device_id: 1 },
+      request_id: response.headers['x-request-id'],
+    });
+  });
+
+  it('masks values for support: last four alphanumerics of a device id, first two octets or groups of an IP', async () => {
+    const response = await reveal(['support'], [ip.token, device.token, ipv6.token]);
+    expect(response.json().results).toEqual([
+      { token: ip.token, field: 'ip', value: '199.172.*.*', redaction: 'masked' },
+      { token: device.token, field: 'device_id', value: '***-**-5928', redaction: 'masked' },
+      { token: ipv6.token, field: 'ip', value: '2001:db8:*:*:*:*:*:*', redaction: 'masked' },
+    ]);
+  });
+
+  it('gives a caller with several roles the most permissive grant per field', async () => {
+    const response = await reveal(['support', 'investigator'], [device.token]);
+    expect(response.json().results[0]).toMatchObject({ value: '593-47-5928', redaction: 'none' });
+  });
+
+  it('answers duplicate tokens once each and reports unknown and malformed tokens per token', async () => {
+    const unknown = ip.token.replace(/.{4}$/, 'AAAA');
+    const response = await reveal(['investigator'], [ip.token, ip.token, unknown, 'not-a-token', ip.token]);
+    expect(response.statusCode).toBe(200);
+    expect(response.json().results).toEqual([
+      { token: ip.token, field: 'ip', value: '199.172.111.135', redaction: 'none' },
+      { token: unknown, error: 'not_found' },
+      { token: 'not-a-token', error: 'invalid_token' },
+    ]);
+    const last = (await auditRows(harness.testDb)).at(-1);
+    expect(last?.tokens).toEqual([ip.token, unknown]);
+    expect(last?.reason).toBe('revealed=1 not_found=1 invalid_token=1');
+  });
+
+  it('refuses with 403 and audits a caller whose roles grant no reveal', async () => {
+    const response = await reveal(['analyst'], [ip.token]);
+    expect(response.statusCode).toBe(403);
+    expect(response.json()).toEqual({ error: { code: 'forbidden', message: expect.any(String) } });
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'reveal', outcome: 'denied', actor: 'alice', tokens: [ip.token] });
+  });
+
+  it('requires a purpose of at least 10 characters and audits the invalid attempt', async () => {
+    const token = await harness.token('alice', ['investigator']);
+    const response = await harness.app.inject({ method: 'POST', url: '/reveal', headers: bearer(token), payload: { tokens: [ip.token], purpose: '   short   ' } });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error.code).toBe('invalid_request');
+    expect(response.json().error.message).toMatch(/purpose/);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'invalid', reason: 'validation_failed', tokens: [ip.token] });
+  });
+
+  it('rejects more than 100 tokens', async () => {
+    const response = await reveal(['investigator'], Array.from({ length: 101 }, (_, index) => `${ip.token.slice(0, -3)}${String(index).padStart(3, '0')}`));
+    expect(response.statusCode).toBe(400);
+  });
+
+  it('never writes a revealed value into the audit log or the logs', async () => {
+    const text = await auditText(harness.testDb);
+    const logs = harness.logs.join('\n');
+    for (const { value } of seeded) {
+      expect(text).not.toContain(value);
+      expect(logs).not.toContain(value);
+    }
+    expect(logs).not.toMatch(/eyJ[A-Za-z0-9_-]+\.eyJ/);
+  });
+});

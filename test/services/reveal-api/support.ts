@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import type { Env } from '../../../lib/config/env.js';
+import { canonicalValue, type PiiField } from '../../../lib/crypto/normalize.js';
+import { vaultAad } from '../../../lib/crypto/vault-context.js';
+import { DataKeyRing } from '../../../lib/keys/data-key-ring.js';
+import { LocalKeyring } from '../../../lib/keys/local-keyring.js';
+import { loadActiveTokenizer } from '../../../lib/keys/token-keys.js';
+import { piiVault } from '../../../db/schema.js';
+import { buildRevealApp, type RevealApp } from '../../../services/reveal-api/app.js';
+import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, type LocalSigningKey } from '../../../services/reveal-api/auth/local-signing-key.js';
+import { loadRevealConfig } from '../../../services/reveal-api/config.js';
+import type { Database } from '../../../db/client.js';
+import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+
+export interface SeededValue {
+  field: PiiField;
+  value: string;
+  token: string;
+}
+
+export interface RevealHarness {
+  testDb: TestDatabase;
+  app: RevealApp;
+  /** The reveal_api-role pool the app uses. */
+  database: Database;
+  signingKey: LocalSigningKey;
+  /** Every line the app logged, raw JSON. */
+  logs: string[];
+  keyringMaster: Buffer;
+  seed(values: { field: PiiField; value: string }[]): Promise<SeededValue[]>;
+  token(sub: string, roles: string[], ttl?: string): Promise<string>;
+  /** A fresh app on the same database (other config, e.g. JWKS). */
+  buildApp(env?: Env): Promise<RevealApp>;
+  close(): Promise<void>;
+}
+
+export const SAMPLE_VALUES: { field: PiiField; value: string }[] = [
+  { field: 'ip', value: '199.172.111.135' },
+  { field: 'device_id', value: '593-47-5928' },
+  { field: 'ip', value: '2001:db8:85a3::8a2e:370:7334' },
+  { field: 'device_id', value: '104-51-8842' },
+];
+
+/**
+ * A real reveal app on a fresh migrated database: vault rows are sealed exactly like the
+ * ingestor does (DataKeyRing + Tokenizer, as the owner), tokens are minted with a local
+ * ES256 key, and logs are captured for leak checks.
+ */
+export async function startRevealHarness(env: Env = {}): Promise<RevealHarness> {
+  const testDb = await createTestDatabase();
+  const keyDir = await mkdtemp(join(tmpdir(), 'tokenvault-reveal-test-'));
+  const signingKey = await ensureLocalSigningKey(keyDir);
+  const keyringMaster = randomBytes(32);
+  const ownerKeys = LocalKeyring.fromKey(Buffer.from(keyringMaster));
+  const tokenizer = await loadActiveTokenizer(testDb.owner.db, ownerKeys);
+  const ring = new DataKeyRing(testDb.owner.db, ownerKeys, { maxUses: 1_000_000, maxAgeMs: 3_600_000 });
+  const logs: string[] = [];
+  const opened: RevealApp[] = [];
+  const database = testDb.as('reveal_api');
+  const appKeys = LocalKeyring.fromKey(Buffer.from(keyringMaster));
+
+  const buildApp = async (overrides: Env = {}) => {
+    const config = loadRevealConfig({
+      DATABASE_URL: testDb.url,
+      LOCAL_MASTER_KEY_FILE: join(keyDir, 'unused-master.key'),
+      JWT_PUBLIC_KEY: signingKey.publicKeyPem,
+      JWT_ISSUER: LOCAL_ISSUER,
+      JWT_AUDIENCE: LOCAL_AUDIENCE,
+      LOG_LEVEL: 'info',
+      RATE_LIMIT_MAX: '10000',
+      ...env,
+      ...overrides,
+    });
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logs.push(...chunk.toString('utf8').split('\n').filter((line) => line.length > 0));
+        done();
+      },
+    });
+    const app = await buildRevealApp({ config, database, keys: appKeys, logger: pino({ level: config.logLevel }, stream) });
+    opened.push(app);
+    return app;
+  };
+
+  const app = await buildApp();
+  return {
+    testDb,
+    app,
+    database,
+    signingKey,
+    logs,
+    keyringMaster,
+    async seed(values) {
+      const seeded: SeededValue[] = [];
+      for (const { field, value } of values) {
+        const canonical = canonicalValue(field, value);
+        if (canonical === undefined) throw new Error(`not a valid ${field}`);
+        const token = tokenizer.tokenizeCanonical(field, canonical);
+        const { dataKeyId, ciphertext } = await ring.encrypt(Buffer.from(canonical, 'utf8'), vaultAad(token));
+        await testDb.owner.db
+          .insert(piiVault)
+          .values({ token, field, ciphertext, dataKeyId, tokenKeyVersion: tokenizer.keyVersion })
+          .onConflictDoNothing();
+        seeded.push({ field, value: canonical, token });
+      }
+      return seeded;
+    },
+    token: (sub, roles, ttl) => mintLocalToken(signingKey, { sub, roles, ...(ttl === undefined ? {} : { ttl }) }),
+    buildApp,
+    async close() {
+      for (const opened_ of opened) await opened_.close();
+      await testDb.drop();
+      await rm(keyDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface AuditRowView {
+  seq: number;
+  action: string;
+  actor: string | null;
+  roles: string[];
+  outcome: string;
+  reason: string | null;
+  tokens: string[];
+  purpose: string | null;
+  ticket: string | null;
+  field_counts: Record<string, number>;
+  request_id: string | null;
+  client_address: string | null;
+}
+
+export async function auditRows(testDb: TestDatabase): Promise<AuditRowView[]> {
+  const { rows } = await testDb.owner.pool.query<AuditRowView & { seq: string }>(
+    'SELECT seq, action, actor, roles, outcome, reason, tokens, purpose, ticket, field_counts, request_id, client_address FROM audit_log ORDER BY seq',
+  );
+  return rows.map((row) => ({ ...row, seq: Number(row.seq) }));
+}
+
+/** Every text column of the audit log, concatenated: for "no plaintext anywhere" checks. */
+export async function auditText(testDb: TestDatabase): Promise<string> {
+  const { rows } = await testDb.owner.pool.query<{ text: string }>('SELECT string_agg(audit_log::text, E\'\\n\') AS text FROM audit_log');
+  return rows[0]?.text ?? '';
+}
+
+export const PURPOSE = 'fraud investigation case 4711';
+
+export function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
