@@ -287,6 +287,9 @@ function dedupeById(messages: readonly InboundMessage[]): InboundMessage[] {
 // Hot path: one INSERT ... SELECT FROM unnest(arrays) per table per batch is one round trip
 // and one plan for any number of rows (a VALUES list would need a parameter per value and a
 // new statement text for every batch size).
+// ON CONFLICT without a target: naming the column (message_id) needs SELECT on it, which the
+// least-privilege ingestor role does not have. The only unique key a new row can hit is
+// message_id (user_logins, quarantine) or token (pii_vault), so the effect is the same.
 async function insertVault(client: pg.PoolClient, batch: PreparedBatch): Promise<number> {
   if (batch.vault.length === 0) return 0;
   const { rowCount } = await client.query(
@@ -313,7 +316,7 @@ async function insertLogins(client: pg.PoolClient, batch: PreparedBatch): Promis
                    $8::int[], $9::int[], $10::int[], $11::bigint[])
             AS u(message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version, major, minor, patch, sent_ms)
      ) AS rows
-     ON CONFLICT (message_id) DO NOTHING`,
+     ON CONFLICT DO NOTHING`,
     [
       rows.map((r) => r.messageId),
       rows.map((r) => r.userId),
@@ -332,27 +335,23 @@ async function insertLogins(client: pg.PoolClient, batch: PreparedBatch): Promis
   return rowCount ?? 0;
 }
 
+/**
+ * Quarantine rows go one statement each: the ingestor role may INSERT but not SELECT, so
+ * RETURNING is unavailable, and per-row rowCount is how we learn which rows are new (a
+ * redelivered quarantined message is a duplicate). Quarantine is the rare path.
+ */
 async function insertQuarantine(client: pg.PoolClient, batch: PreparedBatch): Promise<Set<string>> {
-  if (batch.quarantine.length === 0) return new Set();
-  const rows = batch.quarantine;
-  const inserted = await client.query<{ message_id: string }>(
-    `INSERT INTO quarantine (message_id, reasons, body_ciphertext, data_key_id, body_bytes, sent_at, receive_count)
-     SELECT message_id, reasons, body, $4::int, body_bytes, timestamptz 'epoch' + sent_ms * interval '1 millisecond', receive_count
-     FROM unnest($1::text[], $2::jsonb[], $3::bytea[], $5::int[], $6::bigint[], $7::int[])
-          AS q(message_id, reasons, body, body_bytes, sent_ms, receive_count)
-     ON CONFLICT (message_id) DO NOTHING
-     RETURNING message_id`,
-    [
-      rows.map((r) => r.messageId),
-      rows.map((r) => JSON.stringify(r.reasons)),
-      rows.map((r) => r.ciphertext),
-      batch.dataKeyId,
-      rows.map((r) => r.bodyBytes),
-      rows.map((r) => r.sentAtMs),
-      rows.map((r) => r.receiveCount),
-    ],
-  );
-  return new Set(inserted.rows.map((row) => row.message_id));
+  const inserted = new Set<string>();
+  for (const row of batch.quarantine) {
+    const { rowCount } = await client.query(
+      `INSERT INTO quarantine (message_id, reasons, body_ciphertext, data_key_id, body_bytes, sent_at, receive_count)
+       VALUES ($1, $2::jsonb, $3, $4, $5, timestamptz 'epoch' + $6::bigint * interval '1 millisecond', $7)
+       ON CONFLICT DO NOTHING`,
+      [row.messageId, JSON.stringify(row.reasons), row.ciphertext, batch.dataKeyId, row.bodyBytes, row.sentAtMs, row.receiveCount],
+    );
+    if ((rowCount ?? 0) > 0) inserted.add(row.messageId);
+  }
+  return inserted;
 }
 
 function sqlState(error: unknown): string | undefined {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import {
   CreateQueueCommand,
@@ -16,7 +17,7 @@ export interface SqsHarness {
   createQueue(name: string, options?: { visibilityTimeoutSeconds?: number }): Promise<string>;
   /** Sends bodies byte for byte (SendMessageBatch, 10 per call); returns the message ids in order. */
   send(queueUrl: string, bodies: string[]): Promise<string[]>;
-  /** Visible + in-flight messages still on the queue. */
+  /** Messages still on the queue, visible or in flight (not deleted). */
   remaining(queueUrl: string): Promise<number>;
   close(): Promise<void>;
 }
@@ -62,13 +63,9 @@ export async function startSqsHarness(): Promise<SqsHarness> {
       return ids;
     },
     async remaining(queueUrl) {
-      const out = await sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: queueUrl,
-          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-        }),
-      );
-      return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+      // The emulator's ApproximateNumberOfMessages already counts in-flight messages (real SQS does not).
+      const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
+      return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0);
     },
     async close() {
       sqs.destroy();
@@ -123,5 +120,54 @@ export function loginEvent(overrides: Partial<LoginFields> = {}): LoginFields {
     locale: 'RU',
     device_id: `${String(100 + (n % 900)).padStart(3, '0')}-${String(n % 100).padStart(2, '0')}-${String(n % 10_000).padStart(4, '0')}`,
     ...overrides,
+  };
+}
+
+/**
+ * A TCP proxy in front of PostgreSQL that a test can cut and restore: "the database is
+ * unreachable" with the real driver and real connection errors.
+ */
+export interface CuttableProxy {
+  port: number;
+  cut(): Promise<void>;
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startCuttableProxy(targetPort: number): Promise<CuttableProxy> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((client) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => socket.destroy());
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  const listen = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+  const port = await listen(0);
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    });
+  return {
+    port,
+    cut: stop,
+    restore: async () => {
+      await listen(port);
+    },
+    close: stop,
   };
 }
