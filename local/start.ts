@@ -1,0 +1,267 @@
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import closeWithGrace from 'close-with-grace';
+import pino from 'pino';
+import { createDatabase, type Database } from '../db/client.js';
+import { runMigrations } from '../db/migrate.js';
+import { processEnv } from '../lib/config/env.js';
+import { ConfigError } from '../lib/errors.js';
+import { createKeyProvider } from '../lib/keys/create-key-provider.js';
+import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
+import { loadIngestorConfig } from '../services/ingestor/config.js';
+import { startHealthServer } from '../services/ingestor/http.js';
+import { createIngestor, type Ingestor } from '../services/ingestor/worker.js';
+import { buildRevealApp } from '../services/reveal-api/app.js';
+import { loadRevealConfig } from '../services/reveal-api/config.js';
+import { ensureLocalSigningKey, mintLocalToken } from '../services/reveal-api/auth/local-signing-key.js';
+import { loadLocalConfig, type LocalConfig } from './config.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { startEmbeddedSqs } from './embedded-sqs.js';
+import { createLoginQueues, queueDepth, sendJsonlFile } from './queues.js';
+
+const REFERENCE_DATA = fileURLToPath(new URL('../data/login-queue.sample.jsonl', import.meta.url));
+const LOCAL_AWS_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
+
+/** Everything started so far, closed in reverse order on Ctrl-C or on a failed start. */
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const say = (line: string): void => console.log(line);
+
+/**
+ * `npm start`: the whole system on one machine with nothing installed but Node.js.
+ * Embedded PostgreSQL, an SQS-protocol server and a local keyring stand in for RDS, SQS and
+ * KMS unless DATABASE_URL, SQS_QUEUE_URL or KMS_KEY_ID point at the real thing.
+ */
+async function main(): Promise<void> {
+  const config = loadLocalConfig(processEnv());
+  // Readable by the postgres system user that embedded PostgreSQL runs as (as root); secrets inside are 0600.
+  await mkdir(config.dataDir, { recursive: true });
+  const logger = pino({ level: config.env.LOG_LEVEL ?? 'warn', base: { service: 'local-stack' } });
+  // Services log JSON at LOG_LEVEL (default warn here, so the progress lines below stay readable).
+
+  const databaseUrl = await startDatabase(config);
+  const owner = createDatabase({ url: databaseUrl, role: undefined, poolSize: 2 }, { applicationName: 'tokenvault-local' });
+  cleanups.push(() => owner.close());
+  await reach(owner, databaseUrl);
+  await runMigrations(owner);
+  say('  migrations    applied (schema, roles ingestor/reveal_api/analyst/auditor, audit triggers)');
+
+  const keyEnv = config.external.kmsKeyId === undefined ? { LOCAL_MASTER_KEY_FILE: join(config.dataDir, 'master.key') } : {};
+  const sqsSetup = await startQueue(config);
+
+  const ingestorConfig = loadIngestorConfig({
+    ...config.env,
+    ...keyEnv,
+    DATABASE_URL: databaseUrl,
+    DATABASE_ROLE: config.env.DATABASE_ROLE ?? 'ingestor',
+    SQS_QUEUE_URL: sqsSetup.queueUrl,
+    ...(sqsSetup.endpoint === undefined ? {} : { AWS_ENDPOINT_URL_SQS: sqsSetup.endpoint }),
+    SQS_WAIT_TIME_SECONDS: config.env.SQS_WAIT_TIME_SECONDS ?? '2',
+    METRICS_PORT: String(config.metricsPort),
+  });
+  const keys = await createKeyProvider(ingestorConfig.keyProvider);
+  cleanups.push(() => keys.close());
+  await keys.check().catch((error: unknown) => {
+    throw new StartError(`the key provider is not usable: ${keys.description} (KMS_KEY_ID)`, error);
+  });
+  // Create the token key as the owner, before least-privilege services race for it.
+  await loadActiveTokenizer(owner.db, keys);
+  say(`  keys          ${keys.description}`);
+
+  const signingKey = await ensureLocalSigningKey(join(config.dataDir, 'jwt'));
+  const revealConfig = loadRevealConfig({
+    ...config.env,
+    ...keyEnv,
+    DATABASE_URL: databaseUrl,
+    PORT: String(config.revealPort),
+    HOST: config.env.HOST ?? '127.0.0.1',
+    JWT_PUBLIC_KEY: config.env.JWT_PUBLIC_KEY ?? signingKey.publicKeyPem,
+    JWT_ISSUER: config.env.JWT_ISSUER ?? signingKey.issuer,
+    JWT_AUDIENCE: config.env.JWT_AUDIENCE ?? signingKey.audience,
+  });
+  const revealDatabase = createDatabase(revealConfig.database, { applicationName: 'tokenvault-reveal-api' });
+  cleanups.push(() => revealDatabase.close());
+  const app = await buildRevealApp({ config: revealConfig, database: revealDatabase, keys, logger: logger.child({ service: 'reveal-api' }) });
+  await app.listen({ host: revealConfig.host, port: revealConfig.port });
+  cleanups.push(() => app.close());
+  say(`  reveal-api    http://${revealConfig.host}:${revealConfig.port}  (OpenAPI docs at /docs)`);
+
+  const ingestorDatabase = createDatabase(ingestorConfig.database, { applicationName: 'tokenvault-ingestor' });
+  cleanups.push(() => ingestorDatabase.close());
+  const sqs = sqsClient(ingestorConfig.sqs.region, ingestorConfig.sqs.endpoint, sqsSetup.embedded);
+  cleanups.push(() => sqs.destroy());
+  const ingestor = createIngestor({
+    sqs,
+    queueUrl: ingestorConfig.sqs.queueUrl,
+    database: ingestorDatabase,
+    keys,
+    logger,
+    options: {
+      pollers: ingestorConfig.pollers,
+      waitTimeSeconds: ingestorConfig.sqs.waitTimeSeconds,
+      tokenKeyRefreshMs: ingestorConfig.tokenKeyRefreshMs,
+      knownTokenCacheSize: ingestorConfig.knownTokenCacheSize,
+      dataKeyPolicy: ingestorConfig.dataKeyPolicy,
+    },
+  });
+  await ingestor.start();
+  cleanups.push(() => ingestor.stop());
+  if (ingestorConfig.metrics !== undefined) {
+    const health = await startHealthServer({ ...ingestorConfig.metrics, registry: ingestor.registry, checkReady: () => ingestor.checkReady() });
+    cleanups.push(() => health.close());
+    say(`  ingestor      ${ingestorConfig.pollers} pollers; metrics http://${ingestorConfig.metrics.host}:${health.port}/metrics`);
+  }
+
+  closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
+    if (err !== undefined) console.error(`stopping after an unexpected error: ${err.message}`);
+    else say(`\n${signal ?? 'stop'}: finishing in-flight batches and shutting down…`);
+    await runCleanups();
+    say('stopped.');
+  });
+
+  await reportDrain(ingestor, sqs, ingestorConfig.sqs.queueUrl, owner);
+  await printRevealExample(owner, signingKey, revealConfig.host, revealConfig.port);
+  say('\nRunning. Ctrl-C to stop.');
+}
+
+async function startDatabase(config: LocalConfig): Promise<string> {
+  if (config.external.databaseUrl !== undefined) {
+    say(`  database      ${redact(config.external.databaseUrl)} (DATABASE_URL)`);
+    return config.external.databaseUrl;
+  }
+  const pg = await startEmbeddedPostgres({ dir: join(config.dataDir, 'postgres'), port: config.postgresPort, persistent: true }).catch(
+    (error: unknown) => {
+      throw new StartError(`embedded PostgreSQL could not start on 127.0.0.1:${config.postgresPort} (LOCAL_POSTGRES_PORT)`, error);
+    },
+  );
+  cleanups.push(() => pg.stop());
+  say('tokenvault local stack');
+  say(`  database      ${pg.url}  (embedded PostgreSQL, data in ${join(config.dataDir, 'postgres')})`);
+  return pg.url;
+}
+
+interface QueueSetup {
+  queueUrl: string;
+  /** Endpoint the SQS client must use (embedded server), undefined for real AWS / AWS_ENDPOINT_URL*. */
+  endpoint: string | undefined;
+  embedded: boolean;
+}
+
+async function startQueue(config: LocalConfig): Promise<QueueSetup> {
+  if (config.external.queueUrl !== undefined) {
+    say(`  queue         ${config.external.queueUrl} (SQS_QUEUE_URL)`);
+    return { queueUrl: config.external.queueUrl, endpoint: undefined, embedded: false };
+  }
+  const server = await startEmbeddedSqs({ port: config.sqsPort }).catch((error: unknown) => {
+    throw new StartError(`the embedded SQS endpoint could not listen on 127.0.0.1:${config.sqsPort} (LOCAL_SQS_PORT)`, error);
+  });
+  cleanups.push(() => server.close());
+  const sqs = sqsClient('us-east-1', server.endpoint, true);
+  try {
+    const { queueUrl, deadLetterQueueUrl } = await createLoginQueues(sqs);
+    say(`  queue         ${queueUrl}  (dead letters: ${deadLetterQueueUrl})`);
+    say(`                aws --endpoint-url ${server.endpoint} sqs receive-message --queue-url ${queueUrl}`);
+    // The emulator keeps queues in memory: the reference messages are loaded once per data directory.
+    const marker = join(config.dataDir, 'reference-data-loaded');
+    if (!existsSync(marker)) {
+      const sent = await sendJsonlFile(sqs, queueUrl, REFERENCE_DATA);
+      await writeFile(marker, `${new Date().toISOString()} ${sent} messages\n`);
+      say(`                loaded ${sent} reference messages from data/login-queue.sample.jsonl`);
+    }
+    return { queueUrl, endpoint: server.endpoint, embedded: true };
+  } finally {
+    sqs.destroy();
+  }
+}
+
+function sqsClient(region: string, endpoint: string | undefined, embedded: boolean): SQSClient {
+  return new SQSClient({
+    region,
+    ...(endpoint === undefined ? {} : { endpoint }),
+    ...(embedded ? { credentials: LOCAL_AWS_CREDENTIALS } : {}),
+  });
+}
+
+/** Shows progress while the queue drains, then a summary of what this run stored and quarantined. */
+async function reportDrain(ingestor: Ingestor, sqs: SQSClient, queueUrl: string, owner: Database): Promise<void> {
+  const startedAt = Date.now();
+  let lastLine = '';
+  for (;;) {
+    const depth = await queueDepth(sqs, queueUrl).catch(() => undefined);
+    const stats = ingestor.stats();
+    const line = `  draining      ${stats.stored} stored, ${stats.duplicates} duplicates, ${stats.quarantined} quarantined; queue: ${depth?.visible ?? '?'} waiting, ${depth?.inFlight ?? '?'} in flight`;
+    if (line !== lastLine) {
+      say(line);
+      lastLine = line;
+    }
+    if (depth !== undefined && depth.visible === 0 && depth.inFlight === 0 && stats.inFlight === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  const stats = ingestor.stats();
+  const totals = await owner.pool.query<{ rows: string; quarantined: string }>(
+    'SELECT (SELECT count(*) FROM user_logins) AS rows, (SELECT count(*) FROM quarantine) AS quarantined',
+  );
+  const total = totals.rows[0];
+  say(`  summary       ${stats.stored} stored, ${stats.quarantined} quarantined this run (${((Date.now() - startedAt) / 1000).toFixed(1)} s); ` +
+    `database holds ${total?.rows ?? '?'} rows in user_logins, ${total?.quarantined ?? '?'} in quarantine`);
+}
+
+async function printRevealExample(
+  owner: Database,
+  signingKey: Awaited<ReturnType<typeof ensureLocalSigningKey>>,
+  host: string,
+  port: number,
+): Promise<void> {
+  const { rows } = await owner.pool.query<{ masked_ip: string }>('SELECT masked_ip FROM user_logins ORDER BY ingested_at LIMIT 1');
+  const token = rows[0]?.masked_ip;
+  if (token === undefined) return;
+  const jwt = await mintLocalToken(signingKey, { sub: 'local-investigator', roles: ['investigator'], ttl: '1h' });
+  say('\nReveal one stored token as an investigator (JWT valid 1 h; mint more with `npm run token -- --sub alice --roles investigator`):');
+  say(
+    `  curl -s -X POST http://${host}:${port}/reveal -H "Authorization: Bearer ${jwt}" -H 'content-type: application/json' ` +
+      `-d '{"tokens":["${token}"],"purpose":"local smoke test of the reveal path"}'`,
+  );
+}
+
+async function reach(database: Database, url: string): Promise<void> {
+  try {
+    await database.pool.query('SELECT 1');
+  } catch (error) {
+    throw new StartError(`cannot reach the database at ${redact(url)} (DATABASE_URL)`, error);
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+/** A part of the stack could not start; the message names the setting that controls it. */
+class StartError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+  }
+}
+
+async function runCleanups(): Promise<void> {
+  while (cleanups.length > 0) {
+    const cleanup = cleanups.pop();
+    try {
+      await cleanup?.();
+    } catch {
+      // Keep closing the rest: a half-stopped stack would leave PostgreSQL running.
+    }
+  }
+}
+
+main().catch(async (error: unknown) => {
+  if (error instanceof ConfigError) console.error(error.message);
+  else if (error instanceof StartError) {
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    console.error(`cannot start: ${error.message}${cause}`);
+  } else console.error(`cannot start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  await runCleanups();
+  process.exit(1);
+});
+
