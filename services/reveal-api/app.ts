@@ -50,6 +50,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   const verifier = createTokenVerifier(config.jwt);
   const metrics = createRevealMetrics();
   const auditWriter = new AuditWriter(database.pool, {
+    lockTimeoutMs: config.auditLockTimeoutMs,
     onCommitted: (seconds) => metrics.auditWrite.observe(seconds),
     onBatch: (size) => metrics.auditBatchSize.observe(size),
   });

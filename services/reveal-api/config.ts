@@ -63,6 +63,8 @@ export const revealEnvSchema = sharedEnvSchema
     RATE_LIMIT_MAX: envInt(1, 10_000_000).default(60),
     RATE_LIMIT_WINDOW: duration.default(60_000),
     TRUST_PROXY: trustProxy.default(false),
+    /** How long an audit write may wait for a lock before the request fails closed with 503. */
+    AUDIT_LOCK_TIMEOUT_MS: envInt(10, 60_000).default(5_000),
     BODY_LIMIT_BYTES: envInt(1024, 10 * 1024 * 1024).default(64 * 1024),
     SHUTDOWN_TIMEOUT_SECONDS: envInt(1, 3600).default(10),
   })
@@ -110,6 +112,7 @@ export interface RevealConfig {
   rateLimit: { max: number; windowMs: number };
   trustProxy: boolean | number | string[];
   bodyLimitBytes: number;
+  auditLockTimeoutMs: number;
   logLevel: string;
   shutdownTimeoutMs: number;
 }
@@ -134,6 +137,7 @@ export function loadRevealConfig(env: Env): RevealConfig {
     rateLimit: { max: parsed.RATE_LIMIT_MAX, windowMs: parsed.RATE_LIMIT_WINDOW },
     trustProxy: parsed.TRUST_PROXY,
     bodyLimitBytes: parsed.BODY_LIMIT_BYTES,
+    auditLockTimeoutMs: parsed.AUDIT_LOCK_TIMEOUT_MS,
     logLevel: parsed.LOG_LEVEL,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_SECONDS * 1000,
   };

@@ -27,13 +27,9 @@ export class AuditUnavailableError extends TokenvaultError {
 // Arbitrary constant: the one lock that orders every writer of the chain, across processes.
 export const AUDIT_CHAIN_LOCK_ID = 7_468_022;
 
-const BEGIN_AND_LOCK = [
-  'BEGIN',
-  // A locked table or a stuck writer must turn into a 503, not requests hanging forever.
-  "SET LOCAL lock_timeout = '5s'",
-  "SET LOCAL statement_timeout = '10s'",
-  `SELECT pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_ID})`,
-].join('; ');
+// A locked table or a stuck writer must turn into a 503, not requests hanging forever.
+const lockStatements = (lockTimeoutMs: number) =>
+  [`SET LOCAL lock_timeout = ${lockTimeoutMs}`, `SET LOCAL statement_timeout = ${lockTimeoutMs * 2}`, `SELECT pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_ID})`].join('; ');
 
 /** Read after the lock is held, in a statement of its own, so its snapshot sees the latest committed row. */
 const READ_HEAD = 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1';
@@ -51,6 +47,8 @@ ORDER BY r.seq`;
 export interface AuditWriterOptions {
   /** Most rows committed in one transaction. */
   maxBatch?: number;
+  /** How long a write may wait for a lock before the request fails closed (default 5 s). */
+  lockTimeoutMs?: number;
   /** Seconds each entry waited from append() to commit (the audit share of a request's latency). */
   onCommitted?: (seconds: number) => void;
   onBatch?: (size: number) => void;
@@ -75,12 +73,17 @@ export class AuditWriter {
   private idle: Promise<void> = Promise.resolve();
   private markIdle: () => void = () => undefined;
   private readonly maxBatch: number;
+  private readonly beginAndLock: string;
+  private readonly lockOnly: string;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly options: AuditWriterOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 256;
+    const lockTimeoutMs = Math.max(1, Math.trunc(options.lockTimeoutMs ?? 5_000));
+    this.lockOnly = lockStatements(lockTimeoutMs);
+    this.beginAndLock = `BEGIN; ${this.lockOnly}`;
   }
 
   /** Resolves with the row's seq once it is committed; rejects with AuditUnavailableError. */
@@ -105,7 +108,7 @@ export class AuditWriter {
    * its audit row commit or roll back together). Takes the chain lock; the caller commits.
    */
   async appendWithin(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<number[]> {
-    await client.query(`SET LOCAL lock_timeout = '5s'; SELECT pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_ID})`);
+    await client.query(this.lockOnly);
     return this.insertAfterHead(client, entries);
   }
 
@@ -137,7 +140,7 @@ export class AuditWriter {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
-      await client.query(BEGIN_AND_LOCK);
+      await client.query(this.beginAndLock);
       try {
         const seqs = await this.insertAfterHead(client, entries);
         await client.query('COMMIT');

@@ -1,0 +1,55 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
+import { ensureLocalSigningKey, mintLocalToken } from '../services/reveal-api/auth/local-signing-key.js';
+
+const tokenEnvSchema = z.object({ TOKENVAULT_DATA_DIR: z.string().min(1).default('.data') });
+
+const USAGE = 'usage: npm run token -- --sub <subject> --roles <role[,role...]> [--ttl 15m] [--dir .data/jwt]';
+
+/**
+ * `npm run token -- --sub alice --roles investigator`: prints a JWT signed with the local
+ * stack's ES256 key (created under .data/jwt on first use), nothing else, so it can be
+ * captured with $(...). For local development only.
+ */
+export async function runTokenCli(argv: string[], env: Env, output = { out: console.log, err: console.error }): Promise<number> {
+  let values: { sub?: string; roles?: string; ttl?: string; dir?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { sub: { type: 'string' }, roles: { type: 'string' }, ttl: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean' } },
+      strict: true,
+    }));
+  } catch (error) {
+    output.err(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    output.out(USAGE);
+    return 0;
+  }
+  const sub = values.sub?.trim();
+  if (sub === undefined || sub === '') {
+    output.err(`--sub is required\n${USAGE}`);
+    return 2;
+  }
+  const roles = (values.roles ?? '')
+    .split(',')
+    .map((role) => role.trim())
+    .filter((role) => role.length > 0);
+  const ttl = values.ttl ?? '15m';
+  if (!/^[0-9]+\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days)?$/.test(ttl)) {
+    output.err(`--ttl: expected a duration such as 90s, 15m or 1h\n${USAGE}`);
+    return 2;
+  }
+  const dir = values.dir ?? join(parseEnv(tokenEnvSchema, env).TOKENVAULT_DATA_DIR, 'jwt');
+  const key = await ensureLocalSigningKey(dir);
+  output.out(await mintLocalToken(key, { sub, roles, ttl: /^[0-9]+$/.test(ttl) ? Number(ttl) : ttl }));
+  return 0;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.exitCode = await runTokenCli(process.argv.slice(2), processEnv());
+}

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAuditVerify } from '../../cli/audit-verify.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../services/reveal-api/support.js';
+
+let harness: RevealHarness;
+let ip: SeededValue;
+
+beforeAll(async () => {
+  harness = await startRevealHarness();
+  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+});
+afterAll(async () => {
+  await harness?.close();
+});
+
+async function fillLog(count: number) {
+  const headers = bearer(await harness.token('alice', ['investigator']));
+  for (let index = 0; index < count; index += 1) {
+    await harness.app.inject({ method: 'POST', url: '/reveal', headers, payload: { tokens: [ip.token], purpose: PURPOSE } });
+  }
+}
+
+async function verify() {
+  const lines: string[] = [];
+  const code = await runAuditVerify({ DATABASE_URL: harness.testDb.url }, { out: (line) => lines.push(line), err: (line) => lines.push(line) });
+  return { code, text: lines.join('\n') };
+}
+
+/** Tampering as the table owner, who can switch the append-only triggers off. */
+async function tamper(sql: string) {
+  const client = await harness.testDb.owner.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('ALTER TABLE audit_log DISABLE TRIGGER USER');
+    await client.query(sql);
+    await client.query('ALTER TABLE audit_log ENABLE TRIGGER USER');
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** Each case runs against its own saved copy of the log. */
+async function withRestoredLog(run: () => Promise<void>) {
+  const client = await harness.testDb.owner.pool.connect();
+  try {
+    await client.query('CREATE TABLE IF NOT EXISTS audit_snapshot AS TABLE audit_log WITH NO DATA');
+    await client.query('TRUNCATE audit_snapshot');
+    await client.query('INSERT INTO audit_snapshot SELECT * FROM audit_log');
+    await run();
+  } finally {
+    await client.query('BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log; INSERT INTO audit_log SELECT * FROM audit_snapshot; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT');
+    client.release();
+  }
+}
+
+describe('npm run audit:verify', () => {
+  it('reports an intact chain with exit code 0, reading as the auditor role', async () => {
+    await fillLog(6);
+    const result = await verify();
+    expect(result.code).toBe(0);
+    expect(result.text).toMatch(/^audit log intact: 6 rows checked \(head seq 6 hash [0-9a-f]{64}\)$/);
+  });
+
+  it('exits 1 and names the first broken seq when a row was edited', async () => {
+    await withRestoredLog(async () => {
+      await tamper("UPDATE audit_log SET purpose = 'routine check' WHERE seq = 3");
+      expect(await verify()).toEqual({ code: 1, text: expect.stringMatching(/^audit log BROKEN at seq 3: content does not match its hash/) });
+    });
+  });
+
+  it('detects a deleted row', async () => {
+    await withRestoredLog(async () => {
+      await tamper('DELETE FROM audit_log WHERE seq = 4');
+      expect(await verify()).toEqual({ code: 1, text: expect.stringMatching(/BROKEN at seq 4: row 4 is missing/) });
+    });
+  });
+
+  it('detects reordered rows', async () => {
+    await withRestoredLog(async () => {
+      await tamper('UPDATE audit_log SET seq = -2 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 5; UPDATE audit_log SET seq = 5 WHERE seq = -2');
+      expect(await verify()).toMatchObject({ code: 1, text: expect.stringMatching(/BROKEN at seq 2/) });
+    });
+  });
+
+  it('exposes the same verdict to auditors at GET /audit/verify', async () => {
+    await withRestoredLog(async () => {
+      await tamper("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2");
+      const response = await harness.app.inject({ url: '/audit/verify', headers: bearer(await harness.token('audrey', ['auditor'])) });
+      expect(response.json()).toMatchObject({ ok: false, checked: 1, firstBrokenSeq: 2, reason: expect.stringMatching(/edited/) });
+    });
+    const response = await harness.app.inject({ url: '/audit/verify', headers: bearer(await harness.token('audrey', ['auditor'])) });
+    expect(response.json()).toMatchObject({ ok: true });
+  });
+
+  it('exits 2 with the setting named when DATABASE_URL is missing', async () => {
+    const lines: string[] = [];
+    expect(await runAuditVerify({}, { out: (line) => lines.push(line), err: (line) => lines.push(line) })).toBe(2);
+    expect(lines.join('\n')).toMatch(/DATABASE_URL/);
+  });
+});

@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from './support.js';
+
+let harness: RevealHarness;
+let ip: SeededValue;
+let device: SeededValue;
+
+beforeAll(async () => {
+  harness = await startRevealHarness();
+  [ip, device] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue, SeededValue];
+});
+afterAll(async () => {
+  await harness?.close();
+});
+
+type Expectation = 'plain' | 'masked' | 'ok' | 403;
+const ROLES = ['investigator', 'support', 'analyst', 'auditor', 'privacy-officer', 'no-such-role'] as const;
+
+/** The default policy, spelled out: role → endpoint/field → outcome. */
+const MATRIX: Record<(typeof ROLES)[number], Record<string, Expectation>> = {
+  investigator: { 'reveal ip': 'plain', 'reveal device_id': 'plain', 'tokenize ip': 403, 'tokenize device_id': 403, 'erase ip': 403, 'erase device_id': 403, 'audit read': 403, 'audit verify': 403 },
+  support: { 'reveal ip': 'masked', 'reveal device_id': 'masked', 'tokenize ip': 403, 'tokenize device_id': 403, 'erase ip': 403, 'erase device_id': 403, 'audit read': 403, 'audit verify': 403 },
+  analyst: { 'reveal ip': 403, 'reveal device_id': 403, 'tokenize ip': 'ok', 'tokenize device_id': 'ok', 'erase ip': 403, 'erase device_id': 403, 'audit read': 403, 'audit verify': 403 },
+  auditor: { 'reveal ip': 403, 'reveal device_id': 403, 'tokenize ip': 403, 'tokenize device_id': 403, 'erase ip': 403, 'erase device_id': 403, 'audit read': 'ok', 'audit verify': 'ok' },
+  'privacy-officer': { 'reveal ip': 403, 'reveal device_id': 403, 'tokenize ip': 403, 'tokenize device_id': 403, 'erase ip': 'ok', 'erase device_id': 'ok', 'audit read': 403, 'audit verify': 403 },
+  'no-such-role': { 'reveal ip': 403, 'reveal device_id': 403, 'tokenize ip': 403, 'tokenize device_id': 403, 'erase ip': 403, 'erase device_id': 403, 'audit read': 403, 'audit verify': 403 },
+};
+
+async function call(role: string, operation: string) {
+  const headers = bearer(await harness.token(`user-${role}`, [role]));
+  const [verb, what] = operation.split(' ') as [string, string];
+  const seeded = what === 'ip' ? ip : device;
+  switch (verb) {
+    case 'reveal':
+      return harness.app.inject({ method: 'POST', url: '/reveal', headers, payload: { tokens: [seeded.token], purpose: PURPOSE } });
+    case 'tokenize':
+      return harness.app.inject({ method: 'POST', url: '/tokenize', headers, payload: { field: what, values: [seeded.value] } });
+    case 'erase':
+      // A well-formed token that is not stored: the permission is exercised without destroying seeded rows.
+      return harness.app.inject({ method: 'POST', url: '/erase', headers, payload: { tokens: [`${seeded.token.slice(0, -4)}ZZZZ`], purpose: PURPOSE } });
+    default:
+      return harness.app.inject({ method: 'GET', url: what === 'read' ? '/audit' : '/audit/verify', headers });
+  }
+}
+
+describe('authorization matrix of the default policy', () => {
+  for (const role of ROLES) {
+    for (const [operation, expected] of Object.entries(MATRIX[role])) {
+      it(`${role}: ${operation} → ${expected}`, async () => {
+        const response = await call(role, operation);
+        const last = (await auditRows(harness.testDb)).at(-1);
+        expect(last?.actor).toBe(`user-${role}`);
+        if (expected === 403) {
+          expect(response.statusCode).toBe(403);
+          expect(response.json()).toEqual({ error: { code: 'forbidden', message: expect.any(String) } });
+          expect(last?.outcome).toBe('denied');
+          return;
+        }
+        expect(response.statusCode).toBe(200);
+        expect(last?.outcome).toBe('allowed');
+        if (expected === 'plain' || expected === 'masked') {
+          expect(response.json().results[0].redaction).toBe(expected === 'plain' ? 'none' : 'masked');
+        }
+      });
+    }
+  }
+});
+
+describe('operations endpoints', () => {
+  it('reports liveness and readiness (database, key provider, token key)', async () => {
+    expect((await harness.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    const ready = await harness.app.inject({ url: '/readyz' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', keyProvider: 'ok', tokenKey: 'v1' } });
+  });
+
+  it('exposes Prometheus metrics from its own registry', async () => {
+    const metrics = await harness.app.inject({ url: '/metrics' });
+    expect(metrics.headers['content-type']).toMatch(/text\/plain/);
+    expect(metrics.body).toMatch(/tokenvault_reveal_requests_total\{action="reveal",outcome="allowed"\} \d+/);
+    expect(metrics.body).toMatch(/tokenvault_revealed_values_total\{field="ip",redaction="none"\} \d+/);
+    expect(metrics.body).toMatch(/tokenvault_audit_write_seconds_count \d+/);
+    expect(metrics.body).toContain('tokenvault_rate_limit_hits_total');
+  });
+
+  it('serves OpenAPI documentation at /docs', async () => {
+    const spec = await harness.app.inject({ url: '/docs/json' });
+    expect(spec.statusCode).toBe(200);
+    expect(Object.keys(spec.json().paths)).toEqual(expect.arrayContaining(['/reveal', '/tokenize', '/erase', '/audit', '/audit/verify']));
+    expect((await harness.app.inject({ url: '/docs' })).statusCode).toBeLessThan(400);
+  });
+
+  it('serves real HTTP when listening (port 0)', async () => {
+    const app = await harness.buildApp();
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const response = await fetch(`${address}/reveal`, {
+        method: 'POST',
+        headers: { ...bearer(await harness.token('alice', ['investigator'])), 'content-type': 'application/json' },
+        body: JSON.stringify({ tokens: [ip.token], purpose: PURPOSE }),
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('x-request-id')).toBeTruthy();
+      expect(await response.json()).toEqual({ results: [{ token: ip.token, field: 'ip', value: ip.value, redaction: 'none' }] });
+      const last = (await auditRows(harness.testDb)).at(-1);
+      expect(last?.client_address).toBe('127.0.0.1');
+    } finally {
+      await app.close();
+    }
+  });
+});

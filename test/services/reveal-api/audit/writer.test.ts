@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyAuditChain } from '../../../../services/reveal-api/audit/reader.js';
+import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+
+let harness: RevealHarness;
+let ip: SeededValue;
+
+beforeAll(async () => {
+  harness = await startRevealHarness();
+  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+});
+afterAll(async () => {
+  await harness?.close();
+});
+
+async function reveal(sub = 'alice') {
+  return harness.app.inject({
+    method: 'POST',
+    url: '/reveal',
+    headers: bearer(await harness.token(sub, ['investigator'])),
+    payload: { tokens: [ip.token], purpose: PURPOSE },
+  });
+}
+
+describe('audit log writes', () => {
+  it('keeps one valid chain under 50 concurrent reveals, from this app and a second instance', async () => {
+    const other = await harness.buildApp();
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, async (_, index) => {
+        const app = index % 2 === 0 ? harness.app : other;
+        return app.inject({
+          method: 'POST',
+          url: '/reveal',
+          headers: bearer(await harness.token(`user-${index}`, ['investigator'])),
+          payload: { tokens: [ip.token], purpose: PURPOSE },
+        });
+      }),
+    );
+    expect(responses.map((response) => response.statusCode)).toEqual(Array(50).fill(200));
+    const rows = await auditRows(harness.testDb);
+    expect(new Set(rows.map((row) => row.request_id)).size).toBe(rows.length);
+    expect(rows.map((row) => row.seq)).toEqual(rows.map((_, index) => index + 1));
+    expect(await verifyAuditChain(harness.testDb.owner.pool)).toMatchObject({ ok: true, checked: rows.length });
+  });
+
+  it('fails closed with 503 and reveals nothing when the audit row cannot be written', async () => {
+    await harness.testDb.owner.pool.query('REVOKE INSERT ON audit_log FROM reveal_api');
+    try {
+      const before = (await auditRows(harness.testDb)).length;
+      const response = await reveal();
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toEqual({ error: { code: 'audit_unavailable', message: expect.any(String) } });
+      expect(response.body).not.toContain(ip.value);
+      expect(response.body).not.toMatch(/permission|audit_log|INSERT|at .*\.ts/);
+      expect(await auditRows(harness.testDb)).toHaveLength(before);
+    } finally {
+      await harness.testDb.owner.pool.query('GRANT INSERT ON audit_log TO reveal_api');
+    }
+    expect((await reveal()).statusCode).toBe(200);
+  });
+
+  it('fails closed with 503 when the audit log is locked, instead of hanging', async () => {
+    const locker = await harness.testDb.owner.pool.connect();
+    try {
+      await locker.query('BEGIN; LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE');
+      const app = await harness.buildApp({ AUDIT_LOCK_TIMEOUT_MS: '300' });
+      const response = await app.inject({
+        method: 'POST',
+        url: '/reveal',
+        headers: bearer(await harness.token('alice', ['investigator'])),
+        payload: { tokens: [ip.token], purpose: PURPOSE },
+      });
+      expect(response.statusCode).toBe(503);
+      expect(response.body).not.toContain(ip.value);
+    } finally {
+      await locker.query('ROLLBACK');
+      locker.release();
+    }
+  });
+
+  it('records refusals in the same chain', async () => {
+    await harness.app.inject({ method: 'POST', url: '/reveal', payload: { tokens: [ip.token], purpose: PURPOSE } });
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'unauthenticated', tokens: [ip.token] });
+    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+  });
+});
+
