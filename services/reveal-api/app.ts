@@ -85,6 +85,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
     },
   });
+  // JSON only: anything else is a 415, not a string the validator then trips over.
+  app.removeContentTypeParser('text/plain');
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('principal', undefined);

@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+
+let harness: RevealHarness;
+let ip: SeededValue;
+let investigator: Record<string, string>;
+
+beforeAll(async () => {
+  harness = await startRevealHarness();
+  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+  investigator = bearer(await harness.token('alice', ['investigator']));
+});
+afterAll(async () => {
+  await harness?.close();
+});
+
+const ERROR_SHAPE = { error: { code: expect.any(String), message: expect.any(String) } };
+
+describe('error responses', () => {
+  it('answers 413 for a body above the limit, audited as invalid', async () => {
+    const response = await harness.app.inject({
+      method: 'POST',
+      url: '/reveal',
+      headers: { ...investigator, 'content-type': 'application/json' },
+      payload: JSON.stringify({ tokens: [ip.token], purpose: 'x'.repeat(70 * 1024) }),
+    });
+    expect(response.statusCode).toBe(413);
+    expect(response.json()).toEqual({ error: { code: 'payload_too_large', message: expect.any(String) } });
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'reveal', outcome: 'invalid', reason: 'payload_too_large' });
+  });
+
+  it('answers 415 for a body that is not JSON', async () => {
+    const response = await harness.app.inject({ method: 'POST', url: '/reveal', headers: { ...investigator, 'content-type': 'text/plain' }, payload: 'tokens=abc' });
+    expect(response.statusCode).toBe(415);
+    expect(response.json()).toEqual({ error: { code: 'unsupported_media_type', message: expect.any(String) } });
+  });
+
+  it('answers 400 for malformed JSON without quoting the body back', async () => {
+    const response = await harness.app.inject({
+      method: 'POST',
+      url: '/reveal',
+      headers: { ...investigator, 'content-type': 'application/json' },
+      payload: '{"tokens": ["199.172.111.135"',
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({ error: { code: 'invalid_json', message: 'the request body is not valid JSON' } });
+    expect(harness.logs.join('\n')).not.toContain('199.172.111.135');
+  });
+
+  it('answers 404 in the same shape for unknown routes', async () => {
+    const response = await harness.app.inject({ url: '/nope' });
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toEqual(ERROR_SHAPE);
+  });
+
+  it('answers 500 without internals (no SQL, no stack) when the database refuses, and audits the failure', async () => {
+    await harness.testDb.owner.pool.query('REVOKE SELECT ON pii_vault FROM reveal_api');
+    try {
+      const response = await harness.app.inject({ method: 'POST', url: '/reveal', headers: investigator, payload: { tokens: [ip.token], purpose: PURPOSE } });
+      expect(response.statusCode).toBe(500);
+      expect(response.json()).toEqual({ error: { code: 'internal', message: 'internal error; nothing was revealed' } });
+      expect(response.body).not.toMatch(/pii_vault|permission|SELECT|\.ts:/);
+      expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'failed', reason: 'internal_error' });
+    } finally {
+      await harness.testDb.owner.pool.query('GRANT SELECT ON pii_vault TO reveal_api');
+    }
+  });
+
+  it('answers 429 once an identity exceeds its rate limit, keyed by sub not address, and audits it', async () => {
+    const app = await harness.buildApp({ RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW: '1m' });
+    const send = async (sub: string) =>
+      app.inject({ method: 'POST', url: '/reveal', headers: bearer(await harness.token(sub, ['investigator'])), payload: { tokens: [ip.token], purpose: PURPOSE } });
+    const statuses = [];
+    for (let index = 0; index < 4; index += 1) statuses.push((await send('greedy')).statusCode);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const limited = await send('greedy');
+    expect(limited.json()).toEqual({ error: { code: 'rate_limited', message: expect.any(String) } });
+    expect(limited.headers['retry-after']).toBeDefined();
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ actor: 'greedy', outcome: 'rate_limited', tokens: [ip.token] });
+    // Same address, another identity: its own budget.
+    expect((await send('patient')).statusCode).toBe(200);
+    const metrics = await app.inject({ url: '/metrics' });
+    expect(metrics.body).toMatch(/tokenvault_rate_limit_hits_total\{action="reveal"\} 2/);
+  });
+});

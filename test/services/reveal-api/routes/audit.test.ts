@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+
+let harness: RevealHarness;
+let ip: SeededValue;
+let device: SeededValue;
+let auditor: Record<string, string>;
+
+beforeAll(async () => {
+  harness = await startRevealHarness();
+  [ip, device] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue, SeededValue];
+  auditor = bearer(await harness.token('audrey', ['auditor']));
+  const alice = bearer(await harness.token('alice', ['investigator']));
+  const bob = bearer(await harness.token('bob', ['support']));
+  for (let index = 0; index < 5; index += 1) {
+    await harness.app.inject({ method: 'POST', url: '/reveal', headers: alice, payload: { tokens: [ip.token], purpose: PURPOSE } });
+  }
+  await harness.app.inject({ method: 'POST', url: '/reveal', headers: bob, payload: { tokens: [device.token], purpose: PURPOSE } });
+  await harness.app.inject({ method: 'POST', url: '/tokenize', headers: bob, payload: { field: 'ip', values: ['10.0.0.1'] } });
+});
+afterAll(async () => {
+  await harness?.close();
+});
+
+interface Entry {
+  seq: number;
+  actor: string | null;
+  action: string;
+  outcome: string;
+  tokens: string[];
+  occurredAt: string;
+  hash: string;
+}
+
+async function read(query: string) {
+  const response = await harness.app.inject({ url: `/audit${query}`, headers: auditor });
+  expect(response.statusCode).toBe(200);
+  return response.json() as { entries: Entry[]; nextCursor?: string };
+}
+
+describe('GET /audit', () => {
+  it('lists entries newest first with hashes', async () => {
+    const { entries } = await read('');
+    expect(entries.map((entry) => entry.seq)).toEqual([...entries.map((entry) => entry.seq)].sort((a, b) => b - a));
+    expect(entries[0]).toMatchObject({ action: 'tokenize', actor: 'bob', outcome: 'denied', hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(entries[0]?.occurredAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
+  it('filters by actor, token, outcome, action and time range', async () => {
+    expect((await read('?actor=alice')).entries.every((entry) => entry.actor === 'alice')).toBe(true);
+    expect((await read('?actor=alice')).entries).toHaveLength(5);
+    expect((await read(`?token=${device.token}`)).entries.map((entry) => entry.actor)).toEqual(['bob']);
+    expect((await read('?outcome=denied')).entries.map((entry) => entry.action)).toEqual(['tokenize']);
+    expect((await read('?action=tokenize')).entries).toHaveLength(1);
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    expect((await read(`?from=${future}`)).entries).toHaveLength(0);
+    expect((await read(`?actor=alice&to=${future}`)).entries).toHaveLength(5);
+  });
+
+  it('paginates with an opaque cursor until the end', async () => {
+    const seen: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await read(`?actor=alice&limit=2${cursor === undefined ? '' : `&cursor=${cursor}`}`);
+      expect(page.entries.length).toBeLessThanOrEqual(2);
+      seen.push(...page.entries.map((entry) => entry.seq));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    expect(seen).toHaveLength(5);
+    expect(new Set(seen).size).toBe(5);
+  });
+
+  it('rejects a forged cursor and a limit above 200', async () => {
+    expect((await harness.app.inject({ url: '/audit?cursor=not-a-cursor', headers: auditor })).statusCode).toBe(400);
+    expect((await harness.app.inject({ url: '/audit?limit=201', headers: auditor })).statusCode).toBe(400);
+    expect((await harness.app.inject({ url: '/audit?from=yesterday', headers: auditor })).statusCode).toBe(400);
+  });
+
+  it('audits who read the audit log', async () => {
+    await read('?actor=alice');
+    const { entries } = await read('?action=audit_read&limit=1');
+    expect(entries[0]).toMatchObject({ actor: 'audrey', action: 'audit_read', outcome: 'allowed' });
+  });
+});

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+
+let harness: RevealHarness;
+let ip: SeededValue;
+let device: SeededValue;
+
+beforeAll(async () => {
+  harness = await startRevealHarness();
+  [ip, device] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue, SeededValue];
+});
+afterAll(async () => {
+  await harness?.close();
+});
+
+async function as(roles: string[], url: string, tokens: string[]) {
+  return harness.app.inject({ method: 'POST', url, headers: bearer(await harness.token('pat', roles)), payload: { tokens, purpose: 'GDPR erasure request 2024-117' } });
+}
+
+describe('POST /erase', () => {
+  it('crypto-shreds the vault row: erased once, not_found afterwards, and never revealable again', async () => {
+    const unknown = `${ip.token.slice(0, -4)}ZZZZ`;
+    const response = await as(['privacy-officer'], '/erase', [ip.token, unknown, ip.token]);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ results: [{ token: ip.token, status: 'erased' }, { token: unknown, error: 'not_found' }] });
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({
+      action: 'erase',
+      actor: 'pat',
+      outcome: 'allowed',
+      tokens: [ip.token, unknown],
+      field_counts: { ip: 1 },
+      reason: 'erased=1 not_found=1',
+    });
+
+    expect((await as(['privacy-officer'], '/erase', [ip.token])).json().results).toEqual([{ token: ip.token, error: 'not_found' }]);
+    const reveal = await harness.app.inject({
+      method: 'POST',
+      url: '/reveal',
+      headers: bearer(await harness.token('ivy', ['investigator'])),
+      payload: { tokens: [ip.token, device.token], purpose: PURPOSE },
+    });
+    expect(reveal.json().results).toEqual([
+      { token: ip.token, error: 'not_found' },
+      { token: device.token, field: 'device_id', value: device.value, redaction: 'none' },
+    ]);
+  });
+
+  it('rolls the delete back when its audit row cannot be written', async () => {
+    await harness.testDb.owner.pool.query('REVOKE INSERT ON audit_log FROM reveal_api');
+    try {
+      const response = await as(['privacy-officer'], '/erase', [device.token]);
+      expect(response.statusCode).toBe(503);
+      expect(response.json().error.code).toBe('audit_unavailable');
+    } finally {
+      await harness.testDb.owner.pool.query('GRANT INSERT ON audit_log TO reveal_api');
+    }
+    const { rowCount } = await harness.testDb.owner.pool.query('SELECT 1 FROM pii_vault WHERE token = $1', [device.token]);
+    expect(rowCount).toBe(1);
+  });
+
+  it('requires a purpose', async () => {
+    const response = await harness.app.inject({
+      method: 'POST',
+      url: '/erase',
+      headers: bearer(await harness.token('pat', ['privacy-officer'])),
+      payload: { tokens: [device.token] },
+    });
+    expect(response.statusCode).toBe(400);
+  });
+});

@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditRows, auditText, bearer, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+
+let harness: RevealHarness;
+let ip: SeededValue;
+let device: SeededValue;
+
+beforeAll(async () => {
+  harness = await startRevealHarness();
+  [ip, device] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue, SeededValue];
+});
+afterAll(async () => {
+  await harness?.close();
+});
+
+async function tokenize(field: string, values: string[]) {
+  return harness.app.inject({ method: 'POST', url: '/tokenize', headers: bearer(await harness.token('ana', ['analyst'])), payload: { field, values } });
+}
+
+describe('POST /tokenize', () => {
+  it('answers by index with the tokens user_logins holds, canonicalising values like the ingestor', async () => {
+    const response = await tokenize('ip', ['199.172.111.135', ' 199.172.111.135 ', 'not an ip', '2001:0DB8:85A3:0:0:8A2E:0370:7334']);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({
+      keyVersion: 1,
+      results: [
+        { index: 0, token: ip.token },
+        { index: 1, token: ip.token },
+        { index: 2, error: 'invalid_value' },
+        { index: 3, token: expect.stringMatching(/^ip_v1_/) },
+      ],
+    });
+    expect(response.body).not.toContain('199.172');
+    const device_ = await tokenize('device_id', [device.value]);
+    expect(device_.json().results).toEqual([{ index: 0, token: device.token }]);
+  });
+
+  it('audits the resulting tokens and counts, never the values', async () => {
+    await tokenize('ip', [ip.value]);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({
+      action: 'tokenize',
+      actor: 'ana',
+      outcome: 'allowed',
+      tokens: [ip.token],
+      field_counts: { ip: 1 },
+      purpose: null,
+    });
+    const text = await auditText(harness.testDb);
+    expect(text).not.toContain(ip.value);
+    expect(text).not.toContain(device.value);
+    expect(harness.logs.join('\n')).not.toContain(ip.value);
+  });
+
+  it('rejects an unknown field and empty or oversized batches', async () => {
+    expect((await tokenize('email', ['a@example.com'])).statusCode).toBe(400);
+    expect((await tokenize('ip', [])).statusCode).toBe(400);
+    expect((await tokenize('ip', Array(101).fill('10.0.0.1'))).statusCode).toBe(400);
+  });
+
+  it('does not echo a rejected value in the error message', async () => {
+    const response = await tokenize('ip', ['x'.repeat(600)]);
+    expect(response.statusCode).toBe(400);
+    expect(response.body).not.toContain('xxxx');
+  });
+});
