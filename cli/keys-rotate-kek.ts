@@ -38,7 +38,11 @@ async function main(): Promise<number> {
       return 0;
     }
     if (result.completed) {
-      console.log(`done: every key is wrapped by ${result.kekId}; the previous KMS key can be disabled once no service uses it`);
+      console.log(
+        config.keyProvider.kind === 'aws-kms'
+          ? `done: every key is wrapped by ${result.kekId}; disable the previous KMS key once no service is configured with it`
+          : `done: every key is wrapped by ${result.kekId} (a local keyring has one key: re-wrapping cannot move to another; use KMS)`,
+      );
       return 0;
     }
     console.log(`${result.remaining} keys are still wrapped by another KMS key: run the command again to finish`);
