@@ -6,7 +6,12 @@ DECLARE r text;
 BEGIN
   FOREACH r IN ARRAY ARRAY['ingestor', 'reveal_api', 'analyst', 'auditor'] LOOP
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
-      EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+      BEGIN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        -- Another database of this cluster created it between our check and our CREATE.
+        NULL;
+      END;
     END IF;
   END LOOP;
 END $$;
