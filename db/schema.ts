@@ -135,6 +135,8 @@ export const auditLog = pgTable(
   (t) => [
     index('audit_log_actor_idx').on(t.actor, t.seq),
     index('audit_log_occurred_at_idx').on(t.occurredAt),
-    index('audit_log_tokens_idx').using('gin', t.tokens),
+    // fastupdate off: the pending list otherwise gets merged by whichever audit insert fills it,
+    // a 100+ ms stall on a request path that holds the audit chain lock.
+    index('audit_log_tokens_idx').using('gin', t.tokens).with({ fastupdate: false }),
   ],
 );
