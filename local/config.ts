@@ -6,7 +6,7 @@ import { envInt, envUrl, parseEnv, type Env } from '../lib/config/env.js';
  * Settings of the one-command local stack (`npm start`). Every part runs embedded unless
  * its real counterpart is configured: DATABASE_URL, SQS_QUEUE_URL, KMS_KEY_ID.
  */
-const localEnvSchema = z.object({
+export const localEnvSchema = z.object({
   TOKENVAULT_DATA_DIR: z.string().min(1).default('.data'),
   LOCAL_POSTGRES_PORT: envInt(1, 65_535).default(5433),
   LOCAL_SQS_PORT: envInt(1, 65_535).default(4566),
