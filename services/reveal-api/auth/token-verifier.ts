@@ -41,7 +41,7 @@ const MAX_ROLE_LENGTH = 128;
  * JWT verification with jose: signature, `exp` and `nbf` (with a small clock tolerance),
  * `iss`, `aud`, an explicit algorithm allow-list, a required `sub` and a roles claim.
  */
-export function createTokenVerifier(config: JwtConfig): TokenVerifier {
+export function createTokenVerifier(config: JwtConfig, now: () => number = Date.now): TokenVerifier {
   const { key, algorithms, description } = resolveKey(config);
   const options = {
     issuer: config.issuer,
@@ -52,21 +52,62 @@ export function createTokenVerifier(config: JwtConfig): TokenVerifier {
   };
   const rolesPath = config.rolesClaim.split('.');
   const fromJwks = config.source.kind === 'jwks';
+  const cache = new VerifiedTokens(now);
 
   return {
     algorithms,
     description,
     async verify(token) {
+      const cached = cache.get(token, config.clockToleranceSeconds);
+      if (cached !== undefined) return cached;
       let payload: JWTPayload;
       try {
         // Two overloads (static key vs key resolver): the union needs a branch for the type checker.
-        payload = typeof key === 'function' ? (await jwtVerify(token, key, options)).payload : (await jwtVerify(token, key, options)).payload;
+        const verifyOptions = { ...options, currentDate: new Date(now()) };
+        payload =
+          typeof key === 'function' ? (await jwtVerify(token, key, verifyOptions)).payload : (await jwtVerify(token, key, verifyOptions)).payload;
       } catch (error) {
         throw classify(error, fromJwks);
       }
-      return principalOf(payload, rolesPath, config.rolesClaim);
+      const principal = principalOf(payload, rolesPath, config.rolesClaim);
+      cache.set(token, principal, payload.exp ?? 0);
+      return principal;
     },
   };
+}
+
+/**
+ * Recently verified tokens, keyed by the exact token string (any change to header, payload or
+ * signature is a different key). A hit skips only the signature check: expiry is checked on
+ * every use, and an entry lives at most MAX_AGE_MS so a key withdrawn from the JWKS stops
+ * working within that time. Saves an ECDSA/RSA verification per request of the same session.
+ */
+class VerifiedTokens {
+  private static readonly MAX_ENTRIES = 10_000;
+  private static readonly MAX_AGE_MS = 30_000;
+  private readonly entries = new Map<string, { principal: Principal; exp: number; cachedUntilMs: number }>();
+
+  constructor(private readonly nowMs: () => number) {}
+
+  get(token: string, toleranceSeconds: number): Principal | undefined {
+    const entry = this.entries.get(token);
+    if (entry === undefined) return undefined;
+    const now = this.nowMs();
+    if (now >= entry.cachedUntilMs || now / 1000 >= entry.exp + toleranceSeconds) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    return entry.principal;
+  }
+
+  set(token: string, principal: Principal, exp: number): void {
+    if (this.entries.size >= VerifiedTokens.MAX_ENTRIES) {
+      // Oldest first (Map keeps insertion order).
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(token, { principal, exp, cachedUntilMs: this.nowMs() + VerifiedTokens.MAX_AGE_MS });
+  }
 }
 
 function principalOf(payload: JWTPayload, rolesPath: string[], rolesClaim: string): Principal {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalize, chainHash, ChainVerifier, type AuditContent, type AuditRow } from '../../../../services/reveal-api/audit/chain.js';
+import { canonicalize, canonicalizeGeneric, chainHash, ChainVerifier, type AuditContent, type AuditRow } from '../../../../services/reveal-api/audit/chain.js';
 
 function content(seq: number, prevHash: Buffer | null, overrides: Partial<AuditContent> = {}): AuditContent {
   return {
@@ -46,6 +46,12 @@ describe('audit hash chain', () => {
     expect(a).toBe(b);
     expect(a.indexOf('"action"')).toBeLessThan(a.indexOf('"actor"'));
     expect(a).toContain('"field_counts":{"device_id":2,"ip":1}');
+  });
+
+  it('has a fast path identical to the generic sorted-keys serialisation', () => {
+    for (const row of [content(1, null), content(7, Buffer.alloc(32, 7), { actor: null, ticket: 'T-"1"', fieldCounts: { z: 1, a: 2 }, reason: 'ü\u2028' })]) {
+      expect(canonicalize(row)).toBe(canonicalizeGeneric(row));
+    }
   });
 
   it('links each hash to the previous one', () => {

@@ -1,0 +1,194 @@
+/**
+ * npm run bench:reveal [-- --duration 10 --connections 16 --light-connections 4 --rows 20000 --pool 16
+ *                         --cases baseline,reveal-1,reveal-100,reveal-100-light]
+ *
+ * Starts its own embedded PostgreSQL (temporary directory, random port), seeds the vault,
+ * starts the real reveal API on loopback (this process) and loads it from a SECOND process
+ * (autocannon in a forked child). Every reveal is authenticated (ES256 JWT), authorised,
+ * looked up, decrypted and audited (hash chain, committed before the answer). Cases:
+ *   baseline   GET /healthz (HTTP stack only: no auth, no database, no audit)
+ *   reveal-1   POST /reveal with 1 token
+ *   reveal-100 POST /reveal with 100 tokens
+ *   reveal-100-light the same at lower concurrency (latency when the API is not saturated)
+ * The audit share comes from the server's own histogram (append → commit per request).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { createDatabase } from '../db/client.js';
+import { runMigrations } from '../db/migrate.js';
+import { DataKeyRing } from '../lib/keys/data-key-ring.js';
+import { LocalKeyring } from '../lib/keys/local-keyring.js';
+import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
+import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
+import { buildRevealApp } from '../services/reveal-api/app.js';
+import { verifyAuditChain } from '../services/reveal-api/audit/reader.js';
+import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken } from '../services/reveal-api/auth/local-signing-key.js';
+import { loadRevealConfig } from '../services/reveal-api/config.js';
+import { between, snapshot } from './reveal/histogram.js';
+import type { LoadCase, LoadResult } from './reveal/load.js';
+import { seedVault } from './reveal/seed.js';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '16' },
+    rows: { type: 'string', default: '20000' },
+    pool: { type: 'string', default: '16' },
+    cases: { type: 'string', default: 'baseline,reveal-1,reveal-100,reveal-100-light' },
+    'light-connections': { type: 'string', default: '4' },
+  },
+});
+const DURATION = Number(args.duration);
+const CONNECTIONS = Number(args.connections);
+const LIGHT_CONNECTIONS = Number(args['light-connections']);
+const ROWS = Number(args.rows);
+const PURPOSE = 'benchmark: fraud investigation load test';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'tokenvault-bench-reveal-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  await chmod(dir, 0o755);
+  log('starting PostgreSQL…');
+  const postgres = await startEmbeddedPostgres({ dir: join(dir, 'pg'), port: 30_000 + randomInt(20_000), persistent: false });
+  cleanups.unshift(() => postgres.stop());
+  const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
+  cleanups.unshift(() => owner.close());
+  await runMigrations(owner);
+
+  const master = randomBytes(32);
+  const ownerKeys = LocalKeyring.fromKey(Buffer.from(master));
+  const tokenizer = await loadActiveTokenizer(owner.db, ownerKeys);
+  const ring = new DataKeyRing(owner.db, ownerKeys, { maxUses: 10_000_000, maxAgeMs: 3_600_000 });
+  log(`seeding ${ROWS} vault rows…`);
+  const tokens = await seedVault(owner, ring, tokenizer, ROWS);
+
+  const signingKey = await ensureLocalSigningKey(join(dir, 'jwt'));
+  const config = loadRevealConfig({
+    DATABASE_URL: postgres.url,
+    DATABASE_POOL_SIZE: args.pool,
+    LOCAL_MASTER_KEY_FILE: join(dir, 'unused.key'),
+    JWT_PUBLIC_KEY: signingKey.publicKeyPem,
+    JWT_ISSUER: LOCAL_ISSUER,
+    JWT_AUDIENCE: LOCAL_AUDIENCE,
+    // The bench is one identity hammering the API: the per-actor limit would stop it at once.
+    RATE_LIMIT_MAX: '10000000',
+  });
+  const database = createDatabase(config.database, { applicationName: 'bench-reveal-api' });
+  cleanups.unshift(() => database.close());
+  const app = await buildRevealApp({ config, database, keys: LocalKeyring.fromKey(Buffer.from(master)), logger: pino({ level: 'warn' }) });
+  cleanups.unshift(() => app.close());
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const headers = {
+    authorization: `Bearer ${await mintLocalToken(signingKey, { sub: 'bench-investigator', roles: ['investigator'], ttl: '1h' })}`,
+    'content-type': 'application/json',
+  };
+  const pick = () => tokens[randomInt(tokens.length)] ?? '';
+  const bodies = (count: number, size: number) =>
+    Array.from({ length: count }, () => JSON.stringify({ tokens: Array.from({ length: size }, pick), purpose: PURPOSE, ticket: 'BENCH-1' }));
+
+  const child = await startLoadProcess();
+  cleanups.unshift(async () => child.kill('SIGTERM'));
+
+  const selected = new Set(args.cases.split(','));
+  const hundreds = bodies(300, 100);
+  const cases: { id: string; name: string; load: LoadCase; tokensPerRequest: number }[] = [
+    { id: 'baseline', name: 'baseline GET /healthz', tokensPerRequest: 0, load: { url: `${address}/healthz`, method: 'GET', headers: {}, bodies: [], connections: CONNECTIONS, durationSeconds: DURATION } },
+    { id: 'reveal-1', name: 'reveal 1 token', tokensPerRequest: 1, load: { url: `${address}/reveal`, method: 'POST', headers, bodies: bodies(5000, 1), connections: CONNECTIONS, durationSeconds: DURATION } },
+    { id: 'reveal-100', name: 'reveal 100 tokens', tokensPerRequest: 100, load: { url: `${address}/reveal`, method: 'POST', headers, bodies: hundreds, connections: CONNECTIONS, durationSeconds: DURATION } },
+    {
+      id: 'reveal-100-light',
+      name: `reveal 100 tokens, ${LIGHT_CONNECTIONS} conn`,
+      tokensPerRequest: 100,
+      load: { url: `${address}/reveal`, method: 'POST', headers, bodies: hundreds, connections: LIGHT_CONNECTIONS, durationSeconds: DURATION },
+    },
+  ];
+
+  // Warm-up: JIT, connection pool, prepared statements, data key unwrap.
+  await runLoad(child, { ...(cases[1] ?? cases[0])!.load, durationSeconds: 2 });
+
+  const rows: string[][] = [];
+  let baselineRps = 0;
+  for (const { name, load, tokensPerRequest } of cases.filter((item) => selected.has(item.id))) {
+    log(`running ${name} for ${DURATION}s with ${load.connections} connections…`);
+    const before = await snapshot(app.revealMetrics.auditWrite);
+    const batchesBefore = await snapshot(app.revealMetrics.auditBatchSize);
+    const result = await runLoad(child, load);
+    const audit = between(before, await snapshot(app.revealMetrics.auditWrite));
+    const batches = between(batchesBefore, await snapshot(app.revealMetrics.auditBatchSize));
+    if (tokensPerRequest === 0) baselineRps = result.requestsPerSecond;
+    const rowsPerBatch = batches.count === 0 ? 0 : audit.count / batches.count;
+    rows.push([
+      name,
+      fmt(result.requestsPerSecond, 0),
+      baselineRps === 0 ? '-' : `${fmt(result.requestsPerSecond / baselineRps, 2)}×`,
+      fmt(result.requestsPerSecond * tokensPerRequest, 0),
+      `${result.p50}`,
+      `${result.p99}`,
+      tokensPerRequest === 0 ? '-' : fmt(audit.meanMs, 2),
+      tokensPerRequest === 0 ? '-' : `≤${fmt(audit.p99AtMostMs, 1)}`,
+      tokensPerRequest === 0 || result.p50 === 0 ? '-' : `${fmt((audit.meanMs / result.p50) * 100, 0)}%`,
+      tokensPerRequest === 0 ? '-' : fmt(rowsPerBatch, 1),
+      `${result.non2xx + result.errors + result.timeouts}`,
+    ]);
+  }
+
+  const chain = await verifyAuditChain(owner.pool);
+  printTable(
+    ['case', 'req/s', 'vs baseline', 'values/s', 'p50 ms', 'p99 ms', 'audit mean ms', 'audit p99 ms', 'audit/p50', 'rows/commit', 'errors'],
+    rows,
+  );
+  console.log(
+    `\naudit chain after the run: ${chain.ok ? 'intact' : `BROKEN at ${chain.firstBrokenSeq}`}, ${chain.checked} rows (one per request).` +
+      `\n${CONNECTIONS} connections unless stated, ${DURATION}s per case, ${ROWS} vault rows, pool ${args.pool}, loopback, load generator in a separate process.` +
+      '\naudit = time from append to COMMIT of the request\'s audit row (server histogram; p99 at bucket resolution).',
+  );
+}
+
+function startLoadProcess(): Promise<ChildProcess> {
+  const child = fork(fileURLToPath(new URL('./reveal/load.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', () => resolve(child));
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`load process exited with ${code}`)));
+  });
+}
+
+function runLoad(child: ChildProcess, load: LoadCase): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    child.once('message', (message: { ok: boolean; result?: LoadResult; error?: string }) => {
+      if (message.ok && message.result !== undefined) resolve(message.result);
+      else reject(new Error(message.error ?? 'load failed'));
+    });
+    child.send(load);
+  });
+}
+
+function fmt(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : '∞';
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((width, column) => (column === 0 ? `:${'-'.repeat(width + 1)}` : `${'-'.repeat(width + 1)}:`)).join('|')}|`);
+  for (const row of rows) console.log(line(row));
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(error);
+  process.exitCode = 1;
+} finally {
+  for (const cleanup of cleanups) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));
+}
