@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { isTransientDbError, type Database } from '../../db/client.js';
 import type { QuarantineReason } from '../../db/schema.js';
-import { seal } from '../../lib/crypto/aead.js';
+import { sealAll } from '../../lib/crypto/aead.js';
 import type { PiiField } from '../../lib/crypto/normalize.js';
 import type { Tokenizer } from '../../lib/crypto/tokens.js';
 import { quarantineAad, vaultAad } from '../../lib/crypto/vault-context.js';
@@ -29,8 +29,9 @@ export interface SinkResult {
   quarantined: number;
   /** Quarantined messages by their first reason code (each message counts once). */
   reasons: Record<string, number>;
-  vaultInserted: number;
-  /** Vault writes skipped because the token was known to be stored already. */
+  /** New vault values this batch encrypted and wrote (ON CONFLICT skips any another replica wrote first). */
+  vaultWritten: number;
+  /** Vault writes skipped because the token was known to be stored already (or repeated in the batch). */
   vaultKnown: number;
   /** True when a non-transient database error made the batch go message by message. */
   splitAfterError: boolean;
@@ -85,7 +86,6 @@ interface Written {
   stored: number;
   /** Message ids of quarantine rows inserted now (not already there from an earlier delivery). */
   quarantined: Set<string>;
-  vaultInserted: number;
 }
 
 interface PreparedBatch {
@@ -95,6 +95,9 @@ interface PreparedBatch {
   dataKeyId: number;
   tokenKeyVersion: number;
 }
+
+/** Upper bound on messages per group-commit transaction. */
+const MAX_GROUP_MESSAGES = 5000;
 
 export function createSink(deps: SinkDeps): Sink {
   const { database, dataKeys, knownTokens } = deps;
@@ -147,35 +150,40 @@ export function createSink(deps: SinkDeps): Sink {
     // One reservation per batch: encryption below is synchronous, no await per value.
     const dataKey = sealCount > 0 ? await dataKeys.acquire(sealCount) : undefined;
     const key = dataKey?.key ?? Buffer.alloc(0);
-    const vault = pending.map(({ token, field, value }) => ({
-      token,
-      field,
-      ciphertext: seal(key, Buffer.from(value, 'utf8'), vaultAad(token)),
+    const vaultSealed = sealAll(
+      key,
+      pending.map(({ token, value }) => ({ plaintext: Buffer.from(value, 'utf8'), aad: vaultAad(token) })),
+    );
+    const vault = pending.map(({ token, field }, index) => ({ token, field, ciphertext: vaultSealed[index] ?? Buffer.alloc(0) }));
+    const bodies = rejected.map(({ message }) => Buffer.from(message.body, 'utf8'));
+    const bodiesSealed = sealAll(
+      key,
+      rejected.map(({ message }, index) => ({ plaintext: bodies[index] ?? Buffer.alloc(0), aad: quarantineAad(message.messageId) })),
+    );
+    const quarantine = rejected.map(({ message, reasons }, index) => ({
+      messageId: message.messageId,
+      reasons,
+      ciphertext: bodiesSealed[index] ?? Buffer.alloc(0),
+      bodyBytes: bodies[index]?.length ?? 0,
+      sentAtMs: message.sentAt.getTime(),
+      receiveCount: message.receiveCount ?? null,
     }));
-    const quarantine = rejected.map(({ message, reasons }) => {
-      const body = Buffer.from(message.body, 'utf8');
-      return {
-        messageId: message.messageId,
-        reasons,
-        ciphertext: seal(key, body, quarantineAad(message.messageId)),
-        bodyBytes: body.length,
-        sentAtMs: message.sentAt.getTime(),
-        receiveCount: message.receiveCount ?? null,
-      };
-    });
     return { logins, vault, quarantine, dataKeyId: dataKey?.id ?? 0, tokenKeyVersion: tokenizer.keyVersion };
   }
 
-  async function commit(batch: PreparedBatch): Promise<Written> {
+  /** One transaction for a group of batches: the vault once (merged, sorted), then each batch's rows. */
+  async function commitGroup(batches: readonly PreparedBatch[]): Promise<Written[]> {
     const client = await database.pool.connect();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
-      const vaultInserted = await insertVault(client, batch);
-      const stored = await insertLogins(client, batch);
-      const quarantined = await insertQuarantine(client, batch);
+      await insertVault(client, batches);
+      const written: Written[] = [];
+      for (const batch of batches) {
+        written.push({ stored: await insertLogins(client, batch), quarantined: await insertQuarantine(client, batch) });
+      }
       await client.query('COMMIT');
-      return { stored, quarantined, vaultInserted };
+      return written;
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => {
         broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
@@ -187,6 +195,60 @@ export function createSink(deps: SinkDeps): Sink {
     }
   }
 
+  /**
+   * Group commit: batches that arrive while a transaction is running wait and then share the
+   * next one. One writer per process means one fsync for many batches and no two of our own
+   * transactions waiting on each other's uncommitted vault rows (the same popular IP in two
+   * concurrent batches would otherwise serialise them, or deadlock).
+   */
+  const queue: { batch: PreparedBatch; resolve: (written: Written) => void; reject: (error: unknown) => void }[] = [];
+  let writing = false;
+
+  function commit(batch: PreparedBatch): Promise<Written> {
+    return new Promise((resolve, reject) => {
+      queue.push({ batch, resolve, reject });
+      if (!writing) void drain();
+    });
+  }
+
+  async function drain(): Promise<void> {
+    writing = true;
+    try {
+      while (queue.length > 0) {
+        const group = takeGroup();
+        try {
+          const written = await commitGroup(group.map((entry) => entry.batch));
+          group.forEach((entry, index) => entry.resolve(written[index] ?? { stored: 0, quarantined: new Set() }));
+        } catch (error) {
+          if (group.length === 1 || isTransientDbError(error) || isTransient(error)) {
+            for (const entry of group) entry.reject(error);
+            continue;
+          }
+          // One batch of the group holds something the database refuses: commit each alone,
+          // so only the offending batch goes on to the message-by-message path.
+          for (const entry of group) {
+            await commitGroup([entry.batch]).then(
+              (written) => entry.resolve(written[0] ?? { stored: 0, quarantined: new Set() }),
+              (batchError: unknown) => entry.reject(batchError),
+            );
+          }
+        }
+      }
+    } finally {
+      writing = false;
+    }
+  }
+
+  function takeGroup(): typeof queue {
+    let messages = 0;
+    let count = 0;
+    while (count < queue.length && (count === 0 || messages + (queue[count]?.batch.logins.length ?? 0) <= MAX_GROUP_MESSAGES)) {
+      messages += (queue[count]?.batch.logins.length ?? 0) + (queue[count]?.batch.quarantine.length ?? 0);
+      count += 1;
+    }
+    return queue.splice(0, count);
+  }
+
   function remember(batch: PreparedBatch): void {
     for (const row of batch.vault) knownTokens.add(row.token);
   }
@@ -195,7 +257,7 @@ export function createSink(deps: SinkDeps): Sink {
     result.stored += written.stored;
     result.quarantined += written.quarantined.size;
     result.duplicates += batch.logins.length - written.stored + (batch.quarantine.length - written.quarantined.size);
-    result.vaultInserted += written.vaultInserted;
+    result.vaultWritten += batch.vault.length;
     for (const row of batch.quarantine) {
       const code = row.reasons[0]?.code;
       if (code !== undefined && written.quarantined.has(row.messageId)) result.reasons[code] = (result.reasons[code] ?? 0) + 1;
@@ -210,7 +272,7 @@ export function createSink(deps: SinkDeps): Sink {
       duplicates: 0,
       quarantined: 0,
       reasons: {},
-      vaultInserted: 0,
+      vaultWritten: 0,
       vaultKnown: 0,
       splitAfterError: false,
     };
@@ -290,16 +352,28 @@ function dedupeById(messages: readonly InboundMessage[]): InboundMessage[] {
 // ON CONFLICT without a target: naming the column (message_id) needs SELECT on it, which the
 // least-privilege ingestor role does not have. The only unique key a new row can hit is
 // message_id (user_logins, quarantine) or token (pii_vault), so the effect is the same.
-async function insertVault(client: pg.PoolClient, batch: PreparedBatch): Promise<number> {
-  if (batch.vault.length === 0) return 0;
-  const { rowCount } = await client.query(
+async function insertVault(client: pg.PoolClient, batches: readonly PreparedBatch[]): Promise<void> {
+  const byToken = new Map<string, { row: VaultRow; dataKeyId: number; tokenKeyVersion: number }>();
+  for (const batch of batches) {
+    for (const row of batch.vault) {
+      if (!byToken.has(row.token)) byToken.set(row.token, { row, dataKeyId: batch.dataKeyId, tokenKeyVersion: batch.tokenKeyVersion });
+    }
+  }
+  if (byToken.size === 0) return;
+  // Sorted: every writer (other replicas too) takes the unique-index locks in the same order, so none deadlock.
+  const rows = [...byToken.values()].sort((a, b) => (a.row.token < b.row.token ? -1 : a.row.token > b.row.token ? 1 : 0));
+  await client.query(
     `INSERT INTO pii_vault (token, field, ciphertext, data_key_id, token_key_version)
-     SELECT token, field, ciphertext, $4::int, $5::smallint
-     FROM unnest($1::text[], $2::text[], $3::bytea[]) AS v(token, field, ciphertext)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[], $5::smallint[])
      ON CONFLICT DO NOTHING`,
-    [batch.vault.map((r) => r.token), batch.vault.map((r) => r.field), batch.vault.map((r) => r.ciphertext), batch.dataKeyId, batch.tokenKeyVersion],
+    [
+      rows.map((r) => r.row.token),
+      rows.map((r) => r.row.field),
+      rows.map((r) => r.row.ciphertext),
+      rows.map((r) => r.dataKeyId),
+      rows.map((r) => r.tokenKeyVersion),
+    ],
   );
-  return rowCount ?? 0;
 }
 
 async function insertLogins(client: pg.PoolClient, batch: PreparedBatch): Promise<number> {

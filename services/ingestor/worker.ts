@@ -196,7 +196,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
           duplicates: result.duplicates,
           quarantined: result.quarantined,
           reasons: result.reasons,
-          vaultInserted: result.vaultInserted,
+          vaultWritten: result.vaultWritten,
           splitAfterError: result.splitAfterError,
         },
         'batch stored',

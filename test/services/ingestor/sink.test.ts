@@ -147,8 +147,8 @@ describe('sink: validate, tokenise, encrypt, store in one transaction', () => {
     const deviceId = '777-77-7777';
     const first = await sink.write([message(loginEvent({ ip, device_id: deviceId }))]);
     const second = await sink.write([message(loginEvent({ ip, device_id: deviceId })), message(loginEvent({ ip, device_id: deviceId }))]);
-    expect(first.vaultInserted).toBe(2);
-    expect(second).toMatchObject({ stored: 2, vaultInserted: 0, vaultKnown: 4 });
+    expect(first.vaultWritten).toBe(2);
+    expect(second).toMatchObject({ stored: 2, vaultWritten: 0, vaultKnown: 4 });
   });
 
   it('quarantines only the message the database rejects, storing the rest of its batch', async () => {
