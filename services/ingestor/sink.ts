@@ -178,10 +178,8 @@ export function createSink(deps: SinkDeps): Sink {
     try {
       await client.query('BEGIN');
       await insertVault(client, batches);
-      const written: Written[] = [];
-      for (const batch of batches) {
-        written.push({ stored: await insertLogins(client, batch), quarantined: await insertQuarantine(client, batch) });
-      }
+      const written = await insertLoginsOf(client, batches);
+      await insertQuarantineOf(client, batches, written);
       await client.query('COMMIT');
       return written;
     } catch (error) {
@@ -376,19 +374,43 @@ async function insertVault(client: pg.PoolClient, batches: readonly PreparedBatc
   );
 }
 
-async function insertLogins(client: pg.PoolClient, batch: PreparedBatch): Promise<number> {
-  if (batch.logins.length === 0) return 0;
-  const rows = batch.logins;
+/**
+ * All batches' rows in one statement. The ingestor role cannot read rows back (no RETURNING),
+ * so per-batch counts come from rowCount: when every row was new (the normal case) each batch
+ * stored all of its rows; otherwise (a redelivery in the group) the statement is undone to a
+ * savepoint and repeated batch by batch to learn which batch held the duplicates.
+ */
+async function insertLoginsOf(client: pg.PoolClient, batches: readonly PreparedBatch[]): Promise<Written[]> {
+  const written: Written[] = batches.map(() => ({ stored: 0, quarantined: new Set<string>() }));
+  const total = batches.reduce((sum, batch) => sum + batch.logins.length, 0);
+  if (total === 0) return written;
+  if (batches.length > 1) await client.query('SAVEPOINT logins');
+  const stored = await insertLogins(client, batches);
+  if (stored === total || batches.length === 1) {
+    batches.forEach((batch, index) => {
+      (written[index] as Written).stored = batches.length === 1 ? stored : batch.logins.length;
+    });
+    return written;
+  }
+  await client.query('ROLLBACK TO SAVEPOINT logins');
+  for (const [index, batch] of batches.entries()) (written[index] as Written).stored = await insertLogins(client, [batch]);
+  return written;
+}
+
+async function insertLogins(client: pg.PoolClient, batches: readonly PreparedBatch[]): Promise<number> {
+  const rows = batches.flatMap((batch) => batch.logins.map((row) => ({ ...row, tokenKeyVersion: batch.tokenKeyVersion })));
+  if (rows.length === 0) return 0;
   const { rowCount } = await client.query(
     `INSERT INTO user_logins (message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version,
                               app_version_major, app_version_minor, app_version_patch, create_date, sent_at, token_key_version)
      SELECT message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version, major, minor, patch,
-            (sent_at AT TIME ZONE 'UTC')::date, sent_at, $12::smallint
+            (sent_at AT TIME ZONE 'UTC')::date, sent_at, token_key_version
      FROM (
        SELECT u.*, timestamptz 'epoch' + sent_ms * interval '1 millisecond' AS sent_at
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                   $8::int[], $9::int[], $10::int[], $11::bigint[])
-            AS u(message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version, major, minor, patch, sent_ms)
+                   $8::int[], $9::int[], $10::int[], $11::bigint[], $12::smallint[])
+            AS u(message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version, major, minor, patch, sent_ms,
+                 token_key_version)
      ) AS rows
      ON CONFLICT DO NOTHING`,
     [
@@ -403,29 +425,50 @@ async function insertLogins(client: pg.PoolClient, batch: PreparedBatch): Promis
       rows.map((r) => r.minor),
       rows.map((r) => r.patch),
       rows.map((r) => r.sentAtMs),
-      batch.tokenKeyVersion,
+      rows.map((r) => r.tokenKeyVersion),
     ],
   );
   return rowCount ?? 0;
 }
 
 /**
- * Quarantine rows go one statement each: the ingestor role may INSERT but not SELECT, so
- * RETURNING is unavailable, and per-row rowCount is how we learn which rows are new (a
- * redelivered quarantined message is a duplicate). Quarantine is the rare path.
+ * Quarantine rows in one statement when all are new; as for logins, rowCount is all the
+ * ingestor role can learn, so a partial insert (a redelivered quarantined message) is undone
+ * to a savepoint and repeated row by row to find which ones were new. Quarantine is rare.
  */
-async function insertQuarantine(client: pg.PoolClient, batch: PreparedBatch): Promise<Set<string>> {
-  const inserted = new Set<string>();
-  for (const row of batch.quarantine) {
-    const { rowCount } = await client.query(
-      `INSERT INTO quarantine (message_id, reasons, body_ciphertext, data_key_id, body_bytes, sent_at, receive_count)
-       VALUES ($1, $2::jsonb, $3, $4, $5, timestamptz 'epoch' + $6::bigint * interval '1 millisecond', $7)
-       ON CONFLICT DO NOTHING`,
-      [row.messageId, JSON.stringify(row.reasons), row.ciphertext, batch.dataKeyId, row.bodyBytes, row.sentAtMs, row.receiveCount],
-    );
-    if ((rowCount ?? 0) > 0) inserted.add(row.messageId);
+async function insertQuarantineOf(client: pg.PoolClient, batches: readonly PreparedBatch[], written: Written[]): Promise<void> {
+  const rows = batches.flatMap((batch, index) => batch.quarantine.map((row) => ({ row, index, dataKeyId: batch.dataKeyId })));
+  if (rows.length === 0) return;
+  if (rows.length > 1) await client.query('SAVEPOINT quarantine');
+  const inserted = await insertQuarantine(client, rows);
+  if (inserted === rows.length || rows.length === 1) {
+    if (inserted > 0) for (const { row, index } of rows) written[index]?.quarantined.add(row.messageId);
+    return;
   }
-  return inserted;
+  await client.query('ROLLBACK TO SAVEPOINT quarantine');
+  for (const entry of rows) {
+    if ((await insertQuarantine(client, [entry])) > 0) written[entry.index]?.quarantined.add(entry.row.messageId);
+  }
+}
+
+async function insertQuarantine(client: pg.PoolClient, rows: readonly { row: QuarantineRow; dataKeyId: number }[]): Promise<number> {
+  const { rowCount } = await client.query(
+    `INSERT INTO quarantine (message_id, reasons, body_ciphertext, data_key_id, body_bytes, sent_at, receive_count)
+     SELECT message_id, reasons, body, data_key_id, body_bytes, timestamptz 'epoch' + sent_ms * interval '1 millisecond', receive_count
+     FROM unnest($1::text[], $2::jsonb[], $3::bytea[], $4::int[], $5::int[], $6::bigint[], $7::int[])
+          AS q(message_id, reasons, body, data_key_id, body_bytes, sent_ms, receive_count)
+     ON CONFLICT DO NOTHING`,
+    [
+      rows.map((r) => r.row.messageId),
+      rows.map((r) => JSON.stringify(r.row.reasons)),
+      rows.map((r) => r.row.ciphertext),
+      rows.map((r) => r.dataKeyId),
+      rows.map((r) => r.row.bodyBytes),
+      rows.map((r) => r.row.sentAtMs),
+      rows.map((r) => r.row.receiveCount),
+    ],
+  );
+  return rowCount ?? 0;
 }
 
 function sqlState(error: unknown): string | undefined {

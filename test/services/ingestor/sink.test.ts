@@ -42,6 +42,11 @@ async function row<T>(sql: string, params: unknown[]): Promise<T> {
   return rows[0] as T;
 }
 
+async function count(table: 'user_logins' | 'quarantine', ids: string[]): Promise<number> {
+  const { rows } = await testDb.owner.pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE message_id = ANY($1)`, [ids]);
+  return rows[0].n as number;
+}
+
 describe('sink: validate, tokenise, encrypt, store in one transaction', () => {
   it('stores the login with tokens, and the originals only encrypted in the vault', async () => {
     const event = loginEvent({ ip: '2001:0DB8::0001', device_id: '593-47-5928' });
@@ -96,6 +101,24 @@ describe('sink: validate, tokenise, encrypt, store in one transaction', () => {
     expect(first.stored).toBe(1);
     expect(again).toMatchObject({ received: 1, stored: 0, duplicates: 1 });
     expect(await row<{ n: number }>('SELECT count(*)::int AS n FROM user_logins WHERE message_id = $1', [m.messageId])).toEqual({ n: 1 });
+  });
+
+  it('counts duplicates per batch when concurrent batches share one transaction', async () => {
+    const seenLogin = message(loginEvent());
+    const seenBad = message('{"not": "a login"}');
+    await sink.write([seenLogin, seenBad]);
+    const newLogin = message(loginEvent());
+    const newBad = message('[]');
+    // Concurrent writes are grouped into one transaction while another commits.
+    const [, redelivered, fresh] = await Promise.all([
+      sink.write([message(loginEvent())]),
+      sink.write([seenLogin, seenBad]),
+      sink.write([newLogin, newBad]),
+    ]);
+    expect(redelivered).toMatchObject({ stored: 0, quarantined: 0, duplicates: 2 });
+    expect(fresh).toMatchObject({ stored: 1, quarantined: 1, duplicates: 0, reasons: { not_an_object: 1 } });
+    expect(await count('user_logins', [seenLogin.messageId, newLogin.messageId])).toBe(2);
+    expect(await count('quarantine', [seenBad.messageId, newBad.messageId])).toBe(2);
   });
 
   it('keeps "0.60" and "0.6.0" distinct and parses their parts', async () => {
