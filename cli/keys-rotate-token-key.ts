@@ -1,11 +1,11 @@
 import { createDatabase } from '../db/client.js';
 import { processEnv } from '../lib/config/env.js';
-import { ConfigError, TokenvaultError } from '../lib/errors.js';
 import { createKeyProvider } from '../lib/keys/create-key-provider.js';
 import { loadRotationConfig } from '../lib/keys/rotation/config.js';
 import { abortOnSignals } from '../lib/keys/rotation/interrupt.js';
 import { rotateTokenKey } from '../lib/keys/rotation/rotate-token-key.js';
 import { createProgressReporter } from './progress.js';
+import { runCommand } from './run-command.js';
 
 /**
  * `npm run keys:rotate-token-key`: activates a new HMAC token key version and re-tokenises
@@ -56,12 +56,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (error instanceof ConfigError) console.error(error.message);
-    else if (error instanceof TokenvaultError) console.error(`keys:rotate-token-key failed (${error.code}): ${error.message}`);
-    else console.error(`keys:rotate-token-key failed: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
-  },
-);
+runCommand('keys:rotate-token-key', main);
