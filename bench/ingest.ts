@@ -1,5 +1,5 @@
 /**
- * npm run bench:ingest [-- --messages 20000 --ips 20000 --devices 30000 --naive 3000 --pollers 8 --batch 1000]
+ * npm run bench:ingest [-- --messages 20000 --ips 20000 --devices 30000 --naive 3000 --pollers 8 --batch 1000 --sink-only]
  *
  * Starts its own embedded PostgreSQL, an SQS emulator (child process) and a local keyring,
  * then measures, in one run, on the same synthetic messages:
@@ -43,6 +43,10 @@ const { values: args } = parseArgs({
     pollers: { type: 'string', default: '8' },
     batch: { type: 'string', default: '1000' },
     'sink-concurrency': { type: 'string', default: '2' },
+    // Group-commit transactions in flight per process (the sink's `writers`, INGEST_WRITERS).
+    writers: { type: 'string', default: '2' },
+    // Quick iterations on the storage path: only (a) and (b).
+    'sink-only': { type: 'boolean', default: false },
   },
 });
 const N = Number(args.messages);
@@ -50,6 +54,7 @@ const NAIVE = Math.min(Number(args.naive), N);
 const POLLERS = Number(args.pollers);
 const BATCH = Number(args.batch);
 const SINK_CONCURRENCY = Number(args['sink-concurrency']);
+const WRITERS = Number(args.writers);
 const WAIT_SECONDS = 1;
 
 const rss = new RssSampler();
@@ -70,7 +75,7 @@ async function main(): Promise<void> {
   const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
   cleanups.unshift(() => owner.close());
   await runMigrations(owner);
-  const database = createDatabase({ url: postgres.url, role: 'ingestor', poolSize: Math.max(POLLERS, SINK_CONCURRENCY) + 2 }, { applicationName: 'bench' });
+  const database = createDatabase({ url: postgres.url, role: 'ingestor', poolSize: Math.max(POLLERS, SINK_CONCURRENCY, WRITERS) + 2 }, { applicationName: 'bench' });
   cleanups.unshift(() => database.close());
   const { endpoint, child } = await startSqsProcess();
   cleanups.unshift(async () => {
@@ -90,11 +95,11 @@ async function main(): Promise<void> {
   };
 
   // (a) sink only
-  log(`(a) sink: ${N} messages in batches of ${BATCH}, ${SINK_CONCURRENCY} concurrent…`);
+  log(`(a) sink: ${N} messages in batches of ${BATCH}, ${SINK_CONCURRENCY} concurrent, ${WRITERS} writers…`);
   rss.enter('a sink');
   const sentAt = new Date();
   const inbound: InboundMessage[] = bodies.map((body) => ({ messageId: randomUUID(), body, sentAt, receiveCount: 1 }));
-  const sink = createSink({ database, dataKeys: new DataKeyRing(database.db, keys, policy), tokenizer: () => tokenizer, knownTokens: new KnownTokens(100_000) });
+  const sink = createSink({ database, dataKeys: new DataKeyRing(database.db, keys, policy), tokenizer: () => tokenizer, knownTokens: new KnownTokens(100_000), writers: WRITERS });
   let nextBatch = 0;
   const sinkStarted = performance.now();
   await Promise.all(
@@ -139,6 +144,16 @@ async function main(): Promise<void> {
   payloads.length = 0;
   const afterCopy = await counts();
   check(afterCopy.logins === afterSink.logins && afterCopy.vault === afterSink.vault, `copy stored ${JSON.stringify(afterCopy)}`);
+
+  if (args['sink-only']) {
+    const fmt = (value: number) => Math.round(value).toLocaleString('en-US');
+    console.table([
+      { path: '(a) sink only', messages: N, seconds: sinkSeconds.toFixed(2), 'msg/s': fmt(N / sinkSeconds) },
+      { path: '(b) raw COPY', messages: N, seconds: copySeconds.toFixed(2), 'msg/s': fmt(N / copySeconds) },
+    ]);
+    console.log(`(a)/(b) = ${(copySeconds / sinkSeconds).toFixed(2)}`);
+    return;
+  }
 
   // (d) queue only (before (c) so both start from a freshly filled queue)
   const queueUrl = await createQueue(sqs, 'bench-queue-only');

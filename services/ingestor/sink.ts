@@ -18,6 +18,13 @@ export interface SinkDeps {
   tokenizer: () => Tokenizer;
   knownTokens: KnownTokens;
   logger?: Logger;
+  /**
+   * Group-commit transactions in flight at once (default 2). One keeps the database work on a
+   * single backend (one core); two let PostgreSQL use a second core while the first commits.
+   * Every writer inserts in the same order (table by table, rows sorted by key), so two of our
+   * own transactions can wait on each other's new rows but not deadlock.
+   */
+  writers?: number;
 }
 
 export interface SinkResult {
@@ -98,9 +105,11 @@ interface PreparedBatch {
 
 /** Upper bound on messages per group-commit transaction. */
 const MAX_GROUP_MESSAGES = 5000;
+export const DEFAULT_WRITERS = 2;
 
 export function createSink(deps: SinkDeps): Sink {
   const { database, dataKeys, knownTokens } = deps;
+  const maxWriters = Math.max(1, Math.floor(deps.writers ?? DEFAULT_WRITERS));
 
   /** Validation, tokenisation and encryption: everything before the database. */
   async function prepare(messages: readonly InboundMessage[], forced?: Map<string, QuarantineReason[]>): Promise<PreparedBatch> {
@@ -194,23 +203,24 @@ export function createSink(deps: SinkDeps): Sink {
   }
 
   /**
-   * Group commit: batches that arrive while a transaction is running wait and then share the
-   * next one. One writer per process means one fsync for many batches and no two of our own
-   * transactions waiting on each other's uncommitted vault rows (the same popular IP in two
-   * concurrent batches would otherwise serialise them, or deadlock).
+   * Group commit: batches that arrive while every writer is busy wait and then share the next
+   * transaction (one fsync for many batches). At most `maxWriters` transactions run at once;
+   * since all of them take row locks in one global order (vault sorted by token, then logins
+   * and quarantine sorted by message id), concurrent ones may wait for each other's new vault
+   * rows but cannot deadlock (a rare redelivery split could; 40P01 is transient and retried).
    */
   const queue: { batch: PreparedBatch; resolve: (written: Written) => void; reject: (error: unknown) => void }[] = [];
-  let writing = false;
+  let writing = 0;
 
   function commit(batch: PreparedBatch): Promise<Written> {
     return new Promise((resolve, reject) => {
       queue.push({ batch, resolve, reject });
-      if (!writing) void drain();
+      if (writing < maxWriters) void drain();
     });
   }
 
   async function drain(): Promise<void> {
-    writing = true;
+    writing += 1;
     try {
       while (queue.length > 0) {
         const group = takeGroup();
@@ -233,7 +243,7 @@ export function createSink(deps: SinkDeps): Sink {
         }
       }
     } finally {
-      writing = false;
+      writing -= 1;
     }
   }
 
@@ -359,7 +369,7 @@ async function insertVault(client: pg.PoolClient, batches: readonly PreparedBatc
   }
   if (byToken.size === 0) return;
   // Sorted: every writer (other replicas too) takes the unique-index locks in the same order, so none deadlock.
-  const rows = [...byToken.values()].sort((a, b) => (a.row.token < b.row.token ? -1 : a.row.token > b.row.token ? 1 : 0));
+  const rows = [...byToken.values()].sort((a, b) => compare(a.row.token, b.row.token));
   await client.query(
     `INSERT INTO pii_vault (token, field, ciphertext, data_key_id, token_key_version)
      SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[], $5::smallint[])
@@ -400,6 +410,8 @@ async function insertLoginsOf(client: pg.PoolClient, batches: readonly PreparedB
 async function insertLogins(client: pg.PoolClient, batches: readonly PreparedBatch[]): Promise<number> {
   const rows = batches.flatMap((batch) => batch.logins.map((row) => ({ ...row, tokenKeyVersion: batch.tokenKeyVersion })));
   if (rows.length === 0) return 0;
+  // Sorted like the vault: concurrent writers take the unique-index locks in one order.
+  rows.sort((a, b) => compare(a.messageId, b.messageId));
   const { rowCount } = await client.query(
     `INSERT INTO user_logins (message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version,
                               app_version_major, app_version_minor, app_version_patch, create_date, sent_at, token_key_version)
@@ -451,7 +463,8 @@ async function insertQuarantineOf(client: pg.PoolClient, batches: readonly Prepa
   }
 }
 
-async function insertQuarantine(client: pg.PoolClient, rows: readonly { row: QuarantineRow; dataKeyId: number }[]): Promise<number> {
+async function insertQuarantine(client: pg.PoolClient, unsorted: readonly { row: QuarantineRow; dataKeyId: number }[]): Promise<number> {
+  const rows = [...unsorted].sort((a, b) => compare(a.row.messageId, b.row.messageId));
   const { rowCount } = await client.query(
     `INSERT INTO quarantine (message_id, reasons, body_ciphertext, data_key_id, body_bytes, sent_at, receive_count)
      SELECT message_id, reasons, body, data_key_id, body_bytes, timestamptz 'epoch' + sent_ms * interval '1 millisecond', receive_count
@@ -469,6 +482,10 @@ async function insertQuarantine(client: pg.PoolClient, rows: readonly { row: Qua
     ],
   );
   return rowCount ?? 0;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function sqlState(error: unknown): string | undefined {

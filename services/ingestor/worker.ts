@@ -24,6 +24,8 @@ export interface IngestorOptions {
   maxMessages?: number;
   /** How often the active token key version is re-read. Default 30 000 ms. */
   tokenKeyRefreshMs?: number;
+  /** Group-commit transactions in flight at once (see SinkDeps.writers). Default 2. */
+  sinkWriters?: number;
   /** Capacity of the known-token LRU (0 disables it). Default 100 000. */
   knownTokenCacheSize?: number;
   dataKeyPolicy?: DataKeyPolicy;
@@ -104,7 +106,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
   const dataKeys = new DataKeyRing(deps.database.db, keys, options.dataKeyPolicy ?? { maxUses: 1_000_000, maxAgeMs: 24 * 3600 * 1000 });
   const tokenizer = new ActiveTokenizer(deps.database.db, keys);
   const knownTokens = new KnownTokens(options.knownTokenCacheSize ?? 100_000);
-  const sink = createSink({ database: deps.database, dataKeys, tokenizer: () => tokenizer.current(), knownTokens, logger });
+  const sink = createSink({ database: deps.database, dataKeys, tokenizer: () => tokenizer.current(), knownTokens, logger, writers: options.sinkWriters });
 
   const counts = { received: 0, stored: 0, duplicates: 0, quarantined: 0, retried: 0, deleted: 0, deleteFailures: 0, batches: 0 };
   let inFlight = 0;

@@ -47,6 +47,17 @@ async function count(table: 'user_logins' | 'quarantine', ids: string[]): Promis
   return rows[0].n as number;
 }
 
+/** Resolves once some backend of this database waits for a row lock. */
+async function waitForLockWaiter(): Promise<void> {
+  for (;;) {
+    const { rows } = await testDb.owner.pool.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+    );
+    if ((rows[0] as { n: number }).n > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe('sink: validate, tokenise, encrypt, store in one transaction', () => {
   it('stores the login with tokens, and the originals only encrypted in the vault', async () => {
     const event = loginEvent({ ip: '2001:0DB8::0001', device_id: '593-47-5928' });
@@ -104,21 +115,58 @@ describe('sink: validate, tokenise, encrypt, store in one transaction', () => {
   });
 
   it('counts duplicates per batch when concurrent batches share one transaction', async () => {
+    // One writer: concurrent writes are grouped into one transaction while another commits.
+    const grouped = createSink({ database: testDb.as('ingestor'), dataKeys: ring, tokenizer: () => tokenizer, knownTokens: known, writers: 1 });
     const seenLogin = message(loginEvent());
     const seenBad = message('{"not": "a login"}');
-    await sink.write([seenLogin, seenBad]);
+    await grouped.write([seenLogin, seenBad]);
     const newLogin = message(loginEvent());
     const newBad = message('[]');
-    // Concurrent writes are grouped into one transaction while another commits.
     const [, redelivered, fresh] = await Promise.all([
-      sink.write([message(loginEvent())]),
-      sink.write([seenLogin, seenBad]),
-      sink.write([newLogin, newBad]),
+      grouped.write([message(loginEvent())]),
+      grouped.write([seenLogin, seenBad]),
+      grouped.write([newLogin, newBad]),
     ]);
     expect(redelivered).toMatchObject({ stored: 0, quarantined: 0, duplicates: 2 });
     expect(fresh).toMatchObject({ stored: 1, quarantined: 1, duplicates: 0, reasons: { not_an_object: 1 } });
     expect(await count('user_logins', [seenLogin.messageId, newLogin.messageId])).toBe(2);
     expect(await count('quarantine', [seenBad.messageId, newBad.messageId])).toBe(2);
+  });
+
+  it.each([
+    [2, ['second', 'first']],
+    [1, ['first', 'second']],
+  ] as const)('with %i writer(s), a batch commits while another transaction is blocked only if a writer is free', async (writers, order) => {
+    const concurrent = createSink({ database: testDb.as('ingestor'), dataKeys: ring, tokenizer: () => tokenizer, knownTokens: known, writers });
+    const blocked = message(loginEvent());
+    // Another session holds an uncommitted row with the same message id: the first batch's insert waits for it.
+    const other = await testDb.owner.pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(
+        `INSERT INTO user_logins (message_id, user_id, device_type, masked_ip, masked_device_id, app_version, create_date, sent_at, token_key_version)
+         VALUES ($1, 'u', 'ios', 'ip_v1_x', 'device_id_v1_x', '1', now(), now(), 1)`,
+        [blocked.messageId],
+      );
+      const settled: string[] = [];
+      const first = concurrent.write([blocked]).then((result) => {
+        settled.push('first');
+        return result;
+      });
+      await waitForLockWaiter();
+      const second = concurrent.write([message(loginEvent())]).then((result) => {
+        settled.push('second');
+        return result;
+      });
+      if (writers > 1) expect(await second).toMatchObject({ stored: 1 });
+      await other.query('ROLLBACK');
+      const [firstResult, secondResult] = await Promise.all([first, second]);
+      expect(firstResult).toMatchObject({ stored: 1 });
+      expect(secondResult).toMatchObject({ stored: 1 });
+      expect(settled).toEqual(order);
+    } finally {
+      other.release();
+    }
   });
 
   it('keeps "0.60" and "0.6.0" distinct and parses their parts', async () => {
