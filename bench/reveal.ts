@@ -42,6 +42,8 @@ const { values: args } = parseArgs({
     pool: { type: 'string', default: '16' },
     cases: { type: 'string', default: 'baseline,reveal-1,reveal-100,reveal-100-light' },
     'light-connections': { type: 'string', default: '4' },
+    // Experiments only (e.g. "DROP INDEX audit_log_tokens_idx"): run as the owner after the migrations.
+    'setup-sql': { type: 'string' },
   },
 });
 const DURATION = Number(args.duration);
@@ -63,6 +65,10 @@ async function main(): Promise<void> {
   const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
   cleanups.unshift(() => owner.close());
   await runMigrations(owner);
+  if (args['setup-sql'] !== undefined) {
+    log(`setup SQL: ${args['setup-sql']}`);
+    await owner.pool.query(args['setup-sql']);
+  }
 
   const master = randomBytes(32);
   const ownerKeys = LocalKeyring.fromKey(Buffer.from(master));
