@@ -34,15 +34,33 @@ const lockStatements = (lockTimeoutMs: number) =>
 /** Read after the lock is held, in a statement of its own, so its snapshot sees the latest committed row. */
 const READ_HEAD = 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1';
 
-const INSERT_ROWS = `
+const insertRows = (rowsJson: string, condition = '') => `
 INSERT INTO audit_log (seq, occurred_at, action, actor, roles, client_address, request_id, purpose, ticket, tokens,
                        field_counts, outcome, reason, prev_hash, hash)
 SELECT r.seq, r.occurred_at::timestamptz, r.action, r.actor, r.roles, r.client_address, r.request_id, r.purpose, r.ticket,
        r.tokens, r.field_counts, r.outcome, r.reason, decode(r.prev_hash, 'hex'), decode(r.hash, 'hex')
-FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, occurred_at text, action text, actor text, roles text[],
+FROM jsonb_to_recordset(${rowsJson}::jsonb) AS r(seq bigint, occurred_at text, action text, actor text, roles text[],
      client_address text, request_id text, purpose text, ticket text, tokens text[], field_counts jsonb, outcome text,
      reason text, prev_hash text, hash text)
+${condition}
 ORDER BY r.seq`;
+
+const INSERT_ROWS = insertRows('$1');
+
+/**
+ * Inserts only if the chain head is still the one the rows were linked to. Runs after the lock
+ * in a statement of its own (READ COMMITTED: a fresh snapshot), so it sees every committed row.
+ */
+const insertIfHeadIs = (rowsLiteral: string, head: ChainHead) =>
+  insertRows(
+    rowsLiteral,
+    `WHERE EXISTS (SELECT 1 FROM (${READ_HEAD}) AS h WHERE h.seq = ${head.seq} AND h.hash = decode('${head.hash.toString('hex')}', 'hex'))`,
+  );
+
+interface ChainHead {
+  seq: number;
+  hash: Buffer;
+}
 
 export interface AuditWriterOptions {
   /** Most rows committed in one transaction. */
@@ -75,6 +93,8 @@ export class AuditWriter {
   private readonly maxBatch: number;
   private readonly beginAndLock: string;
   private readonly lockOnly: string;
+  /** The last row this writer committed: the next batch links to it without reading it first. */
+  private knownHead: ChainHead | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -108,8 +128,10 @@ export class AuditWriter {
    * its audit row commit or roll back together). Takes the chain lock; the caller commits.
    */
   async appendWithin(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<number[]> {
+    // The caller may commit or roll back: the head is read again next time.
+    this.knownHead = undefined;
     await client.query(this.lockOnly);
-    return this.insertAfterHead(client, entries);
+    return (await this.insertAfterHead(client, entries)).seqs;
   }
 
   private async drain(): Promise<void> {
@@ -140,10 +162,17 @@ export class AuditWriter {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
+      const head = this.knownHead;
+      this.knownHead = undefined;
+      if (head !== undefined) {
+        const seqs = await this.tryWriteAfter(client, head, entries);
+        if (seqs !== undefined) return seqs;
+      }
       await client.query(this.beginAndLock);
       try {
-        const seqs = await this.insertAfterHead(client, entries);
+        const { seqs, last } = await this.insertAfterHead(client, entries);
         await client.query('COMMIT');
+        this.knownHead = last;
         return seqs;
       } catch (error) {
         await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
@@ -158,11 +187,40 @@ export class AuditWriter {
     }
   }
 
-  private async insertAfterHead(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<number[]> {
+  /**
+   * The common case in one round trip (each round trip is held under the chain lock, so it
+   * adds to every waiting request): lock, insert linked to the head this writer committed
+   * last, commit. Returns undefined, having committed nothing, when someone else (another
+   * instance, an erase) moved the head meanwhile.
+   */
+  private async tryWriteAfter(client: pg.PoolClient, head: ChainHead, entries: readonly AuditEntry[]): Promise<number[] | undefined> {
+    const { rows, last } = this.link(entries, head.seq, head.hash);
+    const insert = insertIfHeadIs(client.escapeLiteral(JSON.stringify(rows)), head);
+    let results: pg.QueryResult[];
+    try {
+      results = (await client.query(`${this.beginAndLock}; ${insert}; COMMIT`)) as unknown as pg.QueryResult[];
+    } catch (error) {
+      // An error leaves the transaction open and aborted (the COMMIT was never reached).
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+    if (results.at(-2)?.rowCount !== rows.length) return undefined;
+    this.knownHead = last;
+    return rows.map((row) => row.seq);
+  }
+
+  private async insertAfterHead(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<{ seqs: number[]; last: ChainHead | undefined }> {
     const head = await client.query<{ seq: string; hash: Buffer }>({ name: 'audit-head', text: READ_HEAD });
-    const last = head.rows[0];
-    let seq = last === undefined ? 0 : Number(last.seq);
-    let prevHash: Buffer | null = last?.hash ?? null;
+    const current = head.rows[0];
+    const { rows, last } = this.link(entries, current === undefined ? 0 : Number(current.seq), current?.hash ?? null);
+    await client.query({ name: 'audit-insert', text: INSERT_ROWS, values: [JSON.stringify(rows)] });
+    return { seqs: rows.map((row) => row.seq), last };
+  }
+
+  /** Chains the entries after (seq, prevHash): the records to insert and the new head. */
+  private link(entries: readonly AuditEntry[], afterSeq: number, afterHash: Buffer | null): { rows: ReturnType<typeof toRecord>[]; last: ChainHead | undefined } {
+    let seq = afterSeq;
+    let prevHash = afterHash;
     const occurredAt = new Date(this.options.now?.() ?? Date.now()).toISOString();
     const rows = entries.map((entry) => {
       seq += 1;
@@ -171,8 +229,7 @@ export class AuditWriter {
       prevHash = hash;
       return toRecord(content, hash);
     });
-    await client.query({ name: 'audit-insert', text: INSERT_ROWS, values: [JSON.stringify(rows)] });
-    return rows.map((row) => row.seq);
+    return { rows, last: prevHash === null ? undefined : { seq, hash: prevHash } };
   }
 }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../../services/reveal-api/audit/reader.js';
+import { AuditWriter, type AuditEntry } from '../../../../services/reveal-api/audit/writer.js';
 import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
 
 let harness: RevealHarness;
@@ -76,6 +77,36 @@ describe('audit log writes', () => {
       await locker.query('ROLLBACK');
       locker.release();
     }
+  });
+
+  it('links to rows another writer committed since its own last batch', async () => {
+    const entry = (requestId: string): AuditEntry => ({
+      action: 'reveal', actor: 'writer-test', roles: [], clientAddress: null, requestId, purpose: PURPOSE, ticket: null,
+      tokens: [ip.token], fieldCounts: {}, outcome: 'allowed', reason: null,
+    });
+    const first = new AuditWriter(harness.database.pool);
+    const second = new AuditWriter(harness.database.pool);
+    const a = await first.append(entry('a'));
+    const b = await second.append(entry('b'));
+    // `first` still remembers its own row as the head: it must notice b and link after it.
+    const c = await first.append(entry('c'));
+    const d = await first.append(entry('d'));
+    expect([b - a, c - b, d - c]).toEqual([1, 1, 1]);
+    expect(await verifyAuditChain(harness.testDb.owner.pool)).toMatchObject({ ok: true, head: { seq: d } });
+  });
+
+  it('stores quotes, backslashes and non-ASCII text exactly as they were hashed', async () => {
+    const writer = new AuditWriter(harness.database.pool);
+    const awkward = ["it's", 'back\\slash \\x00', '$$; DROP TABLE audit_log; --', 'ünïcødé 🔐', '"quoted"'];
+    for (const text of awkward) {
+      await writer.append({
+        action: 'reveal', actor: text, roles: [text], clientAddress: null, requestId: text, purpose: text, ticket: text,
+        tokens: [text, ip.token], fieldCounts: { [text]: 1 }, outcome: 'allowed', reason: text,
+      });
+    }
+    const rows = await auditRows(harness.testDb);
+    expect(rows.slice(-awkward.length).map((row) => row.actor)).toEqual(awkward);
+    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 
   it('records refusals in the same chain', async () => {
