@@ -87,8 +87,10 @@ export async function queryAuditLog(db: Queryable, query: AuditQuery): Promise<A
     conditions.push(sql(`$${values.length}`));
   };
   if (query.actor !== undefined) add((p) => `actor = ${p}`, query.actor);
-  // Array containment uses the GIN index on tokens.
-  if (query.token !== undefined) add((p) => `tokens @> ARRAY[${p}]::text[]`, query.token);
+  // The GIN index holds hashes of the tokens (audit_token_keys); `tokens @>` rechecks each candidate.
+  if (query.token !== undefined) {
+    add((p) => `audit_token_keys(tokens) @> audit_token_keys(ARRAY[${p}]::text[]) AND tokens @> ARRAY[${p}]::text[]`, query.token);
+  }
   if (query.outcome !== undefined) add((p) => `outcome = ${p}`, query.outcome);
   if (query.action !== undefined) add((p) => `action = ${p}`, query.action);
   if (query.from !== undefined) add((p) => `occurred_at >= ${p}::timestamptz`, query.from);
