@@ -162,53 +162,63 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
     }
   }
 
-  /** Returns false when the batch stays on the queue (the poller then backs off). */
-  async function processBatch(messages: Message[]): Promise<boolean> {
+  /**
+   * Stores a batch. Returns false when it stays on the queue (the poller then backs off);
+   * otherwise, once committed, `deleted`: a promise of the rest: DeleteMessageBatch, counters, log,
+   * onBatch. The poller does not wait for that before its next receive.
+   */
+  async function processBatch(messages: Message[]): Promise<false | { deleted: Promise<void> }> {
     const { inbound, handles } = toInbound(messages);
     const messageIds = [...new Set(inbound.map((message) => message.messageId))];
-    if (inbound.length === 0) return true;
+    if (inbound.length === 0) return { deleted: Promise.resolve() };
     inFlight += 1;
     metrics.inFlight.inc();
     const started = performance.now();
     const endTimer = metrics.batchSeconds.startTimer();
-    try {
-      let result: SinkResult;
-      try {
-        result = await sink.write(inbound);
-      } catch (error) {
-        const transient = isTransient(error);
-        if (transient) databaseHealthy = false;
-        counts.retried += 1;
-        metrics.retried.inc({ cause: transient ? 'transient' : 'error' });
-        const summary = errorSummary(error);
-        const log = transient ? logger.warn.bind(logger) : logger.error.bind(logger);
-        log({ err: summary, messageIds }, 'batch not stored; messages stay on the queue and come back after the visibility timeout');
-        options.onBatch?.({ messageIds, durationMs: performance.now() - started, error: { code: summary.code, transient } });
-        return false;
-      }
-      databaseHealthy = true;
-      endTimer();
-      await deleteMessages(handles, messageIds);
-      record(result);
-      logger.info(
-        {
-          messageIds,
-          received: result.received,
-          stored: result.stored,
-          duplicates: result.duplicates,
-          quarantined: result.quarantined,
-          reasons: result.reasons,
-          vaultWritten: result.vaultWritten,
-          splitAfterError: result.splitAfterError,
-        },
-        'batch stored',
-      );
-      options.onBatch?.({ messageIds, durationMs: performance.now() - started, result });
-      return true;
-    } finally {
+    const done = () => {
       inFlight -= 1;
       metrics.inFlight.dec();
+    };
+    let result: SinkResult;
+    try {
+      result = await sink.write(inbound);
+    } catch (error) {
+      done();
+      const transient = isTransient(error);
+      if (transient) databaseHealthy = false;
+      counts.retried += 1;
+      metrics.retried.inc({ cause: transient ? 'transient' : 'error' });
+      const summary = errorSummary(error);
+      const log = transient ? logger.warn.bind(logger) : logger.error.bind(logger);
+      log({ err: summary, messageIds }, 'batch not stored; messages stay on the queue and come back after the visibility timeout');
+      options.onBatch?.({ messageIds, durationMs: performance.now() - started, error: { code: summary.code, transient } });
+      return false;
     }
+    databaseHealthy = true;
+    endTimer();
+    // Only after the commit: a message deleted before its row is durable could be lost.
+    const deleted = deleteMessages(handles, messageIds)
+      .then(() => {
+        record(result);
+        logger.info(
+          {
+            messageIds,
+            received: result.received,
+            stored: result.stored,
+            duplicates: result.duplicates,
+            quarantined: result.quarantined,
+            reasons: result.reasons,
+            vaultWritten: result.vaultWritten,
+            splitAfterError: result.splitAfterError,
+          },
+          'batch stored',
+        );
+        options.onBatch?.({ messageIds, durationMs: performance.now() - started, result });
+      })
+      // Nobody awaits this promise at once: a throwing onBatch must not become an unhandled rejection.
+      .catch((error: unknown) => logger.error({ err: errorSummary(error), messageIds }, 'after-commit step of a batch failed'))
+      .finally(done);
+    return { deleted };
   }
 
   function record(result: SinkResult): void {
@@ -225,42 +235,54 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
 
   async function pollLoop(poller: number): Promise<void> {
     let failures = 0;
-    while (!stopping) {
-      let messages: Message[];
-      try {
-        const out = await deps.sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: deps.queueUrl,
-            MaxNumberOfMessages: maxMessages,
-            WaitTimeSeconds: waitTimeSeconds,
-            MessageSystemAttributeNames: [...RECEIVE_ATTRIBUTES],
-            // The deprecated spelling too: emulators (local-aws-sqs, older LocalStack) only honour this one.
-            AttributeNames: [...RECEIVE_ATTRIBUTES] as unknown as QueueAttributeName[],
-            ...(options.visibilityTimeoutSeconds === undefined ? {} : { VisibilityTimeout: options.visibilityTimeoutSeconds }),
-          }),
-          { abortSignal: abort.signal },
-        );
-        messages = out.Messages ?? [];
-      } catch (error) {
-        if (stopping) break;
-        failures += 1;
-        counts.retried += 1;
-        metrics.retried.inc({ cause: 'sqs' });
-        logger.warn({ poller, err: errorSummary(error), failures }, 'receiving from SQS failed; backing off');
-        await sleep(backoffMs(backoff, failures), abort.signal);
-        continue;
+    // The previous batch's delete, left running while this poller receives the next batch.
+    let deleting: Promise<void> = Promise.resolve();
+    try {
+      while (!stopping) {
+        let messages: Message[];
+        try {
+          const out = await deps.sqs.send(
+            new ReceiveMessageCommand({
+              QueueUrl: deps.queueUrl,
+              MaxNumberOfMessages: maxMessages,
+              WaitTimeSeconds: waitTimeSeconds,
+              MessageSystemAttributeNames: [...RECEIVE_ATTRIBUTES],
+              // The deprecated spelling too: emulators (local-aws-sqs, older LocalStack) only honour this one.
+              AttributeNames: [...RECEIVE_ATTRIBUTES] as unknown as QueueAttributeName[],
+              ...(options.visibilityTimeoutSeconds === undefined ? {} : { VisibilityTimeout: options.visibilityTimeoutSeconds }),
+            }),
+            { abortSignal: abort.signal },
+          );
+          messages = out.Messages ?? [];
+        } catch (error) {
+          if (stopping) break;
+          failures += 1;
+          counts.retried += 1;
+          metrics.retried.inc({ cause: 'sqs' });
+          logger.warn({ poller, err: errorSummary(error), failures }, 'receiving from SQS failed; backing off');
+          await sleep(backoffMs(backoff, failures), abort.signal);
+          continue;
+        }
+        if (messages.length === 0) {
+          // Without long polling an empty queue would be polled in a tight loop.
+          if (waitTimeSeconds === 0) await sleep(200, abort.signal);
+          continue;
+        }
+        const stored = await processBatch(messages);
+        if (stored === false) {
+          failures += 1;
+          await sleep(backoffMs(backoff, failures), abort.signal);
+        } else {
+          failures = 0;
+          // This batch's delete has started; the poller goes on once the previous one is done
+          // (it had a receive and a commit to finish), so at most two are in flight per poller.
+          await deleting;
+          deleting = stored.deleted;
+        }
       }
-      if (messages.length === 0) {
-        // Without long polling an empty queue would be polled in a tight loop.
-        if (waitTimeSeconds === 0) await sleep(200, abort.signal);
-        continue;
-      }
-      if (await processBatch(messages)) {
-        failures = 0;
-      } else {
-        failures += 1;
-        await sleep(backoffMs(backoff, failures), abort.signal);
-      }
+    } finally {
+      // stop() awaits the loops: every committed batch is deleted before it resolves.
+      await deleting;
     }
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ReceiveMessageCommand, type QueueAttributeName } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SQSClient, type QueueAttributeName } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../../../db/client.js';
 import { vaultAad } from '../../../lib/crypto/vault-context.js';
@@ -246,6 +246,61 @@ describe('ingestor: SQS → PostgreSQL', () => {
     expect(ingestor.stats()).toMatchObject({ inFlight: 0, stored: 1, polling: false });
     expect(await count('user_logins', [id])).toBe(1);
     expect(await sqs.remaining(queueUrl)).toBe(0);
+  });
+
+  it('receives and commits the next batch while the previous delete is in flight, and stop() waits for that delete', async () => {
+    const queueUrl = await sqs.createQueue(uniqueName('delete-in-flight'), { visibilityTimeoutSeconds: 30 });
+    // The real SDK client, with one middleware that holds DeleteMessageBatch calls until released.
+    const gated = new SQSClient({ region: 'us-east-1', endpoint: sqs.server.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    let release = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let deletesHeld = 0;
+    gated.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DeleteMessageBatchCommand') {
+          deletesHeld += 1;
+          await gate;
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'holdDeletes' },
+    );
+    try {
+      const ingestor = createIngestor({
+        sqs: gated,
+        queueUrl,
+        database: ingestorDb,
+        keys,
+        logger: logs.logger,
+        options: { pollers: 1, waitTimeSeconds: 1, backoff: { baseMs: 50, maxMs: 400 } },
+      });
+      running.push(ingestor);
+      await ingestor.start();
+      const [first = ''] = await send(queueUrl, [JSON.stringify(loginEvent())]);
+      await waitFor(() => deletesHeld === 1, "the first batch's delete in flight");
+      // Deleted only after the commit.
+      expect(await count('user_logins', [first])).toBe(1);
+
+      const [second = ''] = await send(queueUrl, [JSON.stringify(loginEvent())]);
+      // Committed while the first delete is still held: the poller did not wait for it to receive.
+      await waitFor(async () => (await count('user_logins', [second])) === 1, 'the second batch committed');
+      await waitFor(() => deletesHeld === 2, "the second batch's delete in flight");
+
+      let stopped = false;
+      const stopping = ingestor.stop().then(() => {
+        stopped = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(stopped).toBe(false);
+      expect(await sqs.remaining(queueUrl)).toBe(2);
+      release();
+      await stopping;
+      expect(ingestor.stats()).toMatchObject({ stored: 2, deleted: 2, deleteFailures: 0, inFlight: 0, polling: false });
+      expect(await sqs.remaining(queueUrl)).toBe(0);
+    } finally {
+      release();
+      gated.destroy();
+    }
   });
 
   it('switches to a newly activated token key without a restart', async () => {
