@@ -5,7 +5,7 @@ import { loadActiveTokenizer } from '../../lib/keys/token-keys.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { startFakeKms, type FakeKms } from '../support/kms-server.js';
 import { makeLogins, writeLogins } from '../lib/keys/rotation/seed.js';
-import { runCli } from './run-cli.js';
+import { runCli } from '../support/processes.js';
 
 let testDb: TestDatabase;
 let kms: FakeKms;

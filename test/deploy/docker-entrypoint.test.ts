@@ -1,27 +1,12 @@
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, runProcess, type ProcessRun } from '../support/processes.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-function entrypoint(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    // Run from the repository root, as the image runs it from /app (node_modules beside dist).
-    const child = spawn('sh', [`${ROOT}deploy/docker-entrypoint.sh`, ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function entrypoint(args: string[], env: Record<string, string> = {}): Promise<ProcessRun> {
+  // Run from the repository root, as the image runs it from /app (node_modules beside dist).
+  return runProcess('sh', [`${ROOT}deploy/docker-entrypoint.sh`, ...args], env);
 }
 
 let healthy: Server;
