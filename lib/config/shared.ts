@@ -73,3 +73,15 @@ export function databaseConfig(env: SharedEnv): DatabaseConfig {
 export function dataKeyPolicy(env: SharedEnv): DataKeyPolicy {
   return { maxUses: env.DATA_KEY_MAX_USES, maxAgeMs: env.DATA_KEY_MAX_AGE_SECONDS * 1000 };
 }
+
+export interface SharedConfig {
+  database: DatabaseConfig;
+  keyProvider: KeyProviderConfig;
+  dataKeyPolicy: DataKeyPolicy;
+  logLevel: SharedEnv['LOG_LEVEL'];
+}
+
+/** The typed settings every process shares, from an environment validated with sharedEnvSchema (extended). */
+export function sharedConfig(env: SharedEnv): SharedConfig {
+  return { database: databaseConfig(env), keyProvider: keyProviderConfig(env), dataKeyPolicy: dataKeyPolicy(env), logLevel: env.LOG_LEVEL };
+}

@@ -1,15 +1,6 @@
 import { z } from 'zod';
 import { envInt, envUrl, parseEnv, type Env } from '../../lib/config/env.js';
-import {
-  dataKeyPolicy,
-  databaseConfig,
-  keyProviderConfig,
-  keyProviderRefinement,
-  sharedEnvSchema,
-  type DataKeyPolicy,
-  type DatabaseConfig,
-  type KeyProviderConfig,
-} from '../../lib/config/shared.js';
+import { keyProviderRefinement, sharedConfig, sharedEnvSchema, type SharedConfig } from '../../lib/config/shared.js';
 
 export const ingestorEnvSchema = sharedEnvSchema
   .extend({
@@ -28,10 +19,7 @@ export const ingestorEnvSchema = sharedEnvSchema
   })
   .superRefine(keyProviderRefinement);
 
-export interface IngestorConfig {
-  database: DatabaseConfig;
-  keyProvider: KeyProviderConfig;
-  dataKeyPolicy: DataKeyPolicy;
+export interface IngestorConfig extends SharedConfig {
   sqs: {
     queueUrl: string;
     region: string;
@@ -45,16 +33,13 @@ export interface IngestorConfig {
   /** undefined when METRICS_PORT=0 (no HTTP server). */
   metrics: { host: string; port: number } | undefined;
   shutdownTimeoutMs: number;
-  logLevel: string;
 }
 
 /** Validates the ingestor's settings once; throws ConfigError naming every wrong setting. */
 export function loadIngestorConfig(env: Env): IngestorConfig {
   const parsed = parseEnv(ingestorEnvSchema, env);
   return {
-    database: databaseConfig(parsed),
-    keyProvider: keyProviderConfig(parsed),
-    dataKeyPolicy: dataKeyPolicy(parsed),
+    ...sharedConfig(parsed),
     sqs: {
       queueUrl: parsed.SQS_QUEUE_URL,
       region: parsed.AWS_REGION,
@@ -67,6 +52,5 @@ export function loadIngestorConfig(env: Env): IngestorConfig {
     knownTokenCacheSize: parsed.KNOWN_TOKEN_CACHE_SIZE,
     metrics: parsed.METRICS_PORT === 0 ? undefined : { host: parsed.METRICS_HOST, port: parsed.METRICS_PORT },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_SECONDS * 1000,
-    logLevel: parsed.LOG_LEVEL,
   };
 }

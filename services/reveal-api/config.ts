@@ -1,16 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { envInt, envUrl, parseEnv, type Env } from '../../lib/config/env.js';
-import {
-  dataKeyPolicy,
-  databaseConfig,
-  keyProviderConfig,
-  keyProviderRefinement,
-  sharedEnvSchema,
-  type DataKeyPolicy,
-  type DatabaseConfig,
-  type KeyProviderConfig,
-} from '../../lib/config/shared.js';
+import { keyProviderRefinement, sharedConfig, sharedEnvSchema, type SharedConfig } from '../../lib/config/shared.js';
 
 export const DEFAULT_POLICY_FILE = fileURLToPath(new URL('./policy.default.json', import.meta.url));
 
@@ -101,19 +92,15 @@ export interface JwtConfig {
   clockToleranceSeconds: number;
 }
 
-export interface RevealConfig {
+export interface RevealConfig extends SharedConfig {
   host: string;
   port: number;
-  database: DatabaseConfig;
-  keyProvider: KeyProviderConfig;
-  dataKeyPolicy: DataKeyPolicy;
   jwt: JwtConfig;
   policyFile: string;
   rateLimit: { max: number; windowMs: number };
   trustProxy: boolean | number | string[];
   bodyLimitBytes: number;
   auditLockTimeoutMs: number;
-  logLevel: string;
   shutdownTimeoutMs: number;
 }
 
@@ -122,9 +109,7 @@ export function loadRevealConfig(env: Env): RevealConfig {
   return {
     host: parsed.HOST,
     port: parsed.PORT,
-    database: databaseConfig(parsed),
-    keyProvider: keyProviderConfig(parsed),
-    dataKeyPolicy: dataKeyPolicy(parsed),
+    ...sharedConfig(parsed),
     jwt: {
       source: jwtKeySource(parsed),
       issuer: parsed.JWT_ISSUER,
@@ -138,7 +123,6 @@ export function loadRevealConfig(env: Env): RevealConfig {
     trustProxy: parsed.TRUST_PROXY,
     bodyLimitBytes: parsed.BODY_LIMIT_BYTES,
     auditLockTimeoutMs: parsed.AUDIT_LOCK_TIMEOUT_MS,
-    logLevel: parsed.LOG_LEVEL,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_SECONDS * 1000,
   };
 }

@@ -1,14 +1,5 @@
 import { envInt, parseEnv, type Env } from '../../config/env.js';
-import {
-  dataKeyPolicy,
-  databaseConfig,
-  keyProviderConfig,
-  keyProviderRefinement,
-  sharedEnvSchema,
-  type DataKeyPolicy,
-  type DatabaseConfig,
-  type KeyProviderConfig,
-} from '../../config/shared.js';
+import { keyProviderRefinement, sharedConfig, sharedEnvSchema, type SharedConfig } from '../../config/shared.js';
 
 /**
  * Settings of the key rotation commands. They run as the database owner (or a role with
@@ -30,10 +21,7 @@ export const rotationEnvSchema = sharedEnvSchema
   })
   .superRefine(keyProviderRefinement);
 
-export interface RotationConfig {
-  database: DatabaseConfig;
-  keyProvider: KeyProviderConfig;
-  dataKeyPolicy: DataKeyPolicy;
+export interface RotationConfig extends SharedConfig {
   batchSize: number;
   kmsConcurrency: number;
   settleSeconds: number;
@@ -41,10 +29,10 @@ export interface RotationConfig {
 
 export function loadRotationConfig(env: Env): RotationConfig {
   const parsed = parseEnv(rotationEnvSchema, env);
+  const shared = sharedConfig(parsed);
   return {
-    database: { ...databaseConfig(parsed), poolSize: Math.min(databaseConfig(parsed).poolSize, 4) },
-    keyProvider: keyProviderConfig(parsed),
-    dataKeyPolicy: dataKeyPolicy(parsed),
+    ...shared,
+    database: { ...shared.database, poolSize: Math.min(shared.database.poolSize, 4) },
     batchSize: parsed.ROTATION_BATCH_SIZE,
     kmsConcurrency: parsed.ROTATION_KMS_CONCURRENCY,
     settleSeconds: parsed.TOKEN_KEY_SETTLE_SECONDS,
