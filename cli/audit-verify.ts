@@ -1,9 +1,9 @@
-import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { createDatabase } from '../db/client.js';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
+import { isEntryPoint, runMain } from '../lib/entry-point.js';
 import { ConfigError } from '../lib/errors.js';
-import { verifyAuditChain } from '../services/reveal-api/audit/reader.js';
+import { verifyAuditChain } from '../lib/audit/reader.js';
 
 const auditVerifyEnvSchema = z.object({
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// connection URL' }),
@@ -46,6 +46,4 @@ export async function runAuditVerify(env: Env, output: Output = { out: console.l
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  process.exitCode = await runAuditVerify(processEnv());
-}
+if (isEntryPoint(import.meta.url)) runMain('audit:verify', () => runAuditVerify(processEnv()));

@@ -5,7 +5,7 @@ import { loadRotationConfig } from '../lib/keys/rotation/config.js';
 import { abortOnSignals } from '../lib/keys/rotation/interrupt.js';
 import { rotateKek } from '../lib/keys/rotation/rotate-kek.js';
 import { createProgressReporter } from './progress.js';
-import { runCommand } from './run-command.js';
+import { runMain } from '../lib/entry-point.js';
 
 /**
  * `npm run keys:rotate-kek`: re-wraps every data key and token key under KMS_KEY_ID (the new
@@ -55,4 +55,4 @@ async function main(): Promise<number> {
   }
 }
 
-runCommand('keys:rotate-kek', main);
+runMain('keys:rotate-kek', main);

@@ -5,7 +5,7 @@ import { loadRotationConfig } from '../lib/keys/rotation/config.js';
 import { abortOnSignals } from '../lib/keys/rotation/interrupt.js';
 import { rotateTokenKey } from '../lib/keys/rotation/rotate-token-key.js';
 import { createProgressReporter } from './progress.js';
-import { runCommand } from './run-command.js';
+import { runMain } from '../lib/entry-point.js';
 
 /**
  * `npm run keys:rotate-token-key`: activates a new HMAC token key version and re-tokenises
@@ -56,4 +56,4 @@ async function main(): Promise<number> {
   }
 }
 
-runCommand('keys:rotate-token-key', main);
+runMain('keys:rotate-token-key', main);

@@ -3,7 +3,7 @@ import { createDatabase } from '../db/client.js';
 import { runMigrations } from '../db/migrate.js';
 import { parseEnv, processEnv } from '../lib/config/env.js';
 import { sharedEnvSchema } from '../lib/config/shared.js';
-import { runCommand } from './run-command.js';
+import { runMain } from '../lib/entry-point.js';
 
 /** `npm run db:migrate`: applies schema, roles, grants and audit triggers as the database owner. */
 const migrateEnvSchema = z.object({ DATABASE_URL: sharedEnvSchema.shape.DATABASE_URL });
@@ -20,4 +20,4 @@ async function main(): Promise<number> {
   }
 }
 
-runCommand('db:migrate', main);
+runMain('db:migrate', main);

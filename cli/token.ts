@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { isEntryPoint, runMain } from '../lib/entry-point.js';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
-import { ensureLocalSigningKey, mintLocalToken } from '../services/reveal-api/auth/local-signing-key.js';
+import { ensureLocalSigningKey, mintLocalToken } from '../local/signing-key.js';
 
 const tokenEnvSchema = z.object({ TOKENVAULT_DATA_DIR: z.string().min(1).default('.data') });
 
@@ -50,6 +50,4 @@ export async function runTokenCli(argv: string[], env: Env, output = { out: cons
   return 0;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  process.exitCode = await runTokenCli(process.argv.slice(2), processEnv());
-}
+if (isEntryPoint(import.meta.url)) runMain('token', () => runTokenCli(process.argv.slice(2), processEnv()));

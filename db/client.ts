@@ -1,10 +1,20 @@
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import type { DatabaseConfig } from '../lib/config/shared.js';
-import { TokenvaultError } from '../lib/errors.js';
+import { errorSummary } from './errors.js';
 import * as schema from './schema.js';
 
 export type Db = NodePgDatabase<typeof schema>;
+
+export interface DatabaseConfig {
+  url: string;
+  role: string | undefined;
+  poolSize: number;
+}
+
+/** The part of a pino logger the pool needs (db/ depends on nothing of ours). */
+export interface ConnectionLogger {
+  warn(object: object, message: string): void;
+}
 
 export interface Database {
   pool: pg.Pool;
@@ -12,11 +22,17 @@ export interface Database {
   close(): Promise<void>;
 }
 
+export interface DatabaseOptions {
+  applicationName?: string;
+  /** Where lost connections are reported; silent without one. */
+  logger?: ConnectionLogger;
+}
+
 /**
  * Opens a pool. With `role`, every connection runs as that role (PostgreSQL's `role`
  * startup parameter), so a service logging in as the owner still gets least privilege.
  */
-export function createDatabase(config: DatabaseConfig, options: { applicationName?: string } = {}): Database {
+export function createDatabase(config: DatabaseConfig, options: DatabaseOptions = {}): Database {
   const pool = new pg.Pool({
     connectionString: config.url,
     max: config.poolSize,
@@ -25,8 +41,7 @@ export function createDatabase(config: DatabaseConfig, options: { applicationNam
     application_name: options.applicationName ?? 'tokenvault',
     ...(config.role === undefined ? {} : { options: `-c role=${config.role}` }),
   });
-  // An idle client losing its connection must not crash the process; the next query reports it.
-  pool.on('error', () => {});
+  guardConnections(pool, options.logger);
   const db = drizzle(pool, { schema });
   return {
     pool,
@@ -35,22 +50,22 @@ export function createDatabase(config: DatabaseConfig, options: { applicationNam
   };
 }
 
-/** PostgreSQL errors that mean "try again later" rather than "this data is wrong". */
-const TRANSIENT_SQLSTATE_CLASSES = ['08', '53', '57', '58', '40'];
-const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
-
-export function isTransientDbError(error: unknown): boolean {
-  if (error instanceof TokenvaultError) return error.transient;
-  const candidate = error as { code?: unknown; message?: unknown; cause?: unknown } | null;
-  if (candidate === null || typeof candidate !== 'object') return false;
-  const code = typeof candidate.code === 'string' ? candidate.code : undefined;
-  if (code !== undefined) {
-    if (TRANSIENT_NODE_CODES.has(code)) return true;
-    if (/^[0-9A-Z]{5}$/.test(code)) return TRANSIENT_SQLSTATE_CLASSES.includes(code.slice(0, 2));
-  }
-  const message = typeof candidate.message === 'string' ? candidate.message : '';
-  if (/Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message)) {
-    return true;
-  }
-  return candidate.cause !== undefined && candidate.cause !== error ? isTransientDbError(candidate.cause) : false;
+/**
+ * A lost connection (failover, server restart, network) must never stop the process. pg-pool
+ * listens for 'error' only on idle clients (and re-emits it on the pool); a client that is
+ * checked out (by drizzle, pool.query, withClient) would emit an unhandled 'error' event when
+ * the server terminates it between two queries. Every client gets a listener for its whole
+ * life; the query that next uses it fails instead, with an error that is classed transient.
+ */
+function guardConnections(pool: pg.Pool, logger: ConnectionLogger | undefined): void {
+  const inUse = new WeakSet<pg.PoolClient>();
+  pool.on('acquire', (client) => inUse.add(client));
+  pool.on('release', (_error, client) => inUse.delete(client));
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      if (inUse.has(client)) logger?.warn({ err: errorSummary(error) }, 'database connection lost while in use; its work fails and is retried');
+    });
+  });
+  // Idle clients: pg-pool removes them and emits here.
+  pool.on('error', (error) => logger?.warn({ err: errorSummary(error) }, 'idle database connection lost; the pool opens a new one when needed'));
 }

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import type { Database } from './client.js';
+import { withClient } from './transaction.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url));
 
@@ -13,12 +14,12 @@ const MIGRATION_LOCK_ID = 7_468_021;
  * the compose `migrate` job beside `npm start`) wait for each other instead of racing.
  */
 export async function runMigrations(database: Database): Promise<void> {
-  const lockClient = await database.pool.connect();
-  try {
-    await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
-    await migrate(database.db, { migrationsFolder: MIGRATIONS_FOLDER });
-  } finally {
-    await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => undefined);
-    lockClient.release();
-  }
+  await withClient(database.pool, async (lockClient) => {
+    try {
+      await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
+      await migrate(database.db, { migrationsFolder: MIGRATIONS_FOLDER });
+    } finally {
+      await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]).catch(() => undefined);
+    }
+  });
 }

@@ -34,6 +34,5 @@ export class DecryptionError extends TokenvaultError {
   }
 }
 
-export function isTransient(error: unknown): boolean {
-  return error instanceof TokenvaultError ? error.transient : false;
-}
+// One classification for every error (ours carry `transient`; PostgreSQL and socket errors by code).
+export { describeError, errorSummary, isTransient, sqlState, type ErrorSummary } from '../db/errors.js';

@@ -16,7 +16,7 @@ import { startHealthServer } from '../services/ingestor/http.js';
 import { createIngestor, type Ingestor } from '../services/ingestor/worker.js';
 import { buildRevealApp } from '../services/reveal-api/app.js';
 import { loadRevealConfig } from '../services/reveal-api/config.js';
-import { ensureLocalSigningKey, mintLocalToken } from '../services/reveal-api/auth/local-signing-key.js';
+import { ensureLocalSigningKey, mintLocalToken } from './signing-key.js';
 import { loadLocalConfig, type LocalConfig } from './config.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { startEmbeddedSqs } from './embedded-sqs.js';
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   // Services log JSON at LOG_LEVEL (default warn here, so the progress lines below stay readable).
 
   const databaseUrl = await startDatabase(config);
-  const owner = createDatabase({ url: databaseUrl, role: undefined, poolSize: 2 }, { applicationName: 'tokenvault-local' });
+  const owner = createDatabase({ url: databaseUrl, role: undefined, poolSize: 2 }, { applicationName: 'tokenvault-local', logger });
   cleanups.push(() => owner.close());
   await reach(owner, databaseUrl);
   await runMigrations(owner);
@@ -81,14 +81,14 @@ async function main(): Promise<void> {
     JWT_ISSUER: config.env.JWT_ISSUER ?? signingKey.issuer,
     JWT_AUDIENCE: config.env.JWT_AUDIENCE ?? signingKey.audience,
   });
-  const revealDatabase = createDatabase(revealConfig.database, { applicationName: 'tokenvault-reveal-api' });
+  const revealDatabase = createDatabase(revealConfig.database, { applicationName: 'tokenvault-reveal-api', logger });
   cleanups.push(() => revealDatabase.close());
   const app = await buildRevealApp({ config: revealConfig, database: revealDatabase, keys, logger: logger.child({ service: 'reveal-api' }) });
   await app.listen({ host: revealConfig.host, port: revealConfig.port });
   cleanups.push(() => app.close());
   say(`  reveal-api    http://${revealConfig.host}:${revealConfig.port}  (OpenAPI docs at /docs)`);
 
-  const ingestorDatabase = createDatabase(ingestorConfig.database, { applicationName: 'tokenvault-ingestor' });
+  const ingestorDatabase = createDatabase(ingestorConfig.database, { applicationName: 'tokenvault-ingestor', logger });
   cleanups.push(() => ingestorDatabase.close());
   const sqs = sqsClient(ingestorConfig.sqs.region, ingestorConfig.sqs.endpoint, sqsSetup.embedded);
   cleanups.push(() => sqs.destroy());

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { DatabaseConfig } from '../../db/client.js';
 import { envInt, envUrl, logLevel } from './env.js';
 
 /** Settings both services share. Each service extends this with its own. */
@@ -32,11 +33,7 @@ export type KeyProviderConfig =
     }
   | { kind: 'local'; file: string };
 
-export interface DatabaseConfig {
-  url: string;
-  role: string | undefined;
-  poolSize: number;
-}
+export type { DatabaseConfig } from '../../db/client.js';
 
 export interface DataKeyPolicy {
   maxUses: number;

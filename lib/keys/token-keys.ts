@@ -1,4 +1,5 @@
 import { desc, eq } from 'drizzle-orm';
+import type pg from 'pg';
 import type { Db } from '../../db/client.js';
 import { tokenKeys } from '../../db/schema.js';
 import { Tokenizer } from '../crypto/tokens.js';
@@ -48,6 +49,10 @@ async function unwrapTokenizer(row: TokenKeyRow, provider: KeyProvider): Promise
 }
 
 /** Version of the active token key (undefined on a fresh database): a cheap poll for key rotation. */
-export async function activeTokenKeyVersion(db: Db): Promise<number | undefined> {
-  return (await activeRow(db))?.version;
+export async function activeTokenKeyVersion(pool: Pick<pg.Pool, 'query'>): Promise<number | undefined> {
+  const { rows } = await pool.query<{ version: number }>({
+    name: 'active-token-key-version',
+    text: "SELECT version FROM token_keys WHERE state = 'active' ORDER BY version DESC LIMIT 1",
+  });
+  return rows[0]?.version;
 }

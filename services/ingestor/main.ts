@@ -3,7 +3,7 @@ import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
 import { createDatabase } from '../../db/client.js';
 import { processEnv } from '../../lib/config/env.js';
-import { ConfigError } from '../../lib/errors.js';
+import { runMain } from '../../lib/entry-point.js';
 import { createKeyProvider } from '../../lib/keys/create-key-provider.js';
 import { loadIngestorConfig, type IngestorConfig } from './config.js';
 import { startHealthServer, type HealthServer } from './http.js';
@@ -13,41 +13,32 @@ import { createIngestor } from './worker.js';
  * The ingestor container: SQS → validate → tokenise → encrypt → PostgreSQL. It does not
  * run migrations (a separate migrate job does), so a fresh database must be migrated first.
  */
-async function main(): Promise<void> {
-  let config: IngestorConfig;
-  try {
-    config = loadIngestorConfig(processEnv());
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(1);
-    }
-    throw error;
-  }
-
+async function main(): Promise<number | void> {
+  const config: IngestorConfig = loadIngestorConfig(processEnv());
   const logger = pino({ level: config.logLevel, base: { service: 'ingestor' } });
-  const database = createDatabase(config.database, { applicationName: 'tokenvault-ingestor' });
+  const database = createDatabase(config.database, { applicationName: 'tokenvault-ingestor', logger });
   const keys = await createKeyProvider(config.keyProvider);
   const sqs = new SQSClient({ region: config.sqs.region, ...(config.sqs.endpoint === undefined ? {} : { endpoint: config.sqs.endpoint }) });
 
-  const fail = async (message: string, error: unknown): Promise<never> => {
+  /** Logs why the ingestor cannot start, closes what was opened; the exit code. */
+  const fail = async (message: string, error: unknown): Promise<number> => {
     logger.fatal({ err: { name: (error as Error).name, message: (error as Error).message } }, message);
     await database.close().catch(() => undefined);
     keys.close();
     sqs.destroy();
-    process.exit(1);
+    return 1;
   };
 
   try {
     await database.pool.query('SELECT 1');
   } catch (error) {
-    await fail(`cannot reach the database at ${redactedUrl(config.database.url)} (DATABASE_URL)`, error);
+    return fail(`cannot reach the database at ${redactedUrl(config.database.url)} (DATABASE_URL)`, error);
   }
   try {
     await keys.check();
   } catch (error) {
     const setting = config.keyProvider.kind === 'aws-kms' ? 'KMS_KEY_ID' : 'LOCAL_MASTER_KEY_FILE';
-    await fail(`the key provider is not usable: ${keys.description} (${setting})`, error);
+    return fail(`the key provider is not usable: ${keys.description} (${setting})`, error);
   }
 
   const ingestor = createIngestor({
@@ -70,7 +61,7 @@ async function main(): Promise<void> {
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     const hint = code === '42P01' ? ' — the schema is missing: run the migrations first (npm run db:migrate)' : '';
-    await fail(`loading the active token key failed (DATABASE_URL, KMS_KEY_ID)${hint}`, error);
+    return fail(`loading the active token key failed (DATABASE_URL, KMS_KEY_ID)${hint}`, error);
   }
 
   let http: HealthServer | undefined;
@@ -99,4 +90,4 @@ function redactedUrl(url: string): string {
   }
 }
 
-await main();
+runMain('ingestor', main);

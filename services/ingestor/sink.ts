@@ -1,12 +1,13 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { isTransientDbError, type Database } from '../../db/client.js';
+import type { Database } from '../../db/client.js';
 import type { QuarantineReason } from '../../db/schema.js';
 import { sealAll } from '../../lib/crypto/aead.js';
 import type { PiiField } from '../../lib/crypto/normalize.js';
 import type { Tokenizer } from '../../lib/crypto/tokens.js';
 import { quarantineAad, vaultAad } from '../../lib/crypto/vault-context.js';
-import { isTransient, TokenvaultError } from '../../lib/errors.js';
+import { withTransaction } from '../../db/transaction.js';
+import { describeError, isTransient, sqlState, TokenvaultError } from '../../lib/errors.js';
 import type { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KnownTokens } from './known-tokens.js';
 import { parseLoginEvent, type InboundMessage } from './message.js';
@@ -56,7 +57,7 @@ export interface Sink {
 /** A transient storage failure: the batch stays on the queue and comes back. */
 export class StorageUnavailableError extends TokenvaultError {
   constructor(cause: unknown) {
-    super('storage_unavailable', `database or key provider unavailable: ${describe(cause)}`, { cause, transient: true });
+    super('storage_unavailable', `database or key provider unavailable: ${describeError(cause)}`, { cause, transient: true });
   }
 }
 
@@ -181,25 +182,13 @@ export function createSink(deps: SinkDeps): Sink {
   }
 
   /** One transaction for a group of batches: the vault once (merged, sorted), then each batch's rows. */
-  async function commitGroup(batches: readonly PreparedBatch[]): Promise<Written[]> {
-    const client = await database.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
+  function commitGroup(batches: readonly PreparedBatch[]): Promise<Written[]> {
+    return withTransaction(database.pool, async (client) => {
       await insertVault(client, batches);
       const written = await insertLoginsOf(client, batches);
       await insertQuarantineOf(client, batches, written);
-      await client.query('COMMIT');
       return written;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-      });
-      throw error;
-    } finally {
-      // A connection that could not even roll back is discarded, not reused.
-      client.release(broken);
-    }
+    });
   }
 
   /**
@@ -228,7 +217,7 @@ export function createSink(deps: SinkDeps): Sink {
           const written = await commitGroup(group.map((entry) => entry.batch));
           group.forEach((entry, index) => entry.resolve(written[index] ?? { stored: 0, quarantined: new Set() }));
         } catch (error) {
-          if (group.length === 1 || isTransientDbError(error) || isTransient(error)) {
+          if (group.length === 1 || isTransient(error)) {
             for (const entry of group) entry.reject(error);
             continue;
           }
@@ -294,7 +283,7 @@ export function createSink(deps: SinkDeps): Sink {
       remember(batch);
       return result;
     } catch (error) {
-      if (isTransientDbError(error) || isTransient(error)) throw new StorageUnavailableError(error);
+      if (isTransient(error)) throw new StorageUnavailableError(error);
       deps.logger?.warn(
         { sqlstate: sqlState(error), messages: distinct.length },
         'batch rejected by the database; retrying message by message',
@@ -310,7 +299,7 @@ export function createSink(deps: SinkDeps): Sink {
         remember(single);
         continue;
       } catch (error) {
-        if (isTransientDbError(error) || isTransient(error)) throw new StorageUnavailableError(error);
+        if (isTransient(error)) throw new StorageUnavailableError(error);
         const code = sqlState(error);
         deps.logger?.warn({ messageId: message.messageId, sqlstate: code }, 'message rejected by the database; quarantining it');
         const reason: QuarantineReason = code === undefined ? { code: 'storage_rejected' } : { code: 'storage_rejected', path: `sqlstate:${code}` };
@@ -319,9 +308,9 @@ export function createSink(deps: SinkDeps): Sink {
           tally(result, rejected, await commit(rejected));
         } catch (quarantineError) {
           // Not even the quarantine row fits: leave the message on the queue (it ends in the DLQ).
-          throw new TokenvaultError('quarantine_failed', `could not quarantine message ${message.messageId}: ${describe(quarantineError)}`, {
+          throw new TokenvaultError('quarantine_failed', `could not quarantine message ${message.messageId}: ${describeError(quarantineError)}`, {
             cause: quarantineError,
-            transient: isTransientDbError(quarantineError),
+            transient: isTransient(quarantineError),
           });
         }
       }
@@ -337,7 +326,7 @@ async function guard<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    if (isTransientDbError(error) || isTransient(error)) throw new StorageUnavailableError(error);
+    if (isTransient(error)) throw new StorageUnavailableError(error);
     throw error;
   }
 }
@@ -488,18 +477,4 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function sqlState(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-}
 
-/**
- * Error text for logs and error messages. A PostgreSQL error is reduced to its SQLSTATE:
- * its message or detail may quote a value. Connection errors carry no row data.
- */
-function describe(error: unknown): string {
-  const code = sqlState(error);
-  if (code !== undefined) return `PostgreSQL error SQLSTATE ${code}`;
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
-}

@@ -1,9 +1,10 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type QueueAttributeName, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { isTransientDbError, type Database } from '../../db/client.js';
+import type { Database } from '../../db/client.js';
 import type { DataKeyPolicy } from '../../lib/config/shared.js';
-import { isTransient } from '../../lib/errors.js';
+import { errorSummary, isTransient } from '../../lib/errors.js';
+import { ActiveTokenKey } from '../../lib/keys/active-token-key.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
 import { backoffMs, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.js';
@@ -11,7 +12,6 @@ import { KnownTokens } from './known-tokens.js';
 import type { InboundMessage } from './message.js';
 import { countingKeyProvider, createIngestorMetrics, type IngestorMetrics } from './metrics.js';
 import { createSink, type Sink, type SinkResult } from './sink.js';
-import { ActiveTokenizer } from './token-source.js';
 
 export interface IngestorOptions {
   /** Concurrent long-pollers (each handles one batch at a time). Default 4. */
@@ -104,7 +104,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
   const metrics = createIngestorMetrics(deps.registry);
   const keys = countingKeyProvider(deps.keys, metrics.kmsCalls);
   const dataKeys = new DataKeyRing(deps.database.db, keys, options.dataKeyPolicy ?? { maxUses: 1_000_000, maxAgeMs: 24 * 3600 * 1000 });
-  const tokenizer = new ActiveTokenizer(deps.database.db, keys);
+  const tokenizer = new ActiveTokenKey(deps.database, keys);
   const knownTokens = new KnownTokens(options.knownTokenCacheSize ?? 100_000);
   const sink = createSink({ database: deps.database, dataKeys, tokenizer: () => tokenizer.current(), knownTokens, logger, writers: options.sinkWriters });
 
@@ -296,7 +296,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
         logger.info({ tokenKeyVersion: switched }, 'active token key changed; switched');
       }
     } catch (error) {
-      if (isTransientDbError(error)) databaseHealthy = false;
+      if (isTransient(error)) databaseHealthy = false;
       logger.warn({ err: errorSummary(error) }, 'checking the active token key failed; keeping the current one');
     }
   }
@@ -350,17 +350,4 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       return { ready: state.database && state.tokenKey && state.polling, ...state };
     },
   };
-}
-
-/**
- * What a log line may say about an error: name, code and message. A raw PostgreSQL error
- * keeps only its SQLSTATE, since its message may quote a value.
- */
-function errorSummary(error: unknown): { name: string; code: string; message: string } {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return { name: error.name, code, message: `SQLSTATE ${code}` };
-    return { name: error.name, code: typeof code === 'string' ? code : 'error', message: error.message };
-  }
-  return { name: 'unknown', code: 'error', message: String(error) };
 }

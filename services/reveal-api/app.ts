@@ -5,6 +5,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Database } from '../../db/client.js';
+import { ActiveTokenKey } from '../../lib/keys/active-token-key.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
 import { AuditWriter } from './audit/writer.js';
@@ -23,7 +24,6 @@ import { eraseRoutes } from './routes/erase.js';
 import { operationsRoutes } from './routes/operations.js';
 import { revealRoutes } from './routes/reveal.js';
 import { tokenizeRoutes } from './routes/tokenize.js';
-import { ActiveTokenizer } from './vault/active-tokenizer.js';
 import { Vault } from './vault/vault.js';
 
 export interface RevealDeps {
@@ -59,7 +59,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     pool: database.pool,
     policy,
     vault: new Vault(database.pool, ring),
-    tokenizer: new ActiveTokenizer(database.pool, database.db, keys),
+    tokenizer: new ActiveTokenKey(database, keys),
     auditor: new Auditor(auditWriter, metrics),
     auditWriter,
     metrics,

@@ -1,7 +1,8 @@
 import closeWithGrace from 'close-with-grace';
+import type { FastifyBaseLogger } from 'fastify';
 import { createDatabase } from '../../db/client.js';
 import { processEnv } from '../../lib/config/env.js';
-import { ConfigError } from '../../lib/errors.js';
+import { runMain } from '../../lib/entry-point.js';
 import { createKeyProvider } from '../../lib/keys/create-key-provider.js';
 import { buildRevealApp } from './app.js';
 import { loadRevealConfig } from './config.js';
@@ -9,9 +10,15 @@ import { loadRevealConfig } from './config.js';
 /** The container entry point: config once, build, listen, close gracefully on SIGTERM. */
 async function main(): Promise<void> {
   const config = loadRevealConfig(processEnv());
-  const database = createDatabase(config.database, { applicationName: 'tokenvault-reveal-api' });
+  // Lost connections are logged by the app's logger, which exists once the app is built.
+  const logs: { to?: FastifyBaseLogger } = {};
+  const database = createDatabase(config.database, {
+    applicationName: 'tokenvault-reveal-api',
+    logger: { warn: (object, message) => logs.to?.warn(object, message) },
+  });
   const keys = await createKeyProvider(config.keyProvider);
   const app = await buildRevealApp({ config, database, keys });
+  logs.to = app.log;
   closeWithGrace({ delay: config.shutdownTimeoutMs, logger: app.log }, async ({ err, signal }) => {
     if (err !== undefined) app.log.error({ err }, 'closing after an unexpected error');
     else app.log.info({ signal }, 'closing');
@@ -24,7 +31,4 @@ async function main(): Promise<void> {
   await app.listen({ host: config.host, port: config.port });
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
-  process.exitCode = 1;
-});
+runMain('reveal-api', main);

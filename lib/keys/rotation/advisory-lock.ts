@@ -1,4 +1,5 @@
 import type { Database } from '../../../db/client.js';
+import { withClient } from '../../../db/transaction.js';
 import { TokenvaultError } from '../../errors.js';
 
 // Arbitrary constants, one per maintenance job: two runs of the same job on one database
@@ -12,8 +13,7 @@ export const ROTATE_TOKEN_KEY_LOCK_ID = 7_468_102;
  * learns it is already running.
  */
 export async function withExclusiveJob<T>(database: Database, lockId: number, job: string, work: () => Promise<T>): Promise<T> {
-  const client = await database.pool.connect();
-  try {
+  return withClient(database.pool, async (client) => {
     const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [lockId]);
     if (rows[0]?.locked !== true) {
       throw new TokenvaultError('job_already_running', `${job} is already running against this database (advisory lock ${lockId} is held)`);
@@ -23,7 +23,5 @@ export async function withExclusiveJob<T>(database: Database, lockId: number, jo
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [lockId]).catch(() => undefined);
     }
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -1,5 +1,6 @@
 import type { PoolClient } from 'pg';
 import type { Database } from '../../../db/client.js';
+import { withTransaction } from '../../../db/transaction.js';
 import type { DataKeyPolicy } from '../../config/shared.js';
 import { seal } from '../../crypto/aead.js';
 import { isPiiField, type PiiField } from '../../crypto/normalize.js';
@@ -160,9 +161,7 @@ async function activeOrNewVersion(
   }
 
   const generated = await provider.generateDataKey(PURPOSE);
-  const client = await database.pool.connect();
-  try {
-    const version = await transaction(client, async () => {
+  const version = await withTransaction(database.pool, async (client) => {
       // Serialises with an ingestor creating version 1 and keeps "exactly one active" true at every instant.
       await client.query('LOCK TABLE token_keys IN SHARE ROW EXCLUSIVE MODE');
       const { rows: top } = await client.query<{ version: number }>('SELECT coalesce(max(version), 0)::int AS version FROM token_keys');
@@ -174,11 +173,8 @@ async function activeOrNewVersion(
       ]);
       await client.query(`UPDATE token_keys SET state = 'retired' WHERE state = 'active' AND version <> $1`, [next]);
       return next;
-    });
-    return { tokenizer: new Tokenizer(generated.plaintext, version), created: true, ageSeconds: 0 };
-  } finally {
-    client.release();
-  }
+  });
+  return { tokenizer: new Tokenizer(generated.plaintext, version), created: true, ageSeconds: 0 };
 }
 
 /** Waits out the rest of the settle period; false when aborted meanwhile. */
@@ -237,9 +233,7 @@ async function retokenizeBatch(database: Database, ring: DataKeyRing, tokenizer:
     }),
   );
 
-  const client = await database.pool.connect();
-  try {
-    result.vaultRowsRetokenized += await transaction(client, async () => {
+  result.vaultRowsRetokenized += await withTransaction(database.pool, async (client) => {
       // Only rows still present move: a value erased meanwhile must not come back.
       const { rows: deleted } = await client.query<{ token: string }>(
         'DELETE FROM pii_vault WHERE token = ANY($1::text[]) AND token_key_version < $2 RETURNING token',
@@ -261,10 +255,7 @@ async function retokenizeBatch(database: Database, ring: DataKeyRing, tokenizer:
         result.userLoginTokensRewritten[field] += await rewriteLogins(client, field, of, tokenizer.keyVersion);
       }
       return moving.length;
-    });
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /**
@@ -293,16 +284,4 @@ async function remaining(database: Database, version: number): Promise<{ vault: 
     [version],
   );
   return { vault: Number(rows[0]?.vault ?? 0), userLogins: Number(rows[0]?.logins ?? 0) };
-}
-
-async function transaction<T>(client: PoolClient, work: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const value = await work();
-    await client.query('COMMIT');
-    return value;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
+import { rollback, withClient, type Discard } from '../../../db/transaction.js';
 import { TokenvaultError } from '../../../lib/errors.js';
-import { chainHash, type AuditContent } from './chain.js';
+import { chainHash, type AuditContent } from '../../../lib/audit/chain.js';
 
 /** One attempt, before it gets its place in the chain. Never holds a revealed value. */
 export interface AuditEntry {
@@ -158,14 +159,12 @@ export class AuditWriter {
     }
   }
 
-  private async writeBatch(entries: readonly AuditEntry[]): Promise<number[]> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
+  private writeBatch(entries: readonly AuditEntry[]): Promise<number[]> {
+    return withClient(this.pool, async (client, discard) => {
       const head = this.knownHead;
       this.knownHead = undefined;
       if (head !== undefined) {
-        const seqs = await this.tryWriteAfter(client, head, entries);
+        const seqs = await this.tryWriteAfter(client, discard, head, entries);
         if (seqs !== undefined) return seqs;
       }
       await client.query(this.beginAndLock);
@@ -175,16 +174,10 @@ export class AuditWriter {
         this.knownHead = last;
         return seqs;
       } catch (error) {
-        await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+        await rollback(client, discard);
         throw error;
       }
-    } catch (error) {
-      broken ??= isConnectionError(error) ? (error as Error) : undefined;
-      throw error;
-    } finally {
-      // A connection in an unknown state is destroyed rather than returned to the pool.
-      client.release(broken);
-    }
+    });
   }
 
   /**
@@ -193,7 +186,7 @@ export class AuditWriter {
    * last, commit. Returns undefined, having committed nothing, when someone else (another
    * instance, an erase) moved the head meanwhile.
    */
-  private async tryWriteAfter(client: pg.PoolClient, head: ChainHead, entries: readonly AuditEntry[]): Promise<number[] | undefined> {
+  private async tryWriteAfter(client: pg.PoolClient, discard: Discard, head: ChainHead, entries: readonly AuditEntry[]): Promise<number[] | undefined> {
     const { rows, last } = this.link(entries, head.seq, head.hash);
     const insert = insertIfHeadIs(client.escapeLiteral(JSON.stringify(rows)), head);
     let results: pg.QueryResult[];
@@ -201,7 +194,7 @@ export class AuditWriter {
       results = (await client.query(`${this.beginAndLock}; ${insert}; COMMIT`)) as unknown as pg.QueryResult[];
     } catch (error) {
       // An error leaves the transaction open and aborted (the COMMIT was never reached).
-      await client.query('ROLLBACK').catch(() => undefined);
+      await rollback(client, discard);
       throw error;
     }
     if (results.at(-2)?.rowCount !== rows.length) return undefined;
@@ -278,9 +271,4 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 function text(value: string | null, maxLength: number): string | null {
   if (value === null) return null;
   return value.slice(0, maxLength).replace(LONE_SURROGATE, '\uFFFD').replaceAll('\u0000', '\uFFFD');
-}
-
-function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code);
 }

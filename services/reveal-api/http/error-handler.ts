@@ -1,6 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { isTransientDbError } from '../../../db/client.js';
 import { isTransient } from '../../../lib/errors.js';
 import { AuditUnavailableError } from '../audit/writer.js';
 import { AuthenticationError, AuthUnavailableError } from '../auth/token-verifier.js';
@@ -96,7 +95,7 @@ function classify(error: FastifyError | Error): Refusal {
     const code = error instanceof SyntaxError || fastifyCode === 'FST_ERR_CTP_INVALID_JSON_BODY' ? 'invalid_json' : 'bad_request';
     return refusal(status, code, code === 'invalid_json' ? 'the request body is not valid JSON' : 'the request cannot be processed', 'invalid');
   }
-  if (isTransient(error) || isTransientDbError(error)) {
+  if (isTransient(error)) {
     return refusal(503, 'unavailable', 'a dependency is unavailable; nothing was revealed, retry later', 'failed', 'dependency_unavailable', { 'retry-after': '5' });
   }
   return refusal(500, 'internal', 'internal error; nothing was revealed', 'failed', 'internal_error');

@@ -5,7 +5,7 @@ import type { Principal } from '../auth/token-verifier.js';
 import type { Auditor } from '../http/auditor.js';
 import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';
-import type { ActiveTokenizer } from '../vault/active-tokenizer.js';
+import type { ActiveTokenKey } from '../../../lib/keys/active-token-key.js';
 import type { Vault } from '../vault/vault.js';
 
 /** What the route plugins share; built once per app. */
@@ -13,7 +13,7 @@ export interface RouteContext {
   pool: pg.Pool;
   policy: Policy;
   vault: Vault;
-  tokenizer: ActiveTokenizer;
+  tokenizer: ActiveTokenKey;
   auditor: Auditor;
   auditWriter: AuditWriter;
   metrics: RevealMetrics;

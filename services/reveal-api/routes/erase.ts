@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { withTransaction } from '../../../db/transaction.js';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import { AuditUnavailableError } from '../audit/writer.js';
@@ -51,18 +52,15 @@ export function eraseRoutes(context: RouteContext) {
         }
         const permitted = requested.filter((item) => item.field !== undefined && allowedFields.has(item.field));
 
-        const client = await context.pool.connect();
-        let results: EraseResult[];
-        let release: Error | undefined;
-        try {
-          await client.query('BEGIN');
+        let auditRowWritten = false;
+        const outcome = await withTransaction(context.pool, async (client) => {
           const erased = await deleteVaultRows(
             client,
             permitted.map((item) => item.token),
           );
           const counts = { erased: 0, not_found: 0, forbidden: 0, invalid_token: 0 };
           const fieldCounts: Partial<Record<PiiField, number>> = {};
-          results = requested.map((item): EraseResult => {
+          const results = requested.map((item): EraseResult => {
             const error = item.field === undefined ? 'invalid_token' : !allowedFields.has(item.field) ? 'forbidden' : !erased.has(item.token) ? 'not_found' : undefined;
             if (error !== undefined) {
               counts[error] += 1;
@@ -82,21 +80,21 @@ export function eraseRoutes(context: RouteContext) {
           };
           try {
             await context.auditWriter.appendWithin(client, [context.auditor.entryFor(request, attempt)]);
-            await client.query('COMMIT');
+            auditRowWritten = true;
           } catch (cause) {
-            // Nothing is erased without its audit row.
-            await client.query('ROLLBACK').catch((error: Error) => (release = error));
+            // Nothing is erased without its audit row: the transaction rolls back.
             request.audited = true;
             throw new AuditUnavailableError({ cause });
           }
-          context.auditor.committedWithin(request, attempt);
-        } catch (error) {
-          if (!(error instanceof AuditUnavailableError)) await client.query('ROLLBACK').catch((rollbackError: Error) => (release = rollbackError));
-          throw error;
-        } finally {
-          client.release(release);
-        }
-        return { results };
+          return { results, attempt };
+        }).catch((cause: unknown) => {
+          if (!auditRowWritten) throw cause;
+          // The COMMIT failed: the delete and its audit row are undone together.
+          request.audited = true;
+          throw new AuditUnavailableError({ cause });
+        });
+        context.auditor.committedWithin(request, outcome.attempt);
+        return { results: outcome.results };
       },
     });
   };

@@ -4,7 +4,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../services/reveal-api/auth/local-signing-key.js';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../local/signing-key.js';
 import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from './support.js';
 
 let harness: RevealHarness;

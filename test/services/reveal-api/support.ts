@@ -12,7 +12,7 @@ import { LocalKeyring } from '../../../lib/keys/local-keyring.js';
 import { loadActiveTokenizer } from '../../../lib/keys/token-keys.js';
 import { piiVault } from '../../../db/schema.js';
 import { buildRevealApp, type RevealApp } from '../../../services/reveal-api/app.js';
-import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, type LocalSigningKey } from '../../../services/reveal-api/auth/local-signing-key.js';
+import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, type LocalSigningKey } from '../../../local/signing-key.js';
 import { loadRevealConfig } from '../../../services/reveal-api/config.js';
 import type { Database } from '../../../db/client.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';

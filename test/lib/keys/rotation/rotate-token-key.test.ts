@@ -158,6 +158,8 @@ describe('rotate-token-key', () => {
   it('waits out the settle period of a fresh version instead of starting another, and refuses a second concurrent run', async () => {
     // Version 4 was activated moments ago: a run now resumes it and first waits until every
     // ingestor must have switched (settleSeconds after the activation).
+    // "Moments ago" made exact: the previous test may have taken longer than the settle period on a busy machine.
+    await testDb.owner.pool.query('UPDATE token_keys SET created_at = now() WHERE version = 4');
     const events: TokenKeyProgress[] = [];
     let second: Promise<unknown> | undefined;
     const first = rotateTokenKey(testDb.owner, provider, {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyAuditChain } from '../../../../services/reveal-api/audit/reader.js';
+import { verifyAuditChain } from '../../../../lib/audit/reader.js';
 import { AuditWriter, type AuditEntry } from '../../../../services/reveal-api/audit/writer.js';
 import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { queryAuditLog } from '../../../../services/reveal-api/audit/reader.js';
-import { AuditWriter, type AuditEntry } from '../../../../services/reveal-api/audit/writer.js';
-import type { Database } from '../../../../db/client.js';
-import { createTestDatabase, type TestDatabase } from '../../../support/database.js';
+import { queryAuditLog } from '../../../lib/audit/reader.js';
+import { AuditWriter, type AuditEntry } from '../../../services/reveal-api/audit/writer.js';
+import type { Database } from '../../../db/client.js';
+import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 
 let testDb: TestDatabase;
 let auditor: Database;

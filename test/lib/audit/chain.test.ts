@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalize, canonicalizeGeneric, chainHash, ChainVerifier, type AuditContent, type AuditRow } from '../../../../services/reveal-api/audit/chain.js';
+import { canonicalize, canonicalizeGeneric, chainHash, ChainVerifier, type AuditContent, type AuditRow } from '../../../lib/audit/chain.js';
 
 function content(seq: number, prevHash: Buffer | null, overrides: Partial<AuditContent> = {}): AuditContent {
   return {
