@@ -1,4 +1,4 @@
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type QueueAttributeName, type SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message, type QueueAttributeName, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Database } from '../../db/client.js';
@@ -72,9 +72,16 @@ export interface IngestorStats {
 export interface Readiness {
   ready: boolean;
   database: boolean;
+  /** The queue answered a GetQueueAttributes just now. */
+  queue: boolean;
   tokenKey: boolean;
   polling: boolean;
+  /** Why it is not ready (names of the failed checks and what they said), empty when ready. */
+  reasons: string[];
 }
+
+/** How long /readyz waits for the database and the queue before calling them unreachable. */
+const READINESS_TIMEOUT_MS = 3_000;
 
 export interface Ingestor {
   /** Loads the active token key (creating v1 on a fresh database), then starts the pollers. */
@@ -341,13 +348,40 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       return polling && !stopping && tokenizer.loaded && databaseHealthy;
     },
     async checkReady() {
-      const database = await deps.database.pool.query('SELECT 1').then(
-        () => true,
-        () => false,
-      );
+      const reasons: string[] = [];
+      const check = (what: string, run: Promise<unknown>): Promise<boolean> =>
+        withTimeout(run, READINESS_TIMEOUT_MS).then(
+          () => true,
+          (error: unknown) => {
+            const { code, message } = errorSummary(error);
+            reasons.push(`${what} unreachable (${code}: ${message})`);
+            return false;
+          },
+        );
+      const [database, queue] = await Promise.all([
+        check('database', deps.database.pool.query('SELECT 1')),
+        // Long polls may be stuck in back-off for a while: ask the queue itself, now.
+        check(
+          'queue',
+          deps.sqs.send(new GetQueueAttributesCommand({ QueueUrl: deps.queueUrl, AttributeNames: ['QueueArn'] }), {
+            abortSignal: AbortSignal.timeout(READINESS_TIMEOUT_MS),
+          }),
+        ),
+      ]);
       databaseHealthy = database;
-      const state = { database, tokenKey: tokenizer.loaded, polling: polling && !stopping };
-      return { ready: state.database && state.tokenKey && state.polling, ...state };
+      const state = { database, queue, tokenKey: tokenizer.loaded, polling: polling && !stopping };
+      if (!state.tokenKey) reasons.push('token key not loaded');
+      if (!state.polling) reasons.push('not polling');
+      return { ready: state.database && state.queue && state.tokenKey && state.polling, ...state, reasons };
     },
   };
+}
+
+/** Rejects when `promise` has not settled within `ms` (a hung dependency is an unready one). */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'timeout' })), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -4,7 +4,7 @@ import { startHealthServer, type HealthServer } from '../../../services/ingestor
 import type { Readiness } from '../../../services/ingestor/worker.js';
 
 let server: HealthServer;
-let readiness: Readiness = { ready: true, database: true, tokenKey: true, polling: true };
+let readiness: Readiness = { ready: true, database: true, queue: true, tokenKey: true, polling: true, reasons: [] };
 const registry = new Registry();
 
 beforeAll(async () => {
@@ -31,7 +31,7 @@ describe('ingestor health and metrics endpoints', () => {
 
   it('reports /readyz 200 when ready and 503 with the failing check otherwise', async () => {
     expect((await get('/readyz')).status).toBe(200);
-    readiness = { ready: false, database: false, tokenKey: true, polling: true };
+    readiness = { ready: false, database: false, queue: true, tokenKey: true, polling: true, reasons: ['database unreachable (ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:5432)'] };
     const response = await get('/readyz');
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ database: false });
