@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { envInt, envUrl, parseEnv, type Env } from '../config/env.js';
 import { databaseConfig, sharedEnvSchema, type DatabaseConfig } from '../config/shared.js';
 
