@@ -56,8 +56,8 @@ export async function moveUnpartitioned(deps: MoveDeps, batchSize: number): Prom
   const result: MoveResult = { found: true, moved: 0, duplicates: 0, completed: false };
   let after = '';
   for (;;) {
-    if (deps.signal?.aborted === true) return result;
     deps.onProgress?.('moving rows into partitions', result.moved + result.duplicates, total);
+    if (deps.signal?.aborted === true) return result;
     const batch = await inTransaction(deps.pool, async (client) => {
       const { rows } = await client.query<{ message_id: string }>(
         `SELECT message_id FROM ${UNPARTITIONED_TABLE} WHERE message_id > $1 ORDER BY message_id LIMIT $2`,
