@@ -112,8 +112,12 @@ BEGIN
   RETURN QUERY
     DELETE FROM pii_vault AS v
     WHERE v.token = ANY (p_tokens)
-      AND NOT EXISTS (SELECT 1 FROM user_logins AS u WHERE u.masked_ip = v.token)
-      AND NOT EXISTS (SELECT 1 FROM user_logins AS u WHERE u.masked_device_id = v.token)
+      -- Tokens are per field (domain-separated keys, field prefix): only that column can hold one.
+      AND CASE v.field
+            WHEN 'ip' THEN NOT EXISTS (SELECT 1 FROM user_logins AS u WHERE u.masked_ip = v.token)
+            WHEN 'device_id' THEN NOT EXISTS (SELECT 1 FROM user_logins AS u WHERE u.masked_device_id = v.token)
+            ELSE NOT EXISTS (SELECT 1 FROM user_logins AS u WHERE u.masked_ip = v.token OR u.masked_device_id = v.token)
+          END
     RETURNING v.token::text, v.field::text;
 END $$;
 --> statement-breakpoint

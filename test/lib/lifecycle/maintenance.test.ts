@@ -63,7 +63,8 @@ async function maintain(metrics: MaintenanceMetrics, overrides: Partial<Maintena
   return runMaintenance({ pool: testDb.owner.pool, auditWriter, metrics }, settings(overrides), dryRun);
 }
 
-async function vaultHas(token: string): Promise<boolean> {
+async function vaultHas(token: string | undefined): Promise<boolean> {
+  if (token === undefined) throw new Error('no token');
   return (await query('SELECT 1 FROM pii_vault WHERE token = $1', [token])).length === 1;
 }
 
