@@ -5,7 +5,7 @@
 -- must contain the partition column).
 --
 -- An existing table is renamed to user_logins_unpartitioned. Small ones (a development
--- database) are moved here and dropped; larger ones are moved online, in resumable batches,
+-- database, up to 10,000 rows) are moved here and dropped; larger ones are moved online, in resumable batches,
 -- by `npm run db:partition` (or the next `npm run maintenance`), while ingestors write the
 -- new table. Until then analysts read the remaining old rows in user_logins_unpartitioned.
 ALTER TABLE "user_logins" RENAME TO "user_logins_unpartitioned";
@@ -177,7 +177,7 @@ FROM generate_series(-1, 2) AS m;
 -- A large one stays for the online move (`npm run db:partition`).
 DO $$
 BEGIN
-  IF (SELECT count(*) FROM (SELECT 1 FROM user_logins_unpartitioned LIMIT 100001) AS s) <= 100000 THEN
+  IF (SELECT count(*) FROM (SELECT 1 FROM user_logins_unpartitioned LIMIT 10001) AS s) <= 10000 THEN
     PERFORM user_logins_prepare_month(m::date)
     FROM generate_series(
       (SELECT date_trunc('month', min(create_date)) FROM user_logins_unpartitioned),

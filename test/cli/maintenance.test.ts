@@ -18,7 +18,8 @@ afterAll(async () => {
 
 const maintenance = (args: string[], env: Record<string, string>) => runProcess(`${ROOT}node_modules/.bin/tsx`, ['cli/maintenance.ts', ...args], env);
 
-describe('npm run maintenance', () => {
+// Each case starts a real process (tsx): slow on a loaded machine.
+describe('npm run maintenance', { timeout: 120_000 }, () => {
   it('stops at start naming a missing setting', async () => {
     const run = await maintenance([], {});
     expect(run.code).toBe(1);

@@ -64,7 +64,7 @@ async function count(database: Database, table: string): Promise<number> {
 }
 
 describe('moving an existing unpartitioned user_logins into partitions', () => {
-  it('moves a small table inside the migration itself', async () => {
+  it('moves a small table inside the migration itself', { timeout: 120_000 }, async () => {
     const database = await populatedEarlierDatabase(500);
     await runMigrations(database);
     expect(await count(database, 'user_logins')).toBe(500);
@@ -75,8 +75,8 @@ describe('moving an existing unpartitioned user_logins into partitions', () => {
     expect(await count(database, 'user_logins_default')).toBe(0);
   });
 
-  it('moves a populated table online in resumable batches while ingestion continues, losing and duplicating nothing', async () => {
-    const total = 100_050;
+  it('moves a populated table online in resumable batches while ingestion continues, losing and duplicating nothing', { timeout: 120_000 }, async () => {
+    const total = 12_050;
     const database = await populatedEarlierDatabase(total);
     await runMigrations(database);
     // Too large for the migration: it waits, readable by analysts, beside the new table.
@@ -104,14 +104,14 @@ describe('moving an existing unpartitioned user_logins into partitions', () => {
           if (done > 0) controller.abort();
         },
       },
-      30_000,
+      3_000,
     );
-    expect(first).toMatchObject({ found: true, completed: false, moved: 30_000 - 1, duplicates: 1 });
+    expect(first).toMatchObject({ found: true, completed: false, moved: 3_000 - 1, duplicates: 1 });
     // Interrupted between batches: every row is in exactly one of the two tables.
     expect((await count(database, 'user_logins')) + (await count(database, 'user_logins_unpartitioned'))).toBe(total);
 
-    const second = await moveUnpartitioned({ pool: database.pool, auditWriter, onProgress: (_step, done) => progress.push(done) }, 30_000);
-    expect(second).toMatchObject({ found: true, completed: true, moved: total - 30_000, duplicates: 0 });
+    const second = await moveUnpartitioned({ pool: database.pool, auditWriter, onProgress: (_step, done) => progress.push(done) }, 3_000);
+    expect(second).toMatchObject({ found: true, completed: true, moved: total - 3_000, duplicates: 0 });
     expect(await count(database, 'user_logins')).toBe(total);
     const { rows: dup } = await database.pool.query(`SELECT count(*)::int AS n FROM user_logins WHERE message_id = 'm000000007'`);
     expect(dup[0].n).toBe(1);
@@ -123,10 +123,10 @@ describe('moving an existing unpartitioned user_logins into partitions', () => {
     );
     expect(perMonth.map((r) => r.p)).toEqual(['user_logins_p202401', 'user_logins_p202402', 'user_logins_p202403']);
     // The resumed run counts what it found left: its bar ends full.
-    expect(progress.at(-1)).toBe(total - 30_000);
+    expect(progress.at(-1)).toBe(total - 3_000);
     const { rows: audit } = await database.pool.query(`SELECT actor, action, field_counts FROM audit_log`);
-    expect(audit).toEqual([{ actor: 'system:maintenance', action: 'partition.migrate', field_counts: { rows: total - 30_000, duplicates: 0 } }]);
+    expect(audit).toEqual([{ actor: 'system:maintenance', action: 'partition.migrate', field_counts: { rows: total - 3_000, duplicates: 0 } }]);
 
-    expect(await moveUnpartitioned({ pool: database.pool, auditWriter }, 30_000)).toMatchObject({ found: false });
+    expect(await moveUnpartitioned({ pool: database.pool, auditWriter }, 3_000)).toMatchObject({ found: false });
   });
 });
