@@ -7,7 +7,7 @@ import { createMaintenanceMetrics } from '../lib/lifecycle/metrics.js';
 import { moveUnpartitioned } from '../lib/lifecycle/unpartitioned.js';
 import { AuditWriter } from '../services/reveal-api/audit/writer.js';
 import { createProgressReporter } from './progress.js';
-import { runCommand } from './run-command.js';
+import { runMain } from '../lib/entry-point.js';
 
 /**
  * `npm run db:partition`: moves the rows of a pre-partitioning user_logins (renamed
@@ -52,4 +52,4 @@ async function main(): Promise<number> {
   }
 }
 
-runCommand('db:partition', main);
+runMain('db:partition', main);

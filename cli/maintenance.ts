@@ -8,7 +8,7 @@ import { runMaintenance, type MaintenanceReport } from '../lib/lifecycle/mainten
 import { createMaintenanceMetrics, pushMetrics } from '../lib/lifecycle/metrics.js';
 import { AuditWriter } from '../services/reveal-api/audit/writer.js';
 import { createProgressReporter } from './progress.js';
-import { runCommand } from './run-command.js';
+import { runMain } from '../lib/entry-point.js';
 
 /**
  * `npm run maintenance [-- --dry-run]`: prepares user_logins partitions ahead, splits the
@@ -92,4 +92,4 @@ function describeReport(report: MaintenanceReport, loginDays: number | undefined
   return lines;
 }
 
-runCommand('maintenance', main);
+runMain('maintenance', main);

@@ -4,7 +4,7 @@ import { TokenvaultError } from '../errors.js';
 import type { MaintenanceMetrics } from './metrics.js';
 import { listPartitions } from './partitions.js';
 import { systemEntry } from './system-audit.js';
-import { inTransaction } from './transaction.js';
+import { withTransaction } from '../../db/transaction.js';
 
 export interface RetentionSettings {
   /** Unset: login rows are kept forever. */
@@ -129,7 +129,7 @@ export async function applyRetention(deps: RetentionDeps, settings: RetentionSet
 }
 
 async function dropPartition(deps: RetentionDeps, partition: ExpiredPartition, days: number, cutoff: string): Promise<ExpiredPartition & { candidates: number }> {
-  return inTransaction(deps.pool, async (client) => {
+  return withTransaction(deps.pool, async (client) => {
     await client.query("SET LOCAL lock_timeout = '5s'");
     const table = quoteIdent(partition.name);
     // Only inserts into this (expired) month wait; the parent is locked by the DROP, at the end.
@@ -159,7 +159,7 @@ async function expireQuarantine(deps: RetentionDeps, cutoff: string, settings: R
   while (removed < total) {
     throwIfAborted(deps.signal);
     deps.onProgress?.('expiring quarantine', removed, total);
-    const deleted = await inTransaction(deps.pool, async (client) => {
+    const deleted = await withTransaction(deps.pool, async (client) => {
       const { rowCount } = await client.query(
         `DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine WHERE received_at < $1::date ORDER BY id LIMIT $2)`,
         [cutoff, settings.batchSize],
@@ -191,7 +191,7 @@ async function shredCandidates(deps: RetentionDeps, batchSize: number, result: R
     throwIfAborted(deps.signal);
     if (total > 0) deps.onProgress?.('shredding unreferenced vault values', Math.min(done, total), total);
     const batch = await withLockRetries(() =>
-      inTransaction(deps.pool, async (client) => {
+      withTransaction(deps.pool, async (client) => {
         const { rows: picked } = await client.query<{ token: string }>('SELECT token FROM retention_shred_candidates ORDER BY token LIMIT $1', [batchSize]);
         const tokens = picked.map((row) => row.token);
         if (tokens.length === 0) return undefined;

@@ -4,7 +4,7 @@ import { TokenvaultError } from '../errors.js';
 import type { MaintenanceMetrics } from './metrics.js';
 import { prepareMonth } from './partitions.js';
 import { systemEntry } from './system-audit.js';
-import { inTransaction } from './transaction.js';
+import { withTransaction } from '../../db/transaction.js';
 
 /** Where migration 0007 left a pre-partitioning user_logins too large to move inside the migration. */
 export const UNPARTITIONED_TABLE = 'user_logins_unpartitioned';
@@ -58,7 +58,7 @@ export async function moveUnpartitioned(deps: MoveDeps, batchSize: number): Prom
   for (;;) {
     deps.onProgress?.('moving rows into partitions', result.moved + result.duplicates, total);
     if (deps.signal?.aborted === true) return result;
-    const batch = await inTransaction(deps.pool, async (client) => {
+    const batch = await withTransaction(deps.pool, async (client) => {
       const { rows } = await client.query<{ message_id: string }>(
         `SELECT message_id FROM ${UNPARTITIONED_TABLE} WHERE message_id > $1 ORDER BY message_id LIMIT $2`,
         [after, batchSize],
@@ -80,7 +80,7 @@ export async function moveUnpartitioned(deps: MoveDeps, batchSize: number): Prom
   }
   deps.onProgress?.('moving rows into partitions', result.moved + result.duplicates, Math.max(total, result.moved + result.duplicates));
 
-  await inTransaction(deps.pool, async (client) => {
+  await withTransaction(deps.pool, async (client) => {
     // Nothing may be left behind: an ingestor no longer writes the old table, so empty means done.
     await client.query(`LOCK TABLE ${UNPARTITIONED_TABLE} IN ACCESS EXCLUSIVE MODE`);
     const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${UNPARTITIONED_TABLE}`);
