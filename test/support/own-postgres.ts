@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createDatabase, type Database } from '../../db/client.js';
 import { runMigrations } from '../../db/migrate.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../local/embedded-postgres.js';
+import type { TestDatabase } from './database.js';
 
 /**
  * A PostgreSQL cluster of the test's own (not the shared one of global-setup), so the test
@@ -12,12 +13,12 @@ import { startEmbeddedPostgres, type RunningPostgres } from '../../local/embedde
  * session with SQLSTATE 57P01) and start it again on the same port and data, as a failover
  * looks to the services.
  */
-export interface OwnPostgres {
-  /** Owner URL of the migrated `tokenvault` database. */
-  url: string;
-  owner: Database;
+export interface OwnPostgres extends TestDatabase {
+  /** Fast shutdown of the whole cluster (every session terminated). */
   stop(): Promise<void>;
+  /** Starts it again on the same port and data directory. */
   start(): Promise<void>;
+  /** Stops the cluster and removes its data. */
   close(): Promise<void>;
 }
 
@@ -31,9 +32,18 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   const url = server.url;
   const owner = createDatabase({ url, role: undefined, poolSize: 3 });
   await runMigrations(owner);
+  const opened: Database[] = [];
   return {
     url,
     owner,
+    as(role) {
+      const database = createDatabase({ url, role, poolSize: 5 });
+      opened.push(database);
+      return database;
+    },
+    async drop() {
+      await Promise.all(opened.splice(0).map((database) => database.close().catch(() => undefined)));
+    },
     async stop() {
       await server?.stop();
       server = undefined;
@@ -42,6 +52,7 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
       server ??= await start();
     },
     async close() {
+      await Promise.all(opened.splice(0).map((database) => database.close().catch(() => undefined)));
       await owner.close().catch(() => undefined);
       await server?.stop();
       await rm(dir, { recursive: true, force: true });

@@ -51,8 +51,8 @@ export const SAMPLE_VALUES: { field: PiiField; value: string }[] = [
  * ingestor does (DataKeyRing + Tokenizer, as the owner), tokens are minted with a local
  * ES256 key, and logs are captured for leak checks.
  */
-export async function startRevealHarness(env: Env = {}): Promise<RevealHarness> {
-  const testDb = await createTestDatabase();
+export async function startRevealHarness(env: Env = {}, options: { testDb?: TestDatabase } = {}): Promise<RevealHarness> {
+  const testDb = options.testDb ?? (await createTestDatabase());
   const keyDir = await mkdtemp(join(tmpdir(), 'tokenvault-reveal-test-'));
   const signingKey = await ensureLocalSigningKey(keyDir);
   const keyringMaster = randomBytes(32);
