@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { ReceiveMessageCommand, SQSClient, type QueueAttributeName } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database } from '../../../db/client.js';
+import { withTransaction } from '../../../db/transaction.js';
 import { vaultAad } from '../../../lib/crypto/vault-context.js';
 import { AwsKmsKeyProvider } from '../../../lib/keys/aws-kms.js';
 import { DataKeyRing } from '../../../lib/keys/data-key-ring.js';
@@ -238,7 +239,12 @@ describe('ingestor: SQS → PostgreSQL', () => {
     const stopping = ingestor.stop().then(() => {
       stopped = true;
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // stop() has been asked; the batch's INSERT is still waiting for the blocker's row lock.
+    await waitFor(
+      async () =>
+        (await testDb.owner.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO user_logins%'")).rowCount === 1,
+      "the batch's insert waiting on the lock",
+    );
     expect(stopped).toBe(false);
     await blocker.query('ROLLBACK');
     blocker.release();
@@ -290,7 +296,8 @@ describe('ingestor: SQS → PostgreSQL', () => {
       const stopping = ingestor.stop().then(() => {
         stopped = true;
       });
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // stop() has been asked; both deletes are still held, so both messages are still on the queue.
+      await waitFor(async () => deletesHeld === 2 && (await sqs.remaining(queueUrl)) === 2, 'both deletes held after stop()');
       expect(stopped).toBe(false);
       expect(await sqs.remaining(queueUrl)).toBe(2);
       release();
@@ -309,14 +316,15 @@ describe('ingestor: SQS → PostgreSQL', () => {
     await ingestor.start();
     const before = ingestor.stats().tokenKeyVersion ?? 1;
     const generated = await keys.generateDataKey('token-key');
-    await testDb.owner.pool.query('BEGIN');
-    await testDb.owner.pool.query(`UPDATE token_keys SET state = 'retired' WHERE state = 'active'`);
-    await testDb.owner.pool.query(`INSERT INTO token_keys (version, wrapped_key, kek_id, state) VALUES ($1, $2, $3, 'active')`, [
-      before + 1,
-      generated.wrapped,
-      generated.kekId,
-    ]);
-    await testDb.owner.pool.query('COMMIT');
+    // One transaction on one connection (pool.query('BEGIN') could run each statement on another).
+    await withTransaction(testDb.owner.pool, async (client) => {
+      await client.query(`UPDATE token_keys SET state = 'retired' WHERE state = 'active'`);
+      await client.query(`INSERT INTO token_keys (version, wrapped_key, kek_id, state) VALUES ($1, $2, $3, 'active')`, [
+        before + 1,
+        generated.wrapped,
+        generated.kekId,
+      ]);
+    });
     await waitFor(() => ingestor.stats().tokenKeyVersion === before + 1, 'token key switch');
     const [id = ''] = await send(queueUrl, [JSON.stringify(loginEvent())]);
     await waitFor(() => ingestor.stats().stored === 1, 'row stored');
@@ -326,6 +334,13 @@ describe('ingestor: SQS → PostgreSQL', () => {
   });
 
   it('keeps plaintext ip and device_id out of user_logins, quarantine and the logs', async () => {
+    // Its own traffic (the reference data and generated events), so it holds when run alone or first.
+    const queueUrl = await sqs.createQueue(uniqueName('leak'));
+    const ids = await send(queueUrl, [...REFERENCE, ...Array.from({ length: 20 }, () => JSON.stringify(loginEvent()))]);
+    const ingestor = startIngestor(queueUrl);
+    await ingestor.start();
+    await waitFor(async () => (await sqs.remaining(queueUrl)) === 0 && ingestor.stats().inFlight === 0, 'leak-check traffic drained');
+    expect((await count('user_logins', ids)) + (await count('quarantine', ids))).toBe(ids.length);
     expect(sentPii.size).toBeGreaterThan(100);
     const { rows } = await testDb.owner.pool.query(`SELECT t::text AS line FROM user_logins t UNION ALL SELECT q::text FROM quarantine q`);
     const tables = rows.map((row) => row.line as string).join('\n');

@@ -142,7 +142,12 @@ describe('bearer JWT authentication', () => {
 
     it('rejects a token whose kid is not in the key set', async () => {
       const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      expect(await exportJWK(publicKey)).toBeDefined();
+      // The rogue key is really absent from the served key set (by kid and by key material).
+      const rogue = await exportJWK(publicKey);
+      const served = (await (await fetch(jwks.url)).json()) as { keys: { kid?: string; x?: string }[] };
+      expect(served.keys.length).toBeGreaterThan(0);
+      expect(served.keys.map((key) => key.kid)).not.toContain('rogue-key');
+      expect(served.keys.map((key) => key.x)).not.toContain(rogue.x);
       const token = await new SignJWT({ roles: ['investigator'], ...valid() }).setProtectedHeader({ alg: 'ES256', kid: 'rogue-key' }).sign(privateKey);
       await expectRejectedAndAudited(app, `Bearer ${token}`, 'unknown_key');
     });
