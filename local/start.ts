@@ -12,8 +12,8 @@ import { ConfigError } from '../lib/errors.js';
 import { createKeyProvider } from '../lib/keys/create-key-provider.js';
 import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
 import { loadIngestorConfig } from '../services/ingestor/config.js';
-import { startHealthServer } from '../services/ingestor/http.js';
-import { createIngestor, type Ingestor } from '../services/ingestor/worker.js';
+import { startIngestor } from '../services/ingestor/start.js';
+import type { Ingestor } from '../services/ingestor/worker.js';
 import { buildRevealApp } from '../services/reveal-api/app.js';
 import { loadRevealConfig } from '../services/reveal-api/config.js';
 import { ensureLocalSigningKey, mintLocalToken } from './signing-key.js';
@@ -92,26 +92,12 @@ async function main(): Promise<void> {
   cleanups.push(() => ingestorDatabase.close());
   const sqs = sqsClient(ingestorConfig.sqs.region, ingestorConfig.sqs.endpoint, sqsSetup.embedded);
   cleanups.push(() => sqs.destroy());
-  const ingestor = createIngestor({
-    sqs,
-    queueUrl: ingestorConfig.sqs.queueUrl,
-    database: ingestorDatabase,
-    keys,
-    logger,
-    options: {
-      pollers: ingestorConfig.pollers,
-      waitTimeSeconds: ingestorConfig.sqs.waitTimeSeconds,
-      tokenKeyRefreshMs: ingestorConfig.tokenKeyRefreshMs,
-      knownTokenCacheSize: ingestorConfig.knownTokenCacheSize,
-      dataKeyPolicy: ingestorConfig.dataKeyPolicy,
-    },
-  });
-  await ingestor.start();
-  cleanups.push(() => ingestor.stop());
-  if (ingestorConfig.metrics !== undefined) {
-    const health = await startHealthServer({ ...ingestorConfig.metrics, registry: ingestor.registry, checkReady: () => ingestor.checkReady() });
-    cleanups.push(() => health.close());
-    say(`  ingestor      ${ingestorConfig.pollers} pollers; metrics http://${ingestorConfig.metrics.host}:${health.port}/metrics`);
+  // The same composition as the ingestor container (services/ingestor/main.ts), from the same config.
+  const running = await startIngestor(ingestorConfig, { sqs, database: ingestorDatabase, keys, logger });
+  const ingestor = running.ingestor;
+  cleanups.push(() => running.stop());
+  if (ingestorConfig.metrics !== undefined && running.health !== undefined) {
+    say(`  ingestor      ${ingestorConfig.pollers} pollers; metrics http://${ingestorConfig.metrics.host}:${running.health.port}/metrics`);
   }
 
   closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {

@@ -2,6 +2,9 @@ import { z } from 'zod';
 import type { DatabaseConfig } from '../../db/client.js';
 import { envInt, envUrl, logLevel } from './env.js';
 
+/** Data-key rotation defaults (DATA_KEY_MAX_USES, DATA_KEY_MAX_AGE_SECONDS), also used when no config is passed. */
+export const DEFAULT_DATA_KEY_POLICY = { maxUses: 1_000_000, maxAgeMs: 24 * 3600 * 1000 } as const;
+
 /** Settings both services share. Each service extends this with its own. */
 export const sharedEnvSchema = z.object({
   DATABASE_URL: z
@@ -15,8 +18,8 @@ export const sharedEnvSchema = z.object({
   AWS_ENDPOINT_URL_KMS: envUrl.optional(),
   KMS_KEY_ID: z.string().min(1).optional(),
   LOCAL_MASTER_KEY_FILE: z.string().min(1).optional(),
-  DATA_KEY_MAX_USES: envInt(1, 2 ** 32).default(1_000_000),
-  DATA_KEY_MAX_AGE_SECONDS: envInt(1, 365 * 24 * 3600).default(24 * 3600),
+  DATA_KEY_MAX_USES: envInt(1, 2 ** 32).default(DEFAULT_DATA_KEY_POLICY.maxUses),
+  DATA_KEY_MAX_AGE_SECONDS: envInt(1, 365 * 24 * 3600).default(DEFAULT_DATA_KEY_POLICY.maxAgeMs / 1000),
   LOG_LEVEL: logLevel,
 });
 

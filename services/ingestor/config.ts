@@ -2,17 +2,27 @@ import { z } from 'zod';
 import { envInt, envUrl, parseEnv, type Env } from '../../lib/config/env.js';
 import { keyProviderRefinement, sharedConfig, sharedEnvSchema, type SharedConfig } from '../../lib/config/shared.js';
 
+/** Every ingestor default, once: the env schema and createIngestor (tests, benchmarks) both use these. */
+export const INGESTOR_DEFAULTS = {
+  pollers: 4,
+  waitTimeSeconds: 20,
+  /** Messages per receive (the SQS maximum). */
+  maxMessages: 10,
+  tokenKeyRefreshSeconds: 30,
+  knownTokenCacheSize: 100_000,
+} as const;
+
 export const ingestorEnvSchema = sharedEnvSchema
   .extend({
     SQS_QUEUE_URL: envUrl,
     /** SQS-specific endpoint (LocalStack, emulator); falls back to AWS_ENDPOINT_URL, then to AWS itself. */
     AWS_ENDPOINT_URL_SQS: envUrl.optional(),
-    INGESTOR_POLLERS: envInt(1, 64).default(4),
-    SQS_WAIT_TIME_SECONDS: envInt(0, 20).default(20),
+    INGESTOR_POLLERS: envInt(1, 64).default(INGESTOR_DEFAULTS.pollers),
+    SQS_WAIT_TIME_SECONDS: envInt(0, 20).default(INGESTOR_DEFAULTS.waitTimeSeconds),
     /** Overrides the queue's visibility timeout per receive; unset keeps the queue's setting. */
     SQS_VISIBILITY_TIMEOUT_SECONDS: envInt(0, 43_200).optional(),
-    TOKEN_KEY_REFRESH_SECONDS: envInt(1, 3600).default(30),
-    KNOWN_TOKEN_CACHE_SIZE: envInt(0, 10_000_000).default(100_000),
+    TOKEN_KEY_REFRESH_SECONDS: envInt(1, 3600).default(INGESTOR_DEFAULTS.tokenKeyRefreshSeconds),
+    KNOWN_TOKEN_CACHE_SIZE: envInt(0, 10_000_000).default(INGESTOR_DEFAULTS.knownTokenCacheSize),
     METRICS_PORT: envInt(0, 65_535).default(9464),
     METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     SHUTDOWN_TIMEOUT_SECONDS: envInt(1, 3600).default(30),

@@ -6,8 +6,7 @@ import { processEnv } from '../../lib/config/env.js';
 import { runMain } from '../../lib/entry-point.js';
 import { createKeyProvider } from '../../lib/keys/create-key-provider.js';
 import { loadIngestorConfig, type IngestorConfig } from './config.js';
-import { startHealthServer, type HealthServer } from './http.js';
-import { createIngestor } from './worker.js';
+import { startIngestor, type RunningIngestor } from './start.js';
 
 /**
  * The ingestor container: SQS → validate → tokenise → encrypt → PostgreSQL. It does not
@@ -41,40 +40,22 @@ async function main(): Promise<number | void> {
     return fail(`the key provider is not usable: ${keys.description} (${setting})`, error);
   }
 
-  const ingestor = createIngestor({
-    sqs,
-    queueUrl: config.sqs.queueUrl,
-    database,
-    keys,
-    logger,
-    options: {
-      pollers: config.pollers,
-      waitTimeSeconds: config.sqs.waitTimeSeconds,
-      ...(config.sqs.visibilityTimeoutSeconds === undefined ? {} : { visibilityTimeoutSeconds: config.sqs.visibilityTimeoutSeconds }),
-      tokenKeyRefreshMs: config.tokenKeyRefreshMs,
-      knownTokenCacheSize: config.knownTokenCacheSize,
-      dataKeyPolicy: config.dataKeyPolicy,
-    },
-  });
+  let running: RunningIngestor;
   try {
-    await ingestor.start();
+    running = await startIngestor(config, { sqs, database, keys, logger });
   } catch (error) {
+    if ((error as { syscall?: unknown }).syscall === 'listen') {
+      return fail(`the metrics and health endpoints cannot listen on ${config.metrics?.host}:${config.metrics?.port} (METRICS_HOST, METRICS_PORT)`, error);
+    }
     const code = (error as { code?: unknown }).code;
     const hint = code === '42P01' ? ' — the schema is missing: run the migrations first (npm run db:migrate)' : '';
     return fail(`loading the active token key failed (DATABASE_URL, KMS_KEY_ID)${hint}`, error);
   }
 
-  let http: HealthServer | undefined;
-  if (config.metrics !== undefined) {
-    http = await startHealthServer({ ...config.metrics, registry: ingestor.registry, checkReady: () => ingestor.checkReady() });
-    logger.info({ host: config.metrics.host, port: http.port }, 'metrics and health endpoints listening');
-  }
-
   closeWithGrace({ delay: config.shutdownTimeoutMs, logger }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err: { name: err.name, message: err.message } }, 'unexpected error; shutting down');
     else logger.info({ signal }, 'shutting down: finishing in-flight batches');
-    await ingestor.stop();
-    await http?.close();
+    await running.stop();
     await database.close();
     keys.close();
     sqs.destroy();

@@ -2,11 +2,12 @@ import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCom
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Database } from '../../db/client.js';
-import type { DataKeyPolicy } from '../../lib/config/shared.js';
+import { DEFAULT_DATA_KEY_POLICY, type DataKeyPolicy } from '../../lib/config/shared.js';
 import { errorSummary, isTransient } from '../../lib/errors.js';
 import { ActiveTokenKey } from '../../lib/keys/active-token-key.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
+import { INGESTOR_DEFAULTS } from './config.js';
 import { backoffMs, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.js';
 import { KnownTokens } from './known-tokens.js';
 import type { InboundMessage } from './message.js';
@@ -14,19 +15,19 @@ import { countingKeyProvider, createIngestorMetrics, type IngestorMetrics } from
 import { createSink, type Sink, type SinkResult } from './sink.js';
 
 export interface IngestorOptions {
-  /** Concurrent long-pollers (each handles one batch at a time). Default 4. */
+  /** Concurrent long-pollers (each handles one batch at a time). Default: INGESTOR_DEFAULTS. */
   pollers?: number;
-  /** Long-poll wait, 0..20 s. Default 20. */
+  /** Long-poll wait, 0..20 s. Default: INGESTOR_DEFAULTS. */
   waitTimeSeconds?: number;
   /** Per-receive visibility timeout; default: the queue's own setting. */
   visibilityTimeoutSeconds?: number;
-  /** Messages per receive, 1..10. Default 10. */
+  /** Messages per receive, 1..10. Default: INGESTOR_DEFAULTS. */
   maxMessages?: number;
-  /** How often the active token key version is re-read. Default 30 000 ms. */
+  /** How often the active token key version is re-read. Default: INGESTOR_DEFAULTS. */
   tokenKeyRefreshMs?: number;
   /** Group-commit transactions in flight at once (see SinkDeps.writers). Default 2. */
   sinkWriters?: number;
-  /** Capacity of the known-token LRU (0 disables it). Default 100 000. */
+  /** Capacity of the known-token LRU (0 disables it). Default: INGESTOR_DEFAULTS. */
   knownTokenCacheSize?: number;
   dataKeyPolicy?: DataKeyPolicy;
   backoff?: BackoffPolicy;
@@ -103,16 +104,16 @@ const RECEIVE_ATTRIBUTES = ['SentTimestamp', 'ApproximateReceiveCount'] as const
 
 export function createIngestor(deps: IngestorDeps): Ingestor {
   const options = deps.options ?? {};
-  const pollers = options.pollers ?? 4;
-  const waitTimeSeconds = options.waitTimeSeconds ?? 20;
-  const maxMessages = options.maxMessages ?? 10;
+  const pollers = options.pollers ?? INGESTOR_DEFAULTS.pollers;
+  const waitTimeSeconds = options.waitTimeSeconds ?? INGESTOR_DEFAULTS.waitTimeSeconds;
+  const maxMessages = options.maxMessages ?? INGESTOR_DEFAULTS.maxMessages;
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   const logger = deps.logger.child({ component: 'ingestor' });
   const metrics = createIngestorMetrics(deps.registry);
   const keys = countingKeyProvider(deps.keys, metrics.kmsCalls);
-  const dataKeys = new DataKeyRing(deps.database.db, keys, options.dataKeyPolicy ?? { maxUses: 1_000_000, maxAgeMs: 24 * 3600 * 1000 });
+  const dataKeys = new DataKeyRing(deps.database.db, keys, options.dataKeyPolicy ?? DEFAULT_DATA_KEY_POLICY);
   const tokenizer = new ActiveTokenKey(deps.database, keys);
-  const knownTokens = new KnownTokens(options.knownTokenCacheSize ?? 100_000);
+  const knownTokens = new KnownTokens(options.knownTokenCacheSize ?? INGESTOR_DEFAULTS.knownTokenCacheSize);
   const sink = createSink({ database: deps.database, dataKeys, tokenizer: () => tokenizer.current(), knownTokens, logger, writers: options.sinkWriters });
 
   const counts = { received: 0, stored: 0, duplicates: 0, quarantined: 0, retried: 0, deleted: 0, deleteFailures: 0, batches: 0 };
@@ -323,7 +324,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
         refreshing ??= refreshTokenKey().finally(() => {
           refreshing = undefined;
         });
-      }, options.tokenKeyRefreshMs ?? 30_000);
+      }, options.tokenKeyRefreshMs ?? INGESTOR_DEFAULTS.tokenKeyRefreshSeconds * 1000);
       refreshTimer.unref();
     },
     stop() {
