@@ -171,6 +171,7 @@ async function main(): Promise<void> {
       const audit = between(before, await snapshot(app.revealMetrics.auditWrite));
       const batches = between(batchesBefore, await snapshot(app.revealMetrics.auditBatchSize));
       runs.set(id, [...(runs.get(id) ?? []), { result, audit, rowsPerBatch: batches.count === 0 ? 0 : audit.count / batches.count }]);
+      log(`  → ${fmt(result.requestsPerSecond, 0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms`);
     }
   }
 
