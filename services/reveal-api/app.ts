@@ -5,9 +5,11 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Database } from '../../db/client.js';
+import { ConfigError } from '../../lib/errors.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
 import { AuditWriter } from './audit/writer.js';
+import type { LocalSigningKey } from './auth/local-signing-key.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import type { RevealConfig } from './config.js';
 import { authenticateWith } from './http/authenticate.js';
@@ -18,6 +20,7 @@ import './http/fastify-types.js';
 import { createRevealMetrics, type RevealMetrics } from './metrics.js';
 import { Policy } from './policy/policy.js';
 import { auditRoutes } from './routes/audit.js';
+import { consoleRoutes } from './routes/console.js';
 import type { RouteContext } from './routes/context.js';
 import { eraseRoutes } from './routes/erase.js';
 import { operationsRoutes } from './routes/operations.js';
@@ -33,6 +36,8 @@ export interface RevealDeps {
   keys: KeyProvider;
   /** A pino logger; otherwise one is created at config.logLevel. */
   logger?: FastifyBaseLogger;
+  /** The local stack's signing key, for the console's local sign-in (config.console.localSignIn). */
+  localSigningKey?: LocalSigningKey;
 }
 
 export type RevealApp = FastifyInstance & { revealMetrics: RevealMetrics };
@@ -46,6 +51,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   const { config, database, keys } = deps;
+  if (config.console.localSignIn && deps.localSigningKey === undefined) {
+    throw new ConfigError('CONSOLE_LOCAL_SIGN_IN needs the local stack\'s signing key (npm start)', ['CONSOLE_LOCAL_SIGN_IN']);
+  }
   const policy = await Policy.load(config.policyFile);
   const verifier = createTokenVerifier(config.jwt);
   const metrics = createRevealMetrics();
@@ -129,6 +137,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   await app.register(eraseRoutes(context));
   await app.register(auditRoutes(context));
   await app.register(operationsRoutes(context, keys));
+  if (config.console.enabled) await app.register(consoleRoutes(context, { config: config.console, localSigningKey: deps.localSigningKey }));
 
   app.addHook('onClose', async () => {
     await auditWriter.flush();
