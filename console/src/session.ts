@@ -1,4 +1,5 @@
 import { computed, signal } from '@preact/signals';
+import type { Me } from './sign-in.js';
 
 export type Field = 'ip' | 'device_id';
 
@@ -16,10 +17,10 @@ export interface Session {
   sub: string;
   roles: string[];
   permissions: Permissions;
-  /** Whether the server offers the approvals queue to this user (probed at sign-in). */
+  /** The policy lets this user approve or deny others' reveal requests. */
   canApprove: boolean;
-  /** GET /me when the server has it: budgets, pending requests. */
-  me: Record<string, unknown> | null;
+  /** GET /me: budgets and open requests. */
+  me: Me;
   via: 'oidc' | 'local';
   idToken?: string;
 }

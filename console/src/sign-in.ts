@@ -1,11 +1,31 @@
-import { api, ApiError } from './api.js';
+import { api } from './api.js';
 import { completeSignIn, endSessionUrl, isCallback } from './oidc.js';
 import { endedBecause, session, settings, startSession, type ConsoleSettings, type Permissions } from './session.js';
 
-interface SessionView {
-  sub: string;
+/** GET /me: who the caller is, what the policy lets them do, budgets and open requests. */
+export interface Me {
+  subject: string;
   roles: string[];
-  permissions: Permissions;
+  unknown_roles: string[];
+  fields: Record<string, { reveal: 'plain' | 'masked' | null; approval: string; tokenize: boolean; erase: boolean }>;
+  audit: boolean;
+  approve: boolean;
+  break_glass: boolean;
+  budgets: { budget: string; limit: number; used: number; remaining: number; reset_at: string }[];
+  break_glass_budget: { budget: string; limit: number; used: number; remaining: number; reset_at: string } | null;
+  requests: { id: string; status: string; purpose: string; ticket: string | null; field_counts: Record<string, number>; expires_at: string }[];
+}
+
+function permissionsOf(me: Me): Permissions {
+  const reveal: Permissions['reveal'] = {};
+  const erase: string[] = [];
+  const tokenize: string[] = [];
+  for (const [field, grant] of Object.entries(me.fields)) {
+    if ((field === 'ip' || field === 'device_id') && grant.reveal !== null) reveal[field] = grant.reveal;
+    if (grant.erase) erase.push(field);
+    if (grant.tokenize) tokenize.push(field);
+  }
+  return { reveal, erase, tokenize, audit: me.audit };
 }
 
 /** Loads the console settings and finishes an OpenID sign-in if the provider just redirected back. */
@@ -24,35 +44,35 @@ export async function boot(): Promise<void> {
   }
 }
 
-/** Asks the API who the token belongs to and what the policy lets it do. */
+/** Asks the API (GET /me) who the token belongs to and what the policy lets it do. */
 export async function establish(accessToken: string, expiresAt: Date, via: 'oidc' | 'local', idToken?: string): Promise<void> {
-  const headers = { authorization: `Bearer ${accessToken}` };
-  const response = await fetch('/console/session', { headers, cache: 'no-store' });
+  const response = await fetch('/me', { headers: { authorization: `Bearer ${accessToken}` }, cache: 'no-store' });
   if (!response.ok) {
     const body = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
     throw new Error(body.error?.message ?? `the server refused the token (${response.status})`);
   }
-  const view = (await response.json()) as SessionView;
-  startSession({ accessToken, expiresAt, sub: view.sub, roles: view.roles, permissions: view.permissions, canApprove: false, me: null, via, ...(idToken === undefined ? {} : { idToken }) });
-  // Optional APIs: present on servers with reveal budgets and approvals.
-  const [me, approvals] = await Promise.allSettled([api<Record<string, unknown>>('GET', '/me'), api<unknown>('GET', '/approvals')]);
-  const current = session.value;
-  if (current === null) return;
-  session.value = {
-    ...current,
-    me: me.status === 'fulfilled' ? me.value.body : null,
-    canApprove: approvals.status === 'fulfilled' || (approvals.reason instanceof ApiError && approvals.reason.status === 429),
-  };
+  const me = (await response.json()) as Me;
+  startSession({
+    accessToken,
+    expiresAt,
+    sub: me.subject,
+    roles: me.roles,
+    permissions: permissionsOf(me),
+    canApprove: me.approve,
+    me,
+    via,
+    ...(idToken === undefined ? {} : { idToken }),
+  });
 }
 
+/** Budgets and open requests change with every reveal. */
 export async function refreshMe(): Promise<void> {
-  const current = session.value;
-  if (current === null) return;
+  if (session.value === null) return;
   try {
-    const me = await api<Record<string, unknown>>('GET', '/me');
-    if (session.value !== null) session.value = { ...session.value, me: me.body };
+    const { body } = await api<Me>('GET', '/me');
+    if (session.value !== null) session.value = { ...session.value, me: body, permissions: permissionsOf(body), canApprove: body.approve };
   } catch {
-    // Not offered by this server: nothing to show.
+    // Keep what we have; the next action reports the problem.
   }
 }
 

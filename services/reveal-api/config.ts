@@ -79,6 +79,8 @@ export const revealEnvSchema = sharedEnvSchema
     CONSOLE_REVEAL_CLEAR_SECONDS: envInt(5, 3600).default(60),
     /** Only the local stack may turn this on (see loadRevealConfig's `localStack`). */
     CONSOLE_LOCAL_SIGN_IN: envBool.default(false),
+    /** Optional: new reveal requests waiting for approval are POSTed here (id, requester, purpose; never values). */
+    APPROVAL_WEBHOOK_URL: envUrl.optional(),
   })
   .superRefine(keyProviderRefinement)
   .superRefine((env, ctx) => {
@@ -133,6 +135,7 @@ export interface RevealConfig extends SharedConfig {
   auditLockTimeoutMs: number;
   shutdownTimeoutMs: number;
   console: ConsoleConfig;
+  approvalWebhookUrl: string | undefined;
 }
 
 export interface LoadRevealConfigOptions {
@@ -183,6 +186,7 @@ export function loadRevealConfig(env: Env, options: LoadRevealConfigOptions = {}
       revealClearSeconds: parsed.CONSOLE_REVEAL_CLEAR_SECONDS,
       localSignIn: parsed.CONSOLE_LOCAL_SIGN_IN,
     },
+    approvalWebhookUrl: parsed.APPROVAL_WEBHOOK_URL,
   };
 }
 

@@ -112,6 +112,44 @@ describe.skipIf(!enabled)('web console in Chromium', () => {
     await page.close();
   });
 
+  it('holds a large reveal for approval, which a second person approves in their own queue, and the requester then collects', async () => {
+    const many = await stack.harness.seed(Array.from({ length: 21 }, (_, index) => ({ field: 'ip' as const, value: `10.20.30.${index + 1}` })));
+    const approver = await browser.context.newPage();
+    await localSignIn(approver, 'approver');
+    await expect.poll(() => approver.url()).toBe(`${stack.localUrl}/console/approvals`);
+    await approver.getByText('Nothing is waiting for approval.').waitFor();
+
+    const requester = await browser.context.newPage();
+    await localSignIn(requester, 'investigator');
+    await requester.getByTestId('budget').waitFor();
+    expect(await requester.getByTestId('budget').textContent()).toMatch(/200 of 200 left/);
+    await reveal(requester, many.map((item) => item.token), 'fraud ring 4711: linked devices', 'FRAUD-4712');
+    await expect.poll(() => requester.getByTestId('pending-status').allTextContents()).toEqual(['waiting for approval']);
+    expect(await requester.getByTestId('value').count()).toBe(0);
+    await shot(requester, 'reveal-pending');
+
+    // The approver's queue refreshes by itself.
+    const card = approver.getByTestId('approval');
+    await card.waitFor({ timeout: 15_000 });
+    const text = await card.textContent();
+    expect(text).toContain('local-investigator');
+    expect(text).toContain('fraud ring 4711: linked devices');
+    expect(text).toContain('FRAUD-4712');
+    expect(text).toContain('21 ip');
+    await shot(approver, 'approvals');
+    await approver.getByLabel('Reason for your decision').fill('matches FRAUD-4712');
+    await approver.getByRole('button', { name: 'Approve' }).click();
+    await approver.getByText('Approved the request of local-investigator.').waitFor();
+    await approver.getByText('Nothing is waiting for approval.').waitFor();
+
+    // The requester's page collects the values once approved, without a reload.
+    await expect.poll(() => requester.getByTestId('value').count(), { timeout: 15_000 }).toBe(21);
+    expect(await requester.getByTestId('pending-status').allTextContents()).toEqual(['collected (shown below)']);
+    expect(await requester.getByTestId('value').allTextContents()).toContain('10.20.30.21');
+    await approver.close();
+    await requester.close();
+  });
+
   it('lets an auditor find the reveal by token, open the row, and see the chain verified', async () => {
     const page = await browser.context.newPage();
     await signInWithProvider(page, 'audrey');

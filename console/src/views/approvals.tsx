@@ -8,7 +8,11 @@ export interface Approval {
   purpose: string;
   ticket: string | null;
   field_counts?: Record<string, number>;
+  values?: number;
+  approvals?: unknown[];
+  approvals_required?: number;
   created_at?: string;
+  expires_at?: string;
   age_seconds?: number;
 }
 
@@ -141,6 +145,14 @@ function ApprovalCard({ approval, onDecided }: { approval: Approval; onDecided: 
           <dt>Requested</dt>
           <dd>{age}</dd>
         </div>
+        {approval.approvals_required === undefined ? null : (
+          <div>
+            <dt>Approvals</dt>
+            <dd>
+              {approval.approvals?.length ?? 0} of {approval.approvals_required}
+            </dd>
+          </div>
+        )}
       </dl>
       <form
         onSubmit={(event) => {

@@ -43,8 +43,21 @@ interface Filters {
 }
 
 const EMPTY: Filters = { actor: '', token: '', action: '', outcome: '', from: '', to: '' };
-const ACTIONS = ['reveal', 'tokenize', 'erase', 'audit_read', 'audit_verify', 'approve', 'deny', 'unknown'];
-const OUTCOMES = ['allowed', 'partial', 'denied', 'invalid', 'unauthenticated', 'rate_limited', 'failed', 'pending_approval'];
+const ACTIONS = [
+  'reveal',
+  'reveal.request',
+  'approval.approve',
+  'approval.deny',
+  'reveal.collect',
+  'reveal.expire',
+  'reveal.break_glass',
+  'erase',
+  'tokenize',
+  'audit_read',
+  'audit_verify',
+  'unknown',
+];
+const OUTCOMES = ['allowed', 'partial', 'pending', 'denied', 'expired', 'invalid', 'unauthenticated', 'rate_limited', 'failed'];
 const PAGE_SIZE = 25;
 
 function queryOf(filters: Filters, cursor: string | undefined): string {

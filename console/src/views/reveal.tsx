@@ -17,7 +17,20 @@ interface PendingRequest {
   status: string;
 }
 
-const POLL_MS = 5_000;
+const POLL_MS = 3_000;
+const STATUS_LABELS: Record<string, string> = {
+  pending_approval: 'waiting for approval',
+  pending: 'waiting for approval',
+  approved: 'approved, collecting',
+  collected: 'collected (shown below)',
+  request_denied: 'denied',
+  request_expired: 'expired',
+  already_collected: 'already collected',
+  budget_exhausted: 'approved, but your budget is used up',
+};
+
+/** Request states that can still turn into values. */
+const WAITING = ['pending_approval', 'pending', 'approved'];
 
 export function RevealView() {
   const [tokens, setTokens] = useState(() => pickedTokens.value.join('\n'));
@@ -27,7 +40,17 @@ export function RevealView() {
   const [error, setError] = useState<string | null>(null);
   const [results, setResults] = useState<RevealResult[] | null>(null);
   const [clearAt, setClearAt] = useState<number | null>(null);
-  const [pending, setPending] = useState<PendingRequest[]>([]);
+  const [pending, setPending] = useState<PendingRequest[]>(() =>
+    (session.value?.me.requests ?? []).map((request) => ({
+      requestId: request.id,
+      expiresAt: request.expires_at,
+      tokens: Object.values(request.field_counts).reduce((sum, count) => sum + count, 0),
+      purpose: request.purpose,
+      status: request.status,
+    })),
+  );
+  const [breakGlass, setBreakGlass] = useState(false);
+  const canBreakGlass = session.value?.me.break_glass === true;
   const grants = session.value?.permissions.reveal ?? {};
   const clearSeconds = settings.value?.revealClearSeconds ?? 60;
 
@@ -49,7 +72,9 @@ export function RevealView() {
         tokens: list,
         purpose,
         ...(ticket.trim() === '' ? {} : { ticket: ticket.trim() }),
+        ...(breakGlass ? { break_glass: true } : {}),
       });
+      setBreakGlass(false);
       if (response.status === 202 && response.body.request_id !== undefined) {
         setPending((current) => [
           ...current,
@@ -96,6 +121,12 @@ export function RevealView() {
           Ticket
           <input name="ticket" value={ticket} onInput={(e) => setTicket(e.currentTarget.value)} maxLength={128} autoComplete="off" />
         </label>
+        {canBreakGlass ? (
+          <label class="checkbox">
+            <input type="checkbox" checked={breakGlass} onChange={(e) => setBreakGlass(e.currentTarget.checked)} />
+            Break glass: skip approval for an emergency (audited as break-glass and alerted on)
+          </label>
+        ) : null}
         <div class="actions">
           <button type="submit" class="primary" disabled={busy}>
             Reveal
@@ -124,28 +155,34 @@ export function RevealView() {
 
 function Budget() {
   const me = session.value?.me;
-  if (me == null) return null;
-  const budget = me.budgets ?? me.budget ?? me.remaining_budget ?? me.remaining;
-  if (budget === undefined) return null;
+  if (me === undefined) return null;
+  const standings = [...me.budgets, ...(me.break_glass_budget === null ? [] : [me.break_glass_budget])];
   return (
-    <section class="budget" aria-label="Remaining reveal budget" data-testid="budget">
-      <h2>Remaining budget</h2>
-      <BudgetValue value={budget} />
+    <section class="budget" aria-labelledby="budget-heading" data-testid="budget">
+      <h2 id="budget-heading">Remaining budget</h2>
+      {standings.length === 0 ? (
+        <p>Your roles have no reveal budget limit.</p>
+      ) : (
+        <dl class="inline">
+          {standings.map((standing) => (
+            <div key={standing.budget}>
+              <dt>{standing.budget.replace('_', ' ')}</dt>
+              <dd>
+                {standing.remaining} of {standing.limit} left (resets {formatDistanceToNowStrict(new Date(standing.reset_at), { addSuffix: true })})
+              </dd>
+            </div>
+          ))}
+        </dl>
+      )}
+      <p class="muted">
+        Approval:{' '}
+        {Object.entries(me.fields)
+          .filter(([, grant]) => grant.reveal !== null)
+          .map(([field, grant]) => `${field} ${grant.approval}`)
+          .join(', ')}
+        .
+      </p>
     </section>
-  );
-}
-
-function BudgetValue({ value }: { value: unknown }) {
-  if (value === null || typeof value !== 'object') return <span>{String(value)}</span>;
-  return (
-    <dl class="inline">
-      {Object.entries(value as Record<string, unknown>).map(([name, item]) => (
-        <div key={name}>
-          <dt>{name}</dt>
-          <dd>{item !== null && typeof item === 'object' ? <BudgetValue value={item} /> : String(item)}</dd>
-        </div>
-      ))}
-    </dl>
   );
 }
 
@@ -216,11 +253,15 @@ function PendingList({
 }) {
   useEffect(() => {
     const poll = async () => {
-      for (const request of pending.filter((item) => item.status === 'pending_approval' || item.status === 'approved')) {
+      for (const request of pending.filter((item) => WAITING.includes(item.status))) {
         try {
+          // Answers `pending` until approved; then reveals the values once (`collected`).
           const response = await api<{ status: string; results?: RevealResult[] }>('GET', `/reveal-requests/${encodeURIComponent(request.requestId)}`);
-          if (response.body.results !== undefined) onResults(response.body.results);
-          const status = response.body.results !== undefined ? 'collected' : response.body.status;
+          if (response.body.status === 'collected') {
+            onResults(response.body.results ?? []);
+            void refreshMe();
+          }
+          const status = response.body.status;
           setPending((current) => current.map((item) => (item.requestId === request.requestId ? { ...item, status } : item)));
         } catch (caught) {
           const status = caught instanceof ApiError ? caught.code : 'unreachable';
@@ -228,6 +269,7 @@ function PendingList({
         }
       }
     };
+    if (!pending.some((item) => WAITING.includes(item.status))) return undefined;
     const timer = setInterval(() => void poll(), POLL_MS);
     return () => clearInterval(timer);
   }, [pending]);
@@ -252,7 +294,7 @@ function PendingList({
               </td>
               <td>{request.tokens}</td>
               <td>{request.purpose}</td>
-              <td data-testid="pending-status">{request.status.replaceAll('_', ' ')}</td>
+              <td data-testid="pending-status">{STATUS_LABELS[request.status] ?? request.status.replaceAll('_', ' ')}</td>
               <td>{request.expiresAt === undefined ? '—' : formatDistanceToNowStrict(new Date(request.expiresAt), { addSuffix: true })}</td>
             </tr>
           ))}

@@ -4,12 +4,11 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { PII_FIELDS } from '../../../lib/crypto/normalize.js';
 import { mintLocalToken, type LocalSigningKey } from '../auth/local-signing-key.js';
 import type { ConsoleConfig } from '../config.js';
 import { errorBody } from '../http/errors.js';
-import { principalOf, type RouteContext } from './context.js';
-import { bearerSecurity, errorResponses } from './schemas.js';
+import type { RouteContext } from './context.js';
+import { errorResponses } from './schemas.js';
 
 export const CONSOLE_PREFIX = '/console/';
 /** How long a local sign-in lasts: long enough for a session, short enough to show expiry. */
@@ -55,21 +54,9 @@ const consoleSettings = z.object({
   revealClearSeconds: z.number().int(),
 });
 
-const permissionsView = z.object({
-  sub: z.string(),
-  roles: z.array(z.string()),
-  permissions: z.object({
-    reveal: z.partialRecord(z.enum(PII_FIELDS), z.enum(['plain', 'masked'])),
-    tokenize: z.array(z.string()),
-    erase: z.array(z.string()),
-    audit: z.boolean(),
-  }),
-});
-
 /**
  * The web console: the built single-page app under /console/, the settings it needs to sign
- * in (GET /console/settings.json), what the signed-in caller may do (GET /console/session),
- * and, in the local stack only, a sign-in that mints a token for a chosen role.
+ * in (GET /console/settings.json) and, in the local stack only, a sign-in that mints a token for a chosen role.
  */
 export function consoleRoutes(context: RouteContext, options: ConsoleOptions) {
   const { config, localSigningKey } = options;
@@ -90,25 +77,6 @@ export function consoleRoutes(context: RouteContext, options: ConsoleOptions) {
         localSignIn: config.localSignIn && localSigningKey !== undefined ? { roles: context.policy.roles } : null,
         revealClearSeconds: config.revealClearSeconds,
       }),
-    });
-
-    app.withTypeProvider<ZodTypeProvider>().get('/console/session', {
-      preValidation: context.authenticate,
-      schema: {
-        summary: 'Who the caller is and what the policy lets their roles do',
-        tags: ['console'],
-        security: bearerSecurity,
-        response: { 200: permissionsView, ...errorResponses },
-      },
-      handler: async (request) => {
-        const principal = principalOf(request);
-        const permissions = context.policy.permissionsFor(principal.roles);
-        return {
-          sub: principal.sub,
-          roles: principal.roles,
-          permissions: { reveal: permissions.reveal, tokenize: [...permissions.tokenize], erase: [...permissions.erase], audit: permissions.audit },
-        };
-      },
     });
 
     if (config.localSignIn && localSigningKey !== undefined) {
