@@ -32,7 +32,7 @@ import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import { buildRevealApp } from '../services/reveal-api/app.js';
 import { verifyAuditChain } from '../lib/audit/reader.js';
-import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken } from '../local/signing-key.js';
+import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken } from '../lib/auth/local-signing-key.js';
 import { loadRevealConfig } from '../services/reveal-api/config.js';
 import { between, snapshot } from './reveal/histogram.js';
 import type { LoadCase, LoadResult } from './reveal/load.js';

@@ -3,7 +3,7 @@ import { isEntryPoint, runMain } from '../lib/entry-point.js';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
-import { ensureLocalSigningKey, mintLocalToken } from '../local/signing-key.js';
+import { ensureLocalSigningKey, mintLocalToken } from '../lib/auth/local-signing-key.js';
 
 const tokenEnvSchema = z.object({ TOKENVAULT_DATA_DIR: z.string().min(1).default('.data') });
 

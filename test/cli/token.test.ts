@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTokenCli } from '../../cli/token.js';
-import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../local/signing-key.js';
+import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../lib/auth/local-signing-key.js';
 
 let dir: string;
 

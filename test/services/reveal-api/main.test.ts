@@ -4,7 +4,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../local/signing-key.js';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../lib/auth/local-signing-key.js';
 import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from './support.js';
 
 let harness: RevealHarness;
@@ -18,7 +18,8 @@ afterAll(async () => {
   await harness?.close();
 });
 
-describe('reveal-api main', () => {
+// Spawns tsx processes: on a busy two-core machine start-up alone can take most of the default 30 s.
+describe('reveal-api main', { timeout: 120_000 }, () => {
   it('listens with the configuration from the environment and closes gracefully on SIGTERM', async () => {
     // The same master key the harness sealed the vault with.
     const keyFile = join(tmpdir(), `tokenvault-main-test-${process.pid}.key`);
@@ -69,5 +70,26 @@ describe('reveal-api main', () => {
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(1);
     expect(stderr).toMatch(/JWT_JWKS_URL/);
+  });
+
+  it('refuses to start with the console\'s local sign-in turned on (containers run this main)', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'services/reveal-api/main.ts'], {
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: harness.testDb.url,
+        LOCAL_MASTER_KEY_FILE: '/tmp/x.key',
+        JWT_PUBLIC_KEY: harness.signingKey.publicKeyPem,
+        JWT_ISSUER: LOCAL_ISSUER,
+        JWT_AUDIENCE: LOCAL_AUDIENCE,
+        CONSOLE_LOCAL_SIGN_IN: 'true',
+        PORT: '0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(1);
+    expect(stderr).toContain('CONSOLE_LOCAL_SIGN_IN: local sign-in mints tokens for any role and exists only in the local stack');
   });
 });

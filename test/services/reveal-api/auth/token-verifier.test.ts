@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { exportJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../../lib/errors.js';
-import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, type LocalSigningKey } from '../../../../local/signing-key.js';
+import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, type LocalSigningKey } from '../../../../lib/auth/local-signing-key.js';
 import { AuthenticationError, createTokenVerifier } from '../../../../services/reveal-api/auth/token-verifier.js';
 import type { JwtConfig } from '../../../../services/reveal-api/config.js';
 
