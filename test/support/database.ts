@@ -21,6 +21,16 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `t_${randomBytes(6).toString('hex')}`;
   await createDatabaseIfMissing(adminUrl, name);
   const url = adminUrl.replace(/\/postgres$/, `/${name}`);
+  return migratedDatabase(url, async () => {
+    const client = new pg.Client({ connectionString: adminUrl });
+    await client.connect();
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await client.end();
+  });
+}
+
+/** Migrates the database at `url` (as its owner); `drop()` closes every pool opened, then runs `remove`. */
+export async function migratedDatabase(url: string, remove: () => Promise<void>): Promise<TestDatabase> {
   const owner = createDatabase({ url, role: undefined, poolSize: 5 });
   await runMigrations(owner);
   const opened: Database[] = [owner];
@@ -33,11 +43,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       return db;
     },
     async drop() {
-      await Promise.all(opened.map((db) => db.close().catch(() => undefined)));
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await client.end();
+      await Promise.all(opened.splice(0).map((db) => db.close().catch(() => undefined)));
+      await remove();
     },
   };
 }

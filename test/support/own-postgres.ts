@@ -2,10 +2,8 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDatabase, type Database } from '../../db/client.js';
-import { runMigrations } from '../../db/migrate.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../local/embedded-postgres.js';
-import type { TestDatabase } from './database.js';
+import { migratedDatabase, type TestDatabase } from './database.js';
 
 /**
  * A PostgreSQL cluster of the test's own (not the shared one of global-setup), so the test
@@ -29,21 +27,10 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   const port = await freePort();
   const start = () => startEmbeddedPostgres({ dir: join(dir, 'data'), port, persistent: true });
   let server: RunningPostgres | undefined = await start();
-  const url = server.url;
-  const owner = createDatabase({ url, role: undefined, poolSize: 3 });
-  await runMigrations(owner);
-  const opened: Database[] = [];
+  // drop() closes the pools only: the cluster and its data go with close().
+  const database = await migratedDatabase(server.url, async () => undefined);
   return {
-    url,
-    owner,
-    as(role) {
-      const database = createDatabase({ url, role, poolSize: 5 });
-      opened.push(database);
-      return database;
-    },
-    async drop() {
-      await Promise.all(opened.splice(0).map((database) => database.close().catch(() => undefined)));
-    },
+    ...database,
     async stop() {
       await server?.stop();
       server = undefined;
@@ -52,8 +39,7 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
       server ??= await start();
     },
     async close() {
-      await Promise.all(opened.splice(0).map((database) => database.close().catch(() => undefined)));
-      await owner.close().catch(() => undefined);
+      await database.drop();
       await server?.stop();
       await rm(dir, { recursive: true, force: true });
     },
