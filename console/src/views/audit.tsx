@@ -94,13 +94,15 @@ export function AuditView() {
     };
   }, [filters, cursor]);
 
-  const verify = () => {
+  // Incremental by default (the server re-checks only rows new since its last run); full re-reads the whole log.
+  const verify = (full = false) => {
     setVerifyError(null);
-    api<Verification>('GET', '/audit/verify')
+    setVerification(null);
+    api<Verification>('GET', full ? '/audit/verify?full=true' : '/audit/verify')
       .then((response) => setVerification(response.body))
       .catch((caught: unknown) => setVerifyError(describeError(caught)));
   };
-  useEffect(verify, []);
+  useEffect(() => verify(), []);
 
   const coveredUpTo = verification?.checkpoint?.signature_ok === true ? verification.checkpoint.seq : undefined;
 
@@ -252,7 +254,15 @@ function coverage(seq: number, coveredUpTo: number | undefined, verification: Ve
   return <span class="badge warn">not yet</span>;
 }
 
-function VerificationPanel({ verification, error, onVerify }: { verification: Verification | null; error: string | null; onVerify: () => void }) {
+function VerificationPanel({
+  verification,
+  error,
+  onVerify,
+}: {
+  verification: Verification | null;
+  error: string | null;
+  onVerify: (full: boolean) => void;
+}) {
   let tone = 'pending';
   let headline = 'Verifying the audit log…';
   const details: string[] = [];
@@ -296,9 +306,15 @@ function VerificationPanel({ verification, error, onVerify }: { verification: Ve
       {details.map((line) => (
         <p key={line}>{line}</p>
       ))}
-      <button type="button" onClick={onVerify}>
-        Verify again
-      </button>
+      {verification === null ? null : <p>{verification.checked} entries checked in this run.</p>}
+      <div class="actions">
+        <button type="button" onClick={() => onVerify(false)}>
+          Verify again
+        </button>
+        <button type="button" onClick={() => onVerify(true)}>
+          Re-verify the whole log
+        </button>
+      </div>
     </section>
   );
 }
