@@ -1,11 +1,11 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { isTransientDbError } from '../../../db/client.js';
 import { isTransient } from '../../../lib/errors.js';
 import { AuditUnavailableError } from '../audit/writer.js';
 import { AuthenticationError, AuthUnavailableError } from '../auth/token-verifier.js';
 import { actionOf, type AuditOutcome, type Auditor } from './auditor.js';
 import { errorBody, HttpError } from './errors.js';
+import { RequestValidationError } from './validation.js';
 
 export const REALM = 'tokenvault-reveal-api';
 
@@ -71,13 +71,8 @@ function classify(error: FastifyError | Error): Refusal {
     const outcome: AuditOutcome = error.statusCode === 403 ? 'denied' : error.statusCode === 429 ? 'rate_limited' : error.statusCode >= 500 ? 'failed' : 'invalid';
     return refusal(error.statusCode, error.code, error.message, outcome, error.code, error.headers);
   }
-  if (hasZodFastifySchemaValidationErrors(error)) {
-    const context = (error as { validationContext?: string }).validationContext ?? 'request';
-    const details = error.validation
-      .slice(0, 5)
-      .map((issue) => `${context}${issue.instancePath.replaceAll('/', '.')}: ${issue.message}`)
-      .join('; ');
-    return refusal(400, 'invalid_request', details, 'invalid', 'validation_failed');
+  if (error instanceof RequestValidationError) {
+    return refusal(400, 'invalid_request', error.describe(), 'invalid', 'validation_failed');
   }
   const fastifyCode = (error as FastifyError).code;
   switch (fastifyCode) {

@@ -93,6 +93,16 @@ describe('POST /reveal', () => {
   it('rejects more than 100 tokens', async () => {
     const response = await reveal(['investigator'], Array.from({ length: 101 }, (_, index) => `${ip.token.slice(0, -3)}${String(index).padStart(3, '0')}`));
     expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({ error: { code: 'invalid_request', message: 'tokens: at most 100 per request' } });
+  });
+
+  it('says in words what a body lacks, not in zod wording', async () => {
+    const token = await harness.token('alice', ['investigator']);
+    const missing = await harness.app.inject({ method: 'POST', url: '/reveal', headers: bearer(token), payload: { tokens: [ip.token] } });
+    expect(missing.json()).toEqual({ error: { code: 'invalid_request', message: 'purpose is required (at least 10 characters)' } });
+    const wrong = await harness.app.inject({ method: 'POST', url: '/reveal', headers: bearer(token), payload: { tokens: ip.token, purpose: PURPOSE, ticket: 7 } });
+    expect(wrong.json()).toEqual({ error: { code: 'invalid_request', message: 'tokens: must be an array, not a string; ticket: must be a string, not a number' } });
+    expect(JSON.stringify([missing.json(), wrong.json()])).not.toMatch(/Invalid input|expected .*, received|Too big/);
   });
 
   it('never writes a revealed value into the audit log or the logs', async () => {
