@@ -34,3 +34,15 @@ export interface ErrorBody {
 export function errorBody(code: string, message: string): ErrorBody {
   return { error: { code, message } };
 }
+
+/**
+ * PostgreSQL refused a value the caller chose (SQLSTATE class 22, data exception: a date out
+ * of range, NUL in text...). Validation should have caught it; if it did not, it is still the
+ * caller's mistake: a 400, never a 5xx that pages someone. Anything else is returned as is.
+ * The message names the SQLSTATE only: PostgreSQL's own text may quote the value.
+ */
+export function callerValueRefused(error: unknown, what: string): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^22[0-9A-Z]{3}$/.test(code)) return error;
+  return new HttpError(400, 'invalid_request', `the database refused ${what} (SQLSTATE ${code}); check the values sent`, { cause: error });
+}
