@@ -122,7 +122,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     errorResponseBuilder: (_request, limit) => new RateLimitedError(limit.after),
   });
 
-  app.setErrorHandler(errorHandlerWith(context.auditor));
+  app.setErrorHandler(errorHandlerWith(context.auditor, context.authenticate));
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(errorBody('not_found', 'no such route')));
 
   await app.register(revealRoutes(context));

@@ -24,9 +24,9 @@ interface Refusal {
  * row (if the route is audited and the handler has not already), and fails closed with 503
  * when even that row cannot be written.
  */
-export function errorHandlerWith(auditor: Auditor) {
+export function errorHandlerWith(auditor: Auditor, authenticate: (request: FastifyRequest) => Promise<void>) {
   return async function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    let refusal = classify(error);
+    let refusal = classify(await credentialsFirst(error, request, authenticate));
     if (refusal.status >= 500) request.log.error({ err: error, code: refusal.code }, 'request failed');
     else request.log.info({ code: refusal.code, reason: refusal.reason }, 'request refused');
 
@@ -40,6 +40,22 @@ export function errorHandlerWith(auditor: Auditor) {
     }
     return reply.code(refusal.status).headers(refusal.headers).send(errorBody(refusal.code, refusal.message));
   };
+}
+
+/**
+ * Body parsing (bad JSON, wrong content type, too large) fails before the authenticate hook
+ * runs. The caller is authenticated now: the audit row then names who sent it, and a request
+ * without valid credentials gets its 401 first, as it would had the body parsed.
+ */
+async function credentialsFirst(error: Error, request: FastifyRequest, authenticate: (request: FastifyRequest) => Promise<void>): Promise<Error> {
+  if (actionOf(request) === undefined || request.principal !== undefined) return error;
+  if (error instanceof AuthenticationError || error instanceof AuthUnavailableError) return error;
+  try {
+    await authenticate(request);
+    return error;
+  } catch (authError) {
+    return authError instanceof Error ? authError : error;
+  }
 }
 
 function classify(error: FastifyError | Error): Refusal {

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
+import { outcomeOf } from '../http/auditor.js';
 import { ForbiddenError } from '../http/errors.js';
 import { maskValue } from '../policy/mask.js';
 import { principalOf, type RouteContext } from './context.js';
@@ -66,7 +67,11 @@ export function revealRoutes(context: RouteContext) {
             : { token: item.token, field: entry.field, value: maskValue(entry.field, entry.value), redaction: 'masked' };
         });
 
-        const outcome = counts.forbidden === 0 ? 'allowed' : counts.forbidden < requested.length ? 'partial' : 'denied';
+        const outcome = outcomeOf({
+          permitted: requested.length - counts.forbidden - counts.invalid_token,
+          forbidden: counts.forbidden,
+          invalid: counts.invalid_token,
+        });
         // Fail closed: if this row cannot be committed, the values above never leave the process.
         await context.auditor.record(request, { outcome, reason: summary(counts), tokens: wellFormed, fieldCounts, purpose, ticket });
         for (const [field, count] of Object.entries(fieldCounts)) {

@@ -90,6 +90,25 @@ describe('POST /reveal', () => {
     expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'invalid', reason: 'validation_failed', tokens: [ip.token] });
   });
 
+  it('audits a request whose tokens are all malformed as invalid, never as allowed', async () => {
+    const response = await reveal(['investigator'], ['ip_v1_not-a-token', 'plainly wrong']);
+    expect(response.statusCode).toBe(200);
+    expect(response.json().results).toEqual([
+      { token: 'ip_v1_not-a-token', error: 'invalid_token' },
+      { token: 'plainly wrong', error: 'invalid_token' },
+    ]);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'reveal', actor: 'alice', outcome: 'invalid', reason: 'invalid_token=2', tokens: [] });
+  });
+
+  it('audits valid and malformed tokens together as partial', async () => {
+    const response = await reveal(['investigator'], [ip.token, 'ip_v1_not-a-token']);
+    expect(response.json().results).toEqual([
+      { token: ip.token, field: 'ip', value: ip.value, redaction: 'none' },
+      { token: 'ip_v1_not-a-token', error: 'invalid_token' },
+    ]);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'partial', reason: 'revealed=1 invalid_token=1', tokens: [ip.token] });
+  });
+
   it('rejects more than 100 tokens', async () => {
     const response = await reveal(['investigator'], Array.from({ length: 101 }, (_, index) => `${ip.token.slice(0, -3)}${String(index).padStart(3, '0')}`));
     expect(response.statusCode).toBe(400);
