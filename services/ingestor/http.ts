@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Readiness } from './worker.js';
+import { readinessStatus, type Readiness } from '../../lib/health/readiness.js';
 
 export interface HealthServerOptions {
   host: string;
@@ -35,7 +35,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       options
         .checkReady()
         .then((readiness) => {
-          res.writeHead(readiness.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(readiness));
+          res.writeHead(readinessStatus(readiness), { 'content-type': 'application/json' }).end(JSON.stringify(readiness));
         })
         .catch(() => res.writeHead(503).end());
       return;

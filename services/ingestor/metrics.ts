@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
 
 export interface IngestorMetrics {
@@ -17,6 +17,8 @@ export interface IngestorMetrics {
 /** Metrics on a registry of their own: several ingestors (tests, the embedded `npm start`) never collide. */
 export function createIngestorMetrics(registry = new Registry()): IngestorMetrics {
   const prefix = 'tokenvault_ingestor_';
+  // Process and runtime metrics (CPU, memory, event-loop lag, GC), unprefixed as dashboards expect them.
+  collectDefaultMetrics({ register: registry });
   return {
     registry,
     received: new Counter({ name: `${prefix}messages_received_total`, help: 'SQS messages received (distinct per batch)', registers: [registry] }),

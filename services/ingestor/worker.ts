@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { isTransientDbError, type Database } from '../../db/client.js';
 import type { DataKeyPolicy } from '../../lib/config/shared.js';
+import { checkReadiness, type Readiness } from '../../lib/health/readiness.js';
 import { isTransient } from '../../lib/errors.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
@@ -69,12 +70,6 @@ export interface IngestorStats {
   polling: boolean;
 }
 
-export interface Readiness {
-  ready: boolean;
-  database: boolean;
-  tokenKey: boolean;
-  polling: boolean;
-}
 
 export interface Ingestor {
   /** Loads the active token key (creating v1 on a fresh database), then starts the pollers. */
@@ -341,13 +336,20 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       return polling && !stopping && tokenizer.loaded && databaseHealthy;
     },
     async checkReady() {
-      const database = await deps.database.pool.query('SELECT 1').then(
-        () => true,
-        () => false,
-      );
-      databaseHealthy = database;
-      const state = { database, tokenKey: tokenizer.loaded, polling: polling && !stopping };
-      return { ready: state.database && state.tokenKey && state.polling, ...state };
+      return checkReadiness({
+        database: () =>
+          deps.database.pool.query('SELECT 1').then(
+            () => {
+              databaseHealthy = true;
+            },
+            (error: unknown) => {
+              databaseHealthy = false;
+              throw error;
+            },
+          ),
+        tokenKey: async () => (tokenizer.loaded ? `v${tokenizer.current().keyVersion}` : { ok: false, error: 'not loaded yet' }),
+        polling: async () => (polling && !stopping ? undefined : { ok: false, error: stopping ? 'stopping' : 'not started' }),
+      });
     },
   };
 }

@@ -220,6 +220,43 @@ describe('ingestor: SQS → PostgreSQL', () => {
     }
   });
 
+  it('answers readiness in the shape the reveal API uses: database, token key and polling, each with what failed', async () => {
+    const queueUrl = await sqs.createQueue(uniqueName('readiness'));
+    const proxy = await startCuttableProxy(Number(new URL(testDb.url).port));
+    const proxied = new URL(testDb.url);
+    proxied.port = String(proxy.port);
+    const database = createDatabase({ url: proxied.toString(), role: 'ingestor', poolSize: 2 });
+    try {
+      const ingestor = startIngestor(queueUrl, {}, { database });
+      expect(await ingestor.checkReady()).toEqual({
+        status: 'not_ready',
+        checks: { database: { ok: true }, tokenKey: { ok: false, error: 'not loaded yet' }, polling: { ok: false, error: 'not started' } },
+      });
+      await ingestor.start();
+      expect(await ingestor.checkReady()).toEqual({ status: 'ready', checks: { database: { ok: true }, tokenKey: { ok: true, detail: 'v1' }, polling: { ok: true } } });
+      await proxy.cut();
+      const cut = await ingestor.checkReady();
+      expect(cut).toMatchObject({ status: 'not_ready', checks: { database: { ok: false, error: expect.stringMatching(/\(E[A-Z]+\)$|^Error|unavailable/) }, polling: { ok: true } } });
+      expect(JSON.stringify(cut)).not.toContain(String(proxy.port));
+      await proxy.restore();
+      await waitFor(async () => (await ingestor.checkReady()).status === 'ready', 'ready again');
+      await ingestor.stop();
+      expect((await ingestor.checkReady()).checks.polling).toEqual({ ok: false, error: 'stopping' });
+    } finally {
+      await proxy.close();
+      await database.close();
+    }
+  });
+
+  it('exports the process and Node.js runtime metrics next to its own', async () => {
+    const ingestor = startIngestor(await sqs.createQueue(uniqueName('default-metrics')));
+    const text = await ingestor.registry.metrics();
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_gc_duration_seconds']) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+    expect(text).toContain('tokenvault_ingestor_messages_stored_total');
+  });
+
   it('finishes the in-flight batch (commit and delete) before stop() resolves', async () => {
     const queueUrl = await sqs.createQueue(uniqueName('graceful'), { visibilityTimeoutSeconds: 30 });
     const [id = ''] = await send(queueUrl, [JSON.stringify(loginEvent())]);
