@@ -103,6 +103,7 @@ async function main(): Promise<void> {
       waitTimeSeconds: ingestorConfig.sqs.waitTimeSeconds,
       tokenKeyRefreshMs: ingestorConfig.tokenKeyRefreshMs,
       knownTokenCacheSize: ingestorConfig.knownTokenCacheSize,
+      unknownFields: ingestorConfig.unknownFields,
       dataKeyPolicy: ingestorConfig.dataKeyPolicy,
     },
   });

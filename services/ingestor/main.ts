@@ -62,6 +62,7 @@ async function main(): Promise<void> {
       ...(config.sqs.visibilityTimeoutSeconds === undefined ? {} : { visibilityTimeoutSeconds: config.sqs.visibilityTimeoutSeconds }),
       tokenKeyRefreshMs: config.tokenKeyRefreshMs,
       knownTokenCacheSize: config.knownTokenCacheSize,
+      unknownFields: config.unknownFields,
       dataKeyPolicy: config.dataKeyPolicy,
     },
   });
