@@ -46,3 +46,23 @@ export function callerValueRefused(error: unknown, what: string): unknown {
   if (typeof code !== 'string' || !/^22[0-9A-Z]{3}$/.test(code)) return error;
   return new HttpError(400, 'invalid_request', `the database refused ${what} (SQLSTATE ${code}); check the values sent`, { cause: error });
 }
+
+/** A reveal would exceed one of the caller's budgets: nothing was revealed. */
+export class BudgetExhaustedError extends HttpError {
+  constructor(message: string, headers: Record<string, string>) {
+    super(429, 'budget_exhausted', message, { headers });
+  }
+}
+
+export class NotFoundError extends HttpError {
+  constructor(message: string) {
+    super(404, 'not_found', message);
+  }
+}
+
+/** The resource exists but is not in a state that allows this (already decided, collected, expired). */
+export class ConflictError extends HttpError {
+  constructor(code: string, message: string) {
+    super(409, code, message);
+  }
+}
