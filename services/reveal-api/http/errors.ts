@@ -26,14 +26,7 @@ export class RateLimitedError extends HttpError {
   }
 }
 
-/** The one error body shape clients can rely on. */
-export interface ErrorBody {
-  error: { code: string; message: string };
-}
-
-export function errorBody(code: string, message: string): ErrorBody {
-  return { error: { code, message } };
-}
+export { errorBody, type ErrorBody } from '../../../lib/http/error-body.js';
 
 /**
  * PostgreSQL refused a value the caller chose (SQLSTATE class 22, data exception: a date out

@@ -44,6 +44,10 @@ describe('ingestor health and metrics endpoints', () => {
 
   it('answers unknown paths with 404 and other methods with 405', async () => {
     expect((await get('/nope')).status).toBe(404);
-    expect((await fetch(`http://127.0.0.1:${server.port}/metrics`, { method: 'POST' })).status).toBe(405);
+    const wrong = await fetch(`http://127.0.0.1:${server.port}/metrics`, { method: 'POST' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD');
+    expect(await wrong.json()).toEqual({ error: { code: 'method_not_allowed', message: 'POST is not allowed here; this path answers GET, HEAD' } });
+    expect(await (await get('/nope')).json()).toMatchObject({ error: { code: 'not_found' } });
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,6 +134,8 @@ describe('operations endpoints', () => {
     const spec = await harness.app.inject({ url: '/docs/json' });
     expect(spec.statusCode).toBe(200);
     expect(Object.keys(spec.json().paths)).toEqual(expect.arrayContaining(['/reveal', '/tokenize', '/erase', '/audit', '/audit/verify']));
+    const { version } = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(spec.json().info.version).toBe(version);
     expect((await harness.app.inject({ url: '/docs' })).statusCode).toBeLessThan(400);
   });
 

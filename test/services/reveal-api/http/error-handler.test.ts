@@ -73,6 +73,18 @@ describe('error responses', () => {
     expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ actor: null, outcome: 'unauthenticated' });
   });
 
+  it.each([
+    ['GET', '/reveal', 'POST'],
+    ['DELETE', '/audit', 'GET, HEAD'],
+    ['POST', '/audit/verify', 'GET, HEAD'],
+    ['PUT', '/readyz?verbose=1', 'GET, HEAD'],
+  ])('answers %s %s with 405, an Allow header and code method_not_allowed', async (method, url, allow) => {
+    const response = await harness.app.inject({ method: method as 'GET', url, headers: investigator });
+    expect(response.statusCode).toBe(405);
+    expect(response.headers.allow).toBe(allow);
+    expect(response.json()).toEqual({ error: { code: 'method_not_allowed', message: `${method} is not allowed here; this path answers ${allow}` } });
+  });
+
   it('answers 404 in the same shape for unknown routes', async () => {
     const response = await harness.app.inject({ url: '/nope' });
     expect(response.statusCode).toBe(404);
