@@ -13,6 +13,8 @@ interface KnownPath {
 export function collectRouteMethods(app: FastifyInstance): (url: string) => string[] | undefined {
   const paths = new Map<string, KnownPath>();
   app.addHook('onRoute', (route) => {
+    // A wildcard (static files: /docs/*, /console/*) says nothing about which paths exist.
+    if (route.url.includes('*')) return;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     let known = paths.get(route.url);
     if (known === undefined) {
@@ -31,11 +33,11 @@ export function collectRouteMethods(app: FastifyInstance): (url: string) => stri
   };
 }
 
-/** `/reveal-requests/:id` → ^/reveal-requests/[^/]+$; `/docs/*` → ^/docs/.*$ */
+/** `/reveal-requests/:id` → ^/reveal-requests/[^/]+$ */
 function patternOf(url: string): RegExp {
   const escaped = url
     .split('/')
-    .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment === '*' ? '.*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
     .join('/');
   return new RegExp(`^${escaped}/?$`);
 }
