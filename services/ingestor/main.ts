@@ -2,6 +2,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
 import { createDatabase } from '../../db/client.js';
+import { describeDatabaseFailure } from '../../db/connection-error.js';
 import { processEnv } from '../../lib/config/env.js';
 import { runMain } from '../../lib/entry-point.js';
 import { createKeyProvider } from '../../lib/keys/create-key-provider.js';
@@ -31,7 +32,7 @@ async function main(): Promise<number | void> {
   try {
     await database.pool.query('SELECT 1');
   } catch (error) {
-    return fail(`cannot reach the database at ${redactedUrl(config.database.url)} (DATABASE_URL)`, error);
+    return fail(describeDatabaseFailure(error, config.database.url), error);
   }
   try {
     await keys.check();
@@ -60,15 +61,6 @@ async function main(): Promise<number | void> {
     keys.close();
     sqs.destroy();
   });
-}
-
-function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
-  } catch {
-    return '(unparsable URL)';
-  }
 }
 
 runMain('ingestor', main);

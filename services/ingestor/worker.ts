@@ -5,12 +5,13 @@ import type { Database } from '../../db/client.js';
 import { DEFAULT_DATA_KEY_POLICY, type DataKeyPolicy } from '../../lib/config/shared.js';
 import { errorSummary, isTransient } from '../../lib/errors.js';
 import { ActiveTokenKey } from '../../lib/keys/active-token-key.js';
+import { checkReadiness, type Readiness } from '../../lib/health/readiness.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
 import { INGESTOR_DEFAULTS } from './config.js';
 import { backoffMs, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.js';
 import { KnownTokens } from './known-tokens.js';
-import type { InboundMessage } from './message.js';
+import type { InboundMessage, UnknownFieldPolicy } from './message.js';
 import { countingKeyProvider, createIngestorMetrics, type IngestorMetrics } from './metrics.js';
 import { createSink, type Sink, type SinkResult } from './sink.js';
 
@@ -27,6 +28,8 @@ export interface IngestorOptions {
   tokenKeyRefreshMs?: number;
   /** Group-commit transactions in flight at once (see SinkDeps.writers). Default 2. */
   sinkWriters?: number;
+  /** Fields a login event does not define: drop them (default) or quarantine the message. */
+  unknownFields?: UnknownFieldPolicy;
   /** Capacity of the known-token LRU (0 disables it). Default: INGESTOR_DEFAULTS. */
   knownTokenCacheSize?: number;
   dataKeyPolicy?: DataKeyPolicy;
@@ -70,16 +73,6 @@ export interface IngestorStats {
   polling: boolean;
 }
 
-export interface Readiness {
-  ready: boolean;
-  database: boolean;
-  /** The queue answered a GetQueueAttributes just now. */
-  queue: boolean;
-  tokenKey: boolean;
-  polling: boolean;
-  /** Why it is not ready (names of the failed checks and what they said), empty when ready. */
-  reasons: string[];
-}
 
 /** How long /readyz waits for the database and the queue before calling them unreachable. */
 const READINESS_TIMEOUT_MS = 3_000;
@@ -114,7 +107,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
   const dataKeys = new DataKeyRing(deps.database.db, keys, options.dataKeyPolicy ?? DEFAULT_DATA_KEY_POLICY);
   const tokenizer = new ActiveTokenKey(deps.database, keys);
   const knownTokens = new KnownTokens(options.knownTokenCacheSize ?? INGESTOR_DEFAULTS.knownTokenCacheSize);
-  const sink = createSink({ database: deps.database, dataKeys, tokenizer: () => tokenizer.current(), knownTokens, logger, writers: options.sinkWriters });
+  const sink = createSink({ database: deps.database, dataKeys, tokenizer: () => tokenizer.current(), knownTokens, logger, writers: options.sinkWriters, unknownFields: options.unknownFields });
 
   const counts = { received: 0, stored: 0, duplicates: 0, quarantined: 0, retried: 0, deleted: 0, deleteFailures: 0, batches: 0 };
   let inFlight = 0;
@@ -216,6 +209,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
             duplicates: result.duplicates,
             quarantined: result.quarantined,
             reasons: result.reasons,
+            droppedFields: result.droppedFields,
             vaultWritten: result.vaultWritten,
             splitAfterError: result.splitAfterError,
           },
@@ -239,6 +233,12 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
     metrics.stored.inc(result.stored);
     metrics.duplicates.inc(result.duplicates);
     for (const [reason, count] of Object.entries(result.reasons)) metrics.quarantined.inc({ reason }, count);
+    for (const [name, count] of Object.entries(result.droppedFields)) {
+      const { label, first } = metrics.unknownFieldNames.admit(name);
+      metrics.unknownFields.inc({ field: label }, count);
+      // Once per name per process: a producer adding a field is news, not a per-message event.
+      if (first) logger.warn({ field: label }, 'login events carry a field the ingestor does not know; stored without it (INGEST_UNKNOWN_FIELDS=drop)');
+    }
   }
 
   async function pollLoop(poller: number): Promise<void> {
@@ -349,40 +349,25 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       return polling && !stopping && tokenizer.loaded && databaseHealthy;
     },
     async checkReady() {
-      const reasons: string[] = [];
-      const check = (what: string, run: Promise<unknown>): Promise<boolean> =>
-        withTimeout(run, READINESS_TIMEOUT_MS).then(
-          () => true,
-          (error: unknown) => {
-            const { code, message } = errorSummary(error);
-            reasons.push(`${what} unreachable (${code}: ${message})`);
-            return false;
-          },
-        );
-      const [database, queue] = await Promise.all([
-        check('database', deps.database.pool.query('SELECT 1')),
-        // Long polls may be stuck in back-off for a while: ask the queue itself, now.
-        check(
-          'queue',
+      return checkReadiness({
+        database: () =>
+          deps.database.pool.query('SELECT 1').then(
+            () => {
+              databaseHealthy = true;
+            },
+            (error: unknown) => {
+              databaseHealthy = false;
+              throw error;
+            },
+          ),
+        tokenKey: async () => (tokenizer.loaded ? `v${tokenizer.current().keyVersion}` : { ok: false, error: 'not loaded yet' }),
+        // Long polls may be in back-off for a while: ask the queue itself, now.
+        queue: () =>
           deps.sqs.send(new GetQueueAttributesCommand({ QueueUrl: deps.queueUrl, AttributeNames: ['QueueArn'] }), {
             abortSignal: AbortSignal.timeout(READINESS_TIMEOUT_MS),
-          }),
-        ),
-      ]);
-      databaseHealthy = database;
-      const state = { database, queue, tokenKey: tokenizer.loaded, polling: polling && !stopping };
-      if (!state.tokenKey) reasons.push('token key not loaded');
-      if (!state.polling) reasons.push('not polling');
-      return { ready: state.database && state.queue && state.tokenKey && state.polling, ...state, reasons };
+          }).then(() => undefined),
+        polling: async () => (polling && !stopping ? undefined : { ok: false, error: stopping ? 'stopping' : 'not started' }),
+      });
     },
   };
-}
-
-/** Rejects when `promise` has not settled within `ms` (a hung dependency is an unready one). */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'timeout' })), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
