@@ -31,6 +31,7 @@ export function ingestorOptions(config: IngestorConfig): IngestorOptions {
     ...(config.sqs.visibilityTimeoutSeconds === undefined ? {} : { visibilityTimeoutSeconds: config.sqs.visibilityTimeoutSeconds }),
     tokenKeyRefreshMs: config.tokenKeyRefreshMs,
     knownTokenCacheSize: config.knownTokenCacheSize,
+    unknownFields: config.unknownFields,
     dataKeyPolicy: config.dataKeyPolicy,
   };
 }

@@ -26,6 +26,7 @@ describe('ingestorOptions', () => {
       visibilityTimeoutSeconds: 45,
       tokenKeyRefreshMs: 7000,
       knownTokenCacheSize: 123,
+      unknownFields: 'drop',
       dataKeyPolicy: { maxUses: 99, maxAgeMs: 60_000 },
     });
   });
