@@ -263,7 +263,7 @@ describe('ingestor: SQS → PostgreSQL', () => {
     }
   });
 
-  it('answers readiness in the shape the reveal API uses: database, token key and polling, each with what failed', async () => {
+  it('answers readiness in the shape the reveal API uses: database, queue, token key and polling, each with what failed', async () => {
     const queueUrl = await sqs.createQueue(uniqueName('readiness'));
     const proxy = await startCuttableProxy(Number(new URL(testDb.url).port));
     const proxied = new URL(testDb.url);
@@ -273,10 +273,10 @@ describe('ingestor: SQS → PostgreSQL', () => {
       const ingestor = startIngestor(queueUrl, {}, { database });
       expect(await ingestor.checkReady()).toEqual({
         status: 'not_ready',
-        checks: { database: { ok: true }, tokenKey: { ok: false, error: 'not loaded yet' }, polling: { ok: false, error: 'not started' } },
+        checks: { database: { ok: true }, queue: { ok: true }, tokenKey: { ok: false, error: 'not loaded yet' }, polling: { ok: false, error: 'not started' } },
       });
       await ingestor.start();
-      expect(await ingestor.checkReady()).toEqual({ status: 'ready', checks: { database: { ok: true }, tokenKey: { ok: true, detail: 'v1' }, polling: { ok: true } } });
+      expect(await ingestor.checkReady()).toEqual({ status: 'ready', checks: { database: { ok: true }, queue: { ok: true }, tokenKey: { ok: true, detail: 'v1' }, polling: { ok: true } } });
       await proxy.cut();
       const cut = await ingestor.checkReady();
       expect(cut).toMatchObject({ status: 'not_ready', checks: { database: { ok: false, error: expect.stringMatching(/\(E[A-Z]+\)$|^Error|unavailable/) }, polling: { ok: true } } });
