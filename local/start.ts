@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     JWT_PUBLIC_KEY: config.env.JWT_PUBLIC_KEY ?? signingKey.publicKeyPem,
     JWT_ISSUER: config.env.JWT_ISSUER ?? signingKey.issuer,
     JWT_AUDIENCE: config.env.JWT_AUDIENCE ?? signingKey.audience,
+    ...auditCheckpointEnv(config),
   });
   const revealDatabase = createDatabase(revealConfig.database, { applicationName: 'tokenvault-reveal-api' });
   cleanups.push(() => revealDatabase.close());
@@ -87,6 +88,12 @@ async function main(): Promise<void> {
   await app.listen({ host: revealConfig.host, port: revealConfig.port });
   cleanups.push(() => app.close());
   say(`  reveal-api    http://${revealConfig.host}:${revealConfig.port}  (OpenAPI docs at /docs)`);
+  const checkpoints = revealConfig.auditCheckpoints;
+  if (checkpoints !== undefined) {
+    const signer = checkpoints.signer.kind === 'local' ? `local-only key ${checkpoints.signer.file} (public key: ${checkpoints.signer.file}.pub.pem)` : `AWS KMS key ${checkpoints.signer.keyId}`;
+    say(`  audit         checkpoints every ${checkpoints.intervalMs / 1000} s, signed by ${signer}`);
+    if (checkpoints.file !== undefined) say(`                published to ${checkpoints.file}`);
+  }
 
   const ingestorDatabase = createDatabase(ingestorConfig.database, { applicationName: 'tokenvault-ingestor' });
   cleanups.push(() => ingestorDatabase.close());
@@ -124,6 +131,16 @@ async function main(): Promise<void> {
   await reportDrain(ingestor, sqs, ingestorConfig.sqs.queueUrl, owner);
   await printRevealExample(owner, signingKey, revealConfig.host, revealConfig.port);
   say('\nRunning. Ctrl-C to stop.');
+}
+
+/** npm start signs audit checkpoints with a local key and publishes them to a file, unless configured otherwise. */
+function auditCheckpointEnv(config: LocalConfig): Record<string, string> {
+  const env = config.env;
+  if (env.AUDIT_SIGNING_KEY_ID !== undefined && env.AUDIT_SIGNING_KEY_ID !== '') return {};
+  return {
+    AUDIT_SIGNING_KEY_FILE: env.AUDIT_SIGNING_KEY_FILE ?? join(config.dataDir, 'audit', 'signing-key.pem'),
+    AUDIT_CHECKPOINT_FILE: env.AUDIT_CHECKPOINT_FILE ?? join(config.dataDir, 'audit', 'checkpoints.jsonl'),
+  };
 }
 
 async function startDatabase(config: LocalConfig): Promise<string> {

@@ -7,6 +7,12 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import type { Database } from '../../db/client.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
+import type { AuditSigner } from '../../lib/keys/audit-signer.js';
+import { createAuditSigner } from '../../lib/keys/create-audit-signer.js';
+import { AuditCheckpointer } from './audit/checkpointer.js';
+import { AuditChainMonitor } from './audit/monitor.js';
+import { CheckpointPublisher } from './audit/publisher.js';
+import { FileCheckpointSink, LogCheckpointSink, S3CheckpointSink, type CheckpointSink } from './audit/sinks.js';
 import { AuditWriter } from './audit/writer.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import type { RevealConfig } from './config.js';
@@ -33,9 +39,13 @@ export interface RevealDeps {
   keys: KeyProvider;
   /** A pino logger; otherwise one is created at config.logLevel. */
   logger?: FastifyBaseLogger;
+  /** Overrides the checkpoint signer built from config.auditCheckpoints (the caller then owns it). */
+  auditSigner?: AuditSigner;
+  /** Extra checkpoint sinks (tests). */
+  auditSinks?: CheckpointSink[];
 }
 
-export type RevealApp = FastifyInstance & { revealMetrics: RevealMetrics };
+export type RevealApp = FastifyInstance & { revealMetrics: RevealMetrics; auditCheckpointer: AuditCheckpointer | undefined };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -55,6 +65,9 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     onBatch: (size) => metrics.auditBatchSize.observe(size),
   });
   const ring = new DataKeyRing(database.db, keys, config.dataKeyPolicy);
+  const checkpoints = config.auditCheckpoints;
+  const ownSigner = deps.auditSigner === undefined && checkpoints !== undefined ? await createAuditSigner(checkpoints.signer) : undefined;
+  const auditSigner = deps.auditSigner ?? ownSigner;
   const context: RouteContext = {
     pool: database.pool,
     policy,
@@ -62,6 +75,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     tokenizer: new ActiveTokenizer(database.pool, database.db, keys),
     auditor: new Auditor(auditWriter, metrics),
     auditWriter,
+    auditMonitor: new AuditChainMonitor(database.pool, auditSigner?.publicKey),
+    auditSigner,
     metrics,
     authenticate: authenticateWith(verifier),
   };
@@ -92,6 +107,31 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   app.decorateRequest('principal', undefined);
   app.decorateRequest('audited', false);
   app.decorate('revealMetrics', metrics);
+  const checkpointer = auditSigner === undefined || checkpoints === undefined ? undefined : buildCheckpointer(app.log);
+  app.decorate('auditCheckpointer', checkpointer);
+
+  function buildCheckpointer(logger: FastifyBaseLogger): AuditCheckpointer {
+    const options = checkpoints!;
+    const sinks: CheckpointSink[] = [...(deps.auditSinks ?? [])];
+    if (options.file !== undefined) sinks.push(new FileCheckpointSink(options.file));
+    if (options.log) sinks.push(new LogCheckpointSink(logger));
+    if (options.s3 !== undefined) sinks.push(new S3CheckpointSink(options.s3));
+    const publisher = new CheckpointPublisher(sinks, {
+      logger,
+      onFailure: (sink) => metrics.auditSinkFailures.inc({ sink }),
+      onPending: (sink, count) => metrics.auditSinkPending.set({ sink }, count),
+    });
+    return new AuditCheckpointer(database.pool, auditSigner!, publisher, {
+      origin: options.origin,
+      intervalMs: options.intervalMs,
+      logger,
+      onWritten: (checkpoint) => {
+        metrics.auditCheckpoints.inc();
+        metrics.auditCheckpointSeq.set(checkpoint.body.seq);
+      },
+      onFailure: (reason) => metrics.auditCheckpointFailures.inc({ reason }),
+    });
+  }
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
     reply.header('cache-control', 'no-store');
@@ -132,9 +172,18 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
 
   app.addHook('onClose', async () => {
     await auditWriter.flush();
+    // After the last audit row: the final checkpoint covers everything this replica wrote.
+    await checkpointer?.close();
+    ownSigner?.close();
     ring.clear();
   });
   await app.ready();
+  checkpointer?.start();
+  if (checkpointer !== undefined) {
+    app.log.info({ keyId: auditSigner?.keyId, signer: auditSigner?.label, intervalMs: checkpoints?.intervalMs }, 'audit checkpoints enabled');
+  } else {
+    app.log.warn('audit checkpoints are DISABLED: the audit log holds only against people without database rights (set AUDIT_SIGNING_KEY_ID)');
+  }
   return app as unknown as RevealApp;
 }
 

@@ -62,7 +62,7 @@ describe('npm run audit:verify', () => {
     await fillLog(6);
     const result = await verify();
     expect(result.code).toBe(0);
-    expect(result.text).toMatch(/^audit log intact: 6 rows checked \(head seq 6 hash [0-9a-f]{64}\)$/);
+    expect(result.text).toMatch(/^audit log intact: 6 rows checked \(head seq 6 hash [0-9a-f]{64}\); 0 checkpoints; no signed checkpoint covers it yet; rows 1\.\.6 are after the last checkpoint and not yet covered by a signature \[checkpoints from the database/);
   });
 
   it('exits 1 and names the first broken seq when a row was edited', async () => {

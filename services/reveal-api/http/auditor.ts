@@ -3,7 +3,7 @@ import { parseToken } from '../../../lib/crypto/tokens.js';
 import type { AuditEntry, AuditWriter } from '../audit/writer.js';
 import type { RevealMetrics } from '../metrics.js';
 
-export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'audit_read' | 'audit_verify';
+export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'audit_read' | 'audit_verify' | 'audit_export';
 
 /** allowed: everything asked was permitted; partial: some tokens forbidden; the rest are refusals. */
 export type AuditOutcome = 'allowed' | 'partial' | 'denied' | 'invalid' | 'unauthenticated' | 'rate_limited' | 'failed';

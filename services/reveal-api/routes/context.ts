@@ -1,5 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
+import type { AuditSigner } from '../../../lib/keys/audit-signer.js';
+import type { AuditChainMonitor } from '../audit/monitor.js';
 import type { AuditWriter } from '../audit/writer.js';
 import type { Principal } from '../auth/token-verifier.js';
 import type { Auditor } from '../http/auditor.js';
@@ -16,6 +18,10 @@ export interface RouteContext {
   tokenizer: ActiveTokenizer;
   auditor: Auditor;
   auditWriter: AuditWriter;
+  /** Incremental, single-flight verification of the stored log against its checkpoints. */
+  auditMonitor: AuditChainMonitor;
+  /** The checkpoint signing key, when checkpoints are configured. */
+  auditSigner: AuditSigner | undefined;
   metrics: RevealMetrics;
   authenticate: (request: FastifyRequest) => Promise<void>;
 }
