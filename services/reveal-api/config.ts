@@ -72,6 +72,8 @@ const revealEnvSchemaBase = sharedEnvSchema.extend({
     AUDIT_CHECKPOINT_S3_RETENTION_DAYS: envInt(1, 36_500).optional(),
     AUDIT_CHECKPOINT_S3_FORCE_PATH_STYLE: envBool.default(false),
     AWS_ENDPOINT_URL_S3: envUrl.optional(),
+    /** Optional: new reveal requests waiting for approval are POSTed here (id, requester, purpose; never values). */
+    APPROVAL_WEBHOOK_URL: envUrl.optional(),
   });
 
 export const revealEnvSchema = revealEnvSchemaBase
@@ -134,6 +136,7 @@ export interface RevealConfig extends SharedConfig {
   bodyLimitBytes: number;
   auditLockTimeoutMs: number;
   shutdownTimeoutMs: number;
+  approvalWebhookUrl: string | undefined;
   /** Signed checkpoints of the audit chain; undefined when no signing key is configured. */
   auditCheckpoints: AuditCheckpointConfig | undefined;
 }
@@ -176,6 +179,7 @@ export function loadRevealConfig(env: Env): RevealConfig {
     bodyLimitBytes: parsed.BODY_LIMIT_BYTES,
     auditLockTimeoutMs: parsed.AUDIT_LOCK_TIMEOUT_MS,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    approvalWebhookUrl: parsed.APPROVAL_WEBHOOK_URL,
     auditCheckpoints: auditCheckpointConfig(parsed),
   };
 }

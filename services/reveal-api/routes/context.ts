@@ -2,7 +2,9 @@ import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { AuditSigner } from '../../../lib/keys/audit-signer.js';
 import type { AuditChainMonitor } from '../audit/monitor.js';
+import type { ApprovalDesk } from '../approvals/desk.js';
 import type { AuditWriter } from '../audit/writer.js';
+import type { ExhaustedBudgets } from '../budget/standing.js';
 import type { Principal } from '../auth/token-verifier.js';
 import type { Auditor } from '../http/auditor.js';
 import type { RevealMetrics } from '../metrics.js';
@@ -23,6 +25,8 @@ export interface RouteContext {
   /** The checkpoint signing key, when checkpoints are configured. */
   auditSigner: AuditSigner | undefined;
   metrics: RevealMetrics;
+  approvals: ApprovalDesk;
+  exhaustedBudgets: ExhaustedBudgets;
   authenticate: (request: FastifyRequest) => Promise<void>;
 }
 
