@@ -1,6 +1,7 @@
 /**
  * npm run bench:reveal [-- --duration 10 --connections 16 --light-connections 4 --rows 20000 --pool 16
- *                         --cases baseline,reveal-1,reveal-1-budget,reveal-100,reveal-100-budget,reveal-100-light]
+ *                         --cases baseline,reveal-1,reveal-1-checkpoints,reveal-1-budget,reveal-100,reveal-100-checkpoints,
+ *                                 reveal-100-budget,reveal-100-light --checkpoint-interval 1]
  *
  * Starts its own embedded PostgreSQL (temporary directory, random port), seeds the vault,
  * starts the real reveal API on loopback (this process) and loads it from a SECOND process
@@ -12,7 +13,11 @@
  *   reveal-100-light the same at lower concurrency (latency when the API is not saturated)
  *   *-budget   the same as another identity whose role has budgets (per minute/hour/day, never
  *              exhausted here): the charge is decided and stored in the audit row's transaction,
- *              so these rows show what enforcing budgets costs ("vs no budget" column)
+ *              so these rows show what enforcing budgets costs ("vs reference" column)
+ *   *-checkpoints the same with signed audit checkpoints being written every --checkpoint-interval
+ *              seconds (default 1 s, 60× the production default, so the cost shows): each round
+ *              verifies the rows since the previous checkpoint, signs the head (P-256) and stores it
+ *              ("vs reference" column: against the same case without checkpoints, same run)
  * The bench runs with its own policy: both roles reveal plainly and need no approval.
  * The audit share comes from the server's own histogram (append → commit per request).
  */
@@ -44,8 +49,9 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '16' },
     rows: { type: 'string', default: '20000' },
     pool: { type: 'string', default: '16' },
-    cases: { type: 'string', default: 'baseline,reveal-1,reveal-1-budget,reveal-100,reveal-100-budget,reveal-100-light' },
+    cases: { type: 'string', default: 'baseline,reveal-1,reveal-1-checkpoints,reveal-1-budget,reveal-100,reveal-100-checkpoints,reveal-100-budget,reveal-100-light' },
     'light-connections': { type: 'string', default: '4' },
+    'checkpoint-interval': { type: 'string', default: '1' },
     // Experiments only (e.g. "DROP INDEX audit_log_tokens_idx"): run as the owner after the migrations.
     'setup-sql': { type: 'string' },
   },
@@ -103,6 +109,11 @@ async function main(): Promise<void> {
     // The bench is one identity hammering the API: the per-actor limit would stop it at once.
     RATE_LIMIT_MAX: '10000000',
     POLICY_FILE: policyFile,
+    // Checkpoints are driven by the bench (only during the *-checkpoints cases), not by the timer.
+    AUDIT_SIGNING_KEY_FILE: join(dir, 'audit-signing-key.pem'),
+    AUDIT_CHECKPOINT_INTERVAL_SECONDS: '0',
+    AUDIT_CHECKPOINT_FILE: join(dir, 'checkpoints.jsonl'),
+    AUDIT_CHECKPOINT_LOG: 'false',
   });
   const database = createDatabase(config.database, { applicationName: 'bench-reveal-api' });
   cleanups.unshift(() => database.close());
@@ -127,22 +138,50 @@ async function main(): Promise<void> {
   const selected = new Set(args.cases.split(','));
   const hundreds = bodies(300, 100);
   const ones = bodies(5000, 1);
-  const cases: { id: string; name: string; load: LoadCase; tokensPerRequest: number; unbudgeted?: string }[] = [
+  const checkpointEvery = Number(args['checkpoint-interval']) * 1000;
+  /** Signs checkpoints every interval while a case runs; returns how many it wrote. */
+  const checkpointing = () => {
+    let written = 0;
+    const timer = setInterval(() => {
+      void app.auditCheckpointer?.checkpointNow().then((outcome) => (written += outcome.status === 'written' ? 1 : 0), () => undefined);
+    }, checkpointEvery);
+    return () => {
+      clearInterval(timer);
+      return written;
+    };
+  };
+  const cases: { id: string; name: string; load: LoadCase; tokensPerRequest: number; reference?: string; checkpoints?: boolean }[] = [
     { id: 'baseline', name: 'baseline GET /healthz', tokensPerRequest: 0, load: { url: `${address}/healthz`, method: 'GET', headers: {}, bodies: [], connections: CONNECTIONS, durationSeconds: DURATION } },
     { id: 'reveal-1', name: 'reveal 1 token', tokensPerRequest: 1, load: { url: `${address}/reveal`, method: 'POST', headers, bodies: ones, connections: CONNECTIONS, durationSeconds: DURATION } },
     {
       id: 'reveal-1-budget',
       name: 'reveal 1 token, budgets enforced',
       tokensPerRequest: 1,
-      unbudgeted: 'reveal-1',
+      reference: 'reveal-1',
       load: { url: `${address}/reveal`, method: 'POST', headers: budgetedHeaders, bodies: ones, connections: CONNECTIONS, durationSeconds: DURATION },
     },
+    {
+      id: 'reveal-1-checkpoints',
+      name: `reveal 1 token, checkpoints every ${args['checkpoint-interval']} s`,
+      tokensPerRequest: 1,
+      reference: 'reveal-1',
+      checkpoints: true,
+      load: { url: `${address}/reveal`, method: 'POST', headers, bodies: ones, connections: CONNECTIONS, durationSeconds: DURATION },
+    },
     { id: 'reveal-100', name: 'reveal 100 tokens', tokensPerRequest: 100, load: { url: `${address}/reveal`, method: 'POST', headers, bodies: hundreds, connections: CONNECTIONS, durationSeconds: DURATION } },
+    {
+      id: 'reveal-100-checkpoints',
+      name: `reveal 100 tokens, checkpoints every ${args['checkpoint-interval']} s`,
+      tokensPerRequest: 100,
+      reference: 'reveal-100',
+      checkpoints: true,
+      load: { url: `${address}/reveal`, method: 'POST', headers, bodies: hundreds, connections: CONNECTIONS, durationSeconds: DURATION },
+    },
     {
       id: 'reveal-100-budget',
       name: 'reveal 100 tokens, budgets enforced',
       tokensPerRequest: 100,
-      unbudgeted: 'reveal-100',
+      reference: 'reveal-100',
       load: { url: `${address}/reveal`, method: 'POST', headers: budgetedHeaders, bodies: hundreds, connections: CONNECTIONS, durationSeconds: DURATION },
     },
     {
@@ -159,16 +198,19 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
   let baselineRps = 0;
   const measured = new Map<string, LoadResult>();
-  for (const { id, name, load, tokensPerRequest, unbudgeted } of cases.filter((item) => selected.has(item.id))) {
+  const checkpointNotes: string[] = [];
+  for (const { id, name, load, tokensPerRequest, reference: referenceId, checkpoints } of cases.filter((item) => selected.has(item.id))) {
     log(`running ${name} for ${DURATION}s with ${load.connections} connections…`);
     const before = await snapshot(app.revealMetrics.auditWrite);
     const batchesBefore = await snapshot(app.revealMetrics.auditBatchSize);
+    const stopCheckpoints = checkpoints === true ? checkpointing() : undefined;
     const result = await runLoad(child, load);
+    if (stopCheckpoints !== undefined) checkpointNotes.push(`${name}: ${stopCheckpoints()} checkpoints written during the case`);
     const audit = between(before, await snapshot(app.revealMetrics.auditWrite));
     const batches = between(batchesBefore, await snapshot(app.revealMetrics.auditBatchSize));
     if (tokensPerRequest === 0) baselineRps = result.requestsPerSecond;
     measured.set(id, result);
-    const reference = unbudgeted === undefined ? undefined : measured.get(unbudgeted);
+    const reference = referenceId === undefined ? undefined : measured.get(referenceId);
     const rowsPerBatch = batches.count === 0 ? 0 : audit.count / batches.count;
     rows.push([
       name,
@@ -188,13 +230,14 @@ async function main(): Promise<void> {
 
   const chain = await verifyAuditChain(owner.pool);
   printTable(
-    ['case', 'req/s', 'vs baseline', 'values/s', 'p50 ms', 'p99 ms', 'vs no budget', 'audit mean ms', 'audit p99 ms', 'audit/p50', 'rows/commit', 'errors'],
+    ['case', 'req/s', 'vs baseline', 'values/s', 'p50 ms', 'p99 ms', 'vs reference', 'audit mean ms', 'audit p99 ms', 'audit/p50', 'rows/commit', 'errors'],
     rows,
   );
   console.log(
     `\naudit chain after the run: ${chain.ok ? 'intact' : `BROKEN at ${chain.firstBrokenSeq}`}, ${chain.checked} rows (one per request).` +
       `\n${CONNECTIONS} connections unless stated, ${DURATION}s per case, ${ROWS} vault rows, pool ${args.pool}, loopback, load generator in a separate process.` +
-      '\naudit = time from append to COMMIT of the request\'s audit row (server histogram; p99 at bucket resolution).',
+      '\naudit = time from append to COMMIT of the request\'s audit row (server histogram; p99 at bucket resolution).' +
+      (checkpointNotes.length === 0 ? '' : `\n${checkpointNotes.join('\n')}`),
   );
 }
 
