@@ -54,7 +54,8 @@ const verdict = z.object({
   checkpoint: z
     .object({ index: z.number().int(), seq: z.number().int(), time: z.string(), key_id: z.string(), signer: z.string(), signature_ok: z.boolean() })
     .nullable()
-    .describe('the newest checkpoint that verified and matches its row'),
+    .optional()
+    .describe('the newest checkpoint that verified and matches its row; null: none yet; absent: this server signs no checkpoints (AUDIT_SIGNING_KEY_ID unset)'),
   uncovered: z
     .object({ from_seq: z.number().int(), to_seq: z.number().int() })
     .nullable()
@@ -62,7 +63,7 @@ const verdict = z.object({
   message: z.string(),
 });
 
-function presentVerdict(result: MonitorVerdict): z.infer<typeof verdict> {
+function presentVerdict(result: MonitorVerdict, checkpointsConfigured: boolean): z.infer<typeof verdict> {
   const failure = result.failure;
   return {
     ok: result.ok,
@@ -74,8 +75,9 @@ function presentVerdict(result: MonitorVerdict): z.infer<typeof verdict> {
     ...(failure === undefined ? {} : { reason: failure.message }),
     ...(result.head === undefined ? {} : { head: result.head }),
     checkpoints: result.checkpoints,
-    checkpoint:
-      result.checkpoint === undefined
+    checkpoint: !checkpointsConfigured
+      ? undefined
+      : result.checkpoint === undefined
         ? null
         : {
             index: result.checkpoint.index,
@@ -152,17 +154,20 @@ export function auditRoutes(context: RouteContext) {
       schema: {
         summary: 'Verify the audit log against its signed checkpoints',
         description:
-          'Recomputes the hash chain (incrementally from the last verified point unless `full=true`), checks every stored ' +
+          'Recomputes the whole hash chain (or, with `incremental=true`, only the rows appended since the last verified point: ' +
+          'cheaper, but blind to edits of rows verified earlier), checks every stored ' +
           'checkpoint\'s signature and chain, and that each checkpoint\'s head is in the rows. `uncovered` names the rows ' +
           'after the newest checkpoint: not yet covered by a signature. Parallel calls share one run.',
         tags: ['audit'],
         security: bearerSecurity,
-        querystring: z.object({ full: z.enum(['true', 'false']).default('false').describe('re-read the whole log') }),
+        querystring: z.object({
+          incremental: z.enum(['true', 'false']).default('false').describe('only the rows appended since the last verified point'),
+        }),
         response: { 200: verdict, ...errorResponses },
       },
       handler: async (request) => {
         await requireAuditor(request, []);
-        const result = await context.auditMonitor.verify({ full: request.query.full === 'true' });
+        const result = await context.auditMonitor.verify({ full: request.query.incremental !== 'true' });
         await context.auditor.record(request, {
           outcome: 'allowed',
           reason: result.ok
@@ -172,7 +177,7 @@ export function auditRoutes(context: RouteContext) {
           purpose: null,
           ticket: null,
         });
-        return presentVerdict(result);
+        return presentVerdict(result, context.auditSigner !== undefined);
       },
     });
 

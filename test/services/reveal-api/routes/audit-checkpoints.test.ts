@@ -47,7 +47,7 @@ describe('GET /audit/verify with checkpoints', () => {
     await reveal(4);
     await app.auditCheckpointer!.checkpointNow();
     await reveal(2);
-    const first = await verify('?full=true');
+    const first = await verify();
     expect(first).toMatchObject({
       ok: true,
       mode: 'full',
@@ -59,16 +59,16 @@ describe('GET /audit/verify with checkpoints', () => {
       message: expect.stringMatching(/rows 5\.\.6 are after the last checkpoint and not yet covered by a signature/),
     });
     // The verify call itself appended row 7; the next call reads only that one.
-    const second = await verify();
+    const second = await verify('?incremental=true');
     expect(second).toMatchObject({ ok: true, mode: 'incremental', checked: 1, head: { seq: 7 }, verified_rows: 7, uncovered: { from_seq: 5, to_seq: 7 } });
     await app.auditCheckpointer!.checkpointNow();
-    expect(await verify()).toMatchObject({ ok: true, mode: 'incremental', checked: 1, checkpoints: 2, checkpoint: { index: 2, seq: 8 }, uncovered: null });
+    expect(await verify('?incremental=true')).toMatchObject({ ok: true, mode: 'incremental', checked: 1, checkpoints: 2, checkpoint: { index: 2, seq: 8 }, uncovered: null });
   });
 
   it('parallel calls share one run and /healthz keeps answering meanwhile', async () => {
     await reveal(20);
     const responses = await Promise.all([
-      ...Array.from({ length: 6 }, () => app.inject({ url: '/audit/verify?full=true', headers: auditor })),
+      ...Array.from({ length: 6 }, () => app.inject({ url: '/audit/verify', headers: auditor })),
       app.inject({ url: '/healthz' }),
     ]);
     expect(responses.every((response) => response.statusCode === 200)).toBe(true);
@@ -77,13 +77,13 @@ describe('GET /audit/verify with checkpoints', () => {
     expect(new Set(verdicts.map((verdict) => `${verdict.head.seq}/${verdict.checked}`)).size).toBe(1);
   });
 
-  it('notices a rewritten anchor row and falls back to a full run that names it', async () => {
-    const before = await verify();
+  it('an incremental run notices a rewritten anchor row and falls back to a full run that names it', async () => {
+    const before = await verify('?incremental=true');
     const seq = before.head.seq;
     const client = await harness.testDb.owner.pool.connect();
     try {
       await client.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; UPDATE audit_log SET hash = decode(repeat('00', 32), 'hex') WHERE seq = ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
-      const broken = await verify();
+      const broken = await verify('?incremental=true');
       expect(broken).toMatchObject({ ok: false, mode: 'full', firstBrokenSeq: seq, reason: expect.stringMatching(/edited/) });
     } finally {
       await client.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq >= ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
@@ -123,5 +123,15 @@ describe('GET /audit/export', () => {
     expect(response.body).toMatch(/^-----BEGIN PUBLIC KEY-----/);
     const plain = await harness.buildApp({ AUDIT_SIGNING_KEY_FILE: '' });
     expect((await plain.inject({ url: '/audit/public-key' })).json()).toMatchObject({ error: { code: 'not_configured' } });
+  });
+});
+
+describe('GET /audit/verify without checkpoints configured', () => {
+  it('leaves out `checkpoint` (this server signs none) and still names the uncovered rows', async () => {
+    const plain = await harness.buildApp({ AUDIT_SIGNING_KEY_FILE: '' });
+    const response = await plain.inject({ url: '/audit/verify', headers: auditor });
+    const body = response.json() as Record<string, unknown>;
+    expect(body).not.toHaveProperty('checkpoint');
+    expect(body).toMatchObject({ ok: true, mode: 'full', uncovered: { from_seq: expect.any(Number) } });
   });
 });
