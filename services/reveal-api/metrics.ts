@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Per-app registry (no global default registry: several apps can live in one process, e.g. tests). */
 export interface RevealMetrics {
@@ -22,6 +22,8 @@ export interface RevealMetrics {
 
 export function createRevealMetrics(): RevealMetrics {
   const registry = new Registry();
+  // Process and runtime metrics (CPU, memory, event-loop lag, GC), unprefixed as dashboards expect them.
+  collectDefaultMetrics({ register: registry });
   return {
     registry,
     requests: new Counter({
