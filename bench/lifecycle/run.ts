@@ -101,6 +101,7 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
       seconds[which] += await ingest(which === 'plain' ? plainDb : partitionedDb, seed);
     }
     const ingested = options.messages * 2;
+    log(`result: ingest partitioned ${Math.round(ingested / seconds.partitioned)} msg/s, unpartitioned ${Math.round(ingested / seconds.plain)} msg/s`);
     const plainCount = Number((await owner.pool.query<{ n: string }>('SELECT count(*) AS n FROM plain.user_logins')).rows[0]?.n);
     const partCount = Number((await owner.pool.query<{ n: string }>('SELECT count(*) AS n FROM public.user_logins')).rows[0]?.n);
     check(plainCount === partCount, `both tables hold the same rows (${plainCount} vs ${partCount})`);
@@ -135,6 +136,7 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
     const deleted = await owner.pool.query(`DELETE FROM plain.user_logins WHERE create_date < $1::date`, [second]);
     const deleteSeconds = (performance.now() - deleteStarted) / 1000;
     check(deleted.rowCount === monthRows, `baseline deleted ${deleted.rowCount}`);
+    log(`result: retention drop ${dropSeconds.toFixed(1)} s, shred ${shredSeconds.toFixed(1)} s (${JSON.stringify(result.shredded)}, kept ${result.valuesKept}), DELETE baseline ${deleteSeconds.toFixed(1)} s`);
 
     // The same operation without shredding, to compare with the DELETE: detach + drop the next month.
     const third = months[2] ?? '';
