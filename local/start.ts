@@ -17,6 +17,7 @@ import { createIngestor, type Ingestor } from '../services/ingestor/worker.js';
 import { buildRevealApp } from '../services/reveal-api/app.js';
 import { loadRevealConfig } from '../services/reveal-api/config.js';
 import { ensureLocalSigningKey, mintLocalToken } from '../services/reveal-api/auth/local-signing-key.js';
+import { ensureConsoleBuilt } from './console-build.js';
 import { loadLocalConfig, type LocalConfig } from './config.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { startEmbeddedSqs } from './embedded-sqs.js';
@@ -71,7 +72,8 @@ async function main(): Promise<void> {
   say(`  keys          ${keys.description}`);
 
   const signingKey = await ensureLocalSigningKey(join(config.dataDir, 'jwt'));
-  const revealConfig = loadRevealConfig({
+  const revealConfig = loadRevealConfig(
+    {
     ...config.env,
     ...keyEnv,
     DATABASE_URL: databaseUrl,
@@ -80,13 +82,30 @@ async function main(): Promise<void> {
     JWT_PUBLIC_KEY: config.env.JWT_PUBLIC_KEY ?? signingKey.publicKeyPem,
     JWT_ISSUER: config.env.JWT_ISSUER ?? signingKey.issuer,
     JWT_AUDIENCE: config.env.JWT_AUDIENCE ?? signingKey.audience,
-  });
+    // The console's local sign-in mints tokens with the local signing key: only when that key is the one trusted.
+    CONSOLE_LOCAL_SIGN_IN: config.env.CONSOLE_LOCAL_SIGN_IN ?? String(config.env.JWT_PUBLIC_KEY === undefined && config.env.JWT_JWKS_URL === undefined && config.env.JWT_SECRET === undefined),
+    },
+    { localStack: true },
+  );
+  if (revealConfig.console.enabled && (await ensureConsoleBuilt(revealConfig.console.dir))) {
+    say(`  console       built into ${revealConfig.console.dir}`);
+  }
   const revealDatabase = createDatabase(revealConfig.database, { applicationName: 'tokenvault-reveal-api' });
   cleanups.push(() => revealDatabase.close());
-  const app = await buildRevealApp({ config: revealConfig, database: revealDatabase, keys, logger: logger.child({ service: 'reveal-api' }) });
+  const app = await buildRevealApp({
+    config: revealConfig,
+    database: revealDatabase,
+    keys,
+    logger: logger.child({ service: 'reveal-api' }),
+    ...(revealConfig.console.localSignIn ? { localSigningKey: signingKey } : {}),
+  });
   await app.listen({ host: revealConfig.host, port: revealConfig.port });
   cleanups.push(() => app.close());
   say(`  reveal-api    http://${revealConfig.host}:${revealConfig.port}  (OpenAPI docs at /docs)`);
+  if (revealConfig.console.enabled) {
+    const signIn = revealConfig.console.localSignIn ? 'local sign-in for any role, local stack only' : 'sign-in through CONSOLE_OIDC_ISSUER';
+    say(`  console       http://${revealConfig.host}:${revealConfig.port}/console/  (${signIn})`);
+  }
 
   const ingestorDatabase = createDatabase(ingestorConfig.database, { applicationName: 'tokenvault-ingestor' });
   cleanups.push(() => ingestorDatabase.close());
