@@ -6,6 +6,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
 import { createDatabase, type Database } from '../db/client.js';
+import { describeDatabaseFailure } from '../db/connection-error.js';
 import { runMigrations } from '../db/migrate.js';
 import { processEnv } from '../lib/config/env.js';
 import { ConfigError } from '../lib/errors.js';
@@ -122,6 +123,7 @@ async function main(): Promise<void> {
       waitTimeSeconds: ingestorConfig.sqs.waitTimeSeconds,
       tokenKeyRefreshMs: ingestorConfig.tokenKeyRefreshMs,
       knownTokenCacheSize: ingestorConfig.knownTokenCacheSize,
+      unknownFields: ingestorConfig.unknownFields,
       dataKeyPolicy: ingestorConfig.dataKeyPolicy,
     },
   });
@@ -248,7 +250,7 @@ async function reach(database: Database, url: string): Promise<void> {
   try {
     await database.pool.query('SELECT 1');
   } catch (error) {
-    throw new StartError(`cannot reach the database at ${redact(url)} (DATABASE_URL)`, error);
+    throw new StartError(describeDatabaseFailure(error, url), error);
   }
 }
 
