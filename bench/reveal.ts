@@ -1,6 +1,6 @@
 /**
  * npm run bench:reveal [-- --duration 10 --connections 16 --light-connections 4 --rows 20000 --pool 16
- *                         --cases baseline,reveal-1,reveal-100,reveal-100-light]
+ *                         --cases baseline,reveal-1,reveal-1-budget,reveal-100,reveal-100-budget,reveal-100-light]
  *
  * Starts its own embedded PostgreSQL (temporary directory, random port), seeds the vault,
  * starts the real reveal API on loopback (this process) and loads it from a SECOND process
@@ -10,11 +10,15 @@
  *   reveal-1   POST /reveal with 1 token
  *   reveal-100 POST /reveal with 100 tokens
  *   reveal-100-light the same at lower concurrency (latency when the API is not saturated)
+ *   *-budget   the same as another identity whose role has budgets (per minute/hour/day, never
+ *              exhausted here): the charge is decided and stored in the audit row's transaction,
+ *              so these rows show what enforcing budgets costs ("vs no budget" column)
+ * The bench runs with its own policy: both roles reveal plainly and need no approval.
  * The audit share comes from the server's own histogram (append → commit per request).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +44,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '16' },
     rows: { type: 'string', default: '20000' },
     pool: { type: 'string', default: '16' },
-    cases: { type: 'string', default: 'baseline,reveal-1,reveal-100,reveal-100-light' },
+    cases: { type: 'string', default: 'baseline,reveal-1,reveal-1-budget,reveal-100,reveal-100-budget,reveal-100-light' },
     'light-connections': { type: 'string', default: '4' },
     // Experiments only (e.g. "DROP INDEX audit_log_tokens_idx"): run as the owner after the migrations.
     'setup-sql': { type: 'string' },
@@ -77,6 +81,17 @@ async function main(): Promise<void> {
   const tokens = await seedVault(owner, ring, tokenizer, ROWS);
 
   const signingKey = await ensureLocalSigningKey(join(dir, 'jwt'));
+  const policyFile = join(dir, 'policy.json');
+  const huge = 100_000_000;
+  await writeFile(
+    policyFile,
+    JSON.stringify({
+      roles: {
+        'bench-unbudgeted': { reveal: { ip: 'plain', device_id: 'plain' } },
+        'bench-budgeted': { reveal: { ip: 'plain', device_id: 'plain' }, budget: { per_minute: huge, per_hour: huge, per_day: huge } },
+      },
+    }),
+  );
   const config = loadRevealConfig({
     DATABASE_URL: postgres.url,
     DATABASE_POOL_SIZE: args.pool,
@@ -86,6 +101,7 @@ async function main(): Promise<void> {
     JWT_AUDIENCE: LOCAL_AUDIENCE,
     // The bench is one identity hammering the API: the per-actor limit would stop it at once.
     RATE_LIMIT_MAX: '10000000',
+    POLICY_FILE: policyFile,
   });
   const database = createDatabase(config.database, { applicationName: 'bench-reveal-api' });
   cleanups.unshift(() => database.close());
@@ -93,7 +109,11 @@ async function main(): Promise<void> {
   cleanups.unshift(() => app.close());
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const headers = {
-    authorization: `Bearer ${await mintLocalToken(signingKey, { sub: 'bench-investigator', roles: ['investigator'], ttl: '1h' })}`,
+    authorization: `Bearer ${await mintLocalToken(signingKey, { sub: 'bench-investigator', roles: ['bench-unbudgeted'], ttl: '1h' })}`,
+    'content-type': 'application/json',
+  };
+  const budgetedHeaders = {
+    authorization: `Bearer ${await mintLocalToken(signingKey, { sub: 'bench-budgeted', roles: ['bench-budgeted'], ttl: '1h' })}`,
     'content-type': 'application/json',
   };
   const pick = () => tokens[randomInt(tokens.length)] ?? '';
@@ -105,10 +125,25 @@ async function main(): Promise<void> {
 
   const selected = new Set(args.cases.split(','));
   const hundreds = bodies(300, 100);
-  const cases: { id: string; name: string; load: LoadCase; tokensPerRequest: number }[] = [
+  const ones = bodies(5000, 1);
+  const cases: { id: string; name: string; load: LoadCase; tokensPerRequest: number; unbudgeted?: string }[] = [
     { id: 'baseline', name: 'baseline GET /healthz', tokensPerRequest: 0, load: { url: `${address}/healthz`, method: 'GET', headers: {}, bodies: [], connections: CONNECTIONS, durationSeconds: DURATION } },
-    { id: 'reveal-1', name: 'reveal 1 token', tokensPerRequest: 1, load: { url: `${address}/reveal`, method: 'POST', headers, bodies: bodies(5000, 1), connections: CONNECTIONS, durationSeconds: DURATION } },
+    { id: 'reveal-1', name: 'reveal 1 token', tokensPerRequest: 1, load: { url: `${address}/reveal`, method: 'POST', headers, bodies: ones, connections: CONNECTIONS, durationSeconds: DURATION } },
+    {
+      id: 'reveal-1-budget',
+      name: 'reveal 1 token, budgets enforced',
+      tokensPerRequest: 1,
+      unbudgeted: 'reveal-1',
+      load: { url: `${address}/reveal`, method: 'POST', headers: budgetedHeaders, bodies: ones, connections: CONNECTIONS, durationSeconds: DURATION },
+    },
     { id: 'reveal-100', name: 'reveal 100 tokens', tokensPerRequest: 100, load: { url: `${address}/reveal`, method: 'POST', headers, bodies: hundreds, connections: CONNECTIONS, durationSeconds: DURATION } },
+    {
+      id: 'reveal-100-budget',
+      name: 'reveal 100 tokens, budgets enforced',
+      tokensPerRequest: 100,
+      unbudgeted: 'reveal-100',
+      load: { url: `${address}/reveal`, method: 'POST', headers: budgetedHeaders, bodies: hundreds, connections: CONNECTIONS, durationSeconds: DURATION },
+    },
     {
       id: 'reveal-100-light',
       name: `reveal 100 tokens, ${LIGHT_CONNECTIONS} conn`,
@@ -122,7 +157,8 @@ async function main(): Promise<void> {
 
   const rows: string[][] = [];
   let baselineRps = 0;
-  for (const { name, load, tokensPerRequest } of cases.filter((item) => selected.has(item.id))) {
+  const measured = new Map<string, LoadResult>();
+  for (const { id, name, load, tokensPerRequest, unbudgeted } of cases.filter((item) => selected.has(item.id))) {
     log(`running ${name} for ${DURATION}s with ${load.connections} connections…`);
     const before = await snapshot(app.revealMetrics.auditWrite);
     const batchesBefore = await snapshot(app.revealMetrics.auditBatchSize);
@@ -130,6 +166,8 @@ async function main(): Promise<void> {
     const audit = between(before, await snapshot(app.revealMetrics.auditWrite));
     const batches = between(batchesBefore, await snapshot(app.revealMetrics.auditBatchSize));
     if (tokensPerRequest === 0) baselineRps = result.requestsPerSecond;
+    measured.set(id, result);
+    const reference = unbudgeted === undefined ? undefined : measured.get(unbudgeted);
     const rowsPerBatch = batches.count === 0 ? 0 : audit.count / batches.count;
     rows.push([
       name,
@@ -138,6 +176,7 @@ async function main(): Promise<void> {
       fmt(result.requestsPerSecond * tokensPerRequest, 0),
       `${result.p50}`,
       `${result.p99}`,
+      reference === undefined ? '-' : `${fmt(result.requestsPerSecond / reference.requestsPerSecond, 2)}× req/s, p99 ${reference.p99}→${result.p99}`,
       tokensPerRequest === 0 ? '-' : fmt(audit.meanMs, 2),
       tokensPerRequest === 0 ? '-' : `≤${fmt(audit.p99AtMostMs, 1)}`,
       tokensPerRequest === 0 || result.p50 === 0 ? '-' : `${fmt((audit.meanMs / result.p50) * 100, 0)}%`,
@@ -148,7 +187,7 @@ async function main(): Promise<void> {
 
   const chain = await verifyAuditChain(owner.pool);
   printTable(
-    ['case', 'req/s', 'vs baseline', 'values/s', 'p50 ms', 'p99 ms', 'audit mean ms', 'audit p99 ms', 'audit/p50', 'rows/commit', 'errors'],
+    ['case', 'req/s', 'vs baseline', 'values/s', 'p50 ms', 'p99 ms', 'vs no budget', 'audit mean ms', 'audit p99 ms', 'audit/p50', 'rows/commit', 'errors'],
     rows,
   );
   console.log(

@@ -7,10 +7,12 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   serial,
   smallint,
   text,
   timestamp,
+  uuid,
   varchar,
 } from 'drizzle-orm/pg-core';
 
@@ -144,5 +146,50 @@ export const auditLog = pgTable(
     index('audit_log_token_keys_idx')
       .using('gin', sql`audit_token_keys(${t.tokens})`)
       .with({ fastupdate: false }),
+    // Collection re-counts the approvals recorded in the chain (migration 0006).
+    index('audit_log_approvals_idx')
+      .on(t.requestId)
+      .where(sql`${t.action} = 'approval.approve'`),
   ],
+);
+
+/**
+ * Values revealed per actor in the current window of each budget (minute, hour, day,
+ * break_glass). One row per actor and budget, overwritten when a new window starts; written
+ * only under the audit chain lock, in the transaction of the audit row recording the reveal.
+ */
+export const revealBudgetUsage = pgTable(
+  'reveal_budget_usage',
+  {
+    actor: varchar('actor', { length: 256 }).notNull(),
+    budget: varchar('budget', { length: 16 }).notNull(),
+    windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
+    used: integer('used').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.actor, t.budget], name: 'reveal_budget_usage_pkey' })],
+);
+
+/** Reveal requests waiting for (or done with) four-eyes approval. Tokens only, never values. */
+export const revealRequests = pgTable(
+  'reveal_requests',
+  {
+    id: uuid('id').primaryKey(),
+    requester: varchar('requester', { length: 256 }).notNull(),
+    roles: text('roles').array().notNull(),
+    purpose: text('purpose').notNull(),
+    ticket: varchar('ticket', { length: 256 }),
+    tokens: text('tokens').array().notNull(),
+    fieldCounts: jsonb('field_counts').$type<Record<string, number>>().notNull(),
+    approvalsRequired: smallint('approvals_required').notNull(),
+    approvals: jsonb('approvals').$type<{ approver: string; reason: string; at: string }[]>().notNull().default([]),
+    // pending | approved | denied | collected | expired
+    status: varchar('status', { length: 16 }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    decidedAt: timestamp('decided_at', { withTimezone: true }),
+    decidedBy: varchar('decided_by', { length: 256 }),
+    decisionReason: text('decision_reason'),
+    collectedAt: timestamp('collected_at', { withTimezone: true }),
+  },
+  (t) => [index('reveal_requests_status_idx').on(t.status, t.expiresAt), index('reveal_requests_requester_idx').on(t.requester, t.createdAt)],
 );

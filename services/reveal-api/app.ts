@@ -7,21 +7,28 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fast
 import type { Database } from '../../db/client.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
+import { ApprovalDesk } from './approvals/desk.js';
+import { webhookNotifier } from './approvals/notifier.js';
 import { AuditWriter } from './audit/writer.js';
+import { ExhaustedBudgets } from './budget/standing.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import type { RevealConfig } from './config.js';
 import { authenticateWith } from './http/authenticate.js';
 import { actionOf, Auditor } from './http/auditor.js';
 import { errorHandlerWith } from './http/error-handler.js';
 import { errorBody, RateLimitedError } from './http/errors.js';
+import { RefusalSampler } from './http/refusal-sampler.js';
 import './http/fastify-types.js';
 import { createRevealMetrics, type RevealMetrics } from './metrics.js';
 import { Policy } from './policy/policy.js';
+import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import type { RouteContext } from './routes/context.js';
 import { eraseRoutes } from './routes/erase.js';
+import { meRoutes } from './routes/me.js';
 import { operationsRoutes } from './routes/operations.js';
 import { revealRoutes } from './routes/reveal.js';
+import { revealRequestRoutes } from './routes/reveal-requests.js';
 import { tokenizeRoutes } from './routes/tokenize.js';
 import { ActiveTokenizer } from './vault/active-tokenizer.js';
 import { Vault } from './vault/vault.js';
@@ -39,6 +46,9 @@ export type RevealApp = FastifyInstance & { revealMetrics: RevealMetrics };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** How often requests past their expiry get their reveal.expire row without anyone asking. */
+const EXPIRY_SWEEP_MS = 30_000;
+
 /**
  * The reveal API as a Fastify instance that is ready but never listens (main.ts and the
  * local stack do that; tests use inject). Closing it flushes pending audit rows and forgets
@@ -55,16 +65,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     onBatch: (size) => metrics.auditBatchSize.observe(size),
   });
   const ring = new DataKeyRing(database.db, keys, config.dataKeyPolicy);
-  const context: RouteContext = {
-    pool: database.pool,
-    policy,
-    vault: new Vault(database.pool, ring),
-    tokenizer: new ActiveTokenizer(database.pool, database.db, keys),
-    auditor: new Auditor(auditWriter, metrics),
-    auditWriter,
-    metrics,
-    authenticate: authenticateWith(verifier),
-  };
+  const auditor = new Auditor(auditWriter, metrics);
+  const vault = new Vault(database.pool, ring);
 
   const app = Fastify({
     ...(deps.logger === undefined
@@ -92,6 +94,32 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   app.decorateRequest('principal', undefined);
   app.decorateRequest('audited', false);
   app.decorate('revealMetrics', metrics);
+  const context: RouteContext = {
+    pool: database.pool,
+    policy,
+    vault,
+    tokenizer: new ActiveTokenizer(database.pool, database.db, keys),
+    auditor,
+    auditWriter,
+    metrics,
+    approvals: new ApprovalDesk({
+      pool: database.pool,
+      policy,
+      vault,
+      auditor,
+      auditWriter,
+      metrics,
+      logger: app.log,
+      notify: webhookNotifier(config.approvalWebhookUrl, app.log, (ok) => metrics.approvalWebhook.inc({ result: ok ? 'ok' : 'failed' })),
+    }),
+    exhaustedBudgets: new ExhaustedBudgets(),
+    authenticate: authenticateWith(verifier),
+  };
+  const refusals = new RefusalSampler({
+    windowMs: config.rateLimit.windowMs,
+    write: (entry) =>
+      auditWriter.append(entry).catch((error: unknown) => app.log.error({ err: error }, 'summary audit row for repeated refusals could not be written')),
+  });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
     reply.header('cache-control', 'no-store');
@@ -121,16 +149,30 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     errorResponseBuilder: (_request, limit) => new RateLimitedError(limit.after),
   });
 
-  app.setErrorHandler(errorHandlerWith(context.auditor));
+  app.setErrorHandler(errorHandlerWith(context.auditor, refusals, (code) => metrics.refusalsSummarised.inc({ code })));
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(errorBody('not_found', 'no such route')));
 
   await app.register(revealRoutes(context));
   await app.register(tokenizeRoutes(context));
   await app.register(eraseRoutes(context));
   await app.register(auditRoutes(context));
+  await app.register(approvalRoutes(context));
+  await app.register(revealRequestRoutes(context));
+  await app.register(meRoutes(context));
   await app.register(operationsRoutes(context, keys));
 
+  const timers = [
+    setInterval(() => void refusals.flushClosed(), Math.max(1_000, Math.min(config.rateLimit.windowMs, 60_000))),
+    setInterval(
+      () => void context.approvals.expireDue().catch((error: unknown) => app.log.warn({ err: error }, 'expiring reveal requests failed')),
+      EXPIRY_SWEEP_MS,
+    ),
+  ];
+  for (const timer of timers) timer.unref();
+
   app.addHook('onClose', async () => {
+    for (const timer of timers) clearInterval(timer);
+    await refusals.flushAll();
     await auditWriter.flush();
     ring.clear();
   });

@@ -61,6 +61,8 @@ export const revealEnvSchema = sharedEnvSchema
     AUDIT_LOCK_TIMEOUT_MS: envInt(10, 60_000).default(5_000),
     BODY_LIMIT_BYTES: envInt(1024, 10 * 1024 * 1024).default(64 * 1024),
     SHUTDOWN_TIMEOUT_SECONDS: envInt(1, 3600).default(10),
+    /** Optional: new reveal requests waiting for approval are POSTed here (id, requester, purpose; never values). */
+    APPROVAL_WEBHOOK_URL: envUrl.optional(),
   })
   .superRefine(keyProviderRefinement)
   .superRefine((env, ctx) => {
@@ -110,6 +112,7 @@ export interface RevealConfig extends SharedConfig {
   bodyLimitBytes: number;
   auditLockTimeoutMs: number;
   shutdownTimeoutMs: number;
+  approvalWebhookUrl: string | undefined;
 }
 
 export function loadRevealConfig(env: Env): RevealConfig {
@@ -132,6 +135,7 @@ export function loadRevealConfig(env: Env): RevealConfig {
     bodyLimitBytes: parsed.BODY_LIMIT_BYTES,
     auditLockTimeoutMs: parsed.AUDIT_LOCK_TIMEOUT_MS,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    approvalWebhookUrl: parsed.APPROVAL_WEBHOOK_URL,
   };
 }
 

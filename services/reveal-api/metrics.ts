@@ -8,6 +8,11 @@ export interface RevealMetrics {
   auditWrite: Histogram;
   auditBatchSize: Histogram;
   rateLimited: Counter<'action'>;
+  budgetExhausted: Counter<'budget'>;
+  breakGlassReveals: Counter;
+  approvalSteps: Counter<'step'>;
+  approvalWebhook: Counter<'result'>;
+  refusalsSummarised: Counter<'code'>;
 }
 
 export function createRevealMetrics(): RevealMetrics {
@@ -42,6 +47,35 @@ export function createRevealMetrics(): RevealMetrics {
       name: 'tokenvault_rate_limit_hits_total',
       help: 'Requests refused by the per-actor rate limit',
       labelNames: ['action'],
+      registers: [registry],
+    }),
+    budgetExhausted: new Counter({
+      name: 'tokenvault_budget_exhausted_total',
+      help: 'Reveals refused because they would exceed a budget (minute, hour, day, break_glass)',
+      labelNames: ['budget'],
+      registers: [registry],
+    }),
+    breakGlassReveals: new Counter({
+      name: 'tokenvault_break_glass_reveals_total',
+      help: 'Reveals made with break_glass (approval skipped)',
+      registers: [registry],
+    }),
+    approvalSteps: new Counter({
+      name: 'tokenvault_approval_steps_total',
+      help: 'Four-eyes steps: requested, approved, approved_partially, denied, collected, expired',
+      labelNames: ['step'],
+      registers: [registry],
+    }),
+    approvalWebhook: new Counter({
+      name: 'tokenvault_approval_webhook_total',
+      help: 'Approval webhook notices by result (ok, failed)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    refusalsSummarised: new Counter({
+      name: 'tokenvault_audit_refusals_summarised_total',
+      help: 'Repeated refusals counted into a summary audit row instead of a row each',
+      labelNames: ['code'],
       registers: [registry],
     }),
   };

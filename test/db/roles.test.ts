@@ -43,6 +43,17 @@ describe('least-privilege database roles', () => {
     await expect(reveal.pool.query('SELECT * FROM quarantine')).rejects.toMatchObject(PERMISSION_DENIED);
   });
 
+  it('lets reveal_api keep budgets and reveal requests without deleting them, and keeps analysts out', async () => {
+    const reveal = testDb.as('reveal_api');
+    for (const table of ['reveal_budget_usage', 'reveal_requests']) {
+      await expect(reveal.pool.query(`SELECT count(*) FROM ${table}`), table).resolves.toBeDefined();
+      await expect(reveal.pool.query(`DELETE FROM ${table}`), table).rejects.toMatchObject(PERMISSION_DENIED);
+      await expect(testDb.as('analyst').pool.query(`SELECT * FROM ${table}`), table).rejects.toMatchObject(PERMISSION_DENIED);
+      await expect(testDb.as('ingestor').pool.query(`SELECT * FROM ${table}`), table).rejects.toMatchObject(PERMISSION_DENIED);
+    }
+    await expect(testDb.as('auditor').pool.query('SELECT count(*) FROM reveal_requests')).resolves.toBeDefined();
+  });
+
   it('refuses UPDATE, DELETE and TRUNCATE on the audit log, even for the owner', async () => {
     await testDb.owner.pool.query(
       `INSERT INTO audit_log (seq, occurred_at, action, outcome, hash) VALUES (1, now(), 'reveal', 'allowed', '\\x00')`,

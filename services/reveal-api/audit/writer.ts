@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { TokenvaultError } from '../../../lib/errors.js';
+import { bookFrom, READ_NOW, readUsage, readUsageBook, toArrayLiteral, type Charge, type ChargeDecision } from '../budget/ledger.js';
 import { chainHash, type AuditContent } from './chain.js';
 
 /** One attempt, before it gets its place in the chain. Never holds a revealed value. */
@@ -73,10 +74,22 @@ export interface AuditWriterOptions {
   now?: () => number;
 }
 
+/** A budget charge decided in the transaction of its audit row; `refused` is the row written when it does not fit. */
+export interface ChargedEntry {
+  charge: Charge;
+  refused: (decision: ChargeDecision) => AuditEntry;
+}
+
+export interface Appended {
+  seq: number;
+  decision?: ChargeDecision;
+}
+
 interface Pending {
   entry: AuditEntry;
+  charged?: ChargedEntry;
   enqueuedAt: number;
-  resolve: (seq: number) => void;
+  resolve: (appended: Appended) => void;
   reject: (error: unknown) => void;
 }
 
@@ -108,8 +121,21 @@ export class AuditWriter {
 
   /** Resolves with the row's seq once it is committed; rejects with AuditUnavailableError. */
   append(entry: AuditEntry): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      this.queue.push({ entry, enqueuedAt: performance.now(), resolve, reject });
+    return this.enqueue(entry, undefined).then((appended) => appended.seq);
+  }
+
+  /**
+   * Appends `entry` if its budget charge fits, or `charged.refused(decision)` if it does not:
+   * the decision, the usage update and the row commit in one transaction (group-committed
+   * with other entries), so every replica sees one count and no charge exists without its row.
+   */
+  appendCharged(entry: AuditEntry, charged: ChargedEntry): Promise<Appended> {
+    return this.enqueue(entry, charged);
+  }
+
+  private enqueue(entry: AuditEntry, charged: ChargedEntry | undefined): Promise<Appended> {
+    return new Promise<Appended>((resolve, reject) => {
+      this.queue.push({ entry, ...(charged === undefined ? {} : { charged }), enqueuedAt: performance.now(), resolve, reject });
       if (!this.draining) {
         this.draining = true;
         this.idle = new Promise((done) => (this.markIdle = done));
@@ -134,17 +160,33 @@ export class AuditWriter {
     return (await this.insertAfterHead(client, entries)).seqs;
   }
 
+  /**
+   * Decides and records a budget charge inside the caller's open transaction (collection of an
+   * approved request), under the chain lock; the caller appends the row with appendWithin.
+   */
+  async chargeWithin(client: pg.PoolClient, charge: Charge): Promise<ChargeDecision> {
+    this.knownHead = undefined;
+    await client.query(this.lockOnly);
+    const book = await readUsageBook(client, [charge.actor]);
+    const decision = book.charge(charge);
+    const upsert = book.upsert((value) => client.escapeLiteral(value));
+    if (upsert !== undefined) await client.query(upsert);
+    return decision;
+  }
+
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
-          const seqs = await this.writeBatch(batch.map((pending) => pending.entry));
+          const written = batch.some((pending) => pending.charged !== undefined)
+            ? await this.writeChargedBatch(batch)
+            : (await this.writeBatch(batch.map((pending) => pending.entry))).map((seq): Appended => ({ seq }));
           const now = performance.now();
           this.options.onBatch?.(batch.length);
           batch.forEach((pending, index) => {
             this.options.onCommitted?.((now - pending.enqueuedAt) / 1000);
-            pending.resolve(seqs[index] ?? 0);
+            pending.resolve(written[index] ?? { seq: 0 });
           });
         } catch (cause) {
           const error = new AuditUnavailableError({ cause });
@@ -183,6 +225,51 @@ export class AuditWriter {
       throw error;
     } finally {
       // A connection in an unknown state is destroyed rather than returned to the pool.
+      client.release(broken);
+    }
+  }
+
+  /**
+   * Two round trips under the chain lock: (lock, clock, the actors' usage, head), then
+   * (usage update, rows, commit). Each charge is decided in queue order against the usage
+   * as charged by the entries before it, so two requests of one actor in one batch cannot
+   * both spend the last values.
+   */
+  private async writeChargedBatch(batch: readonly Pending[]): Promise<Appended[]> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    this.knownHead = undefined;
+    try {
+      const actors = [...new Set(batch.flatMap((pending) => (pending.charged === undefined ? [] : [pending.charged.charge.actor])))];
+      let results: pg.QueryResult[];
+      try {
+        results = (await client.query(
+          `${this.beginAndLock}; ${READ_NOW}; ${readUsage(client.escapeLiteral(toArrayLiteral(actors)))}; ${READ_HEAD}`,
+        )) as unknown as pg.QueryResult[];
+        const book = bookFrom(results.at(-3), results.at(-2));
+        const head = results.at(-1)?.rows[0] as { seq: string; hash: Buffer } | undefined;
+        const decisions = batch.map((pending) => (pending.charged === undefined ? undefined : book.charge(pending.charged.charge)));
+        const entries = batch.map((pending, index) => {
+          const decision = decisions[index];
+          return pending.charged !== undefined && decision !== undefined && !decision.granted ? pending.charged.refused(decision) : pending.entry;
+        });
+        const { rows, last } = this.link(entries, head === undefined ? 0 : Number(head.seq), head?.hash ?? null);
+        const upsert = book.upsert((value) => client.escapeLiteral(value));
+        const insert = insertRows(client.escapeLiteral(JSON.stringify(rows)));
+        await client.query(`${upsert === undefined ? '' : `${upsert}; `}${insert}; COMMIT`);
+        this.knownHead = last;
+        return rows.map((row, index) => {
+          const decision = decisions[index];
+          return decision === undefined ? { seq: row.seq } : { seq: row.seq, decision };
+        });
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+        throw error;
+      }
+    } catch (error) {
+      broken ??= isConnectionError(error) ? (error as Error) : undefined;
+      throw error;
+    } finally {
       client.release(broken);
     }
   }

@@ -1,14 +1,19 @@
 import type { FastifyRequest } from 'fastify';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import type { AuditEntry, AuditWriter } from '../audit/writer.js';
+import type { Charge, ChargeDecision } from '../budget/ledger.js';
 import type { RevealMetrics } from '../metrics.js';
 
-export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'audit_read' | 'audit_verify';
+export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'audit_read' | 'audit_verify' | 'approval.decide' | 'reveal.collect';
 
 /** allowed: everything asked was permitted; partial: some tokens forbidden; the rest are refusals. */
-export type AuditOutcome = 'allowed' | 'partial' | 'denied' | 'invalid' | 'unauthenticated' | 'rate_limited' | 'failed';
+export type AuditOutcome = 'allowed' | 'partial' | 'denied' | 'invalid' | 'unauthenticated' | 'rate_limited' | 'failed' | 'pending' | 'expired';
 
 export interface Attempt {
+  /** Defaults to the route's action; governance steps name their own (reveal.request, approval.approve...). */
+  action?: string;
+  /** Defaults to the HTTP request id; approval steps carry the reveal request's id instead. */
+  requestId?: string;
   outcome: AuditOutcome;
   reason: string | null;
   /** Tokens only, never values. Defaults to the well-formed tokens found in the request body. */
@@ -32,11 +37,11 @@ export class Auditor {
   entryFor(request: FastifyRequest, attempt: Attempt): AuditEntry {
     const body = bodyFields(request.body);
     return {
-      action: actionOf(request) ?? 'unknown',
+      action: attempt.action ?? actionOf(request) ?? 'unknown',
       actor: request.principal?.sub ?? null,
       roles: request.principal?.roles ?? [],
       clientAddress: request.ip,
-      requestId: request.id,
+      requestId: attempt.requestId ?? request.id,
       purpose: attempt.purpose !== undefined ? attempt.purpose : body.purpose,
       ticket: attempt.ticket !== undefined ? attempt.ticket : body.ticket,
       tokens: attempt.tokens ?? body.tokens,
@@ -48,7 +53,7 @@ export class Auditor {
 
   /** Resolves once the row is committed; rejects with AuditUnavailableError (the caller must then reveal nothing). */
   async record(request: FastifyRequest, attempt: Attempt): Promise<void> {
-    const action = actionOf(request) ?? 'unknown';
+    const action = attempt.action ?? actionOf(request) ?? 'unknown';
     request.audited = true;
     try {
       await this.writer.append(this.entryFor(request, attempt));
@@ -59,10 +64,30 @@ export class Auditor {
     this.metrics.requests.inc({ action, outcome: attempt.outcome });
   }
 
+  /**
+   * Writes `attempt` if `charge` fits the caller's budgets, `refused(decision)` otherwise; both
+   * decided and committed in one transaction. Rejects with AuditUnavailableError.
+   */
+  async recordCharged(request: FastifyRequest, attempt: Attempt, charge: Charge, refused: (decision: ChargeDecision) => Attempt): Promise<ChargeDecision> {
+    request.audited = true;
+    let final = attempt;
+    try {
+      const { decision } = await this.writer.appendCharged(this.entryFor(request, attempt), {
+        charge,
+        refused: (decision) => this.entryFor(request, (final = refused(decision))),
+      });
+      this.metrics.requests.inc({ action: final.action ?? actionOf(request) ?? 'unknown', outcome: final.outcome });
+      return decision ?? { granted: true, standings: [] };
+    } catch (error) {
+      this.metrics.requests.inc({ action: attempt.action ?? actionOf(request) ?? 'unknown', outcome: 'audit_failed' });
+      throw error;
+    }
+  }
+
   /** For writes that commit together with other changes (erase). */
   committedWithin(request: FastifyRequest, attempt: Attempt): void {
     request.audited = true;
-    this.metrics.requests.inc({ action: actionOf(request) ?? 'unknown', outcome: attempt.outcome });
+    this.metrics.requests.inc({ action: attempt.action ?? actionOf(request) ?? 'unknown', outcome: attempt.outcome });
   }
 }
 

@@ -6,6 +6,7 @@ import { AuditUnavailableError } from '../audit/writer.js';
 import { AuthenticationError, AuthUnavailableError } from '../auth/token-verifier.js';
 import { actionOf, type AuditOutcome, type Auditor } from './auditor.js';
 import { errorBody, HttpError } from './errors.js';
+import { SAMPLED_REFUSALS, type RefusalSampler } from './refusal-sampler.js';
 
 export const REALM = 'tokenvault-reveal-api';
 
@@ -24,15 +25,22 @@ interface Refusal {
  * row (if the route is audited and the handler has not already), and fails closed with 503
  * when even that row cannot be written.
  */
-export function errorHandlerWith(auditor: Auditor) {
+export function errorHandlerWith(auditor: Auditor, sampler?: RefusalSampler, onSummarised?: (code: string) => void) {
   return async function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     let refusal = classify(error);
     if (refusal.status >= 500) request.log.error({ err: error, code: refusal.code }, 'request failed');
     else request.log.info({ code: refusal.code, reason: refusal.reason }, 'request refused');
 
     if (actionOf(request) !== undefined && !request.audited) {
+      const attempt = { outcome: refusal.outcome, reason: refusal.reason };
       try {
-        await auditor.record(request, { outcome: refusal.outcome, reason: refusal.reason });
+        // A caller repeating a refusable request as fast as they can gets one row per window, not one per request.
+        if (sampler !== undefined && SAMPLED_REFUSALS.has(refusal.code) && !sampler.admit(samplingKey(request, refusal.code), auditor.entryFor(request, attempt))) {
+          auditor.committedWithin(request, attempt);
+          onSummarised?.(refusal.code);
+        } else {
+          await auditor.record(request, attempt);
+        }
       } catch (auditError) {
         request.log.error({ err: auditError }, 'audit row for a refused request could not be written');
         refusal = classify(new AuditUnavailableError({ cause: auditError }));
@@ -40,6 +48,10 @@ export function errorHandlerWith(auditor: Auditor) {
     }
     return reply.code(refusal.status).headers(refusal.headers).send(errorBody(refusal.code, refusal.message));
   };
+}
+
+function samplingKey(request: FastifyRequest, code: string): string {
+  return JSON.stringify([request.principal === undefined ? `ip:${request.ip}` : `sub:${request.principal.sub}`, actionOf(request), code]);
 }
 
 function classify(error: FastifyError | Error): Refusal {

@@ -34,3 +34,23 @@ export interface ErrorBody {
 export function errorBody(code: string, message: string): ErrorBody {
   return { error: { code, message } };
 }
+
+/** A reveal would exceed one of the caller's budgets: nothing was revealed. */
+export class BudgetExhaustedError extends HttpError {
+  constructor(message: string, headers: Record<string, string>) {
+    super(429, 'budget_exhausted', message, { headers });
+  }
+}
+
+export class NotFoundError extends HttpError {
+  constructor(message: string) {
+    super(404, 'not_found', message);
+  }
+}
+
+/** The resource exists but is not in a state that allows this (already decided, collected, expired). */
+export class ConflictError extends HttpError {
+  constructor(code: string, message: string) {
+    super(409, code, message);
+  }
+}

@@ -1,6 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
+import type { ApprovalDesk } from '../approvals/desk.js';
 import type { AuditWriter } from '../audit/writer.js';
+import type { ExhaustedBudgets } from '../budget/standing.js';
 import type { Principal } from '../auth/token-verifier.js';
 import type { Auditor } from '../http/auditor.js';
 import type { RevealMetrics } from '../metrics.js';
@@ -17,6 +19,8 @@ export interface RouteContext {
   auditor: Auditor;
   auditWriter: AuditWriter;
   metrics: RevealMetrics;
+  approvals: ApprovalDesk;
+  exhaustedBudgets: ExhaustedBudgets;
   authenticate: (request: FastifyRequest) => Promise<void>;
 }
 

@@ -2,24 +2,31 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
-import { parseToken } from '../../../lib/crypto/tokens.js';
-import { ForbiddenError } from '../http/errors.js';
-import { maskValue } from '../policy/mask.js';
+import { budgetHeaders, exhaustedMessage, limitsFor, retryAfterSeconds } from '../budget/standing.js';
+import type { Attempt } from '../http/auditor.js';
+import { BudgetExhaustedError, ForbiddenError } from '../http/errors.js';
 import { principalOf, type RouteContext } from './context.js';
-import { bearerSecurity, errorResponses, fieldSchema, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
+import { parseRequested, resolveTokens, revealResult, summary } from './reveal-results.js';
+import { bearerSecurity, errorResponses, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
+
+export { summary } from './reveal-results.js';
 
 const revealBody = z.object({
   tokens: z.array(tokenSchema).min(1).max(MAX_TOKENS_PER_REQUEST),
   purpose: purposeSchema,
   ticket: ticketSchema.optional(),
+  break_glass: z
+    .boolean()
+    .optional()
+    .describe('Reveal now without waiting for approval (roles with break_glass only): audited as reveal.break_glass, drawn from its own daily budget'),
 });
 
-const revealResult = z.union([
-  z.object({ token: z.string(), field: fieldSchema, value: z.string(), redaction: z.enum(['none', 'masked']) }),
-  z.object({ token: z.string(), error: z.enum(['not_found', 'forbidden', 'invalid_token', 'undecryptable']) }),
-]);
-
-type RevealResult = z.infer<typeof revealResult>;
+export const pendingApproval = z.object({
+  request_id: z.string().uuid(),
+  status: z.literal('pending_approval'),
+  approvals_required: z.number().int(),
+  expires_at: z.string().describe('Approvers must decide before this instant (ISO 8601)'),
+});
 
 export function revealRoutes(context: RouteContext) {
   return async function register(app: FastifyInstance): Promise<void> {
@@ -28,47 +35,87 @@ export function revealRoutes(context: RouteContext) {
       preValidation: context.authenticate,
       schema: {
         summary: 'Reveal the original values of tokens',
-        description:
+        description: [
           'Each token is answered once (duplicates collapse). The attempt is written to the audit log, and committed, before any value is returned.',
+          'Values revealed draw on the caller\'s budgets (per minute/hour/day, shared by every replica); the remaining budget is in the X-Budget-Remaining-<Window> headers, and a reveal that would exceed one answers 429 budget_exhausted and reveals nothing.',
+          'When the policy requires approval for this request, it answers 202 with a request id and decrypts nothing: collect the values with GET /reveal-requests/{id} once approved.',
+        ].join(' '),
         tags: ['reveal'],
         security: bearerSecurity,
         body: revealBody,
-        response: { 200: z.object({ results: z.array(revealResult) }), ...errorResponses },
+        response: { 200: z.object({ results: z.array(revealResult) }), 202: pendingApproval, ...errorResponses },
       },
-      handler: async (request) => {
+      handler: async (request, reply) => {
         const principal = principalOf(request);
-        const grants = context.policy.permissionsFor(principal.roles).reveal;
-        const { purpose, ticket = null } = request.body;
-        const requested = [...new Set(request.body.tokens)].map((token) => ({ token, field: parseToken(token)?.field }));
+        const permissions = context.policy.permissionsFor(principal.roles);
+        const grants = permissions.reveal;
+        const { purpose, ticket = null, break_glass: breakGlass = false } = request.body;
+        const requested = parseRequested(request.body.tokens);
         const wellFormed = requested.flatMap((item) => (item.field === undefined ? [] : [item.token]));
 
         if (Object.keys(grants).length === 0) {
           await context.auditor.record(request, { outcome: 'denied', reason: 'no reveal permission', tokens: wellFormed, purpose, ticket });
           throw new ForbiddenError('your roles do not allow revealing values');
         }
+        if (breakGlass && permissions.breakGlassPerDay === undefined) {
+          await context.auditor.record(request, { action: 'reveal.break_glass', outcome: 'denied', reason: 'break_glass_not_allowed', tokens: wellFormed, purpose, ticket });
+          throw new ForbiddenError('your roles do not allow break-glass reveals');
+        }
 
-        const permitted = requested.filter((item) => item.field !== undefined && grants[item.field] !== undefined).map((item) => item.token);
-        const found = await context.vault.lookup(permitted);
+        const permitted = requested.flatMap((item) => (item.field !== undefined && grants[item.field] !== undefined ? [{ token: item.token, field: item.field }] : []));
+        if (!breakGlass && context.policy.needsApproval(principal.roles, { fields: new Set(permitted.map((item) => item.field)), values: permitted.length })) {
+          const fieldCounts: Partial<Record<PiiField, number>> = {};
+          for (const item of permitted) fieldCounts[item.field] = (fieldCounts[item.field] ?? 0) + 1;
+          const created = await context.approvals.request(request, principal, { tokens: wellFormed, fieldCounts, purpose, ticket });
+          return reply.code(202).send({
+            request_id: created.id,
+            status: 'pending_approval' as const,
+            approvals_required: created.approvalsRequired,
+            expires_at: created.expiresAt.toISOString(),
+          });
+        }
 
-        const counts = { revealed: 0, not_found: 0, forbidden: 0, invalid_token: 0, undecryptable: 0 };
-        const fieldCounts: Partial<Record<PiiField, number>> = {};
-        const results = requested.map((item): RevealResult => {
-          if (item.field === undefined) return tally(counts, { token: item.token, error: 'invalid_token' });
-          const redaction = grants[item.field];
-          if (redaction === undefined) return tally(counts, { token: item.token, error: 'forbidden' });
-          const entry = found.get(item.token);
-          if (entry === undefined) return tally(counts, { token: item.token, error: 'not_found' });
-          if ('error' in entry) return tally(counts, { token: item.token, error: entry.error });
-          fieldCounts[entry.field] = (fieldCounts[entry.field] ?? 0) + 1;
-          counts.revealed += 1;
-          return redaction === 'plain'
-            ? { token: item.token, field: entry.field, value: entry.value, redaction: 'none' }
-            : { token: item.token, field: entry.field, value: maskValue(entry.field, entry.value), redaction: 'masked' };
-        });
+        const limits = limitsFor(permissions, breakGlass);
+        const known = context.exhaustedBudgets.exhausted(principal.sub, limits);
+        if (known !== undefined) {
+          // Known to be used up until its window resets: refused without a transaction (the
+          // error handler audits the first such refusal and summarises the rest).
+          context.metrics.budgetExhausted.inc({ budget: known.budget });
+          throw new BudgetExhaustedError(exhaustedMessage(known, permitted.length), { ...budgetHeaders([known]), 'retry-after': String(retryAfterSeconds(known)) });
+        }
 
+        const { results, counts, fieldCounts } = await resolveTokens(context.vault, grants, requested);
         const outcome = counts.forbidden === 0 ? 'allowed' : counts.forbidden < requested.length ? 'partial' : 'denied';
+        const attempt: Attempt = {
+          ...(breakGlass ? { action: 'reveal.break_glass' } : {}),
+          outcome,
+          reason: breakGlass ? `break_glass ${summary(counts)}` : summary(counts),
+          tokens: wellFormed,
+          fieldCounts,
+          purpose,
+          ticket,
+        };
         // Fail closed: if this row cannot be committed, the values above never leave the process.
-        await context.auditor.record(request, { outcome, reason: summary(counts), tokens: wellFormed, fieldCounts, purpose, ticket });
+        if (limits.length === 0) {
+          await context.auditor.record(request, attempt);
+        } else {
+          const decision = await context.auditor.recordCharged(request, attempt, { actor: principal.sub, amount: counts.revealed, limits }, (refused) => ({
+            ...attempt,
+            outcome: 'rate_limited',
+            reason: `budget_exhausted budget=${refused.exhausted?.budget ?? 'unknown'} remaining=${refused.exhausted?.remaining ?? 0} asked=${counts.revealed}`,
+            fieldCounts: {},
+          }));
+          context.exhaustedBudgets.note(principal.sub, decision);
+          if (!decision.granted && decision.exhausted !== undefined) {
+            context.metrics.budgetExhausted.inc({ budget: decision.exhausted.budget });
+            throw new BudgetExhaustedError(exhaustedMessage(decision.exhausted, counts.revealed), {
+              ...budgetHeaders(decision.standings),
+              'retry-after': String(retryAfterSeconds(decision.exhausted)),
+            });
+          }
+          reply.headers(budgetHeaders(decision.standings));
+        }
+        if (breakGlass) context.metrics.breakGlassReveals.inc();
         for (const [field, count] of Object.entries(fieldCounts)) {
           context.metrics.revealedValues.inc({ field, redaction: grants[field as PiiField] === 'plain' ? 'none' : 'masked' }, count);
         }
@@ -76,16 +123,4 @@ export function revealRoutes(context: RouteContext) {
       },
     });
   };
-}
-
-function tally(counts: Record<string, number>, result: { token: string; error: 'not_found' | 'forbidden' | 'invalid_token' | 'undecryptable' }): RevealResult {
-  counts[result.error] = (counts[result.error] ?? 0) + 1;
-  return result;
-}
-
-export function summary(counts: Record<string, number>): string {
-  return Object.entries(counts)
-    .filter(([, count]) => count > 0)
-    .map(([name, count]) => `${name}=${count}`)
-    .join(' ');
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -152,4 +152,12 @@ export const PURPOSE = 'fraud investigation case 4711';
 
 export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
+}
+
+/** Writes a policy document to a temporary file (removed with the directory by the OS; tiny). */
+export async function writePolicyFile(document: unknown): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'tokenvault-policy-'));
+  const file = join(dir, 'policy.json');
+  await writeFile(file, JSON.stringify(document));
+  return file;
 }

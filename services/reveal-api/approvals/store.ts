@@ -1,0 +1,169 @@
+import type pg from 'pg';
+
+export const REQUEST_STATUSES = ['pending', 'approved', 'denied', 'collected', 'expired'] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+
+export interface Approval {
+  approver: string;
+  reason: string;
+  at: string;
+}
+
+/** A reveal request as stored: tokens, never values. */
+export interface RevealRequest {
+  id: string;
+  requester: string;
+  roles: string[];
+  purpose: string;
+  ticket: string | null;
+  tokens: string[];
+  fieldCounts: Record<string, number>;
+  approvalsRequired: number;
+  approvals: Approval[];
+  status: RequestStatus;
+  createdAt: Date;
+  expiresAt: Date;
+  decidedAt: Date | null;
+  decidedBy: string | null;
+  decisionReason: string | null;
+  collectedAt: Date | null;
+}
+
+const COLUMNS = `id, requester, roles, purpose, ticket, tokens, field_counts, approvals_required, approvals, status, created_at, expires_at,
+  decided_at, decided_by, decision_reason, collected_at`;
+
+interface Row {
+  id: string;
+  requester: string;
+  roles: string[];
+  purpose: string;
+  ticket: string | null;
+  tokens: string[];
+  field_counts: Record<string, number>;
+  approvals_required: number;
+  approvals: Approval[];
+  status: RequestStatus;
+  created_at: Date;
+  expires_at: Date;
+  decided_at: Date | null;
+  decided_by: string | null;
+  decision_reason: string | null;
+  collected_at: Date | null;
+}
+
+function fromRow(row: Row): RevealRequest {
+  return {
+    id: row.id,
+    requester: row.requester,
+    roles: row.roles,
+    purpose: row.purpose,
+    ticket: row.ticket,
+    tokens: row.tokens,
+    fieldCounts: row.field_counts,
+    approvalsRequired: row.approvals_required,
+    approvals: row.approvals,
+    status: row.status,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    decidedAt: row.decided_at,
+    decidedBy: row.decided_by,
+    decisionReason: row.decision_reason,
+    collectedAt: row.collected_at,
+  };
+}
+
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+export async function insertRequest(
+  client: Queryable,
+  request: Pick<RevealRequest, 'id' | 'requester' | 'roles' | 'purpose' | 'ticket' | 'tokens' | 'fieldCounts' | 'approvalsRequired'>,
+  ttlSeconds: number,
+): Promise<RevealRequest> {
+  const { rows } = await client.query<Row>(
+    `INSERT INTO reveal_requests (id, requester, roles, purpose, ticket, tokens, field_counts, approvals_required, status, created_at, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now(), now() + make_interval(secs => $9))
+     RETURNING ${COLUMNS}`,
+    [request.id, request.requester, request.roles, request.purpose, request.ticket, request.tokens, JSON.stringify(request.fieldCounts), request.approvalsRequired, ttlSeconds],
+  );
+  return fromRow(rows[0] as Row);
+}
+
+/** The request, locked until the transaction ends; undefined when there is none. */
+export async function lockRequest(client: Queryable, id: string): Promise<RevealRequest | undefined> {
+  const { rows } = await client.query<Row>(`SELECT ${COLUMNS} FROM reveal_requests WHERE id = $1 FOR UPDATE`, [id]);
+  return rows[0] === undefined ? undefined : fromRow(rows[0]);
+}
+
+export async function isPastExpiry(client: Queryable, request: RevealRequest): Promise<boolean> {
+  const { rows } = await client.query<{ past: boolean }>('SELECT $1::timestamptz <= now() AS past', [request.expiresAt]);
+  return rows[0]?.past === true;
+}
+
+export async function recordApproval(client: Queryable, id: string, approvals: Approval[], approved: boolean, ttlSeconds: number): Promise<RevealRequest> {
+  // An approved request can be collected for a full ttl from its approval.
+  const { rows } = await client.query<Row>(
+    `UPDATE reveal_requests SET approvals = $2, status = CASE WHEN $3 THEN 'approved' ELSE status END,
+       decided_at = CASE WHEN $3 THEN now() ELSE decided_at END,
+       decided_by = CASE WHEN $3 THEN $4 ELSE decided_by END,
+       decision_reason = CASE WHEN $3 THEN $5 ELSE decision_reason END,
+       expires_at = CASE WHEN $3 THEN now() + make_interval(secs => $6) ELSE expires_at END
+     WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id, JSON.stringify(approvals), approved, approvals.at(-1)?.approver ?? null, approvals.at(-1)?.reason ?? null, ttlSeconds],
+  );
+  return fromRow(rows[0] as Row);
+}
+
+export async function recordDenial(client: Queryable, id: string, approver: string, reason: string): Promise<void> {
+  await client.query(`UPDATE reveal_requests SET status = 'denied', decided_at = now(), decided_by = $2, decision_reason = $3 WHERE id = $1`, [id, approver, reason]);
+}
+
+export async function markCollected(client: Queryable, id: string): Promise<void> {
+  await client.query(`UPDATE reveal_requests SET status = 'collected', collected_at = now() WHERE id = $1`, [id]);
+}
+
+export async function markExpired(client: Queryable, id: string): Promise<void> {
+  await client.query(`UPDATE reveal_requests SET status = 'expired' WHERE id = $1`, [id]);
+}
+
+/** Pending or approved requests past their expiry, locked (other replicas skip them). */
+export async function claimExpired(client: Queryable, limit: number): Promise<RevealRequest[]> {
+  const { rows } = await client.query<Row>(
+    `UPDATE reveal_requests SET status = 'expired'
+     WHERE id IN (SELECT id FROM reveal_requests WHERE status IN ('pending', 'approved') AND expires_at <= now()
+                  ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+     RETURNING ${COLUMNS}`,
+    [limit],
+  );
+  return rows.map(fromRow);
+}
+
+export async function listPending(pool: pg.Pool, limit: number): Promise<RevealRequest[]> {
+  const { rows } = await pool.query<Row>(
+    `SELECT ${COLUMNS} FROM reveal_requests WHERE status = 'pending' AND expires_at > now() ORDER BY created_at LIMIT $1`,
+    [limit],
+  );
+  return rows.map(fromRow);
+}
+
+/** The requester's requests that can still change or be collected. */
+export async function listOpenFor(pool: pg.Pool, requester: string, limit: number): Promise<RevealRequest[]> {
+  const { rows } = await pool.query<Row>(
+    `SELECT ${COLUMNS} FROM reveal_requests WHERE requester = $1 AND status IN ('pending', 'approved') AND expires_at > now()
+     ORDER BY created_at LIMIT $2`,
+    [requester, limit],
+  );
+  return rows.map(fromRow);
+}
+
+/**
+ * The distinct approvers the audit chain records for a request: collection trusts these rows
+ * (covered by the chain and its checkpoints), not only the status column an administrator
+ * could set.
+ */
+export async function approversInChain(client: Queryable, id: string): Promise<string[]> {
+  const { rows } = await client.query<{ actor: string }>(
+    `SELECT DISTINCT actor FROM audit_log WHERE request_id = $1 AND action = 'approval.approve' AND outcome = 'allowed' AND actor IS NOT NULL`,
+    [id],
+  );
+  return rows.map((row) => row.actor);
+}
