@@ -177,7 +177,7 @@ async function startQueue(config: LocalConfig, owner: Database): Promise<QueueSe
     say(`  queue         ${queueUrl}  (dead letters: ${deadLetterQueueUrl})`);
     // Counts only: receive-message would hide a message from the ingestor for the visibility timeout.
     say(
-      `                AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 aws --endpoint-url ${server.endpoint} ` +
+      `                AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --region us-east-1 --endpoint-url ${server.endpoint} ` +
         `sqs get-queue-attributes --queue-url ${queueUrl} --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible`,
     );
     // The emulator keeps queues in memory; the database says which reference messages it still lacks.

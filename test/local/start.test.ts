@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readlink, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,8 +24,15 @@ const privateDirs: string[] = [];
 const runs: Run[] = [];
 afterAll(async () => {
   for (const run of runs) if (run.npm.exitCode === null && run.npm.pid !== undefined) process.kill(-run.npm.pid, 'SIGKILL');
-  await Promise.all(privateDirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  await Promise.all(privateDirs.map(removeStack));
 });
+
+/** As root the cluster of a data directory in a 0700 directory lives in the temp directory, behind data/postgres. */
+async function removeStack(privateDir: string): Promise<void> {
+  const relocated = await readlink(join(privateDir, 'data', 'postgres')).catch(() => undefined);
+  if (relocated !== undefined) await rm(relocated, { recursive: true, force: true });
+  await rm(privateDir, { recursive: true, force: true });
+}
 
 async function stackEnv(dataDir: string, extra: Record<string, string> = {}): Promise<Record<string, string>> {
   return {
@@ -136,6 +143,7 @@ describe('npm start', () => {
     expect(response.status).toBe(200);
     await stopAndCheck(run, env, 'Ctrl-C');
 
+    // Only the data directory (as root in a 0700 directory: the link to the cluster), as a user would.
     await rm(join(dataDir, 'postgres'), { recursive: true, force: true });
     const envAgain = await stackEnv(dataDir);
     const again = npmStart(envAgain);

@@ -33,5 +33,5 @@ describe('PostgreSQL binaries', () => {
     expect(canExecute(runAs, usable.initdb)).toBe(true);
     const shared = await stat(dirname(dirname(usable.postgres)));
     expect({ uid: shared.uid, writableByOthers: (shared.mode & 0o022) !== 0 }).toEqual({ uid: 0, writableByOthers: false });
-  });
+  }, 120_000);
 });
