@@ -22,12 +22,17 @@ const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () =>
  * Analytics table: the reference columns (user_id, device_type, masked_ip, masked_device_id,
  * locale, app_version, create_date) plus what correctness needs. `app_version` is text:
  * "0.60" and "0.6.0" are different releases and must stay different.
+ *
+ * PARTITIONED BY RANGE (create_date), one partition per month plus a DEFAULT partition
+ * (migration 0007; drizzle cannot declare partitioning, so the SQL migration is the source).
+ * Partitions are prepared ahead and dropped past retention by `npm run maintenance`.
  */
 export const userLogins = pgTable(
   'user_logins',
   {
-    // SQS message id: a redelivered message hits this key and is not stored twice.
-    messageId: varchar('message_id', { length: 128 }).primaryKey(),
+    // SQS message id: with create_date (from the same message's SentTimestamp) a redelivered
+    // message hits the key in the same partition and is not stored twice.
+    messageId: varchar('message_id', { length: 128 }).notNull(),
     userId: varchar('user_id', { length: 128 }).notNull(),
     deviceType: varchar('device_type', { length: 32 }).notNull(),
     maskedIp: varchar('masked_ip', { length: 256 }).notNull(),
@@ -44,11 +49,20 @@ export const userLogins = pgTable(
     tokenKeyVersion: smallint('token_key_version').notNull(),
   },
   (t) => [
+    primaryKey({ name: 'user_logins_pkey', columns: [t.messageId, t.createDate] }),
     index('user_logins_masked_ip_idx').on(t.maskedIp),
     index('user_logins_masked_device_id_idx').on(t.maskedDeviceId),
     index('user_logins_create_date_idx').on(t.createDate),
+    // Requests about one person (access, erasure) arrive with a user_id.
+    index('user_logins_user_id_idx').on(t.userId),
   ],
 );
+
+/** Tokens of dropped partitions whose vault values maintenance has yet to check and shred (resumable). */
+export const retentionShredCandidates = pgTable('retention_shred_candidates', {
+  token: varchar('token', { length: 256 }).primaryKey(),
+  addedAt: timestamp('added_at', { withTimezone: true }).notNull().defaultNow(),
+});
 
 /** Wrapped data-encryption keys for vault values and quarantined bodies. */
 export const dataKeys = pgTable('data_keys', {

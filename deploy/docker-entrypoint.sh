@@ -10,6 +10,8 @@ usage: tokenvault <command> [args]
   migrate                  apply database migrations, roles and grants (needs the owner's DATABASE_URL), then exit
   keys:rotate-kek          re-wrap every data key and token key under KMS_KEY_ID (the new KMS key), then exit
   keys:rotate-token-key    activate a new HMAC token key and re-tokenise the vault and user_logins, then exit
+  maintenance [--dry-run]  prepare user_logins partitions ahead, apply retention and shred unreferenced vault values (owner's DATABASE_URL), then exit
+  db:partition             move a pre-partitioning user_logins into the monthly partitions (online, resumable), then exit
   audit:verify             recompute the audit log's hash chain (exit 0 intact, 1 broken, 2 not checked)
   mint-local-token ROLE..  print a 1-hour JWT for ROLEs, signed with JWT_SECRET (LOCAL COMPOSE STACK ONLY)
   healthcheck              exit 0 when the service in this container answers /healthz
@@ -26,6 +28,8 @@ case "$command" in
   keys:rotate-kek) exec node dist/cli/keys-rotate-kek.js "$@" ;;
   keys:rotate-token-key) exec node dist/cli/keys-rotate-token-key.js "$@" ;;
   audit:verify) exec node dist/cli/audit-verify.js "$@" ;;
+  maintenance) exec node dist/cli/maintenance.js "$@" ;;
+  db:partition) exec node dist/cli/db-partition.js "$@" ;;
   healthcheck)
     # One image serves both long-running processes: healthy when either health endpoint answers.
     exec node -e '

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { localEnvSchema } from '../local/config.js';
 import { rotationEnvSchema } from '../lib/keys/rotation/config.js';
+import { maintenanceEnvSchema } from '../lib/lifecycle/config.js';
 import { ingestorEnvSchema } from '../services/ingestor/config.js';
 import { revealEnvSchema } from '../services/reveal-api/config.js';
 
@@ -15,6 +16,7 @@ describe('README', () => {
     ['reveal-api', revealEnvSchema],
     ['npm start', localEnvSchema],
     ['key rotation', rotationEnvSchema],
+    ['maintenance', maintenanceEnvSchema],
   ] as Array<[string, z.ZodObject]>)('documents every setting of the %s in its settings table', (_name, schema) => {
     const missing = Object.keys(schema.shape).filter((key) => !documented.has(key));
     expect(missing).toEqual([]);

@@ -94,6 +94,8 @@ describe('Dockerfile', () => {
       'dist/cli/keys-rotate-kek',
       'dist/cli/keys-rotate-token-key',
       'dist/cli/audit-verify',
+      'dist/cli/maintenance',
+      'dist/cli/db-partition',
     ]);
     const build = JSON.parse(readFileSync(`${ROOT}tsconfig.build.json`, 'utf8')) as { include: string[]; compilerOptions: { outDir: string } };
     expect(build.compilerOptions.outDir).toBe('dist');

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse } from 'yaml';
 import { loadRotationConfig, rotationEnvSchema } from '../../lib/keys/rotation/config.js';
+import { loadMaintenanceConfig, maintenanceEnvSchema } from '../../lib/lifecycle/config.js';
 import { ingestorEnvSchema, loadIngestorConfig } from '../../services/ingestor/config.js';
 import { loadRevealConfig, revealEnvSchema } from '../../services/reveal-api/config.js';
 
@@ -68,7 +69,7 @@ describe('deploy/k8s manifests', () => {
     expect(kustomization.namespace).toBe('tokenvault');
     expect(byKind('Namespace').map((m) => m.metadata.name)).toEqual(['tokenvault']);
     expect(applied.map((m) => m.kind).sort()).toEqual(
-      ['ConfigMap', 'ConfigMap', 'ConfigMap', 'ConfigMap', 'Deployment', 'Deployment', 'Job', 'Namespace', 'PodDisruptionBudget', 'PodDisruptionBudget', 'PrometheusRule', 'ScaledObject', 'Service', 'ServiceAccount', 'ServiceAccount', 'ServiceAccount'].sort(),
+      ['ConfigMap', 'ConfigMap', 'ConfigMap', 'ConfigMap', 'CronJob', 'Deployment', 'Deployment', 'Job', 'Namespace', 'PodDisruptionBudget', 'PodDisruptionBudget', 'PrometheusRule', 'ScaledObject', 'Service', 'ServiceAccount', 'ServiceAccount', 'ServiceAccount'].sort(),
     );
     // No Secret with values is ever applied from the repository.
     expect(byKind('Secret')).toEqual([]);
@@ -138,6 +139,28 @@ describe('deploy/k8s manifests', () => {
       expect(job.spec.template.spec.restartPolicy).toBe('Never');
       expectHardened(job);
     }
+  });
+
+  it('runs maintenance daily as a CronJob: one run at a time, as the owner, with settings its config schema knows', () => {
+    const cron = named('CronJob', 'tokenvault-maintenance');
+    expect(cron.apiVersion).toBe('batch/v1');
+    expect(cron.spec.schedule).toMatch(/^\S+ \S+ \* \* \*$/);
+    expect(cron.spec.concurrencyPolicy).toBe('Forbid');
+    const job = { ...cron, spec: cron.spec.jobTemplate.spec } as Manifest;
+    const c = container(job);
+    expect(c.image).toBe('tokenvault');
+    expect(c.args).toEqual(['maintenance']);
+    expect(c.env[0]).toEqual({ name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'tokenvault-database', key: 'owner-url' } } });
+    const env = environment(job);
+    for (const setting of Object.keys(env)) expect(Object.keys(maintenanceEnvSchema.shape), `maintenance is given ${setting}, which it does not read`).toContain(setting);
+    const config = loadMaintenanceConfig(env);
+    expect(config.database.role).toBeUndefined();
+    expect(config.loginRetentionDays).toBeGreaterThan(0);
+    expect(config.quarantineRetentionDays).toBeGreaterThan(0);
+    expect(job.spec.template.spec.restartPolicy).toBe('Never');
+    // Retention must finish well inside the schedule's period.
+    expect(job.spec.activeDeadlineSeconds).toBeLessThan(24 * 3600);
+    expectHardened(job);
   });
 
   it('scales the ingestor with a KEDA aws-sqs-queue ScaledObject on the queue the ingestor consumes', () => {

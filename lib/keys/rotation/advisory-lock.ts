@@ -5,6 +5,7 @@ import { TokenvaultError } from '../../errors.js';
 // would fight over the same rows, different jobs may overlap.
 export const ROTATE_KEK_LOCK_ID = 7_468_101;
 export const ROTATE_TOKEN_KEY_LOCK_ID = 7_468_102;
+export const MAINTENANCE_LOCK_ID = 7_468_103;
 
 /**
  * Runs `work` while holding a session-level advisory lock on a dedicated connection.
