@@ -16,6 +16,11 @@ export interface Shutdown {
   add(cleanup: Cleanup, options?: { essential?: boolean }): void;
   /** Handles SIGINT, SIGTERM, SIGHUP and uncaught errors from now on. */
   install(): void;
+  /**
+   * A start of something that outlives us unless stopped (PostgreSQL in its own process group):
+   * a signal meanwhile waits for it to finish starting, so its cleanup is added before closing.
+   */
+  starting<T>(start: Promise<T>): Promise<T>;
   /** Closes everything added so far (a failed start). */
   closeAll(): Promise<void>;
 }
@@ -33,6 +38,7 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
   let closing: Promise<void> | undefined;
   let firstSignalAt = 0;
   let forced = false;
+  const inFlightStarts = new Set<Promise<unknown>>();
 
   async function runOne(entry: { run: Cleanup; done: boolean }): Promise<void> {
     if (entry.done) return;
@@ -46,6 +52,7 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
 
   function closeAll(): Promise<void> {
     closing ??= (async () => {
+      await Promise.allSettled([...inFlightStarts]);
       for (const entry of [...cleanups].reverse()) await runOne(entry);
     })();
     return closing;
@@ -95,6 +102,11 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
       for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
       process.on('uncaughtException', onError);
       process.on('unhandledRejection', onError);
+    },
+    starting(start) {
+      inFlightStarts.add(start);
+      void start.finally(() => inFlightStarts.delete(start)).catch(() => undefined);
+      return start;
     },
     closeAll,
   };

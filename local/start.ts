@@ -139,7 +139,14 @@ async function startDatabase(config: LocalConfig): Promise<string> {
   }
   const dir = join(config.dataDir, 'postgres');
   // Its own process group: Ctrl-C reaches us only, and PostgreSQL stops last, after the drain.
-  const pg = await startEmbeddedPostgres({ dir, port: config.postgresPort, detached: true }).catch((error: unknown) => {
+  // The cleanup is added before the start settles: a Ctrl-C during start-up waits for it, then stops it.
+  const starting = shutdown.starting(
+    startEmbeddedPostgres({ dir, port: config.postgresPort, detached: true }).then((started) => {
+      shutdown.add(() => started.stop(), { essential: true });
+      return started;
+    }),
+  );
+  const pg = await starting.catch((error: unknown) => {
     if (error instanceof PostgresAlreadyRunningError) {
       throw new StartError(`already running from this directory (PostgreSQL pid ${error.pid} holds ${dir}): stop it first, or kill ${error.pid} if its npm start is gone`);
     }
@@ -149,7 +156,6 @@ async function startDatabase(config: LocalConfig): Promise<string> {
     if (error instanceof PostgresUserError) throw new StartError(error.message);
     throw new StartError(`embedded PostgreSQL could not start on 127.0.0.1:${config.postgresPort} (LOCAL_POSTGRES_PORT)`, error);
   });
-  shutdown.add(() => pg.stop(), { essential: true });
   say('tokenvault local stack');
   say(`  database      ${pg.url}  (embedded PostgreSQL, data in ${dir}${pg.dataDir === dir ? '' : ` → ${pg.dataDir}`})`);
   return pg.url;
