@@ -5,7 +5,7 @@
 # process stops at start with the name of any missing setting.
 ARG NODE_IMAGE=node:20.18.1-bookworm-slim
 
-# ---- build: compile TypeScript to dist/ and add the non-TypeScript assets it needs ----
+# ---- build: compile TypeScript to dist/, build the web console, add the non-TypeScript assets ----
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -17,6 +17,8 @@ COPY db ./db
 COPY services ./services
 COPY local ./local
 COPY cli ./cli
+# The web console (Vite + Preact) is built into dist/console, served by the reveal-api under /console/.
+COPY console ./console
 RUN npm run build \
  && mkdir -p dist/db/migrations dist/services/reveal-api \
  && cp -R db/migrations/. dist/db/migrations/ \

@@ -1,6 +1,6 @@
 /**
  * npm run bench:reveal [-- --duration 10 --connections 16 --light-connections 4 --rows 20000 --pool 16
- *                         --cases baseline,reveal-1,reveal-1-budget,reveal-100,reveal-100-budget,reveal-100-light]
+ *                         --rounds 1 --cases baseline,reveal-1,reveal-1-budget,reveal-100,reveal-100-budget,reveal-100-light]
  *
  * Starts its own embedded PostgreSQL (temporary directory, random port), seeds the vault,
  * starts the real reveal API on loopback (this process) and loads it from a SECOND process
@@ -46,6 +46,9 @@ const { values: args } = parseArgs({
     pool: { type: 'string', default: '16' },
     cases: { type: 'string', default: 'baseline,reveal-1,reveal-1-budget,reveal-100,reveal-100-budget,reveal-100-light' },
     'light-connections': { type: 'string', default: '4' },
+    // Each case runs this many times, the order reversed every other round (drift and noise hit
+    // both sides of a comparison alike); the table shows mean req/s and median latencies.
+    rounds: { type: 'string', default: '1' },
     // Experiments only (e.g. "DROP INDEX audit_log_tokens_idx"): run as the owner after the migrations.
     'setup-sql': { type: 'string' },
   },
@@ -54,6 +57,7 @@ const DURATION = Number(args.duration);
 const CONNECTIONS = Number(args.connections);
 const LIGHT_CONNECTIONS = Number(args['light-connections']);
 const ROWS = Number(args.rows);
+const ROUNDS = Math.max(1, Number(args.rounds));
 const PURPOSE = 'benchmark: fraud investigation load test';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -155,35 +159,54 @@ async function main(): Promise<void> {
   // Warm-up: JIT, connection pool, prepared statements, data key unwrap.
   await runLoad(child, { ...(cases[1] ?? cases[0])!.load, durationSeconds: 2 });
 
-  const rows: string[][] = [];
-  let baselineRps = 0;
-  const measured = new Map<string, LoadResult>();
-  for (const { id, name, load, tokensPerRequest, unbudgeted } of cases.filter((item) => selected.has(item.id))) {
-    log(`running ${name} for ${DURATION}s with ${load.connections} connections…`);
-    const before = await snapshot(app.revealMetrics.auditWrite);
-    const batchesBefore = await snapshot(app.revealMetrics.auditBatchSize);
-    const result = await runLoad(child, load);
-    const audit = between(before, await snapshot(app.revealMetrics.auditWrite));
-    const batches = between(batchesBefore, await snapshot(app.revealMetrics.auditBatchSize));
-    if (tokensPerRequest === 0) baselineRps = result.requestsPerSecond;
-    measured.set(id, result);
-    const reference = unbudgeted === undefined ? undefined : measured.get(unbudgeted);
-    const rowsPerBatch = batches.count === 0 ? 0 : audit.count / batches.count;
-    rows.push([
-      name,
-      fmt(result.requestsPerSecond, 0),
-      baselineRps === 0 ? '-' : `${fmt(result.requestsPerSecond / baselineRps, 2)}×`,
-      fmt(result.requestsPerSecond * tokensPerRequest, 0),
-      `${result.p50}`,
-      `${result.p99}`,
-      reference === undefined ? '-' : `${fmt(result.requestsPerSecond / reference.requestsPerSecond, 2)}× req/s, p99 ${reference.p99}→${result.p99}`,
-      tokensPerRequest === 0 ? '-' : fmt(audit.meanMs, 2),
-      tokensPerRequest === 0 ? '-' : `≤${fmt(audit.p99AtMostMs, 1)}`,
-      tokensPerRequest === 0 || result.p50 === 0 ? '-' : `${fmt((audit.meanMs / result.p50) * 100, 0)}%`,
-      tokensPerRequest === 0 ? '-' : fmt(rowsPerBatch, 1),
-      `${result.non2xx + result.errors + result.timeouts}`,
-    ]);
+  const chosen = cases.filter((item) => selected.has(item.id));
+  const runs = new Map<string, { result: LoadResult; audit: ReturnType<typeof between>; rowsPerBatch: number }[]>();
+  for (let round = 0; round < ROUNDS; round += 1) {
+    for (const { id, name, load } of round % 2 === 0 ? chosen : [...chosen].reverse()) {
+      log(`round ${round + 1}/${ROUNDS}: running ${name} for ${DURATION}s with ${load.connections} connections…`);
+      const before = await snapshot(app.revealMetrics.auditWrite);
+      const batchesBefore = await snapshot(app.revealMetrics.auditBatchSize);
+      const result = await runLoad(child, load);
+      const audit = between(before, await snapshot(app.revealMetrics.auditWrite));
+      const batches = between(batchesBefore, await snapshot(app.revealMetrics.auditBatchSize));
+      runs.set(id, [...(runs.get(id) ?? []), { result, audit, rowsPerBatch: batches.count === 0 ? 0 : audit.count / batches.count }]);
+      log(`  → ${fmt(result.requestsPerSecond, 0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms`);
+    }
   }
+
+  const summarise = (id: string) => {
+    const done = runs.get(id) ?? [];
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+    const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
+    return {
+      rps: mean(done.map((run) => run.result.requestsPerSecond)),
+      p50: median(done.map((run) => run.result.p50)),
+      p99: median(done.map((run) => run.result.p99)),
+      auditMean: mean(done.map((run) => run.audit.meanMs)),
+      auditP99: median(done.map((run) => run.audit.p99AtMostMs)),
+      rowsPerBatch: mean(done.map((run) => run.rowsPerBatch)),
+      failures: done.reduce((sum, run) => sum + run.result.non2xx + run.result.errors + run.result.timeouts, 0),
+    };
+  };
+  const baselineRps = selected.has('baseline') ? summarise('baseline').rps : 0;
+  const rows = chosen.map(({ id, name, tokensPerRequest, unbudgeted }) => {
+    const run = summarise(id);
+    const reference = unbudgeted === undefined || !runs.has(unbudgeted) ? undefined : summarise(unbudgeted);
+    return [
+      name,
+      fmt(run.rps, 0),
+      baselineRps === 0 ? '-' : `${fmt(run.rps / baselineRps, 2)}×`,
+      fmt(run.rps * tokensPerRequest, 0),
+      `${run.p50}`,
+      `${run.p99}`,
+      reference === undefined ? '-' : `${fmt(run.rps / reference.rps, 2)}× req/s, p99 ${reference.p99}→${run.p99}`,
+      tokensPerRequest === 0 ? '-' : fmt(run.auditMean, 2),
+      tokensPerRequest === 0 ? '-' : `≤${fmt(run.auditP99, 1)}`,
+      tokensPerRequest === 0 || run.p50 === 0 ? '-' : `${fmt((run.auditMean / run.p50) * 100, 0)}%`,
+      tokensPerRequest === 0 ? '-' : fmt(run.rowsPerBatch, 1),
+      `${run.failures}`,
+    ];
+  });
 
   const chain = await verifyAuditChain(owner.pool);
   printTable(
@@ -192,7 +215,7 @@ async function main(): Promise<void> {
   );
   console.log(
     `\naudit chain after the run: ${chain.ok ? 'intact' : `BROKEN at ${chain.firstBrokenSeq}`}, ${chain.checked} rows (one per request).` +
-      `\n${CONNECTIONS} connections unless stated, ${DURATION}s per case, ${ROWS} vault rows, pool ${args.pool}, loopback, load generator in a separate process.` +
+      `\n${CONNECTIONS} connections unless stated, ${DURATION}s per case and round, ${ROUNDS} round(s), ${ROWS} vault rows, pool ${args.pool}, loopback, load generator in a separate process.` +
       '\naudit = time from append to COMMIT of the request\'s audit row (server histogram; p99 at bucket resolution).',
   );
 }

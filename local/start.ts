@@ -15,6 +15,7 @@ import { createIngestor, type Ingestor } from '../services/ingestor/worker.js';
 import { buildRevealApp } from '../services/reveal-api/app.js';
 import { loadRevealConfig } from '../services/reveal-api/config.js';
 import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, type LocalSigningKey } from '../services/reveal-api/auth/local-signing-key.js';
+import { ensureConsoleBuilt } from './console-build.js';
 import { loadLocalConfig, type LocalConfig } from './config.js';
 import { PostgresAlreadyRunningError, PostgresPortInUseError, PostgresUserError, startEmbeddedPostgres } from './embedded-postgres.js';
 import { startEmbeddedSqs } from './embedded-sqs.js';
@@ -77,19 +78,33 @@ async function main(): Promise<void> {
 
   // Any key source the user set replaces the local identity provider (.data/jwt, npm run token).
   const signingKey = jwtKeySetting === undefined ? await ensureLocalSigningKey(join(config.dataDir, 'jwt')) : undefined;
-  const revealConfig = loadRevealConfig({
-    ...config.env,
-    ...keyEnv,
-    DATABASE_URL: databaseUrl,
-    PORT: String(config.revealPort),
-    HOST: config.env.HOST ?? '127.0.0.1',
-    ...(signingKey === undefined ? {} : { JWT_PUBLIC_KEY: signingKey.publicKeyPem }),
-    JWT_ISSUER: config.env.JWT_ISSUER ?? LOCAL_ISSUER,
-    JWT_AUDIENCE: config.env.JWT_AUDIENCE ?? LOCAL_AUDIENCE,
-  });
+  const revealConfig = loadRevealConfig(
+    {
+      ...config.env,
+      ...keyEnv,
+      DATABASE_URL: databaseUrl,
+      PORT: String(config.revealPort),
+      HOST: config.env.HOST ?? '127.0.0.1',
+      ...(signingKey === undefined ? {} : { JWT_PUBLIC_KEY: signingKey.publicKeyPem }),
+      JWT_ISSUER: config.env.JWT_ISSUER ?? LOCAL_ISSUER,
+      JWT_AUDIENCE: config.env.JWT_AUDIENCE ?? LOCAL_AUDIENCE,
+      // The console's local sign-in mints tokens with the local signing key: only when that key is the one trusted.
+      CONSOLE_LOCAL_SIGN_IN: config.env.CONSOLE_LOCAL_SIGN_IN ?? String(signingKey !== undefined),
+    },
+    { localStack: true },
+  );
+  if (revealConfig.console.enabled && (await ensureConsoleBuilt(revealConfig.console.dir))) {
+    say(`  console       built into ${revealConfig.console.dir}`);
+  }
   const revealDatabase = createDatabase(revealConfig.database, { applicationName: 'tokenvault-reveal-api' });
   shutdown.add(() => revealDatabase.close());
-  const app = await buildRevealApp({ config: revealConfig, database: revealDatabase, keys, logger: logger.child({ service: 'reveal-api' }) });
+  const app = await buildRevealApp({
+    config: revealConfig,
+    database: revealDatabase,
+    keys,
+    logger: logger.child({ service: 'reveal-api' }),
+    ...(revealConfig.console.localSignIn && signingKey !== undefined ? { localSigningKey: signingKey } : {}),
+  });
   await app.listen({ host: revealConfig.host, port: revealConfig.port });
   shutdown.add(() => app.close());
   const revealUrl = `http://${revealConfig.host}:${revealConfig.port}`;
@@ -99,6 +114,10 @@ async function main(): Promise<void> {
       ? `  identity      tokens signed by your ${jwtKeySetting} (issuer ${revealConfig.jwt.issuer}, audience ${revealConfig.jwt.audience.join(',')}); npm run token does not apply`
       : `  identity      local ES256 key in ${join(config.dataDir, 'jwt')} (npm run token) — NOT FOR PRODUCTION`,
   );
+  if (revealConfig.console.enabled) {
+    const signIn = revealConfig.console.localSignIn ? 'local sign-in for any role, local stack only' : 'sign-in through CONSOLE_OIDC_ISSUER';
+    say(`  console       ${revealUrl}/console/  (${signIn})`);
+  }
   await claim.publish({ ...(config.external.databaseUrl === undefined ? { databaseUrl } : {}), revealUrl });
 
   const ingestorDatabase = createDatabase(ingestorConfig.database, { applicationName: 'tokenvault-ingestor' });

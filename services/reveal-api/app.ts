@@ -5,11 +5,13 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Database } from '../../db/client.js';
+import { ConfigError } from '../../lib/errors.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
 import { ApprovalDesk } from './approvals/desk.js';
 import { webhookNotifier } from './approvals/notifier.js';
 import { AuditWriter } from './audit/writer.js';
+import type { LocalSigningKey } from './auth/local-signing-key.js';
 import { ExhaustedBudgets } from './budget/standing.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import type { RevealConfig } from './config.js';
@@ -23,6 +25,7 @@ import { createRevealMetrics, type RevealMetrics } from './metrics.js';
 import { Policy } from './policy/policy.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
+import { consoleRoutes } from './routes/console.js';
 import type { RouteContext } from './routes/context.js';
 import { eraseRoutes } from './routes/erase.js';
 import { meRoutes } from './routes/me.js';
@@ -40,6 +43,8 @@ export interface RevealDeps {
   keys: KeyProvider;
   /** A pino logger; otherwise one is created at config.logLevel. */
   logger?: FastifyBaseLogger;
+  /** The local stack's signing key, for the console's local sign-in (config.console.localSignIn). */
+  localSigningKey?: LocalSigningKey;
 }
 
 export type RevealApp = FastifyInstance & { revealMetrics: RevealMetrics };
@@ -56,6 +61,9 @@ const EXPIRY_SWEEP_MS = 30_000;
  */
 export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   const { config, database, keys } = deps;
+  if (config.console.localSignIn && deps.localSigningKey === undefined) {
+    throw new ConfigError('CONSOLE_LOCAL_SIGN_IN needs the local stack\'s signing key (npm start)', ['CONSOLE_LOCAL_SIGN_IN']);
+  }
   const policy = await Policy.load(config.policyFile);
   const verifier = createTokenVerifier(config.jwt);
   const metrics = createRevealMetrics();
@@ -160,6 +168,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   await app.register(revealRequestRoutes(context));
   await app.register(meRoutes(context));
   await app.register(operationsRoutes(context, keys));
+  if (config.console.enabled) await app.register(consoleRoutes(context, { config: config.console, localSigningKey: deps.localSigningKey }));
 
   const timers = [
     setInterval(() => void refusals.flushClosed(), Math.max(1_000, Math.min(config.rateLimit.windowMs, 60_000))),

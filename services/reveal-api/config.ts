@@ -1,9 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { envInt, envUrl, parseEnv, type Env } from '../../lib/config/env.js';
+import { envBool, envInt, envUrl, parseEnv, type Env } from '../../lib/config/env.js';
+import { ConfigError } from '../../lib/errors.js';
 import { keyProviderRefinement, sharedConfig, sharedEnvSchema, type SharedConfig } from '../../lib/config/shared.js';
 
 export const DEFAULT_POLICY_FILE = fileURLToPath(new URL('./policy.default.json', import.meta.url));
+/**
+ * Where `npm run build` puts the web console: dist/console. From source (tsx) this file is
+ * services/reveal-api/config.ts, compiled it is dist/services/reveal-api/config.js.
+ */
+export const DEFAULT_CONSOLE_DIR = fileURLToPath(
+  new URL(import.meta.url.endsWith('.ts') ? '../../dist/console/' : '../../console/', import.meta.url),
+);
 
 /** Asymmetric algorithms accepted by default with a JWKS or a public key. */
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
@@ -61,6 +69,19 @@ export const revealEnvSchema = sharedEnvSchema
     AUDIT_LOCK_TIMEOUT_MS: envInt(10, 60_000).default(5_000),
     BODY_LIMIT_BYTES: envInt(1024, 10 * 1024 * 1024).default(64 * 1024),
     SHUTDOWN_TIMEOUT_SECONDS: envInt(1, 3600).default(10),
+    /** The web console under /console (static files built by `npm run build`). */
+    CONSOLE_ENABLED: envBool.default(true),
+    CONSOLE_DIR: z.string().min(1).default(DEFAULT_CONSOLE_DIR),
+    /** The OpenID provider the console signs in with (authorization code + PKCE). */
+    CONSOLE_OIDC_ISSUER: envUrl.optional(),
+    CONSOLE_OIDC_CLIENT_ID: z.string().min(1).max(256).optional(),
+    CONSOLE_OIDC_SCOPE: z.string().min(1).default('openid'),
+    /** RFC 8707 resource indicator, for providers that issue JWT access tokens per resource. */
+    CONSOLE_OIDC_RESOURCE: envUrl.optional(),
+    /** Seconds a revealed value stays on screen before the console clears it. */
+    CONSOLE_REVEAL_CLEAR_SECONDS: envInt(5, 3600).default(60),
+    /** Only the local stack may turn this on (see loadRevealConfig's `localStack`). */
+    CONSOLE_LOCAL_SIGN_IN: envBool.default(false),
     /** Optional: new reveal requests waiting for approval are POSTed here (id, requester, purpose; never values). */
     APPROVAL_WEBHOOK_URL: envUrl.optional(),
   })
@@ -89,6 +110,15 @@ export const revealEnvSchema = sharedEnvSchema
     }
   });
 
+export interface ConsoleConfig {
+  enabled: boolean;
+  dir: string;
+  oidc: { issuer: string; clientId: string; scope: string; resource: string | undefined } | undefined;
+  revealClearSeconds: number;
+  /** Mint tokens for a chosen role without an identity provider: `npm start` only. */
+  localSignIn: boolean;
+}
+
 export type JwtKeySource = { kind: 'jwks'; url: string } | { kind: 'public-key'; key: string } | { kind: 'secret'; secret: string };
 
 export interface JwtConfig {
@@ -112,11 +142,30 @@ export interface RevealConfig extends SharedConfig {
   bodyLimitBytes: number;
   auditLockTimeoutMs: number;
   shutdownTimeoutMs: number;
+  console: ConsoleConfig;
   approvalWebhookUrl: string | undefined;
 }
 
-export function loadRevealConfig(env: Env): RevealConfig {
+export interface LoadRevealConfigOptions {
+  /**
+   * Set by the local stack (`npm start`) only. Containers run main.ts, which never sets it,
+   * so CONSOLE_LOCAL_SIGN_IN there stops the process instead of minting tokens for anyone.
+   */
+  localStack?: boolean;
+}
+
+export function loadRevealConfig(env: Env, options: LoadRevealConfigOptions = {}): RevealConfig {
   const parsed = parseEnv(revealEnvSchema, env);
+  if (parsed.CONSOLE_LOCAL_SIGN_IN && options.localStack !== true) {
+    throw new ConfigError(
+      'Invalid configuration:\n  CONSOLE_LOCAL_SIGN_IN: local sign-in mints tokens for any role and exists only in the local stack (npm start); sign in through your identity provider (CONSOLE_OIDC_ISSUER)',
+      ['CONSOLE_LOCAL_SIGN_IN'],
+    );
+  }
+  if ((parsed.CONSOLE_OIDC_ISSUER === undefined) !== (parsed.CONSOLE_OIDC_CLIENT_ID === undefined)) {
+    const missing = parsed.CONSOLE_OIDC_ISSUER === undefined ? 'CONSOLE_OIDC_ISSUER' : 'CONSOLE_OIDC_CLIENT_ID';
+    throw new ConfigError(`Invalid configuration:\n  ${missing}: is required but not set (the console's OpenID sign-in needs both CONSOLE_OIDC_ISSUER and CONSOLE_OIDC_CLIENT_ID)`, [missing]);
+  }
   return {
     host: parsed.HOST,
     port: parsed.PORT,
@@ -135,6 +184,16 @@ export function loadRevealConfig(env: Env): RevealConfig {
     bodyLimitBytes: parsed.BODY_LIMIT_BYTES,
     auditLockTimeoutMs: parsed.AUDIT_LOCK_TIMEOUT_MS,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    console: {
+      enabled: parsed.CONSOLE_ENABLED,
+      dir: parsed.CONSOLE_DIR,
+      oidc:
+        parsed.CONSOLE_OIDC_ISSUER === undefined || parsed.CONSOLE_OIDC_CLIENT_ID === undefined
+          ? undefined
+          : { issuer: parsed.CONSOLE_OIDC_ISSUER, clientId: parsed.CONSOLE_OIDC_CLIENT_ID, scope: parsed.CONSOLE_OIDC_SCOPE, resource: parsed.CONSOLE_OIDC_RESOURCE },
+      revealClearSeconds: parsed.CONSOLE_REVEAL_CLEAR_SECONDS,
+      localSignIn: parsed.CONSOLE_LOCAL_SIGN_IN,
+    },
     approvalWebhookUrl: parsed.APPROVAL_WEBHOOK_URL,
   };
 }

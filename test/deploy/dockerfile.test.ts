@@ -54,6 +54,21 @@ describe('Dockerfile', () => {
     expect(build).toContain('cp services/reveal-api/policy.default.json dist/services/reveal-api/');
   });
 
+  it('builds the web console into dist/console in the build stage, which the runtime image ships', () => {
+    const build = stages()[0]?.instructions.join('\n') ?? '';
+    expect(build).toContain('COPY console ./console');
+    const scripts = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.build).toContain('npm run build:console');
+    expect(scripts['build:console']).toBe('vite build --config console/vite.config.ts');
+    expect(readFileSync(`${ROOT}console/vite.config.ts`, 'utf8')).toContain("new URL('../dist/console', import.meta.url)");
+  });
+
+  it('never enables the console\'s local sign-in (it mints tokens for any role)', () => {
+    expect(dockerfile).not.toContain('CONSOLE_LOCAL_SIGN_IN');
+    expect(entrypoint).not.toContain('CONSOLE_LOCAL_SIGN_IN');
+    expect(readFileSync(`${ROOT}docker-compose.yml`, 'utf8')).not.toContain('CONSOLE_LOCAL_SIGN_IN');
+  });
+
   it('ships production dependencies only, runs as a non-root user, and has a health check', () => {
     const [, deps, runtime] = stages();
     expect(deps?.instructions.join('\n')).toContain('npm ci --omit=dev');

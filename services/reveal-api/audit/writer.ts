@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { TokenvaultError } from '../../../lib/errors.js';
-import { bookFrom, READ_NOW, readUsage, readUsageBook, toArrayLiteral, type Charge, type ChargeDecision } from '../budget/ledger.js';
+import { bookFrom, READ_NOW, readUsage, readUsageBook, toArrayLiteral, type Charge, type ChargeDecision, type UsageBook } from '../budget/ledger.js';
 import { chainHash, type AuditContent } from './chain.js';
 
 /** One attempt, before it gets its place in the chain. Never holds a revealed value. */
@@ -23,6 +23,13 @@ export class AuditUnavailableError extends TokenvaultError {
   constructor(options: { cause?: unknown } = {}) {
     super('audit_unavailable', 'the audit log cannot be written', { ...options, transient: true });
   }
+}
+
+/** Beyond this many actors the cached usage is rebuilt from the batch's actors (bounded memory). */
+const MAX_CACHED_ACTORS = 10_000;
+
+function withDecision(seq: number, decision: ChargeDecision | undefined): Appended {
+  return decision === undefined ? { seq } : { seq, decision };
 }
 
 // Arbitrary constant: the one lock that orders every writer of the chain, across processes.
@@ -108,6 +115,10 @@ export class AuditWriter {
   private readonly lockOnly: string;
   /** The last row this writer committed: the next batch links to it without reading it first. */
   private knownHead: ChainHead | undefined;
+  /** Budget usage as of knownHead, for the actors this writer charged (valid only together with knownHead). */
+  private usage: UsageBook | undefined;
+  /** Database clock minus this process's, as last measured: windows follow the database's clock. */
+  private databaseClockOffset = 0;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -156,6 +167,7 @@ export class AuditWriter {
   async appendWithin(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<number[]> {
     // The caller may commit or roll back: the head is read again next time.
     this.knownHead = undefined;
+    this.usage = undefined;
     await client.query(this.lockOnly);
     return (await this.insertAfterHead(client, entries)).seqs;
   }
@@ -166,6 +178,7 @@ export class AuditWriter {
    */
   async chargeWithin(client: pg.PoolClient, charge: Charge): Promise<ChargeDecision> {
     this.knownHead = undefined;
+    this.usage = undefined;
     await client.query(this.lockOnly);
     const book = await readUsageBook(client, [charge.actor]);
     const decision = book.charge(charge);
@@ -207,9 +220,11 @@ export class AuditWriter {
       const head = this.knownHead;
       this.knownHead = undefined;
       if (head !== undefined) {
+        // Rows without charges leave the usage as it was: the cached usage stays valid with the new head.
         const seqs = await this.tryWriteAfter(client, head, entries);
         if (seqs !== undefined) return seqs;
       }
+      this.usage = undefined;
       await client.query(this.beginAndLock);
       try {
         const { seqs, last } = await this.insertAfterHead(client, entries);
@@ -230,38 +245,48 @@ export class AuditWriter {
   }
 
   /**
-   * Two round trips under the chain lock: (lock, clock, the actors' usage, head), then
-   * (usage update, rows, commit). Each charge is decided in queue order against the usage
-   * as charged by the entries before it, so two requests of one actor in one batch cannot
-   * both spend the last values.
+   * Charged batches. Usually one round trip, like uncharged ones: while the chain head is the
+   * one this writer committed last, nobody else has charged a budget since (every charge is
+   * written with its audit row, under the chain lock), so the usage this writer holds for the
+   * batch's actors is the table's: decide against it, then lock, insert linked to that head,
+   * store the usage only if the insert happened, commit. Otherwise, two round trips: (lock,
+   * database clock, the actors' usage, head), then (usage, rows, commit). Charges are decided
+   * in queue order, so two requests of one actor in one batch cannot both spend the last values.
    */
   private async writeChargedBatch(batch: readonly Pending[]): Promise<Appended[]> {
+    const actors = [...new Set(batch.flatMap((pending) => (pending.charged === undefined ? [] : [pending.charged.charge.actor])))];
+    const head = this.knownHead;
+    const cached = this.usage;
+    this.knownHead = undefined;
+    this.usage = undefined;
     const client = await this.pool.connect();
     let broken: Error | undefined;
-    this.knownHead = undefined;
     try {
-      const actors = [...new Set(batch.flatMap((pending) => (pending.charged === undefined ? [] : [pending.charged.charge.actor])))];
+      if (head !== undefined && cached !== undefined && actors.every((actor) => cached.knows(actor))) {
+        cached.now = Date.now() + this.databaseClockOffset;
+        const written = await this.tryChargedAfter(client, head, cached, batch);
+        if (written !== undefined) return written;
+      }
       let results: pg.QueryResult[];
       try {
         results = (await client.query(
           `${this.beginAndLock}; ${READ_NOW}; ${readUsage(client.escapeLiteral(toArrayLiteral(actors)))}; ${READ_HEAD}`,
         )) as unknown as pg.QueryResult[];
-        const book = bookFrom(results.at(-3), results.at(-2));
-        const head = results.at(-1)?.rows[0] as { seq: string; hash: Buffer } | undefined;
-        const decisions = batch.map((pending) => (pending.charged === undefined ? undefined : book.charge(pending.charged.charge)));
-        const entries = batch.map((pending, index) => {
-          const decision = decisions[index];
-          return pending.charged !== undefined && decision !== undefined && !decision.granted ? pending.charged.refused(decision) : pending.entry;
-        });
-        const { rows, last } = this.link(entries, head === undefined ? 0 : Number(head.seq), head?.hash ?? null);
+        const book = bookFrom(results.at(-3), results.at(-2), actors);
+        this.databaseClockOffset = book.now - Date.now();
+        const current = results.at(-1)?.rows[0] as { seq: string; hash: Buffer } | undefined;
+        // Nothing moved since this writer's last commit: what it knew of other actors still holds.
+        if (cached !== undefined && head !== undefined && current !== undefined && Number(current.seq) === head.seq && current.hash.equals(head.hash) && cached.size < MAX_CACHED_ACTORS) {
+          book.absorb(cached);
+        }
+        const { rows, last, decisions } = this.decideAndLink(batch, book, current === undefined ? 0 : Number(current.seq), current?.hash ?? null);
         const upsert = book.upsert((value) => client.escapeLiteral(value));
         const insert = insertRows(client.escapeLiteral(JSON.stringify(rows)));
         await client.query(`${upsert === undefined ? '' : `${upsert}; `}${insert}; COMMIT`);
+        book.committed();
         this.knownHead = last;
-        return rows.map((row, index) => {
-          const decision = decisions[index];
-          return decision === undefined ? { seq: row.seq } : { seq: row.seq, decision };
-        });
+        this.usage = book;
+        return rows.map((row, index) => withDecision(row.seq, decisions[index]));
       } catch (error) {
         await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
         throw error;
@@ -272,6 +297,39 @@ export class AuditWriter {
     } finally {
       client.release(broken);
     }
+  }
+
+  /** The one-round-trip charged write; undefined (nothing committed) when the head moved. */
+  private async tryChargedAfter(client: pg.PoolClient, head: ChainHead, book: UsageBook, batch: readonly Pending[]): Promise<Appended[] | undefined> {
+    const { rows, last, decisions } = this.decideAndLink(batch, book, head.seq, head.hash);
+    const insert = insertIfHeadIs(client.escapeLiteral(JSON.stringify(rows)), head);
+    const lastRow = rows.at(-1);
+    // Reads this transaction's own insert: no row, no charge.
+    const inserted =
+      lastRow === undefined ? 'WHERE false' : `WHERE EXISTS (SELECT 1 FROM audit_log WHERE seq = ${lastRow.seq} AND hash = decode('${lastRow.hash}', 'hex'))`;
+    const upsert = book.upsert((value) => client.escapeLiteral(value), inserted);
+    let results: pg.QueryResult[];
+    try {
+      results = (await client.query(`${this.beginAndLock}; ${insert}; ${upsert === undefined ? '' : `${upsert}; `}COMMIT`)) as unknown as pg.QueryResult[];
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+    if (results.at(upsert === undefined ? -2 : -3)?.rowCount !== rows.length) return undefined;
+    book.committed();
+    this.knownHead = last;
+    this.usage = book;
+    return rows.map((row, index) => withDecision(row.seq, decisions[index]));
+  }
+
+  /** Decides each charge in order (a refused one is replaced by its refusal row) and links the rows after (seq, hash). */
+  private decideAndLink(batch: readonly Pending[], book: UsageBook, afterSeq: number, afterHash: Buffer | null) {
+    const decisions = batch.map((pending) => (pending.charged === undefined ? undefined : book.charge(pending.charged.charge)));
+    const entries = batch.map((pending, index) => {
+      const decision = decisions[index];
+      return pending.charged !== undefined && decision !== undefined && !decision.granted ? pending.charged.refused(decision) : pending.entry;
+    });
+    return { ...this.link(entries, afterSeq, afterHash), decisions };
   }
 
   /**

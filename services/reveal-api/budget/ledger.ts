@@ -60,12 +60,50 @@ function windowStart(budget: BudgetName, nowMs: number): number {
 export class UsageBook {
   private readonly usage = new Map<string, Usage>();
   private readonly changed = new Set<string>();
+  /** Actors whose usage this book holds completely (read, or known to have none). */
+  private readonly known = new Set<string>();
 
   constructor(
     rows: readonly { actor: string; budget: string; start_ms: number | string; used: number }[],
-    private readonly nowMs: number,
+    private nowMs: number,
+    actors: Iterable<string> = [],
   ) {
-    for (const row of rows) this.usage.set(key(row.actor, row.budget), { windowStart: Number(row.start_ms), used: row.used });
+    for (const actor of actors) this.known.add(actor);
+    for (const row of rows) {
+      this.known.add(row.actor);
+      this.usage.set(key(row.actor, row.budget), { windowStart: Number(row.start_ms), used: row.used });
+    }
+  }
+
+  /** The clock of the database, as read with the book (or estimated from it later). */
+  get now(): number {
+    return this.nowMs;
+  }
+
+  set now(ms: number) {
+    this.nowMs = ms;
+  }
+
+  knows(actor: string): boolean {
+    return this.known.has(actor);
+  }
+
+  get size(): number {
+    return this.known.size;
+  }
+
+  /** Takes over what `older` knows about actors this book has not read (valid only if nothing was charged in between). */
+  absorb(older: UsageBook): void {
+    for (const actor of older.known) {
+      if (this.known.has(actor)) continue;
+      this.known.add(actor);
+      for (const [name, usage] of older.usage) if ((JSON.parse(name) as [string, string])[0] === actor) this.usage.set(name, usage);
+    }
+  }
+
+  /** The changes were committed: the book now mirrors the table for the actors it knows. */
+  committed(): void {
+    this.changed.clear();
   }
 
   standing(actor: string, limit: BudgetLimit): BudgetStanding {
@@ -90,8 +128,8 @@ export class UsageBook {
     return { granted: true, standings: after };
   }
 
-  /** The statement that stores what changed, or undefined when nothing did. */
-  upsert(escapeLiteral: (value: string) => string): string | undefined {
+  /** The statement that stores what changed, or undefined when nothing did; `condition` guards it (a WHERE clause). */
+  upsert(escapeLiteral: (value: string) => string, condition = ''): string | undefined {
     if (this.changed.size === 0) return undefined;
     const rows = [...this.changed].map((name) => {
       const [actor, budget] = JSON.parse(name) as [string, string];
@@ -101,6 +139,7 @@ export class UsageBook {
     return `INSERT INTO reveal_budget_usage (actor, budget, window_start, used)
 SELECT r.actor, r.budget, r.window_start::timestamptz, r.used
 FROM jsonb_to_recordset(${escapeLiteral(JSON.stringify(rows))}::jsonb) AS r(actor text, budget text, window_start text, used integer)
+${condition}
 ON CONFLICT (actor, budget) DO UPDATE SET window_start = EXCLUDED.window_start, used = EXCLUDED.used`;
   }
 }
@@ -112,12 +151,12 @@ function key(actor: string, budget: string): string {
 /** Reads the book for some actors inside a transaction that already holds the chain lock. */
 export async function readUsageBook(client: pg.PoolClient, actors: readonly string[]): Promise<UsageBook> {
   const results = (await client.query(`${READ_NOW}; ${readUsage(client.escapeLiteral(toArrayLiteral(actors)))}`)) as unknown as pg.QueryResult[];
-  return bookFrom(results.at(-2), results.at(-1));
+  return bookFrom(results.at(-2), results.at(-1), actors);
 }
 
-export function bookFrom(now: pg.QueryResult | undefined, usage: pg.QueryResult | undefined): UsageBook {
+export function bookFrom(now: pg.QueryResult | undefined, usage: pg.QueryResult | undefined, actors: readonly string[]): UsageBook {
   const nowMs = Number((now?.rows[0] as { now_ms?: number } | undefined)?.now_ms ?? Date.now());
-  return new UsageBook((usage?.rows ?? []) as { actor: string; budget: string; start_ms: number; used: number }[], nowMs);
+  return new UsageBook((usage?.rows ?? []) as { actor: string; budget: string; start_ms: number; used: number }[], nowMs, actors);
 }
 
 /** Standings without charging (GET /me): a plain read, no lock. */

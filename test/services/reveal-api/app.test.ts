@@ -90,6 +90,13 @@ describe('operations endpoints', () => {
     expect((await harness.app.inject({ url: '/docs' })).statusCode).toBeLessThan(400);
   });
 
+  it('documents the governance routes and the 202 of a reveal waiting for approval in OpenAPI', async () => {
+    const spec = (await harness.app.inject({ url: '/docs/json' })).json<{ paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }>();
+    expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/me', '/approvals', '/approvals/{id}', '/reveal-requests/{id}']));
+    expect(Object.keys(spec.paths['/reveal']?.post?.responses ?? {})).toEqual(expect.arrayContaining(['200', '202', '429']));
+    expect(Object.keys(spec.paths['/reveal-requests/{id}']?.get?.responses ?? {})).toEqual(expect.arrayContaining(['200', '404', '409', '410']));
+  });
+
   it('serves real HTTP when listening (port 0)', async () => {
     const app = await harness.buildApp();
     const address = await app.listen({ host: '127.0.0.1', port: 0 });

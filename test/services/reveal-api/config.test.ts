@@ -73,4 +73,21 @@ describe('loadRevealConfig', () => {
     expect(loadRevealConfig({ ...BASE, TRUST_PROXY: '2' }).trustProxy).toBe(2);
     expect(configError({ ...BASE, RATE_LIMIT_WINDOW: 'often' }).settings).toEqual(['RATE_LIMIT_WINDOW']);
   });
+
+  it('configures the web console: on by default, OpenID sign-in only with both issuer and client id', () => {
+    expect(loadRevealConfig(BASE).console).toMatchObject({ enabled: true, oidc: undefined, revealClearSeconds: 60, localSignIn: false });
+    const withOidc = loadRevealConfig({ ...BASE, CONSOLE_OIDC_ISSUER: 'https://idp.example.com/', CONSOLE_OIDC_CLIENT_ID: 'tokenvault-console' });
+    expect(withOidc.console.oidc).toEqual({ issuer: 'https://idp.example.com/', clientId: 'tokenvault-console', scope: 'openid', resource: undefined });
+    expect(configError({ ...BASE, CONSOLE_OIDC_ISSUER: 'https://idp.example.com/' }).settings).toEqual(['CONSOLE_OIDC_CLIENT_ID']);
+    expect(configError({ ...BASE, CONSOLE_OIDC_CLIENT_ID: 'tokenvault-console' }).settings).toEqual(['CONSOLE_OIDC_ISSUER']);
+    expect(configError({ ...BASE, CONSOLE_REVEAL_CLEAR_SECONDS: '0' }).settings).toEqual(['CONSOLE_REVEAL_CLEAR_SECONDS']);
+  });
+
+  it('refuses the local sign-in everywhere but the local stack', () => {
+    const error = configError({ ...BASE, CONSOLE_LOCAL_SIGN_IN: 'true' });
+    expect(error.settings).toEqual(['CONSOLE_LOCAL_SIGN_IN']);
+    expect(error.message).toContain('only in the local stack');
+    expect(loadRevealConfig({ ...BASE, CONSOLE_LOCAL_SIGN_IN: 'true' }, { localStack: true }).console.localSignIn).toBe(true);
+    expect(loadRevealConfig({ ...BASE, CONSOLE_LOCAL_SIGN_IN: 'false' }).console.localSignIn).toBe(false);
+  });
 });

@@ -70,4 +70,25 @@ describe('reveal-api main', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/JWT_JWKS_URL/);
   });
+
+  it('refuses to start with the console\'s local sign-in turned on (containers run this main)', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'services/reveal-api/main.ts'], {
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: harness.testDb.url,
+        LOCAL_MASTER_KEY_FILE: '/tmp/x.key',
+        JWT_PUBLIC_KEY: harness.signingKey.publicKeyPem,
+        JWT_ISSUER: LOCAL_ISSUER,
+        JWT_AUDIENCE: LOCAL_AUDIENCE,
+        CONSOLE_LOCAL_SIGN_IN: 'true',
+        PORT: '0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(1);
+    expect(stderr).toContain('CONSOLE_LOCAL_SIGN_IN: local sign-in mints tokens for any role and exists only in the local stack');
+  });
 });

@@ -34,8 +34,8 @@ export interface RevealHarness {
   keyringMaster: Buffer;
   seed(values: { field: PiiField; value: string }[]): Promise<SeededValue[]>;
   token(sub: string, roles: string[], ttl?: string): Promise<string>;
-  /** A fresh app on the same database (other config, e.g. JWKS). */
-  buildApp(env?: Env): Promise<RevealApp>;
+  /** A fresh app on the same database (other config, e.g. JWKS); `localStack` builds it as `npm start` does. */
+  buildApp(env?: Env, options?: { localStack?: boolean }): Promise<RevealApp>;
   close(): Promise<void>;
 }
 
@@ -64,8 +64,9 @@ export async function startRevealHarness(env: Env = {}): Promise<RevealHarness> 
   const database = testDb.as('reveal_api');
   const appKeys = LocalKeyring.fromKey(Buffer.from(keyringMaster));
 
-  const buildApp = async (overrides: Env = {}) => {
-    const config = loadRevealConfig({
+  const buildApp = async (overrides: Env = {}, options: { localStack?: boolean } = {}) => {
+    const config = loadRevealConfig(
+      {
       DATABASE_URL: testDb.url,
       LOCAL_MASTER_KEY_FILE: join(keyDir, 'unused-master.key'),
       JWT_PUBLIC_KEY: signingKey.publicKeyPem,
@@ -75,14 +76,22 @@ export async function startRevealHarness(env: Env = {}): Promise<RevealHarness> 
       RATE_LIMIT_MAX: '10000',
       ...env,
       ...overrides,
-    });
+      },
+      { localStack: options.localStack === true },
+    );
     const stream = new Writable({
       write(chunk: Buffer, _encoding, done) {
         logs.push(...chunk.toString('utf8').split('\n').filter((line) => line.length > 0));
         done();
       },
     });
-    const app = await buildRevealApp({ config, database, keys: appKeys, logger: pino({ level: config.logLevel }, stream) });
+    const app = await buildRevealApp({
+      config,
+      database,
+      keys: appKeys,
+      logger: pino({ level: config.logLevel }, stream),
+      ...(options.localStack === true ? { localSigningKey: signingKey } : {}),
+    });
     opened.push(app);
     return app;
   };

@@ -194,6 +194,30 @@ describe('four-eyes reveals', () => {
   });
 });
 
+describe('an unreachable approval webhook', () => {
+  it('never fails or delays the request: the notice is counted as failed and logged', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const lonely = await startRevealHarness({ POLICY_FILE: await writePolicyFile(POLICY), APPROVAL_WEBHOOK_URL: `http://127.0.0.1:${port}/hook` });
+    try {
+      const [seeded] = await lonely.seed([{ field: 'device_id', value: '555-66-7777' }]);
+      const created = await lonely.app.inject({
+        method: 'POST',
+        url: '/reveal',
+        headers: bearer(await lonely.token('rita', ['investigator'])),
+        payload: { tokens: [seeded?.token], purpose: PURPOSE },
+      });
+      expect(created.statusCode).toBe(202);
+      await expect.poll(async () => (await lonely.app.inject({ url: '/metrics' })).body).toMatch(/tokenvault_approval_webhook_total\{result="failed"\} 1/);
+      expect(lonely.logs.some((line) => line.includes('approval webhook unreachable'))).toBe(true);
+    } finally {
+      await lonely.close();
+    }
+  });
+});
+
 describe('two distinct approvers', () => {
   it('needs two different approvers before the requester can collect', async () => {
     const twoHarness = await startRevealHarness({ POLICY_FILE: await writePolicyFile({ ...POLICY, approval: { ttl_seconds: 600, approvers_required: 2 } }) });

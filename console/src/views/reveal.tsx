@@ -1,0 +1,305 @@
+import { formatDistanceToNowStrict } from 'date-fns';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, ApiError, describeError } from '../api.js';
+import { fieldOf, parseTokenList, pickedTokens } from '../handoff.js';
+import { session, settings } from '../session.js';
+import { refreshMe } from '../sign-in.js';
+
+type RevealResult =
+  | { token: string; field: string; value: string; redaction: 'none' | 'masked' }
+  | { token: string; error: string };
+
+interface PendingRequest {
+  requestId: string;
+  expiresAt: string | undefined;
+  tokens: number;
+  purpose: string;
+  status: string;
+}
+
+const POLL_MS = 3_000;
+const STATUS_LABELS: Record<string, string> = {
+  pending_approval: 'waiting for approval',
+  pending: 'waiting for approval',
+  approved: 'approved, collecting',
+  collected: 'collected (shown below)',
+  request_denied: 'denied',
+  request_expired: 'expired',
+  already_collected: 'already collected',
+  budget_exhausted: 'approved, but your budget is used up',
+};
+
+/** Request states that can still turn into values. */
+const WAITING = ['pending_approval', 'pending', 'approved'];
+
+export function RevealView() {
+  const [tokens, setTokens] = useState(() => pickedTokens.value.join('\n'));
+  const [purpose, setPurpose] = useState('');
+  const [ticket, setTicket] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [results, setResults] = useState<RevealResult[] | null>(null);
+  const [clearAt, setClearAt] = useState<number | null>(null);
+  const [pending, setPending] = useState<PendingRequest[]>(() =>
+    (session.value?.me.requests ?? []).map((request) => ({
+      requestId: request.id,
+      expiresAt: request.expires_at,
+      tokens: Object.values(request.field_counts).reduce((sum, count) => sum + count, 0),
+      purpose: request.purpose,
+      status: request.status,
+    })),
+  );
+  const [breakGlass, setBreakGlass] = useState(false);
+  const canBreakGlass = session.value?.me.break_glass === true;
+  const grants = session.value?.permissions.reveal ?? {};
+  const clearSeconds = settings.value?.revealClearSeconds ?? 60;
+
+  useEffect(() => {
+    pickedTokens.value = [];
+  }, []);
+
+  const show = (next: RevealResult[]) => {
+    setResults(next);
+    setClearAt(Date.now() + clearSeconds * 1000);
+  };
+
+  const submit = async () => {
+    setBusy(true);
+    setError(null);
+    const list = parseTokenList(tokens);
+    try {
+      const response = await api<{ results?: RevealResult[]; request_id?: string; status?: string; expires_at?: string }>('POST', '/reveal', {
+        tokens: list,
+        purpose,
+        ...(ticket.trim() === '' ? {} : { ticket: ticket.trim() }),
+        ...(breakGlass ? { break_glass: true } : {}),
+      });
+      setBreakGlass(false);
+      if (response.status === 202 && response.body.request_id !== undefined) {
+        setPending((current) => [
+          ...current,
+          { requestId: response.body.request_id as string, expiresAt: response.body.expires_at, tokens: list.length, purpose, status: response.body.status ?? 'pending_approval' },
+        ]);
+      } else {
+        show(response.body.results ?? []);
+      }
+      void refreshMe();
+    } catch (caught) {
+      setError(caught instanceof ApiError && caught.code === 'budget_exhausted' ? `Your reveal budget is used up: ${caught.message}` : describeError(caught));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div class="reveal">
+      <h1>Reveal</h1>
+      <p class="muted">
+        Your roles may reveal:{' '}
+        {Object.entries(grants)
+          .map(([field, redaction]) => `${field} (${redaction === 'plain' ? 'in full' : 'masked'})`)
+          .join(', ')}
+        . Every request is written to the audit log with its purpose and ticket.
+      </p>
+      <Budget />
+      <form
+        class="stack"
+        onSubmit={(event) => {
+          event.preventDefault();
+          void submit();
+        }}
+      >
+        <label>
+          Tokens (one per line)
+          <textarea name="tokens" rows={5} value={tokens} onInput={(e) => setTokens(e.currentTarget.value)} required spellcheck={false} />
+        </label>
+        <label>
+          Purpose
+          <input name="purpose" value={purpose} onInput={(e) => setPurpose(e.currentTarget.value)} required minLength={10} maxLength={500} autoComplete="off" />
+        </label>
+        <label>
+          Ticket
+          <input name="ticket" value={ticket} onInput={(e) => setTicket(e.currentTarget.value)} maxLength={128} autoComplete="off" />
+        </label>
+        {canBreakGlass ? (
+          <label class="checkbox">
+            <input type="checkbox" checked={breakGlass} onChange={(e) => setBreakGlass(e.currentTarget.checked)} />
+            Break glass: skip approval for an emergency (audited as break-glass and alerted on)
+          </label>
+        ) : null}
+        <div class="actions">
+          <button type="submit" class="primary" disabled={busy}>
+            Reveal
+          </button>
+        </div>
+      </form>
+      {error === null ? null : (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+      {pending.length === 0 ? null : <PendingList pending={pending} setPending={setPending} onResults={show} />}
+      {results === null ? null : (
+        <Results
+          results={results}
+          clearAt={clearAt}
+          onClear={() => {
+            setResults(null);
+            setClearAt(null);
+          }}
+        />
+      )}
+    </div>
+  );
+}
+
+function Budget() {
+  const me = session.value?.me;
+  if (me === undefined) return null;
+  const standings = [...me.budgets, ...(me.break_glass_budget === null ? [] : [me.break_glass_budget])];
+  return (
+    <section class="budget" aria-labelledby="budget-heading" data-testid="budget">
+      <h2 id="budget-heading">Remaining budget</h2>
+      {standings.length === 0 ? (
+        <p>Your roles have no reveal budget limit.</p>
+      ) : (
+        <dl class="inline">
+          {standings.map((standing) => (
+            <div key={standing.budget}>
+              <dt>{standing.budget.replace('_', ' ')}</dt>
+              <dd>
+                {standing.remaining} of {standing.limit} left (resets {formatDistanceToNowStrict(new Date(standing.reset_at), { addSuffix: true })})
+              </dd>
+            </div>
+          ))}
+        </dl>
+      )}
+      <p class="muted">
+        Approval:{' '}
+        {Object.entries(me.fields)
+          .filter(([, grant]) => grant.reveal !== null)
+          .map(([field, grant]) => `${field} ${grant.approval}`)
+          .join(', ')}
+        .
+      </p>
+    </section>
+  );
+}
+
+function Results({ results, clearAt, onClear }: { results: RevealResult[]; clearAt: number | null; onClear: () => void }) {
+  const [now, setNow] = useState(Date.now());
+  const onClearRef = useRef(onClear);
+  onClearRef.current = onClear;
+  useEffect(() => {
+    const timer = setInterval(() => {
+      setNow(Date.now());
+      if (clearAt !== null && Date.now() >= clearAt) onClearRef.current();
+    }, 500);
+    return () => clearInterval(timer);
+  }, [clearAt]);
+  const left = clearAt === null ? 0 : Math.max(0, Math.ceil((clearAt - now) / 1000));
+  return (
+    <section class="results" aria-labelledby="results-heading">
+      <h2 id="results-heading">Results</h2>
+      <p role="status" class="muted" data-testid="clear-countdown">
+        Cleared from the screen in {left} s.{' '}
+        <button type="button" onClick={onClear}>
+          Clear now
+        </button>
+      </p>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Token</th>
+            <th scope="col">Field</th>
+            <th scope="col">Value</th>
+          </tr>
+        </thead>
+        <tbody>
+          {results.map((result) => (
+            <tr key={result.token}>
+              <td>
+                <code class="token">{result.token}</code>
+              </td>
+              <td>{'field' in result ? result.field : (fieldOf(result.token) ?? '?')}</td>
+              <td>
+                {'value' in result ? (
+                  <>
+                    <span class="value" data-testid="value">
+                      {result.value}
+                    </span>
+                    {result.redaction === 'masked' ? <span class="badge warn">masked</span> : null}
+                  </>
+                ) : (
+                  <span class="badge bad">{result.error.replaceAll('_', ' ')}</span>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function PendingList({
+  pending,
+  setPending,
+  onResults,
+}: {
+  pending: PendingRequest[];
+  setPending: (update: (current: PendingRequest[]) => PendingRequest[]) => void;
+  onResults: (results: RevealResult[]) => void;
+}) {
+  useEffect(() => {
+    const poll = async () => {
+      for (const request of pending.filter((item) => WAITING.includes(item.status))) {
+        try {
+          // Answers `pending` until approved; then reveals the values once (`collected`).
+          const response = await api<{ status: string; results?: RevealResult[] }>('GET', `/reveal-requests/${encodeURIComponent(request.requestId)}`);
+          if (response.body.status === 'collected') {
+            onResults(response.body.results ?? []);
+            void refreshMe();
+          }
+          const status = response.body.status;
+          setPending((current) => current.map((item) => (item.requestId === request.requestId ? { ...item, status } : item)));
+        } catch (caught) {
+          const status = caught instanceof ApiError ? caught.code : 'unreachable';
+          setPending((current) => current.map((item) => (item.requestId === request.requestId ? { ...item, status } : item)));
+        }
+      }
+    };
+    if (!pending.some((item) => WAITING.includes(item.status))) return undefined;
+    const timer = setInterval(() => void poll(), POLL_MS);
+    return () => clearInterval(timer);
+  }, [pending]);
+  return (
+    <section aria-labelledby="pending-heading" class="pending">
+      <h2 id="pending-heading">Requests awaiting approval</h2>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Request</th>
+            <th scope="col">Tokens</th>
+            <th scope="col">Purpose</th>
+            <th scope="col">Status</th>
+            <th scope="col">Expires</th>
+          </tr>
+        </thead>
+        <tbody>
+          {pending.map((request) => (
+            <tr key={request.requestId} data-testid="pending-request">
+              <td>
+                <code>{request.requestId}</code>
+              </td>
+              <td>{request.tokens}</td>
+              <td>{request.purpose}</td>
+              <td data-testid="pending-status">{STATUS_LABELS[request.status] ?? request.status.replaceAll('_', ' ')}</td>
+              <td>{request.expiresAt === undefined ? '—' : formatDistanceToNowStrict(new Date(request.expiresAt), { addSuffix: true })}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}

@@ -1,0 +1,81 @@
+import { useState } from 'preact/hooks';
+import { describeError } from '../api.js';
+import { beginSignIn } from '../oidc.js';
+import { endedBecause, settings } from '../session.js';
+import { localSignIn } from '../sign-in.js';
+
+export function SignInView() {
+  const current = settings.value;
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [role, setRole] = useState(current?.localSignIn?.roles[0] ?? '');
+  const [name, setName] = useState('');
+  if (current === null) return null;
+
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (caught) {
+      setError(describeError(caught));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main id="main" class="sign-in">
+      <h1>tokenvault console</h1>
+      {endedBecause.value === null ? null : <p role="status" class="notice">{endedBecause.value}</p>}
+      {error === null ? null : <p role="alert" class="error">{error}</p>}
+      {current.oidc === null ? null : (
+        <section aria-labelledby="oidc-heading">
+          <h2 id="oidc-heading">Sign in</h2>
+          <p>With your company account at {new URL(current.oidc.issuer).host}.</p>
+          <button type="button" class="primary" disabled={busy} onClick={() => current.oidc !== null && void run(() => beginSignIn(current.oidc!))}>
+            Sign in with your identity provider
+          </button>
+        </section>
+      )}
+      {current.localSignIn === null ? null : (
+        <section class="local-sign-in" aria-labelledby="local-heading">
+          <h2 id="local-heading">Local development sign-in</h2>
+          <p>
+            <strong>Local stack only (npm start).</strong> Mints a token for the role you choose, without an identity provider. It does not
+            exist in containers or production.
+          </p>
+          <form
+            onSubmit={(event) => {
+              event.preventDefault();
+              void run(() => localSignIn(role, name));
+            }}
+          >
+            <label>
+              Role
+              <select value={role} onChange={(event) => setRole(event.currentTarget.value)}>
+                {current.localSignIn.roles.map((option) => (
+                  <option key={option} value={option}>
+                    {option}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label>
+              Name (optional)
+              <input value={name} onInput={(event) => setName(event.currentTarget.value)} placeholder={`local-${role}`} autoComplete="off" />
+            </label>
+            <button type="submit" disabled={busy}>
+              Sign in locally as {role}
+            </button>
+          </form>
+        </section>
+      )}
+      {current.oidc === null && current.localSignIn === null ? (
+        <p role="alert" class="error">
+          No sign-in is configured on this server: set CONSOLE_OIDC_ISSUER and CONSOLE_OIDC_CLIENT_ID.
+        </p>
+      ) : null}
+    </main>
+  );
+}

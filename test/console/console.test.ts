@@ -1,0 +1,239 @@
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { browserTestsEnabled, launchBrowser, type Browser } from '../support/browser.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, type SeededValue } from '../services/reveal-api/support.js';
+import { SCREENSHOTS, startConsoleStack, type ConsoleStack } from './stack.js';
+
+const enabled = browserTestsEnabled('web console (test/console/console.test.ts)');
+
+let stack: ConsoleStack;
+let browser: Browser;
+let ip: SeededValue;
+let device: SeededValue;
+let ipv6: SeededValue;
+
+beforeAll(async () => {
+  if (!enabled) return;
+  stack = await startConsoleStack();
+  [ip, device, ipv6] = (await stack.harness.seed(SAMPLE_VALUES)) as [SeededValue, SeededValue, SeededValue];
+  browser = await launchBrowser();
+}, 180_000);
+
+// A test that failed half-way must not leave its provider session to the next one.
+afterEach(async () => {
+  await browser?.context.clearCookies();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.close();
+});
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Through the provider's own login and consent pages, as a person would. */
+async function signInWithProvider(page: Page, login: string): Promise<void> {
+  await page.goto(`${stack.oidcUrl}/console/`);
+  await page.getByRole('button', { name: 'Sign in with your identity provider' }).click();
+  await page.waitForURL(`${stack.provider.issuer}/**`);
+  await page.locator('input[name="login"]').fill(login);
+  await page.locator('input[name="password"]').fill('any password');
+  await page.getByRole('button', { name: 'Sign-in' }).click();
+  const consent = page.getByRole('button', { name: 'Continue' });
+  if (await consent.isVisible({ timeout: 5_000 }).catch(() => false)) await consent.click();
+  await page.waitForURL(`${stack.oidcUrl}/console/**`);
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+/** Sign-out ends the provider's session too (RP-initiated logout), so the next person must log in. */
+async function signOutWithProvider(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(`${stack.provider.issuer}/**`);
+  await page.getByRole('button', { name: 'Yes, sign me out' }).click();
+  await page.waitForURL(`${stack.oidcUrl}/console/**`);
+  await page.getByRole('button', { name: 'Sign in with your identity provider' }).waitFor();
+}
+
+async function localSignIn(page: Page, role: string): Promise<void> {
+  await page.goto(`${stack.localUrl}/console/`);
+  await page.getByLabel('Role').selectOption(role);
+  await page.getByRole('button', { name: `Sign in locally as ${role}` }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+async function reveal(page: Page, tokens: string[], purpose: string, ticket: string): Promise<void> {
+  await page.getByLabel('Tokens (one per line)').fill(tokens.join('\n'));
+  await page.getByLabel('Purpose').fill(purpose);
+  await page.getByLabel('Ticket').fill(ticket);
+  await page.getByRole('button', { name: 'Reveal', exact: true }).click();
+}
+
+describe.skipIf(!enabled)('web console in Chromium', () => {
+  it('signs an investigator in through the OpenID provider (code + PKCE) and reveals plain values, cleared after the configured time', async () => {
+    const page = await browser.context.newPage();
+    await signInWithProvider(page, 'ivan');
+    await expect.poll(() => page.url()).toBe(`${stack.oidcUrl}/console/reveal`);
+    // Only what the policy gives an investigator: no audit, no erase.
+    expect(await page.getByRole('navigation', { name: 'Views' }).getByRole('link').allTextContents()).toEqual(['Reveal']);
+    expect(await page.getByTestId('session-expiry').textContent()).toMatch(/session ends in 1[0-5] min/);
+    await reveal(page, [ip.token, device.token], PURPOSE, 'FRAUD-4711');
+    const values = page.getByTestId('value');
+    await expect.poll(() => values.allTextContents()).toEqual([ip.value, device.value]);
+    await shot(page, 'reveal');
+    // Tokens and values live in memory only: nothing in storage, cookies or the address bar.
+    const stored = await page.evaluate<string>('JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage }, cookie: document.cookie })');
+    expect(stored).not.toContain(ip.value);
+    expect(stored).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/);
+    expect(page.url()).not.toContain('code=');
+    // Cleared from the screen after CONSOLE_REVEAL_CLEAR_SECONDS (8 s here).
+    await expect.poll(() => page.getByTestId('value').count(), { timeout: 15_000 }).toBe(0);
+    expect(await page.content()).not.toContain(ip.value);
+    await signOutWithProvider(page);
+    await page.close();
+  });
+
+  it('signs a support user in locally (npm start) and shows masked values, labelled as masked', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${stack.localUrl}/console/`);
+    await page.getByRole('heading', { name: 'Local development sign-in' }).waitFor();
+    expect(await page.locator('.local-sign-in').textContent()).toContain('Local stack only (npm start)');
+    await shot(page, 'sign-in-local');
+    await localSignIn(page, 'support');
+    await reveal(page, [ipv6.token, device.token], 'customer called about a login', 'SUP-12');
+    await expect.poll(() => page.getByTestId('value').allTextContents()).toEqual(['2001:db8:*:*:*:*:*:*', '***-**-5928']);
+    expect(await page.locator('.results .badge', { hasText: 'masked' }).count()).toBe(2);
+    expect(await page.content()).not.toContain(device.value);
+    await shot(page, 'reveal-masked');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByText('You signed out.').waitFor();
+    await page.close();
+  });
+
+  it('holds a large reveal for approval, which a second person approves in their own queue, and the requester then collects', async () => {
+    const many = await stack.harness.seed(Array.from({ length: 21 }, (_, index) => ({ field: 'ip' as const, value: `10.20.30.${index + 1}` })));
+    const approver = await browser.context.newPage();
+    await localSignIn(approver, 'approver');
+    await expect.poll(() => approver.url()).toBe(`${stack.localUrl}/console/approvals`);
+    await approver.getByText('Nothing is waiting for approval.').waitFor();
+
+    const requester = await browser.context.newPage();
+    await localSignIn(requester, 'investigator');
+    await requester.getByTestId('budget').waitFor();
+    expect(await requester.getByTestId('budget').textContent()).toMatch(/200 of 200 left/);
+    await reveal(requester, many.map((item) => item.token), 'fraud ring 4711: linked devices', 'FRAUD-4712');
+    await expect.poll(() => requester.getByTestId('pending-status').allTextContents()).toEqual(['waiting for approval']);
+    expect(await requester.getByTestId('value').count()).toBe(0);
+    await shot(requester, 'reveal-pending');
+
+    // The approver's queue refreshes by itself.
+    const card = approver.getByTestId('approval');
+    await card.waitFor({ timeout: 15_000 });
+    const text = await card.textContent();
+    expect(text).toContain('local-investigator');
+    expect(text).toContain('fraud ring 4711: linked devices');
+    expect(text).toContain('FRAUD-4712');
+    expect(text).toContain('21 ip');
+    await shot(approver, 'approvals');
+    await approver.getByLabel('Reason for your decision').fill('matches FRAUD-4712');
+    await approver.getByRole('button', { name: 'Approve' }).click();
+    await approver.getByText('Approved the request of local-investigator.').waitFor();
+    await approver.getByText('Nothing is waiting for approval.').waitFor();
+
+    // The requester's page collects the values once approved, without a reload.
+    await expect.poll(() => requester.getByTestId('value').count(), { timeout: 15_000 }).toBe(21);
+    expect(await requester.getByTestId('pending-status').allTextContents()).toEqual(['collected (shown below)']);
+    expect(await requester.getByTestId('value').allTextContents()).toContain('10.20.30.21');
+    await approver.close();
+    await requester.close();
+  });
+
+  it('lets an auditor find the reveal by token, open the row, and see the chain verified', async () => {
+    const page = await browser.context.newPage();
+    await signInWithProvider(page, 'audrey');
+    await expect.poll(() => page.url()).toBe(`${stack.oidcUrl}/console/audit`);
+    expect(await page.getByRole('navigation', { name: 'Views' }).getByRole('link').allTextContents()).toEqual(['Audit log']);
+    const verification = page.getByTestId('verification');
+    await expect.poll(() => verification.getAttribute('data-state')).not.toBe('pending');
+    const verdict = (await stack.localApp.inject({ method: 'GET', url: '/audit/verify', headers: bearer(await stack.harness.token('carol', ['auditor'])) })).json<{
+      checkpoint?: unknown;
+    }>();
+    // Green only against a signed checkpoint; a server without checkpoints says the chain alone is intact.
+    expect(await verification.getAttribute('data-state')).toBe(verdict.checkpoint === undefined ? 'partial' : 'verified');
+    expect(await verification.textContent()).toMatch(verdict.checkpoint === undefined ? /Hash chain intact/ : /Verified/);
+
+    await page.getByLabel('Token', { exact: true }).fill(ip.token);
+    await page.locator('select[name="action"]').selectOption('reveal');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const rows = page.locator('tbody tr[data-seq]');
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await rows.first().textContent()).toContain('ivan');
+    await rows.first().focus();
+    await page.keyboard.press('Enter');
+    const detail = page.getByRole('complementary');
+    await detail.waitFor();
+    expect(await detail.textContent()).toContain('FRAUD-4711');
+    expect(await detail.textContent()).toContain(PURPOSE);
+    expect(await detail.textContent()).toContain(ip.token);
+    expect(await page.content()).not.toContain(ip.value);
+    await shot(page, 'audit');
+    await signOutWithProvider(page);
+    await page.close();
+  });
+
+  it('lets a privacy officer erase a value after a confirmation step that shows what will be shredded', async () => {
+    const page = await browser.context.newPage();
+    await signInWithProvider(page, 'olga');
+    await expect.poll(() => page.url()).toBe(`${stack.oidcUrl}/console/erase`);
+    await page.getByLabel('Tokens to erase (one per line)').fill(device.token);
+    await page.getByLabel('Purpose').fill('data subject erasure request 2291');
+    await page.getByLabel('Ticket').fill('DSR-2291');
+    await page.getByRole('button', { name: 'Review' }).click();
+    const confirm = page.getByRole('region', { name: 'Confirm: these values will be shredded permanently' });
+    await confirm.waitFor();
+    expect(await confirm.locator('tbody tr').allTextContents()).toEqual([`${device.token}device_iderased`]);
+    const erase = page.getByRole('button', { name: 'Erase 1 value permanently' });
+    expect(await erase.isDisabled()).toBe(true);
+    await page.getByLabel('I understand that erased values cannot be recovered.').check();
+    await shot(page, 'erase-confirm');
+    await erase.click();
+    await expect.poll(() => page.getByTestId('erase-result').allTextContents()).toEqual([`${device.token}: erased`]);
+    const after = await stack.localApp.inject({
+      method: 'POST',
+      url: '/reveal',
+      headers: bearer(await stack.harness.token('alice', ['investigator'])),
+      payload: { tokens: [device.token], purpose: PURPOSE },
+    });
+    expect(after.json()).toEqual({ results: [{ token: device.token, error: 'not_found' }] });
+    await signOutWithProvider(page);
+    await page.close();
+  });
+
+  it('shows an auditor a tampered log as broken, naming the first bad entry', async () => {
+    const client = await stack.harness.testDb.owner.pool.connect();
+    let seq: number;
+    try {
+      // The insider with database rights edits the purpose of the investigator's reveal.
+      await client.query('BEGIN');
+      await client.query('ALTER TABLE audit_log DISABLE TRIGGER USER');
+      const edited = await client.query<{ seq: string }>(
+        "UPDATE audit_log SET purpose = 'routine check' WHERE seq = (SELECT min(seq) FROM audit_log WHERE action = 'reveal' AND actor = 'ivan') RETURNING seq",
+      );
+      seq = Number(edited.rows[0]?.seq);
+      await client.query('ALTER TABLE audit_log ENABLE TRIGGER USER');
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    const page = await browser.context.newPage();
+    await signInWithProvider(page, 'audrey');
+    const verification = page.getByTestId('verification');
+    await expect.poll(() => verification.getAttribute('data-state')).toBe('broken');
+    expect(await verification.textContent()).toContain(`BROKEN at entry ${seq}`);
+    await shot(page, 'audit-broken');
+    await signOutWithProvider(page);
+    await page.close();
+  });
+});
