@@ -32,7 +32,7 @@ async function query(url: string, sql: string): Promise<unknown[]> {
   }
 }
 
-/** Temp-directory entries that hold initdb's password file while it runs (a private 0700 directory each). */
+/** Temp-directory entries that hold initdb's password file while it runs (a private 0700 directory each, removed when initdb ends). */
 async function passwordFiles(): Promise<string[]> {
   return (await readdir(tmpdir())).filter((name) => name.startsWith('tokenvault-initdb-'));
 }
@@ -60,7 +60,11 @@ describe('embedded PostgreSQL', () => {
       blocker.close();
     }
     expect((await readdir(tmpdir())).filter((name) => name.startsWith(prefix))).toEqual([]);
-    expect((await passwordFiles()).filter((name) => !before.includes(name))).toEqual([]);
+    // Other test files run initdb concurrently: their password directories may exist right now, but only as 0700.
+    for (const name of (await passwordFiles()).filter((entry) => !before.includes(entry))) {
+      const mode = await stat(join(tmpdir(), name)).then((entry) => entry.mode & 0o077, () => 0);
+      expect(mode, `${name} readable by others`).toBe(0);
+    }
   }, STARTS);
 
   it('refuses a data directory a live server holds, naming its pid', async () => {
