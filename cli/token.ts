@@ -4,10 +4,16 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { ensureLocalSigningKey, mintLocalToken } from '../services/reveal-api/auth/local-signing-key.js';
+import { DEFAULT_POLICY_FILE } from '../services/reveal-api/config.js';
+import { Policy } from '../services/reveal-api/policy/policy.js';
 
-const tokenEnvSchema = z.object({ TOKENVAULT_DATA_DIR: z.string().min(1).default('.data') });
+const tokenEnvSchema = z.object({
+  TOKENVAULT_DATA_DIR: z.string().min(1).default('.data'),
+  /** The reveal API's policy: the roles it knows are the roles worth minting. */
+  POLICY_FILE: z.string().min(1).default(DEFAULT_POLICY_FILE),
+});
 
-const USAGE = 'usage: npm run token -- --sub <subject> --roles <role[,role...]> [--ttl 15m] [--dir .data/jwt]';
+const USAGE = 'usage: npm run token -- --sub <subject> --roles <role[,role...]> [--ttl 15m] [--dir .data/jwt] [--allow-unknown-roles]';
 
 /**
  * `npm run token -- --sub alice --roles investigator`: prints a JWT signed with the local
@@ -15,11 +21,11 @@ const USAGE = 'usage: npm run token -- --sub <subject> --roles <role[,role...]> 
  * captured with $(...). For local development only.
  */
 export async function runTokenCli(argv: string[], env: Env, output = { out: console.log, err: console.error }): Promise<number> {
-  let values: { sub?: string; roles?: string; ttl?: string; dir?: string; help?: boolean };
+  let values: { sub?: string; roles?: string; ttl?: string; dir?: string; help?: boolean; 'allow-unknown-roles'?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { sub: { type: 'string' }, roles: { type: 'string' }, ttl: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean' } },
+      options: { sub: { type: 'string' }, roles: { type: 'string' }, ttl: { type: 'string' }, dir: { type: 'string' }, help: { type: 'boolean' }, 'allow-unknown-roles': { type: 'boolean' } },
       strict: true,
     }));
   } catch (error) {
@@ -44,10 +50,55 @@ export async function runTokenCli(argv: string[], env: Env, output = { out: cons
     output.err(`--ttl: expected a duration such as 90s, 15m or 1h\n${USAGE}`);
     return 2;
   }
-  const dir = values.dir ?? join(parseEnv(tokenEnvSchema, env).TOKENVAULT_DATA_DIR, 'jwt');
+  const settings = parseEnv(tokenEnvSchema, env);
+  if (values['allow-unknown-roles'] !== true) {
+    let known: string[];
+    try {
+      known = (await Policy.load(settings.POLICY_FILE)).roles.sort();
+    } catch (error) {
+      output.err(`cannot read the policy (POLICY_FILE=${settings.POLICY_FILE}) to check --roles: ${error instanceof Error ? error.message : String(error)}`);
+      return 1;
+    }
+    const unknown = roles.filter((role) => !known.includes(role));
+    if (unknown.length > 0) {
+      // A typo would mint a token every route refuses with a bare 403: say so now.
+      const hints = unknown.map((role) => {
+        const near = closest(role, known);
+        return near === undefined ? `"${role}"` : `"${role}" (did you mean "${near}"?)`;
+      });
+      output.err(
+        `--roles: the policy does not know ${hints.join(', ')}; known roles: ${known.join(', ')} (${settings.POLICY_FILE}). ` +
+          `Pass --allow-unknown-roles to mint it anyway.\n${USAGE}`,
+      );
+      return 2;
+    }
+  }
+  const dir = values.dir ?? join(settings.TOKENVAULT_DATA_DIR, 'jwt');
   const key = await ensureLocalSigningKey(dir);
   output.out(await mintLocalToken(key, { sub, roles, ttl: /^[0-9]+$/.test(ttl) ? Number(ttl) : ttl }));
   return 0;
+}
+
+/** The known role within two edits of `role`, if any (Levenshtein distance). */
+function closest(role: string, known: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const distance = editDistance(role.toLowerCase(), name.toLowerCase());
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

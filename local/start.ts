@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import pino from 'pino';
 import { createDatabase, type Database } from '../db/client.js';
+import { describeDatabaseFailure } from '../db/connection-error.js';
 import { runMigrations } from '../db/migrate.js';
 import { processEnv } from '../lib/config/env.js';
 import { ConfigError } from '../lib/errors.js';
@@ -135,6 +136,7 @@ async function main(): Promise<void> {
       waitTimeSeconds: ingestorConfig.sqs.waitTimeSeconds,
       tokenKeyRefreshMs: ingestorConfig.tokenKeyRefreshMs,
       knownTokenCacheSize: ingestorConfig.knownTokenCacheSize,
+      unknownFields: ingestorConfig.unknownFields,
       dataKeyPolicy: ingestorConfig.dataKeyPolicy,
     },
   });
@@ -269,7 +271,7 @@ async function reach(database: Database, url: string): Promise<void> {
   try {
     await database.pool.query('SELECT 1');
   } catch (error) {
-    throw new StartError(`cannot reach the database at ${redact(url)} (DATABASE_URL)`, error);
+    throw new StartError(describeDatabaseFailure(error, url), error);
   }
 }
 

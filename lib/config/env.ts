@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { humanError, REQUIRED } from '../validation/human-errors.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -13,12 +14,13 @@ export function parseEnv<S extends z.ZodObject>(schema: S, env: Env): z.infer<S>
   for (const [key, value] of Object.entries(env)) {
     if (value !== undefined && value.trim() !== '') cleaned[key] = value;
   }
-  const result = schema.safeParse(cleaned);
+  const result = schema.safeParse(cleaned, { error: humanError });
   if (result.success) return result.data;
   const settings = [...new Set(result.error.issues.map((issue) => String(issue.path[0] ?? '?')))];
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? '?');
-    return cleaned[name] === undefined ? `  ${name}: is required but not set (${issue.message})` : `  ${name}: ${issue.message}`;
+    if (cleaned[name] !== undefined) return `  ${name}: ${issue.message}`;
+    return issue.message.startsWith(REQUIRED) ? `  ${name}: is required but not set${issue.message.slice(REQUIRED.length)}` : `  ${name}: is required but not set (${issue.message})`;
   });
   return throwConfig(`Invalid configuration:\n${lines.join('\n')}`, settings);
 }

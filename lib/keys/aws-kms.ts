@@ -13,9 +13,15 @@ export interface AwsKmsOptions {
   keyId: string;
   region: string;
   endpoint: string | undefined;
-  /** Static credentials for local endpoints; production uses the SDK's default chain (IAM role, env, profile). */
-  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Static credentials for local endpoints (or a provider); production uses the SDK's default chain (IAM role, env, profile). */
+  credentials?: AwsCredentials | (() => Promise<AwsCredentials>);
 }
+
+type AwsCredentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+
+/** What to check when AWS refuses who we are. */
+const CREDENTIALS_HINT = 'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), AWS_PROFILE, or the IAM role';
+const REJECTED_CREDENTIALS = new Set(['UnrecognizedClientException', 'InvalidSignatureException', 'IncompleteSignature', 'ExpiredTokenException', 'InvalidClientTokenId']);
 
 /** Faults worth retrying: KMS throttled us, is having a bad moment, or the network dropped. */
 const TRANSIENT_KMS_ERRORS = new Set([
@@ -30,9 +36,12 @@ export class AwsKmsKeyProvider implements KeyProvider {
   readonly description: string;
   private readonly client: KMSClient;
   private readonly keyId: string;
+  /** Where KMS calls go, for error messages: the endpoint setting, or AWS in the region. */
+  private readonly where: string;
 
   constructor(options: AwsKmsOptions) {
     this.keyId = options.keyId;
+    this.where = options.endpoint === undefined ? `AWS KMS in ${options.region}` : `the KMS endpoint ${options.endpoint}`;
     this.client = new KMSClient({
       region: options.region,
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
@@ -59,6 +68,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
       this.client.send(
         new DecryptCommand({ CiphertextBlob: key.wrapped, KeyId: key.kekId, EncryptionContext: encryptionContext(purpose) }),
       ),
+      key.kekId,
     );
     if (out.Plaintext === undefined) throw new KeyProviderError('kms_bad_response', 'KMS Decrypt returned no plaintext');
     return Buffer.from(out.Plaintext);
@@ -76,6 +86,7 @@ export class AwsKmsKeyProvider implements KeyProvider {
           DestinationEncryptionContext: context,
         }),
       ),
+      key.kekId,
     );
     if (out.CiphertextBlob === undefined || out.KeyId === undefined) {
       throw new KeyProviderError('kms_bad_response', 'KMS ReEncrypt returned no ciphertext');
@@ -94,20 +105,41 @@ export class AwsKmsKeyProvider implements KeyProvider {
     this.client.destroy();
   }
 
-  private async call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+  private async call<T>(operation: string, send: () => Promise<T>, keyId = this.keyId): Promise<T> {
     try {
       return await send();
     } catch (cause) {
       if (cause instanceof KMSServiceException) {
         const transient = TRANSIENT_KMS_ERRORS.has(cause.name) || cause.$fault === 'server' || cause.$retryable !== undefined;
-        throw new KeyProviderError(`kms_${cause.name}`, `KMS ${operation} failed: ${cause.name}: ${cause.message}`, { cause, transient });
+        throw new KeyProviderError(`kms_${cause.name}`, `KMS ${operation} failed: ${this.explain(cause, operation, keyId)}`, { cause, transient });
       }
       if (cause instanceof Error && cause.name === 'CredentialsProviderError') {
-        throw new KeyProviderError('aws_credentials_missing', `KMS ${operation} failed: no AWS credentials (${cause.message})`, { cause });
+        throw new KeyProviderError('aws_credentials_missing', `KMS ${operation} failed: no AWS credentials found (${cause.message}); ${CREDENTIALS_HINT}`, { cause });
       }
       // No service answer at all (connection refused, DNS, timeout): the network, not the request.
-      const message = cause instanceof Error ? cause.message : String(cause);
-      throw new KeyProviderError('kms_unreachable', `KMS ${operation} failed: ${message}`, { cause, transient: true });
+      const message = cause instanceof Error ? cause.message || cause.name : String(cause);
+      throw new KeyProviderError(
+        'kms_unreachable',
+        `KMS ${operation} failed: cannot reach ${this.where} (${message}); for a local or emulated KMS set AWS_ENDPOINT_URL_KMS (or AWS_ENDPOINT_URL), otherwise check AWS_REGION and the network`,
+        { cause, transient: true },
+      );
+    }
+  }
+
+  /** KMS's own words plus the setting that most likely needs changing. */
+  private explain(cause: KMSServiceException, operation: string, keyId: string): string {
+    const said = `${cause.name}: ${cause.message}`;
+    if (REJECTED_CREDENTIALS.has(cause.name)) return `${said}; AWS rejected the credentials: ${CREDENTIALS_HINT}`;
+    switch (cause.name) {
+      case 'NotFoundException':
+        return `${said}; no key ${keyId} at ${this.where} (KMS_KEY_ID names the key, AWS_REGION its region${keyId === this.keyId ? '' : '; this key id is stored with the data'})`;
+      case 'AccessDeniedException':
+        return `${said}; the credentials in use may not call kms:${operation} on ${keyId} (see deploy/iam for the policy each service needs)`;
+      case 'DisabledException':
+      case 'KMSInvalidStateException':
+        return `${said}; key ${keyId} is disabled or pending deletion: enable it, or point KMS_KEY_ID at an enabled key`;
+      default:
+        return said;
     }
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { envInt, envUrl, parseEnv, type Env } from '../../lib/config/env.js';
+import { UNKNOWN_FIELD_POLICIES, type UnknownFieldPolicy } from './message.js';
 import { keyProviderRefinement, sharedConfig, sharedEnvSchema, type SharedConfig } from '../../lib/config/shared.js';
 
 export const ingestorEnvSchema = sharedEnvSchema
@@ -13,6 +14,8 @@ export const ingestorEnvSchema = sharedEnvSchema
     SQS_VISIBILITY_TIMEOUT_SECONDS: envInt(0, 43_200).optional(),
     TOKEN_KEY_REFRESH_SECONDS: envInt(1, 3600).default(30),
     KNOWN_TOKEN_CACHE_SIZE: envInt(0, 10_000_000).default(100_000),
+    /** drop: store events without fields they do not define (additive producer changes); quarantine: strict. */
+    INGEST_UNKNOWN_FIELDS: z.enum(UNKNOWN_FIELD_POLICIES).default('drop'),
     METRICS_PORT: envInt(0, 65_535).default(9464),
     METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     SHUTDOWN_TIMEOUT_SECONDS: envInt(1, 3600).default(30),
@@ -30,6 +33,7 @@ export interface IngestorConfig extends SharedConfig {
   pollers: number;
   tokenKeyRefreshMs: number;
   knownTokenCacheSize: number;
+  unknownFields: UnknownFieldPolicy;
   /** undefined when METRICS_PORT=0 (no HTTP server). */
   metrics: { host: string; port: number } | undefined;
   shutdownTimeoutMs: number;
@@ -50,6 +54,7 @@ export function loadIngestorConfig(env: Env): IngestorConfig {
     pollers: parsed.INGESTOR_POLLERS,
     tokenKeyRefreshMs: parsed.TOKEN_KEY_REFRESH_SECONDS * 1000,
     knownTokenCacheSize: parsed.KNOWN_TOKEN_CACHE_SIZE,
+    unknownFields: parsed.INGEST_UNKNOWN_FIELDS,
     metrics: parsed.METRICS_PORT === 0 ? undefined : { host: parsed.METRICS_HOST, port: parsed.METRICS_PORT },
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_SECONDS * 1000,
   };

@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Readiness } from './worker.js';
+import { readinessStatus, type Readiness } from '../../lib/health/readiness.js';
+import { errorBody } from '../../lib/http/error-body.js';
 
 export interface HealthServerOptions {
   host: string;
@@ -23,8 +24,15 @@ export interface HealthServer {
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    const known = path === '/healthz' || path === '/readyz' || path === '/metrics';
+    if (!known) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify(errorBody('not_found', 'no such route; try /healthz, /readyz or /metrics')));
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      res
+        .writeHead(405, { allow: 'GET, HEAD', 'content-type': 'application/json' })
+        .end(JSON.stringify(errorBody('method_not_allowed', `${req.method ?? 'this method'} is not allowed here; this path answers GET, HEAD`)));
       return;
     }
     if (path === '/healthz') {
@@ -35,7 +43,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       options
         .checkReady()
         .then((readiness) => {
-          res.writeHead(readiness.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(readiness));
+          res.writeHead(readinessStatus(readiness), { 'content-type': 'application/json' }).end(JSON.stringify(readiness));
         })
         .catch(() => res.writeHead(503).end());
       return;
@@ -47,7 +55,6 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
         .catch(() => res.writeHead(500).end());
       return;
     }
-    res.writeHead(404).end();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -2,6 +2,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
 import { createDatabase } from '../../db/client.js';
+import { describeDatabaseFailure } from '../../db/connection-error.js';
 import { processEnv } from '../../lib/config/env.js';
 import { ConfigError } from '../../lib/errors.js';
 import { createKeyProvider } from '../../lib/keys/create-key-provider.js';
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
   try {
     await database.pool.query('SELECT 1');
   } catch (error) {
-    await fail(`cannot reach the database at ${redactedUrl(config.database.url)} (DATABASE_URL)`, error);
+    await fail(describeDatabaseFailure(error, config.database.url), error);
   }
   try {
     await keys.check();
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
       ...(config.sqs.visibilityTimeoutSeconds === undefined ? {} : { visibilityTimeoutSeconds: config.sqs.visibilityTimeoutSeconds }),
       tokenKeyRefreshMs: config.tokenKeyRefreshMs,
       knownTokenCacheSize: config.knownTokenCacheSize,
+      unknownFields: config.unknownFields,
       dataKeyPolicy: config.dataKeyPolicy,
     },
   });
@@ -88,15 +90,6 @@ async function main(): Promise<void> {
     keys.close();
     sqs.destroy();
   });
-}
-
-function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
-  } catch {
-    return '(unparsable URL)';
-  }
 }
 
 await main();

@@ -22,7 +22,32 @@ export interface LoginEvent {
   appVersionParts: { major: number; minor: number | null; patch: number | null } | null;
 }
 
-export type ParseResult = { ok: true; event: LoginEvent } | { ok: false; reasons: QuarantineReason[] };
+/**
+ * Fields a login event does not define. `drop` (default): producers may add fields (additive
+ * schema change), the event is stored without them and their names reported; `quarantine`:
+ * any unknown field quarantines the message (strict contract).
+ */
+export type UnknownFieldPolicy = 'drop' | 'quarantine';
+export const UNKNOWN_FIELD_POLICIES = ['drop', 'quarantine'] as const satisfies readonly UnknownFieldPolicy[];
+
+export interface ParseOptions {
+  unknownFields?: UnknownFieldPolicy;
+}
+
+export type ParseResult =
+  | {
+      ok: true;
+      event: LoginEvent;
+      /**
+       * Names of the fields dropped (in drop mode), in message order. A name that is not a plain
+       * identifier is reported as UNSAFE_FIELD_NAME: the key itself could hold an IP or a device id.
+       */
+      droppedFields: string[];
+    }
+  | { ok: false; reasons: QuarantineReason[] };
+
+/** Stands for a dropped field whose name is not a plain identifier (never logged or used as a label). */
+export const UNSAFE_FIELD_NAME = '_unnamed';
 
 /** The SQS maximum message size: anything larger was not sent by a well-behaved producer. Checked before JSON.parse. */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -65,7 +90,8 @@ const loginEventSchema = z.object({
  * Validates one message body. Never throws: every problem becomes a reason code with the
  * field NAME (never the value), so quarantine rows and logs stay free of PII.
  */
-export function parseLoginEvent(body: string): ParseResult {
+export function parseLoginEvent(body: string, options: ParseOptions = {}): ParseResult {
+  const unknownFields = options.unknownFields ?? 'drop';
   // Guard before JSON.parse: a huge or deeply nested body must not cost memory or stack.
   if (body.length > MAX_BODY_BYTES || Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES) return fail('body_too_large');
   if (nestingDepthExceeds(body, MAX_NESTING_DEPTH)) return fail('nesting_too_deep');
@@ -78,19 +104,32 @@ export function parseLoginEvent(body: string): ParseResult {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return fail('not_an_object');
 
   const reasons: QuarantineReason[] = [];
+  const unexpected: QuarantineReason[] = [];
+  const droppedFields: string[] = [];
   for (const key of Object.keys(parsed)) {
+    // Prototype-pollution keys quarantine whatever the policy: they are an attack, not an additive change.
     if (FORBIDDEN_KEYS.has(key)) reasons.push({ code: 'forbidden_key', path: key });
-    else if (!EXPECTED_KEYS.has(key)) reasons.push(SAFE_FIELD_NAME.test(key) ? { code: 'unexpected_field', path: key } : { code: 'unexpected_field' });
+    else if (!EXPECTED_KEYS.has(key)) {
+      const safe = SAFE_FIELD_NAME.test(key);
+      unexpected.push(safe ? { code: 'unexpected_field', path: key } : { code: 'unexpected_field' });
+      droppedFields.push(safe ? key : UNSAFE_FIELD_NAME);
+    }
   }
-  const result = loginEventSchema.safeParse(parsed);
+  // Only the fields a login event defines reach the schema: an unknown field is never read.
+  const result = loginEventSchema.safeParse(pick(parsed as Record<string, unknown>, EXPECTED_KEYS));
   if (!result.success) {
     for (const issue of result.error.issues) reasons.push(reasonOf(issue, parsed as Record<string, unknown>));
   }
+  if (unknownFields === 'quarantine') reasons.unshift(...unexpected);
+  // A message quarantined for another reason still lists its unknown fields (after the real
+  // reasons): "foo" and "bar" tell the operator it is another kind of message.
+  else if (reasons.length > 0) reasons.push(...unexpected);
   if (reasons.length > 0 || !result.success) return { ok: false, reasons: dedupe(reasons) };
 
   const data = result.data;
   return {
     ok: true,
+    droppedFields,
     event: {
       userId: data.user_id,
       deviceType: data.device_type,
@@ -136,6 +175,13 @@ function reasonOf(issue: z.core.$ZodIssue, input: Record<string, unknown>): Quar
       // Zod's own message may quote the value; only the code is kept.
       return withPath('invalid_value');
   }
+}
+
+/** A null-prototype copy with only the wanted own keys: nothing inherited, nothing unknown. */
+function pick(record: Record<string, unknown>, keys: ReadonlySet<string>): Record<string, unknown> {
+  const picked = Object.create(null) as Record<string, unknown>;
+  for (const key of keys) if (Object.hasOwn(record, key)) picked[key] = record[key];
+  return picked;
 }
 
 function fail(code: string): ParseResult {

@@ -1,5 +1,6 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
+import { BoundedNames, MAX_FIELD_NAMES, OTHER_FIELDS } from './unknown-fields.js';
 
 export interface IngestorMetrics {
   registry: Registry;
@@ -12,11 +13,16 @@ export interface IngestorMetrics {
   kmsCalls: Counter<'operation'>;
   inFlight: Gauge;
   deleteFailures: Counter;
+  /** Labelled by field name: only ever through `unknownFieldNames` (bounded). */
+  unknownFields: Counter<'field'>;
+  unknownFieldNames: BoundedNames;
 }
 
 /** Metrics on a registry of their own: several ingestors (tests, the embedded `npm start`) never collide. */
 export function createIngestorMetrics(registry = new Registry()): IngestorMetrics {
   const prefix = 'tokenvault_ingestor_';
+  // Process and runtime metrics (CPU, memory, event-loop lag, GC), unprefixed as dashboards expect them.
+  collectDefaultMetrics({ register: registry });
   return {
     registry,
     received: new Counter({ name: `${prefix}messages_received_total`, help: 'SQS messages received (distinct per batch)', registers: [registry] }),
@@ -51,6 +57,13 @@ export function createIngestorMetrics(registry = new Registry()): IngestorMetric
       registers: [registry],
     }),
     inFlight: new Gauge({ name: `${prefix}batches_in_flight`, help: 'Batches being processed now', registers: [registry] }),
+    unknownFields: new Counter({
+      name: `${prefix}unknown_fields_total`,
+      help: `Fields login events do not define, dropped from stored messages, by name (the first ${MAX_FIELD_NAMES} names, then ${OTHER_FIELDS})`,
+      labelNames: ['field'],
+      registers: [registry],
+    }),
+    unknownFieldNames: new BoundedNames(),
     deleteFailures: new Counter({
       name: `${prefix}delete_failures_total`,
       help: 'Committed messages SQS did not delete (they come back and are skipped as duplicates)',

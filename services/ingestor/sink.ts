@@ -9,7 +9,8 @@ import { quarantineAad, vaultAad } from '../../lib/crypto/vault-context.js';
 import { isTransient, TokenvaultError } from '../../lib/errors.js';
 import type { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KnownTokens } from './known-tokens.js';
-import { parseLoginEvent, type InboundMessage } from './message.js';
+import { parseLoginEvent, type InboundMessage, type UnknownFieldPolicy } from './message.js';
+import { BoundedNames, countNames } from './unknown-fields.js';
 
 export interface SinkDeps {
   database: Database;
@@ -25,6 +26,8 @@ export interface SinkDeps {
    * own transactions can wait on each other's new rows but not deadlock.
    */
   writers?: number;
+  /** What to do with fields a login event does not define (default drop). */
+  unknownFields?: UnknownFieldPolicy;
 }
 
 export interface SinkResult {
@@ -42,6 +45,11 @@ export interface SinkResult {
   vaultKnown: number;
   /** True when a non-transient database error made the batch go message by message. */
   splitAfterError: boolean;
+  /**
+   * Unknown fields dropped from stored messages: name → messages (names only, at most
+   * MAX_FIELD_NAMES, then OTHER_FIELDS). Redelivered messages count again.
+   */
+  droppedFields: Record<string, number>;
 }
 
 export interface Sink {
@@ -96,6 +104,8 @@ interface Written {
 }
 
 interface PreparedBatch {
+  /** Field names dropped, per valid message. */
+  droppedFields: string[][];
   logins: LoginRow[];
   vault: VaultRow[];
   quarantine: QuarantineRow[];
@@ -118,6 +128,7 @@ export function createSink(deps: SinkDeps): Sink {
     const pending: { token: string; field: PiiField; value: string }[] = [];
     const pendingTokens = new Set<string>();
     const rejected: { message: InboundMessage; reasons: QuarantineReason[] }[] = [];
+    const droppedFields: string[][] = [];
     const addVault = (field: PiiField, token: string, value: string): void => {
       if (pendingTokens.has(token) || knownTokens.has(token)) return;
       pendingTokens.add(token);
@@ -130,11 +141,12 @@ export function createSink(deps: SinkDeps): Sink {
         rejected.push({ message, reasons: forcedReasons });
         continue;
       }
-      const parsed = parseLoginEvent(message.body);
+      const parsed = parseLoginEvent(message.body, { unknownFields: deps.unknownFields ?? 'drop' });
       if (!parsed.ok) {
         rejected.push({ message, reasons: parsed.reasons });
         continue;
       }
+      if (parsed.droppedFields.length > 0) droppedFields.push(parsed.droppedFields);
       const event = parsed.event;
       const maskedIp = tokenizer.tokenizeCanonical('ip', event.ip);
       const maskedDeviceId = tokenizer.tokenizeCanonical('device_id', event.deviceId);
@@ -177,7 +189,7 @@ export function createSink(deps: SinkDeps): Sink {
       sentAtMs: message.sentAt.getTime(),
       receiveCount: message.receiveCount ?? null,
     }));
-    return { logins, vault, quarantine, dataKeyId: dataKey?.id ?? 0, tokenKeyVersion: tokenizer.keyVersion };
+    return { droppedFields, logins, vault, quarantine, dataKeyId: dataKey?.id ?? 0, tokenKeyVersion: tokenizer.keyVersion };
   }
 
   /** One transaction for a group of batches: the vault once (merged, sorted), then each batch's rows. */
@@ -261,7 +273,8 @@ export function createSink(deps: SinkDeps): Sink {
     for (const row of batch.vault) knownTokens.add(row.token);
   }
 
-  function tally(result: SinkResult, batch: PreparedBatch, written: Written): void {
+  function tally(result: SinkResult, batch: PreparedBatch, written: Written, names: BoundedNames): void {
+    for (const fields of batch.droppedFields) countNames(result.droppedFields, fields, names);
     result.stored += written.stored;
     result.quarantined += written.quarantined.size;
     result.duplicates += batch.logins.length - written.stored + (batch.quarantine.length - written.quarantined.size);
@@ -283,14 +296,16 @@ export function createSink(deps: SinkDeps): Sink {
       vaultWritten: 0,
       vaultKnown: 0,
       splitAfterError: false,
+      droppedFields: {},
     };
+    const names = new BoundedNames();
     if (distinct.length === 0) return result;
 
     const batch = await guard(() => prepare(distinct));
     // Two tokens per login; those without a vault row were cached or repeated within the batch.
     result.vaultKnown = batch.logins.length * 2 - batch.vault.length;
     try {
-      tally(result, batch, await commit(batch));
+      tally(result, batch, await commit(batch), names);
       remember(batch);
       return result;
     } catch (error) {
@@ -306,7 +321,7 @@ export function createSink(deps: SinkDeps): Sink {
     for (const message of distinct) {
       const single = await guard(() => prepare([message]));
       try {
-        tally(result, single, await commit(single));
+        tally(result, single, await commit(single), names);
         remember(single);
         continue;
       } catch (error) {
@@ -316,7 +331,7 @@ export function createSink(deps: SinkDeps): Sink {
         const reason: QuarantineReason = code === undefined ? { code: 'storage_rejected' } : { code: 'storage_rejected', path: `sqlstate:${code}` };
         const rejected = await guard(() => prepare([message], new Map([[message.messageId, [reason]]])));
         try {
-          tally(result, rejected, await commit(rejected));
+          tally(result, rejected, await commit(rejected), names);
         } catch (quarantineError) {
           // Not even the quarantine row fits: leave the message on the queue (it ends in the DLQ).
           throw new TokenvaultError('quarantine_failed', `could not quarantine message ${message.messageId}: ${describe(quarantineError)}`, {

@@ -3,12 +3,13 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { isTransientDbError, type Database } from '../../db/client.js';
 import type { DataKeyPolicy } from '../../lib/config/shared.js';
+import { checkReadiness, type Readiness } from '../../lib/health/readiness.js';
 import { isTransient } from '../../lib/errors.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
 import { backoffMs, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.js';
 import { KnownTokens } from './known-tokens.js';
-import type { InboundMessage } from './message.js';
+import type { InboundMessage, UnknownFieldPolicy } from './message.js';
 import { countingKeyProvider, createIngestorMetrics, type IngestorMetrics } from './metrics.js';
 import { createSink, type Sink, type SinkResult } from './sink.js';
 import { ActiveTokenizer } from './token-source.js';
@@ -26,6 +27,8 @@ export interface IngestorOptions {
   tokenKeyRefreshMs?: number;
   /** Group-commit transactions in flight at once (see SinkDeps.writers). Default 2. */
   sinkWriters?: number;
+  /** Fields a login event does not define: drop them (default) or quarantine the message. */
+  unknownFields?: UnknownFieldPolicy;
   /** Capacity of the known-token LRU (0 disables it). Default 100 000. */
   knownTokenCacheSize?: number;
   dataKeyPolicy?: DataKeyPolicy;
@@ -69,12 +72,6 @@ export interface IngestorStats {
   polling: boolean;
 }
 
-export interface Readiness {
-  ready: boolean;
-  database: boolean;
-  tokenKey: boolean;
-  polling: boolean;
-}
 
 export interface Ingestor {
   /** Loads the active token key (creating v1 on a fresh database), then starts the pollers. */
@@ -106,7 +103,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
   const dataKeys = new DataKeyRing(deps.database.db, keys, options.dataKeyPolicy ?? { maxUses: 1_000_000, maxAgeMs: 24 * 3600 * 1000 });
   const tokenizer = new ActiveTokenizer(deps.database.db, keys);
   const knownTokens = new KnownTokens(options.knownTokenCacheSize ?? 100_000);
-  const sink = createSink({ database: deps.database, dataKeys, tokenizer: () => tokenizer.current(), knownTokens, logger, writers: options.sinkWriters });
+  const sink = createSink({ database: deps.database, dataKeys, tokenizer: () => tokenizer.current(), knownTokens, logger, writers: options.sinkWriters, unknownFields: options.unknownFields });
 
   const counts = { received: 0, stored: 0, duplicates: 0, quarantined: 0, retried: 0, deleted: 0, deleteFailures: 0, batches: 0 };
   let inFlight = 0;
@@ -208,6 +205,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
             duplicates: result.duplicates,
             quarantined: result.quarantined,
             reasons: result.reasons,
+            droppedFields: result.droppedFields,
             vaultWritten: result.vaultWritten,
             splitAfterError: result.splitAfterError,
           },
@@ -231,6 +229,12 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
     metrics.stored.inc(result.stored);
     metrics.duplicates.inc(result.duplicates);
     for (const [reason, count] of Object.entries(result.reasons)) metrics.quarantined.inc({ reason }, count);
+    for (const [name, count] of Object.entries(result.droppedFields)) {
+      const { label, first } = metrics.unknownFieldNames.admit(name);
+      metrics.unknownFields.inc({ field: label }, count);
+      // Once per name per process: a producer adding a field is news, not a per-message event.
+      if (first) logger.warn({ field: label }, 'login events carry a field the ingestor does not know; stored without it (INGEST_UNKNOWN_FIELDS=drop)');
+    }
   }
 
   async function pollLoop(poller: number): Promise<void> {
@@ -341,13 +345,20 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       return polling && !stopping && tokenizer.loaded && databaseHealthy;
     },
     async checkReady() {
-      const database = await deps.database.pool.query('SELECT 1').then(
-        () => true,
-        () => false,
-      );
-      databaseHealthy = database;
-      const state = { database, tokenKey: tokenizer.loaded, polling: polling && !stopping };
-      return { ready: state.database && state.tokenKey && state.polling, ...state };
+      return checkReadiness({
+        database: () =>
+          deps.database.pool.query('SELECT 1').then(
+            () => {
+              databaseHealthy = true;
+            },
+            (error: unknown) => {
+              databaseHealthy = false;
+              throw error;
+            },
+          ),
+        tokenKey: async () => (tokenizer.loaded ? `v${tokenizer.current().keyVersion}` : { ok: false, error: 'not loaded yet' }),
+        polling: async () => (polling && !stopping ? undefined : { ok: false, error: stopping ? 'stopping' : 'not started' }),
+      });
     },
   };
 }

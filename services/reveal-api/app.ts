@@ -3,10 +3,11 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
 import type { Database } from '../../db/client.js';
 import { ConfigError } from '../../lib/errors.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
+import { packageInfo } from '../../lib/package-info.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
 import { ApprovalDesk } from './approvals/desk.js';
 import { webhookNotifier } from './approvals/notifier.js';
@@ -19,6 +20,8 @@ import { authenticateWith } from './http/authenticate.js';
 import { actionOf, Auditor } from './http/auditor.js';
 import { errorHandlerWith } from './http/error-handler.js';
 import { errorBody, RateLimitedError } from './http/errors.js';
+import { collectRouteMethods } from './http/method-not-allowed.js';
+import { validatorCompiler } from './http/validation.js';
 import { RefusalSampler } from './http/refusal-sampler.js';
 import './http/fastify-types.js';
 import { createRevealMetrics, type RevealMetrics } from './metrics.js';
@@ -133,12 +136,13 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     reply.header('cache-control', 'no-store');
   });
 
+  const allowedMethods = collectRouteMethods(app);
   await app.register(fastifySwagger, {
     openapi: {
       info: {
         title: 'tokenvault reveal API',
         description: 'Audited recovery of tokenised PII. Every attempt is written to a hash-chained audit log before any value is returned.',
-        version: '1.0.0',
+        version: (await packageInfo()).version,
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
@@ -157,8 +161,15 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     errorResponseBuilder: (_request, limit) => new RateLimitedError(limit.after),
   });
 
-  app.setErrorHandler(errorHandlerWith(context.auditor, refusals, (code) => metrics.refusalsSummarised.inc({ code })));
-  app.setNotFoundHandler((_request, reply) => reply.code(404).send(errorBody('not_found', 'no such route')));
+  app.setErrorHandler(errorHandlerWith(context.auditor, context.authenticate, refusals, (code) => metrics.refusalsSummarised.inc({ code })));
+  app.setNotFoundHandler((request, reply) => {
+    const allowed = allowedMethods(request.url);
+    if (allowed === undefined) return reply.code(404).send(errorBody('not_found', 'no such route'));
+    return reply
+      .code(405)
+      .header('allow', allowed.join(', '))
+      .send(errorBody('method_not_allowed', `${request.method} is not allowed here; this path answers ${allowed.join(', ')}`));
+  });
 
   await app.register(revealRoutes(context));
   await app.register(tokenizeRoutes(context));

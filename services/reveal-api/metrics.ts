@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 /** Per-app registry (no global default registry: several apps can live in one process, e.g. tests). */
 export interface RevealMetrics {
@@ -17,6 +17,8 @@ export interface RevealMetrics {
 
 export function createRevealMetrics(): RevealMetrics {
   const registry = new Registry();
+  // Process and runtime metrics (CPU, memory, event-loop lag, GC), unprefixed as dashboards expect them.
+  collectDefaultMetrics({ register: registry });
   return {
     registry,
     requests: new Counter({

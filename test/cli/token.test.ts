@@ -48,6 +48,21 @@ describe('npm run token', () => {
     expect(new Set(keys.map((key) => key.kid)).size).toBe(1);
   });
 
+  it('refuses roles the policy does not know, naming the known ones and the nearest', async () => {
+    const typo = capture();
+    expect(await runTokenCli(['--sub', 'alice', '--roles', 'investigater', '--dir', dir], {}, typo.output)).toBe(2);
+    expect(typo.lines.out).toEqual([]);
+    const message = typo.lines.err.join('\n');
+    expect(message).toContain('the policy does not know "investigater" (did you mean "investigator"?)');
+    expect(message).toMatch(/known roles: .*auditor.*investigator.*privacy-officer/);
+    const custom = capture();
+    expect(await runTokenCli(['--sub', 'alice', '--roles', 'investigator', '--dir', dir], { POLICY_FILE: join(dir, 'missing-policy.json') }, custom.output)).toBe(1);
+    expect(custom.lines.err.join('\n')).toContain('cannot read the policy (POLICY_FILE=');
+    const forced = capture();
+    expect(await runTokenCli(['--sub', 'mallory', '--roles', 'no-such-role', '--allow-unknown-roles', '--dir', dir], {}, forced.output)).toBe(0);
+    expect(forced.lines.out).toHaveLength(1);
+  });
+
   it('honours --ttl and rejects a missing --sub or a bad --ttl', async () => {
     const ok = capture();
     expect(await runTokenCli(['--sub', 'bob', '--roles', 'auditor', '--ttl', '1h', '--dir', dir], {}, ok.output)).toBe(0);

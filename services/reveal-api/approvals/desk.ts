@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { AuditUnavailableError, type AuditEntry, type AuditWriter } from '../audit/writer.js';
 import type { Principal } from '../auth/token-verifier.js';
 import { budgetHeaders, exhaustedMessage, limitsFor, retryAfterSeconds } from '../budget/standing.js';
-import type { Attempt, Auditor } from '../http/auditor.js';
+import { outcomeOf, type Attempt, type Auditor } from '../http/auditor.js';
 import { BudgetExhaustedError, ConflictError, ForbiddenError, HttpError, NotFoundError } from '../http/errors.js';
 import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';
@@ -181,7 +181,11 @@ export class ApprovalDesk {
       for (const [field, count] of Object.entries(resolved.fieldCounts)) {
         this.deps.metrics.revealedValues.inc({ field, redaction: permissions.reveal[field as keyof typeof permissions.reveal] === 'plain' ? 'none' : 'masked' }, count);
       }
-      const outcome = resolved.counts.forbidden === 0 ? 'allowed' : resolved.counts.forbidden < resolved.results.length ? 'partial' : 'denied';
+      const outcome = outcomeOf({
+        permitted: resolved.results.length - resolved.counts.forbidden - resolved.counts.invalid_token,
+        forbidden: resolved.counts.forbidden,
+        invalid: resolved.counts.invalid_token,
+      });
       return {
         value: { request: { ...stored, status: 'collected' as const }, results: resolved.results, headers: budgetHeaders(charge.standings) },
         attempt: { ...this.stepAttempt(action, id, outcome, summary(resolved.counts), stored), fieldCounts: resolved.fieldCounts },

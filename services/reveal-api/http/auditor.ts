@@ -6,8 +6,28 @@ import type { RevealMetrics } from '../metrics.js';
 
 export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'audit_read' | 'audit_verify' | 'approval.decide' | 'reveal.collect';
 
-/** allowed: everything asked was permitted; partial: some tokens forbidden; the rest are refusals. */
+/** allowed: everything asked was permitted; partial: some items forbidden or invalid; the rest are refusals. */
 export type AuditOutcome = 'allowed' | 'partial' | 'denied' | 'invalid' | 'unauthenticated' | 'rate_limited' | 'failed' | 'pending' | 'expired';
+
+/** How the items of one request (tokens to reveal or erase, values to tokenize) were judged. */
+export interface ItemTally {
+  /** Permitted and acted on (revealed, erased, tokenized; also not_found: the attempt was allowed). */
+  permitted: number;
+  /** Well-formed, but the caller's roles do not allow this field. */
+  forbidden: number;
+  /** Not a well-formed token or value: nothing could be done with it. */
+  invalid: number;
+}
+
+/**
+ * The one rule for an attempt's outcome, for reveal, erase and tokenize alike: all permitted →
+ * allowed; some → partial; none, and something was forbidden → denied; none because every item
+ * was malformed → invalid.
+ */
+export function outcomeOf(tally: ItemTally): Extract<AuditOutcome, 'allowed' | 'partial' | 'denied' | 'invalid'> {
+  if (tally.permitted === 0) return tally.forbidden > 0 ? 'denied' : 'invalid';
+  return tally.forbidden + tally.invalid === 0 ? 'allowed' : 'partial';
+}
 
 export interface Attempt {
   /** Defaults to the route's action; governance steps name their own (reveal.request, approval.approve...). */

@@ -1,11 +1,11 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { isTransientDbError } from '../../../db/client.js';
 import { isTransient } from '../../../lib/errors.js';
 import { AuditUnavailableError } from '../audit/writer.js';
 import { AuthenticationError, AuthUnavailableError } from '../auth/token-verifier.js';
 import { actionOf, type AuditOutcome, type Auditor } from './auditor.js';
 import { errorBody, HttpError } from './errors.js';
+import { RequestValidationError } from './validation.js';
 import { SAMPLED_REFUSALS, type RefusalSampler } from './refusal-sampler.js';
 
 export const REALM = 'tokenvault-reveal-api';
@@ -25,9 +25,9 @@ interface Refusal {
  * row (if the route is audited and the handler has not already), and fails closed with 503
  * when even that row cannot be written.
  */
-export function errorHandlerWith(auditor: Auditor, sampler?: RefusalSampler, onSummarised?: (code: string) => void) {
+export function errorHandlerWith(auditor: Auditor, authenticate: (request: FastifyRequest) => Promise<void>, sampler?: RefusalSampler, onSummarised?: (code: string) => void) {
   return async function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    let refusal = classify(error);
+    let refusal = classify(await credentialsFirst(error, request, authenticate));
     if (refusal.status >= 500) request.log.error({ err: error, code: refusal.code }, 'request failed');
     else request.log.info({ code: refusal.code, reason: refusal.reason }, 'request refused');
 
@@ -48,6 +48,22 @@ export function errorHandlerWith(auditor: Auditor, sampler?: RefusalSampler, onS
     }
     return reply.code(refusal.status).headers(refusal.headers).send(errorBody(refusal.code, refusal.message));
   };
+}
+
+/**
+ * Body parsing (bad JSON, wrong content type, too large) fails before the authenticate hook
+ * runs. The caller is authenticated now: the audit row then names who sent it, and a request
+ * without valid credentials gets its 401 first, as it would had the body parsed.
+ */
+async function credentialsFirst(error: Error, request: FastifyRequest, authenticate: (request: FastifyRequest) => Promise<void>): Promise<Error> {
+  if (actionOf(request) === undefined || request.principal !== undefined) return error;
+  if (error instanceof AuthenticationError || error instanceof AuthUnavailableError) return error;
+  try {
+    await authenticate(request);
+    return error;
+  } catch (authError) {
+    return authError instanceof Error ? authError : error;
+  }
 }
 
 function samplingKey(request: FastifyRequest, code: string): string {
@@ -83,13 +99,8 @@ function classify(error: FastifyError | Error): Refusal {
     const outcome: AuditOutcome = error.statusCode === 403 ? 'denied' : error.statusCode === 429 ? 'rate_limited' : error.statusCode >= 500 ? 'failed' : 'invalid';
     return refusal(error.statusCode, error.code, error.message, outcome, error.code, error.headers);
   }
-  if (hasZodFastifySchemaValidationErrors(error)) {
-    const context = (error as { validationContext?: string }).validationContext ?? 'request';
-    const details = error.validation
-      .slice(0, 5)
-      .map((issue) => `${context}${issue.instancePath.replaceAll('/', '.')}: ${issue.message}`)
-      .join('; ');
-    return refusal(400, 'invalid_request', details, 'invalid', 'validation_failed');
+  if (error instanceof RequestValidationError) {
+    return refusal(400, 'invalid_request', error.describe(), 'invalid', 'validation_failed');
   }
   const fastifyCode = (error as FastifyError).code;
   switch (fastifyCode) {

@@ -26,13 +26,18 @@ export class RateLimitedError extends HttpError {
   }
 }
 
-/** The one error body shape clients can rely on. */
-export interface ErrorBody {
-  error: { code: string; message: string };
-}
+export { errorBody, type ErrorBody } from '../../../lib/http/error-body.js';
 
-export function errorBody(code: string, message: string): ErrorBody {
-  return { error: { code, message } };
+/**
+ * PostgreSQL refused a value the caller chose (SQLSTATE class 22, data exception: a date out
+ * of range, NUL in text...). Validation should have caught it; if it did not, it is still the
+ * caller's mistake: a 400, never a 5xx that pages someone. Anything else is returned as is.
+ * The message names the SQLSTATE only: PostgreSQL's own text may quote the value.
+ */
+export function callerValueRefused(error: unknown, what: string): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^22[0-9A-Z]{3}$/.test(code)) return error;
+  return new HttpError(400, 'invalid_request', `the database refused ${what} (SQLSTATE ${code}); check the values sent`, { cause: error });
 }
 
 /** A reveal would exceed one of the caller's budgets: nothing was revealed. */

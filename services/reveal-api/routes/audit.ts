@@ -4,17 +4,17 @@ import { z } from 'zod';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import { queryAuditLog, verifyAuditChain } from '../audit/reader.js';
 import type { AuditRow } from '../audit/chain.js';
-import { ForbiddenError, HttpError } from '../http/errors.js';
+import { callerValueRefused, ForbiddenError, HttpError } from '../http/errors.js';
 import { principalOf, type RouteContext } from './context.js';
-import { bearerSecurity, errorResponses } from './schemas.js';
+import { bearerSecurity, errorResponses, filterTextSchema, instantSchema } from './schemas.js';
 
 const auditQuery = z.object({
-  actor: z.string().min(1).max(256).optional(),
-  token: z.string().min(1).max(256).optional(),
-  outcome: z.string().min(1).max(32).optional(),
-  action: z.string().min(1).max(32).optional(),
-  from: z.iso.datetime({ offset: true }).optional().describe('Inclusive lower bound (ISO-8601)'),
-  to: z.iso.datetime({ offset: true }).optional().describe('Exclusive upper bound (ISO-8601)'),
+  actor: filterTextSchema(256).optional(),
+  token: filterTextSchema(256).optional(),
+  outcome: filterTextSchema(32).optional(),
+  action: filterTextSchema(32).optional(),
+  from: instantSchema.optional().describe('Inclusive lower bound (ISO-8601)'),
+  to: instantSchema.optional().describe('Exclusive upper bound (ISO-8601)'),
   cursor: z.string().max(64).optional().describe('nextCursor of the previous page'),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
@@ -84,7 +84,9 @@ export function auditRoutes(context: RouteContext) {
         const tokens = query.token !== undefined && parseToken(query.token) !== undefined ? [query.token] : [];
         await requireAuditor(request, tokens);
         const beforeSeq = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-        const page = await queryAuditLog(context.pool, { ...query, beforeSeq });
+        const page = await queryAuditLog(context.pool, { ...query, beforeSeq }).catch((error: unknown) => {
+          throw callerValueRefused(error, 'a filter value');
+        });
         const filters = ['actor', 'token', 'outcome', 'action', 'from', 'to'].filter((name) => query[name as keyof typeof query] !== undefined);
         // Who read the audit log is itself audited (filters named, not their values).
         await context.auditor.record(request, {

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import { AuditUnavailableError } from '../audit/writer.js';
+import { outcomeOf } from '../http/auditor.js';
 import { ForbiddenError } from '../http/errors.js';
 import { principalOf, type RouteContext } from './context.js';
 import { bearerSecurity, errorResponses, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
@@ -73,7 +74,7 @@ export function eraseRoutes(context: RouteContext) {
             return { token: item.token, status: 'erased' };
           });
           const attempt = {
-            outcome: counts.forbidden === 0 ? ('allowed' as const) : ('partial' as const),
+            outcome: outcomeOf({ permitted: counts.erased + counts.not_found, forbidden: counts.forbidden, invalid: counts.invalid_token }),
             reason: summary(counts),
             tokens: wellFormed,
             fieldCounts,

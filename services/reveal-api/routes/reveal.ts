@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { budgetHeaders, exhaustedMessage, limitsFor, retryAfterSeconds } from '../budget/standing.js';
-import type { Attempt } from '../http/auditor.js';
+import { outcomeOf, type Attempt } from '../http/auditor.js';
 import { BudgetExhaustedError, ForbiddenError } from '../http/errors.js';
 import { principalOf, type RouteContext } from './context.js';
 import { parseRequested, resolveTokens, revealResult, summary } from './reveal-results.js';
@@ -85,7 +85,11 @@ export function revealRoutes(context: RouteContext) {
         }
 
         const { results, counts, fieldCounts } = await resolveTokens(context.vault, grants, requested);
-        const outcome = counts.forbidden === 0 ? 'allowed' : counts.forbidden < requested.length ? 'partial' : 'denied';
+        const outcome = outcomeOf({
+          permitted: requested.length - counts.forbidden - counts.invalid_token,
+          forbidden: counts.forbidden,
+          invalid: counts.invalid_token,
+        });
         const attempt: Attempt = {
           ...(breakGlass ? { action: 'reveal.break_glass' } : {}),
           outcome,

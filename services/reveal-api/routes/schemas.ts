@@ -6,6 +6,27 @@ export const MAX_TOKENS_PER_REQUEST = 100;
 /** PostgreSQL text cannot hold NUL; refuse it instead of storing something else than was sent. */
 const printable = (value: string) => !value.includes('\u0000');
 
+// C0/C1 control characters: PostgreSQL refuses NUL (22021) and no filter value legitimately holds one.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** A short filter value compared as text: no control characters, so PostgreSQL never refuses it. */
+export function filterTextSchema(maxLength: number) {
+  return z
+    .string()
+    .min(1)
+    .max(maxLength)
+    .refine((value) => !CONTROL_CHARACTERS.test(value), { message: 'must not contain control characters (NUL, tab, line breaks...)' });
+}
+
+/**
+ * An ISO-8601 instant PostgreSQL's timestamptz accepts. The ISO pattern allows years 0000-9999;
+ * PostgreSQL counts 1 BC, 1 AD (there is no year 0) and refuses 0000 (SQLSTATE 22008).
+ */
+export const instantSchema = z.iso
+  .datetime({ offset: true })
+  .refine((value) => !value.startsWith('0000-'), { message: 'year 0000 does not exist: use a date from 0001-01-01 to 9999-12-31' });
+
 export const tokenSchema = z.string().min(1).max(256).describe('A token from user_logins (e.g. ip_v1_...)');
 
 export const purposeSchema = z

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { outcomeOf } from '../http/auditor.js';
 import { ForbiddenError } from '../http/errors.js';
 import { principalOf, type RouteContext } from './context.js';
 import { bearerSecurity, errorResponses, fieldSchema, MAX_TOKENS_PER_REQUEST } from './schemas.js';
@@ -49,7 +50,7 @@ export function tokenizeRoutes(context: RouteContext) {
         });
         const tokens = [...new Set(results.flatMap((result) => ('token' in result ? [result.token] : [])))];
         await context.auditor.record(request, {
-          outcome: 'allowed',
+          outcome: outcomeOf({ permitted: values.length - invalid, forbidden: 0, invalid }),
           reason: summary({ tokenized: values.length - invalid, invalid_value: invalid }),
           tokens,
           fieldCounts: { [field]: values.length - invalid },

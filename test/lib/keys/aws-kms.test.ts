@@ -60,6 +60,38 @@ describe('AWS KMS key provider over HTTP with the real SDK client', () => {
     unreachable.close();
   });
 
+  it('says which setting to check: AWS_ENDPOINT_URL_KMS when unreachable, KMS_KEY_ID when the key is missing or disabled, credentials when there are none', async () => {
+    const unreachable = new AwsKmsKeyProvider({ keyId: 'alias/x', region: 'eu-west-1', endpoint: 'http://127.0.0.1:9', credentials: kms.credentials });
+    await expect(unreachable.check()).rejects.toThrow(
+      /^KMS DescribeKey failed: cannot reach the KMS endpoint http:\/\/127\.0\.0\.1:9 \(.+\); for a local or emulated KMS set AWS_ENDPOINT_URL_KMS \(or AWS_ENDPOINT_URL\), otherwise check AWS_REGION and the network$/,
+    );
+    unreachable.close();
+
+    const missing = provider('alias/no-such-key');
+    await expect(missing.check()).rejects.toThrow(/NotFoundException: .*; no key alias\/no-such-key at the KMS endpoint http:.* \(KMS_KEY_ID names the key, AWS_REGION its region\)$/);
+    missing.close();
+
+    const arn = kms.createKey();
+    kms.disableKey(arn);
+    const disabled = provider(arn);
+    await expect(disabled.generateDataKey('vault-data-key')).rejects.toThrow(/DisabledException: .*; key .* is disabled or pending deletion: enable it, or point KMS_KEY_ID at an enabled key$/);
+    disabled.close();
+
+    const noCredentials = new AwsKmsKeyProvider({
+      keyId: arn,
+      region: kms.region,
+      endpoint: kms.endpoint,
+      credentials: async () => {
+        throw Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' });
+      },
+    });
+    await expect(noCredentials.check()).rejects.toMatchObject({
+      code: 'aws_credentials_missing',
+      message: expect.stringMatching(/no AWS credentials found .*; check AWS_ACCESS_KEY_ID \/ AWS_SECRET_ACCESS_KEY .*AWS_PROFILE, or the IAM role$/),
+    });
+    noCredentials.close();
+  });
+
   it('classifies a KMS internal error as transient', async () => {
     const keys = provider(kms.createKey());
     kms.fault = 'internal';

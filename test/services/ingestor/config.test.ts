@@ -42,6 +42,12 @@ describe('ingestor configuration', () => {
     ).toBe('http://localhost:9324');
   });
 
+  it('drops unknown fields by default; INGEST_UNKNOWN_FIELDS=quarantine makes them quarantine', () => {
+    expect(loadIngestorConfig(minimal).unknownFields).toBe('drop');
+    expect(loadIngestorConfig({ ...minimal, INGEST_UNKNOWN_FIELDS: 'quarantine' }).unknownFields).toBe('quarantine');
+    expect(configError({ ...minimal, INGEST_UNKNOWN_FIELDS: 'ignore' }).message).toContain('INGEST_UNKNOWN_FIELDS: must be one of: drop, quarantine');
+  });
+
   it('disables the metrics server with METRICS_PORT=0', () => {
     expect(loadIngestorConfig({ ...minimal, METRICS_PORT: '0' }).metrics).toBeUndefined();
   });
@@ -53,6 +59,7 @@ describe('ingestor configuration', () => {
     ['SQS_QUEUE_URL', { ...minimal, SQS_QUEUE_URL: 'not a url' }],
     ['INGESTOR_POLLERS', { ...minimal, INGESTOR_POLLERS: '0' }],
     ['SQS_WAIT_TIME_SECONDS', { ...minimal, SQS_WAIT_TIME_SECONDS: '21' }],
+    ['INGEST_UNKNOWN_FIELDS', { ...minimal, INGEST_UNKNOWN_FIELDS: 'ignore' }],
   ])('names %s when it is missing or invalid', (setting, env) => {
     const error = configError(env);
     expect(error.settings).toContain(setting);

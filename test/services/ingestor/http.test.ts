@@ -1,10 +1,10 @@
 import { Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHealthServer, type HealthServer } from '../../../services/ingestor/http.js';
-import type { Readiness } from '../../../services/ingestor/worker.js';
+import { checkReadiness, readinessSchema, type Readiness } from '../../../lib/health/readiness.js';
 
 let server: HealthServer;
-let readiness: Readiness = { ready: true, database: true, tokenKey: true, polling: true };
+let readiness: Readiness = { status: 'ready', checks: { database: { ok: true }, tokenKey: { ok: true, detail: 'v1' }, polling: { ok: true } } };
 const registry = new Registry();
 
 beforeAll(async () => {
@@ -31,14 +31,23 @@ describe('ingestor health and metrics endpoints', () => {
 
   it('reports /readyz 200 when ready and 503 with the failing check otherwise', async () => {
     expect((await get('/readyz')).status).toBe(200);
-    readiness = { ready: false, database: false, tokenKey: true, polling: true };
+    readiness = await checkReadiness({
+      database: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 10.1.2.3:5432'), { code: 'ECONNREFUSED' })),
+      tokenKey: async () => 'v1',
+    });
     const response = await get('/readyz');
     expect(response.status).toBe(503);
-    expect(await response.json()).toMatchObject({ database: false });
+    const body: unknown = await response.json();
+    expect(body).toEqual({ status: 'not_ready', checks: { database: { ok: false, error: 'unavailable (ECONNREFUSED)' }, tokenKey: { ok: true, detail: 'v1' } } });
+    expect(readinessSchema.parse(body)).toEqual(body);
   });
 
   it('answers unknown paths with 404 and other methods with 405', async () => {
     expect((await get('/nope')).status).toBe(404);
-    expect((await fetch(`http://127.0.0.1:${server.port}/metrics`, { method: 'POST' })).status).toBe(405);
+    const wrong = await fetch(`http://127.0.0.1:${server.port}/metrics`, { method: 'POST' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD');
+    expect(await wrong.json()).toEqual({ error: { code: 'method_not_allowed', message: 'POST is not allowed here; this path answers GET, HEAD' } });
+    expect(await (await get('/nope')).json()).toMatchObject({ error: { code: 'not_found' } });
   });
 });

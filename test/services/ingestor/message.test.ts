@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MAX_BODY_BYTES, parseAppVersion, parseLoginEvent } from '../../../services/ingestor/message.js';
+import { MAX_BODY_BYTES, parseAppVersion, parseLoginEvent, UNSAFE_FIELD_NAME } from '../../../services/ingestor/message.js';
 
 const valid = {
   user_id: '424cdd21-063a-43a7-b91b-7ca1a833afae',
@@ -57,8 +57,11 @@ describe('login event validation', () => {
     ['a huge body', JSON.stringify({ ...valid, pad: 'x'.repeat(MAX_BODY_BYTES) }), [{ code: 'body_too_large' }]],
     ['a __proto__ key', `{"__proto__": {"polluted": true}, ${body({}).slice(1)}`, [{ code: 'forbidden_key', path: '__proto__' }]],
     ['a constructor key', body({ constructor: { prototype: {} } }), [{ code: 'forbidden_key', path: 'constructor' }]],
-    ['an unknown field', body({ extra: 'x' }), [{ code: 'unexpected_field', path: 'extra' }]],
-    ['an unknown field named like PII', body({ '10.1.2.3': 'x' }), [{ code: 'unexpected_field' }]],
+    ['a prototype key', body({ prototype: { ip: '10.1.2.3' } }), [{ code: 'forbidden_key', path: 'prototype' }]],
+    ['a __proto__ key that would supply a missing field', `{"__proto__": {"ip": "10.1.2.3"}, ${JSON.stringify({ ...valid, ip: undefined }).slice(1)}`, [
+      { code: 'forbidden_key', path: '__proto__' },
+      { code: 'missing_field', path: 'ip' },
+    ]],
     ['a NUL byte', body({ user_id: 'abc\u0000def' }), [{ code: 'control_character', path: 'user_id' }]],
     ['a control character', body({ device_type: 'ios\u001b[31m' }), [{ code: 'control_character', path: 'device_type' }]],
     ['a lone surrogate', body({ locale: 'R\ud800' }), [{ code: 'invalid_unicode', path: 'locale' }]],
@@ -77,6 +80,54 @@ describe('login event validation', () => {
     // Codes and field names only: no value of the message may appear in a reason.
     for (const reason of reasons) expect(Object.keys(reason).every((key) => key === 'code' || key === 'path')).toBe(true);
     expect(JSON.stringify(reasons)).not.toMatch(/199\.172|593-47|10\.1\.2\.3|polluted/);
+  });
+
+  describe('fields a login event does not define', () => {
+    it('drops them by default and reports their names, never their values', () => {
+      const result = parseLoginEvent(body({ campaign: 'spring-sale', os_version: 14, '10.1.2.3': 'x' }));
+      expect(result.ok).toBe(true);
+      if (!result.ok) return;
+      expect(result.droppedFields).toEqual(['campaign', 'os_version', UNSAFE_FIELD_NAME]);
+      expect(result.event).toEqual({
+        userId: valid.user_id,
+        deviceType: valid.device_type,
+        ip: valid.ip,
+        deviceId: valid.device_id,
+        locale: valid.locale,
+        appVersion: valid.app_version,
+        appVersionParts: { major: 2, minor: 3, patch: 0 },
+      });
+      expect(JSON.stringify(result)).not.toMatch(/spring-sale|10\.1\.2\.3/);
+    });
+
+    it('quarantines them with unexpected_field when the policy is quarantine', () => {
+      const strict = (raw: string) => {
+        const result = parseLoginEvent(raw, { unknownFields: 'quarantine' });
+        return result.ok ? [] : result.reasons;
+      };
+      expect(strict(body({ extra: 'x' }))).toEqual([{ code: 'unexpected_field', path: 'extra' }]);
+      expect(strict(body({ '10.1.2.3': 'x' }))).toEqual([{ code: 'unexpected_field' }]);
+      expect(parseLoginEvent(body({}), { unknownFields: 'quarantine' }).ok).toBe(true);
+    });
+
+    it.each(['drop', 'quarantine'] as const)('still quarantines prototype-pollution keys with policy %s, and nothing is polluted', (unknownFields) => {
+      for (const raw of [`{"__proto__": {"polluted": true}, ${body({}).slice(1)}`, body({ constructor: { prototype: { polluted: true } } }), body({ prototype: {} })]) {
+        const result = parseLoginEvent(raw, { unknownFields });
+        expect(result.ok).toBe(false);
+        expect(result.ok ? [] : result.reasons.map((reason) => reason.code)).toContain('forbidden_key');
+      }
+      // Nested inside a dropped field, the key is never read at all.
+      expect(parseLoginEvent(body({ extra: JSON.parse('{"__proto__": {"polluted": true}}') }), { unknownFields }).ok).toBe(unknownFields === 'drop');
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+
+    it('never lets an unknown field stand in for a defined one', () => {
+      const result = parseLoginEvent(JSON.stringify({ ...valid, device_id: undefined, deviceId: '593-47-5928' }));
+      expect(result.ok ? [] : result.reasons).toEqual([
+        { code: 'missing_field', path: 'device_id' },
+        { code: 'unexpected_field', path: 'deviceId' },
+      ]);
+    });
   });
 
   it('keeps app_version text lossless and parses dotted numeric versions', () => {

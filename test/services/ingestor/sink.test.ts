@@ -200,7 +200,7 @@ describe('sink: validate, tokenise, encrypt, store in one transaction', () => {
     const good = message(loginEvent());
     const bad = message('{"foo": "oops_wrong_msg_type", "bar": "123"}');
     const result = await sink.write([good, bad]);
-    expect(result).toMatchObject({ stored: 1, quarantined: 1, reasons: { unexpected_field: 1 } });
+    expect(result).toMatchObject({ stored: 1, quarantined: 1, reasons: { missing_field: 1 } });
     const q = await row<{ reasons: unknown; body_ciphertext: Buffer; data_key_id: number; body_bytes: number; receive_count: number }>(
       'SELECT * FROM quarantine WHERE message_id = $1',
       [bad.messageId],

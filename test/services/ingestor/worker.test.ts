@@ -94,7 +94,9 @@ describe('ingestor: SQS → PostgreSQL', () => {
     const { rows: quarantined } = await testDb.owner.pool.query('SELECT message_id, reasons FROM quarantine WHERE message_id = ANY($1)', [ids]);
     expect(quarantined[0].message_id).toBe(ids[12]);
     expect(quarantined[0].reasons).toEqual(expect.arrayContaining([{ code: 'unexpected_field', path: 'foo' }]));
-    expect(await metric(ingestor, 'tokenvault_ingestor_messages_quarantined_total')).toContain('reason="unexpected_field"} 1');
+    // Quarantined for what it lacks; its unknown fields follow as hints.
+    expect(quarantined[0].reasons[0]).toEqual({ code: 'missing_field', path: 'user_id' });
+    expect(await metric(ingestor, 'tokenvault_ingestor_messages_quarantined_total')).toContain('reason="missing_field"} 1');
     expect(await metric(ingestor, 'tokenvault_ingestor_messages_stored_total')).toContain(' 99');
 
     // create_date is the UTC date of SentTimestamp; "0.60" survives as text.
@@ -146,7 +148,8 @@ describe('ingestor: SQS → PostgreSQL', () => {
       [JSON.stringify({ ...loginEvent(), ip: 'fe80::1%eth0' }), 'invalid_ip'],
       [JSON.stringify({ ...loginEvent(), ip: '300.1.1.1' }), 'invalid_ip'],
       [JSON.stringify({ ...loginEvent(), app_version: 3 }), 'invalid_type'],
-      [JSON.stringify({ ...loginEvent(), extra: 'field' }), 'unexpected_field'],
+      [JSON.stringify({ ...loginEvent(), constructor: { prototype: { admin: true } } }), 'forbidden_key'],
+      [JSON.stringify({ ...loginEvent(), prototype: 'x' }), 'forbidden_key'],
     ];
     const ids = await send(queueUrl, [...cases.map(([body]) => body), JSON.stringify(valid)]);
     const validId = ids[cases.length] ?? '';
@@ -160,6 +163,45 @@ describe('ingestor: SQS → PostgreSQL', () => {
     expect(await count('user_logins', [validId])).toBe(1);
     expect(ingestor.ready()).toBe(true);
     expect(({} as Record<string, unknown>).admin).toBeUndefined();
+  });
+
+  it('stores events with extra fields without them, counting and logging the names but never the values', async () => {
+    const queueUrl = await sqs.createQueue(uniqueName('additive'));
+    const secret = 'value-never-logged-4711';
+    const ids = await send(queueUrl, [
+      JSON.stringify({ ...loginEvent(), campaign: secret, os_version: secret }),
+      JSON.stringify({ ...loginEvent(), campaign: secret }),
+      JSON.stringify({ ...loginEvent(), '10.9.8.7': secret }),
+      JSON.stringify({ ...loginEvent(), nested: { __proto__: { admin: true } } }),
+    ]);
+    const ingestor = startIngestor(queueUrl);
+    await ingestor.start();
+    await waitFor(async () => ingestor.stats().stored >= 4 && (await sqs.remaining(queueUrl)) === 0, 'additive events stored');
+
+    expect(await count('user_logins', ids)).toBe(4);
+    expect(await count('quarantine', ids)).toBe(0);
+    const counted = await metric(ingestor, 'tokenvault_ingestor_unknown_fields_total');
+    expect(counted).toContain('field="campaign"} 2');
+    expect(counted).toContain('field="os_version"} 1');
+    expect(counted).toContain('field="_unnamed"} 1');
+    expect(counted).toContain('field="nested"} 1');
+    const logged = logs.lines.join('\n');
+    expect(logged).toMatch(/"field":"campaign".*does not know/);
+    expect(logged).not.toContain(secret);
+    expect(logged).not.toContain('10.9.8.7');
+    expect(({} as Record<string, unknown>).admin).toBeUndefined();
+  });
+
+  it('quarantines events with extra fields when INGEST_UNKNOWN_FIELDS=quarantine', async () => {
+    const queueUrl = await sqs.createQueue(uniqueName('strict'));
+    const [extra = '', plain = ''] = await send(queueUrl, [JSON.stringify({ ...loginEvent(), campaign: 'spring' }), JSON.stringify(loginEvent())]);
+    const ingestor = startIngestor(queueUrl, { unknownFields: 'quarantine' });
+    await ingestor.start();
+    await waitFor(async () => ingestor.stats().stored + ingestor.stats().quarantined >= 2 && (await sqs.remaining(queueUrl)) === 0, 'strict batch handled');
+    const { rows } = await testDb.owner.pool.query('SELECT reasons FROM quarantine WHERE message_id = $1', [extra]);
+    expect(rows[0]?.reasons).toEqual([{ code: 'unexpected_field', path: 'campaign' }]);
+    expect(await count('user_logins', [plain])).toBe(1);
+    expect(await metric(ingestor, 'tokenvault_ingestor_messages_quarantined_total')).toContain('reason="unexpected_field"} 1');
   });
 
   it('stores a message once when it comes back after a commit whose delete never happened', async () => {
@@ -218,6 +260,43 @@ describe('ingestor: SQS → PostgreSQL', () => {
       await proxy.close();
       await database.close();
     }
+  });
+
+  it('answers readiness in the shape the reveal API uses: database, token key and polling, each with what failed', async () => {
+    const queueUrl = await sqs.createQueue(uniqueName('readiness'));
+    const proxy = await startCuttableProxy(Number(new URL(testDb.url).port));
+    const proxied = new URL(testDb.url);
+    proxied.port = String(proxy.port);
+    const database = createDatabase({ url: proxied.toString(), role: 'ingestor', poolSize: 2 });
+    try {
+      const ingestor = startIngestor(queueUrl, {}, { database });
+      expect(await ingestor.checkReady()).toEqual({
+        status: 'not_ready',
+        checks: { database: { ok: true }, tokenKey: { ok: false, error: 'not loaded yet' }, polling: { ok: false, error: 'not started' } },
+      });
+      await ingestor.start();
+      expect(await ingestor.checkReady()).toEqual({ status: 'ready', checks: { database: { ok: true }, tokenKey: { ok: true, detail: 'v1' }, polling: { ok: true } } });
+      await proxy.cut();
+      const cut = await ingestor.checkReady();
+      expect(cut).toMatchObject({ status: 'not_ready', checks: { database: { ok: false, error: expect.stringMatching(/\(E[A-Z]+\)$|^Error|unavailable/) }, polling: { ok: true } } });
+      expect(JSON.stringify(cut)).not.toContain(String(proxy.port));
+      await proxy.restore();
+      await waitFor(async () => (await ingestor.checkReady()).status === 'ready', 'ready again');
+      await ingestor.stop();
+      expect((await ingestor.checkReady()).checks.polling).toEqual({ ok: false, error: 'stopping' });
+    } finally {
+      await proxy.close();
+      await database.close();
+    }
+  });
+
+  it('exports the process and Node.js runtime metrics next to its own', async () => {
+    const ingestor = startIngestor(await sqs.createQueue(uniqueName('default-metrics')));
+    const text = await ingestor.registry.metrics();
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_gc_duration_seconds']) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+    expect(text).toContain('tokenvault_ingestor_messages_stored_total');
   });
 
   it('finishes the in-flight batch (commit and delete) before stop() resolves', async () => {

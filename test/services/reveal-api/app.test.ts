@@ -1,4 +1,14 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase } from '../../../db/client.js';
+import { readinessSchema } from '../../../lib/health/readiness.js';
+import { LocalKeyring } from '../../../lib/keys/local-keyring.js';
+import { buildRevealApp } from '../../../services/reveal-api/app.js';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../services/reveal-api/auth/local-signing-key.js';
+import { loadRevealConfig } from '../../../services/reveal-api/config.js';
 import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from './support.js';
 
 let harness: RevealHarness;
@@ -71,7 +81,37 @@ describe('operations endpoints', () => {
     expect((await harness.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
     const ready = await harness.app.inject({ url: '/readyz' });
     expect(ready.statusCode).toBe(200);
-    expect(ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', keyProvider: 'ok', tokenKey: 'v1' } });
+    expect(ready.json()).toEqual({ status: 'ready', checks: { database: { ok: true }, keyProvider: { ok: true }, tokenKey: { ok: true, detail: 'v1' } } });
+  });
+
+  it('answers 503 in the same shape, naming the failed check, when the database is unreachable', async () => {
+    const unreachable = createDatabase({ url: 'postgres://reveal@127.0.0.1:1/tokenvault', role: undefined, poolSize: 1 });
+    const keyDir = await mkdtemp(join(tmpdir(), 'tokenvault-readyz-'));
+    try {
+      const config = loadRevealConfig({
+        DATABASE_URL: 'postgres://reveal@127.0.0.1:1/tokenvault',
+        LOCAL_MASTER_KEY_FILE: join(keyDir, 'master.key'),
+        JWT_PUBLIC_KEY: harness.signingKey.publicKeyPem,
+        JWT_ISSUER: LOCAL_ISSUER,
+        JWT_AUDIENCE: LOCAL_AUDIENCE,
+        LOG_LEVEL: 'silent',
+      });
+      const app = await buildRevealApp({ config, database: unreachable, keys: LocalKeyring.fromKey(randomBytes(32)) });
+      try {
+        const ready = await app.inject({ url: '/readyz' });
+        expect(ready.statusCode).toBe(503);
+        expect(ready.json()).toEqual({
+          status: 'not_ready',
+          checks: { database: { ok: false, error: 'unavailable (ECONNREFUSED)' }, keyProvider: { ok: true }, tokenKey: { ok: true, detail: 'none yet (the ingestor creates v1)' } },
+        });
+        expect(readinessSchema.parse(ready.json())).toEqual(ready.json());
+      } finally {
+        await app.close();
+      }
+    } finally {
+      await unreachable.close();
+      await rm(keyDir, { recursive: true, force: true });
+    }
   });
 
   it('exposes Prometheus metrics from its own registry', async () => {
@@ -83,10 +123,19 @@ describe('operations endpoints', () => {
     expect(metrics.body).toContain('tokenvault_rate_limit_hits_total');
   });
 
+  it('exports the process and Node.js runtime metrics next to its own', async () => {
+    const metrics = await harness.app.inject({ url: '/metrics' });
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_gc_duration_seconds']) {
+      expect(metrics.body).toContain(`# TYPE ${name} `);
+    }
+  });
+
   it('serves OpenAPI documentation at /docs', async () => {
     const spec = await harness.app.inject({ url: '/docs/json' });
     expect(spec.statusCode).toBe(200);
     expect(Object.keys(spec.json().paths)).toEqual(expect.arrayContaining(['/reveal', '/tokenize', '/erase', '/audit', '/audit/verify']));
+    const { version } = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(spec.json().info.version).toBe(version);
     expect((await harness.app.inject({ url: '/docs' })).statusCode).toBeLessThan(400);
   });
 

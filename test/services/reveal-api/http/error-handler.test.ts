@@ -47,6 +47,44 @@ describe('error responses', () => {
     expect(harness.logs.join('\n')).not.toContain('199.172.111.135');
   });
 
+  it.each([
+    ['malformed JSON', 'application/json', '{"tokens": [', 400, 'invalid_json'],
+    ['a body that is not JSON', 'text/plain', 'tokens=abc', 415, 'unsupported_media_type'],
+    ['a body above the limit', 'application/json', JSON.stringify({ purpose: 'x'.repeat(70 * 1024) }), 413, 'payload_too_large'],
+  ])('keeps the caller identity in the audit row of %s', async (_name, contentType, payload, status, reason) => {
+    const response = await harness.app.inject({ method: 'POST', url: '/reveal', headers: { ...investigator, 'content-type': contentType }, payload });
+    expect(response.statusCode).toBe(status);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'reveal', actor: 'alice', roles: ['investigator'], outcome: 'invalid', reason });
+  });
+
+  it('keeps the caller identity in the audit row of a body that fails validation', async () => {
+    const response = await harness.app.inject({ method: 'POST', url: '/reveal', headers: investigator, payload: { tokens: [ip.token] } });
+    expect(response.statusCode).toBe(400);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ actor: 'alice', outcome: 'invalid', reason: 'validation_failed', tokens: [ip.token] });
+  });
+
+  it('answers 401 before judging the body when the credentials are missing or wrong', async () => {
+    const missing = await harness.app.inject({ method: 'POST', url: '/reveal', headers: { 'content-type': 'application/json' }, payload: '{"tokens": [' });
+    expect(missing.statusCode).toBe(401);
+    expect(missing.json().error.code).toBe('unauthenticated');
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ actor: null, outcome: 'unauthenticated', reason: 'token_missing' });
+    const forged = await harness.app.inject({ method: 'POST', url: '/reveal', headers: { authorization: 'Bearer abc.def.ghi', 'content-type': 'text/plain' }, payload: 'x' });
+    expect(forged.statusCode).toBe(401);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ actor: null, outcome: 'unauthenticated' });
+  });
+
+  it.each([
+    ['GET', '/reveal', 'POST'],
+    ['DELETE', '/audit', 'GET, HEAD'],
+    ['POST', '/audit/verify', 'GET, HEAD'],
+    ['PUT', '/readyz?verbose=1', 'GET, HEAD'],
+  ])('answers %s %s with 405, an Allow header and code method_not_allowed', async (method, url, allow) => {
+    const response = await harness.app.inject({ method: method as 'GET', url, headers: investigator });
+    expect(response.statusCode).toBe(405);
+    expect(response.headers.allow).toBe(allow);
+    expect(response.json()).toEqual({ error: { code: 'method_not_allowed', message: `${method} is not allowed here; this path answers ${allow}` } });
+  });
+
   it('answers 404 in the same shape for unknown routes', async () => {
     const response = await harness.app.inject({ url: '/nope' });
     expect(response.statusCode).toBe(404);

@@ -76,6 +76,26 @@ describe('GET /audit', () => {
     expect((await harness.app.inject({ url: '/audit?from=yesterday', headers: auditor })).statusCode).toBe(400);
   });
 
+  it.each([
+    ['from', '?from=0000-01-01T00:00:00Z', /^from: year 0000 does not exist/],
+    ['to', '?to=0000-12-31T23:59:59%2B01:00', /^to: year 0000 does not exist/],
+    ['actor', '?actor=%00', /^actor: must not contain control characters/],
+    ['outcome', '?outcome=%00', /^outcome: must not contain control characters/],
+    ['token', '?token=ip_v1_%00', /^token: must not contain control characters/],
+    ['action', '?action=reveal%0A', /^action: must not contain control characters/],
+  ])('answers 400, not 500, to a %s PostgreSQL would refuse, and audits it with the caller', async (_name, query, message) => {
+    const response = await harness.app.inject({ url: `/audit${query}`, headers: auditor });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({ error: { code: 'invalid_request', message: expect.stringMatching(message) } });
+    const { entries } = await read('?action=audit_read&limit=1');
+    expect(entries[0]).toMatchObject({ actor: 'audrey', outcome: 'invalid' });
+  });
+
+  it('accepts the widest dates PostgreSQL holds (0001 and 9999, with offsets)', async () => {
+    const { entries } = await read('?actor=alice&from=0001-01-01T00:00:00%2B01:00&to=9999-12-31T23:59:59-12:00');
+    expect(entries).toHaveLength(5);
+  });
+
   it('audits who read the audit log', async () => {
     await read('?actor=alice');
     const { entries } = await read('?action=audit_read&limit=1');

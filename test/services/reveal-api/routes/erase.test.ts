@@ -58,6 +58,19 @@ describe('POST /erase', () => {
     expect(rowCount).toBe(1);
   });
 
+  it('audits malformed tokens as invalid and a caller without the field as denied, by the same rule as reveal', async () => {
+    const invalid = await as(['privacy-officer'], '/erase', ['ip_v1_not-a-token']);
+    expect(invalid.json().results).toEqual([{ token: 'ip_v1_not-a-token', error: 'invalid_token' }]);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'erase', outcome: 'invalid', reason: 'invalid_token=1' });
+
+    const partial = await as(['privacy-officer'], '/erase', [`${device.token.slice(0, -4)}ZZZZ`, 'nope']);
+    expect(partial.json().results).toEqual([
+      { token: `${device.token.slice(0, -4)}ZZZZ`, error: 'not_found' },
+      { token: 'nope', error: 'invalid_token' },
+    ]);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'partial', reason: 'not_found=1 invalid_token=1' });
+  });
+
   it('requires a purpose', async () => {
     const response = await harness.app.inject({
       method: 'POST',

@@ -90,9 +90,38 @@ describe('POST /reveal', () => {
     expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'invalid', reason: 'validation_failed', tokens: [ip.token] });
   });
 
+  it('audits a request whose tokens are all malformed as invalid, never as allowed', async () => {
+    const response = await reveal(['investigator'], ['ip_v1_not-a-token', 'plainly wrong']);
+    expect(response.statusCode).toBe(200);
+    expect(response.json().results).toEqual([
+      { token: 'ip_v1_not-a-token', error: 'invalid_token' },
+      { token: 'plainly wrong', error: 'invalid_token' },
+    ]);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'reveal', actor: 'alice', outcome: 'invalid', reason: 'invalid_token=2', tokens: [] });
+  });
+
+  it('audits valid and malformed tokens together as partial', async () => {
+    const response = await reveal(['investigator'], [ip.token, 'ip_v1_not-a-token']);
+    expect(response.json().results).toEqual([
+      { token: ip.token, field: 'ip', value: ip.value, redaction: 'none' },
+      { token: 'ip_v1_not-a-token', error: 'invalid_token' },
+    ]);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'partial', reason: 'revealed=1 invalid_token=1', tokens: [ip.token] });
+  });
+
   it('rejects more than 100 tokens', async () => {
     const response = await reveal(['investigator'], Array.from({ length: 101 }, (_, index) => `${ip.token.slice(0, -3)}${String(index).padStart(3, '0')}`));
     expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({ error: { code: 'invalid_request', message: 'tokens: at most 100 per request' } });
+  });
+
+  it('says in words what a body lacks, not in zod wording', async () => {
+    const token = await harness.token('alice', ['investigator']);
+    const missing = await harness.app.inject({ method: 'POST', url: '/reveal', headers: bearer(token), payload: { tokens: [ip.token] } });
+    expect(missing.json()).toEqual({ error: { code: 'invalid_request', message: 'purpose is required (at least 10 characters)' } });
+    const wrong = await harness.app.inject({ method: 'POST', url: '/reveal', headers: bearer(token), payload: { tokens: ip.token, purpose: PURPOSE, ticket: 7 } });
+    expect(wrong.json()).toEqual({ error: { code: 'invalid_request', message: 'tokens: must be an array, not a string; ticket: must be a string, not a number' } });
+    expect(JSON.stringify([missing.json(), wrong.json()])).not.toMatch(/Invalid input|expected .*, received|Too big/);
   });
 
   it('never writes a revealed value into the audit log or the logs', async () => {

@@ -51,6 +51,13 @@ describe('POST /tokenize', () => {
     expect(harness.logs.join('\n')).not.toContain(ip.value);
   });
 
+  it('audits values that are all malformed as invalid and a mix as partial', async () => {
+    await tokenize('ip', ['not an ip', 'neither']);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'tokenize', outcome: 'invalid', reason: 'invalid_value=2', tokens: [] });
+    await tokenize('ip', [ip.value, 'not an ip']);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'partial', reason: 'tokenized=1 invalid_value=1', tokens: [ip.token] });
+  });
+
   it('rejects an unknown field and empty or oversized batches', async () => {
     expect((await tokenize('email', ['a@example.com'])).statusCode).toBe(400);
     expect((await tokenize('ip', [])).statusCode).toBe(400);
