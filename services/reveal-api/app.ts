@@ -33,6 +33,7 @@ import type { RouteContext } from './routes/context.js';
 import { eraseRoutes } from './routes/erase.js';
 import { meRoutes } from './routes/me.js';
 import { operationsRoutes } from './routes/operations.js';
+import { personRoutes } from './routes/persons.js';
 import { revealRoutes } from './routes/reveal.js';
 import { revealRequestRoutes } from './routes/reveal-requests.js';
 import { tokenizeRoutes } from './routes/tokenize.js';
@@ -178,6 +179,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   await app.register(approvalRoutes(context));
   await app.register(revealRequestRoutes(context));
   await app.register(meRoutes(context));
+  await app.register(personRoutes(context));
   await app.register(operationsRoutes(context, keys));
   if (config.console.enabled) await app.register(consoleRoutes(context, { config: config.console, localSigningKey: deps.localSigningKey }));
 

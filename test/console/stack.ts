@@ -41,7 +41,14 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
   await mkdir(SCREENSHOTS, { recursive: true });
   const harness = await startRevealHarness();
   const provider = await startOpenIdProvider(ACCOUNTS);
-  const common = { CONSOLE_DIR: consoleDir, CONSOLE_REVEAL_CLEAR_SECONDS: '8', LOG_LEVEL: 'warn' };
+  const common = {
+    CONSOLE_DIR: consoleDir,
+    CONSOLE_REVEAL_CLEAR_SECONDS: '8',
+    LOG_LEVEL: 'warn',
+    // Signed checkpoints of the audit log, every second, with a local key (as npm start does).
+    AUDIT_SIGNING_KEY_FILE: join(consoleDir, '..', `${consoleDir.split('/').at(-1) ?? 'console'}-audit-signing-key.pem`),
+    AUDIT_CHECKPOINT_INTERVAL_SECONDS: '1',
+  };
   const oidcApp = await harness.buildApp({
     ...common,
     JWT_JWKS_URL: provider.jwksUrl,
@@ -67,6 +74,8 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
       await harness.close();
       await provider.close();
       await rm(consoleDir, { recursive: true, force: true });
+      await rm(common.AUDIT_SIGNING_KEY_FILE, { force: true });
+      await rm(common.AUDIT_SIGNING_KEY_FILE.replace(/\.pem$/, '.pub.pem'), { force: true });
     },
   };
 }
