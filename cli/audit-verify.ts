@@ -3,10 +3,13 @@ import { z } from 'zod';
 import { createDatabase } from '../db/client.js';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { ConfigError } from '../lib/errors.js';
+import { runningLocalStack } from '../local/instance.js';
 import { verifyAuditChain } from '../services/reveal-api/audit/reader.js';
 
 const auditVerifyEnvSchema = z.object({
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// connection URL' }),
+  /** Unset: the database of the `npm start` running from TOKENVAULT_DATA_DIR (as `npm run token` finds its key there). */
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// connection URL' }).optional(),
+  TOKENVAULT_DATA_DIR: z.string().min(1).default('.data'),
   /** Reads as the auditor role by default: it can read audit_log and nothing else. */
   DATABASE_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/, { message: 'expected a PostgreSQL role name' }).default('auditor'),
 });
@@ -28,7 +31,12 @@ export async function runAuditVerify(env: Env, output: Output = { out: console.l
     output.err(error instanceof ConfigError ? error.message : String(error));
     return 2;
   }
-  const database = createDatabase({ url: config.DATABASE_URL, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-verify' });
+  const url = config.DATABASE_URL ?? (await runningLocalStack(config.TOKENVAULT_DATA_DIR))?.databaseUrl;
+  if (url === undefined) {
+    output.err(`DATABASE_URL is not set and no npm start runs from this directory (${config.TOKENVAULT_DATA_DIR}): set DATABASE_URL or start the local stack`);
+    return 2;
+  }
+  const database = createDatabase({ url, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-verify' });
   try {
     const verdict = await verifyAuditChain(database.pool);
     if (verdict.ok) {
