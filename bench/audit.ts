@@ -9,7 +9,7 @@
  * runs is about the same although the row counts differ tenfold.
  */
 import { fork } from 'node:child_process';
-import { generateKeyPairSync, randomInt } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'tokenvault-bench-audit-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   await chmod(dir, 0o755);
-  const postgres = await startEmbeddedPostgres({ dir: join(dir, 'pg'), port: 30_000 + randomInt(20_000), persistent: false });
+  const postgres = await startEmbeddedPostgres({ temporaryPrefix: 'tokenvault-bench-pg-' });
   cleanups.unshift(() => postgres.stop());
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const signer = LocalAuditSigner.fromKey(privateKey, 'bench');

@@ -78,10 +78,8 @@ async function main(): Promise<void> {
 
   const dir = await mkdtemp(join(tmpdir(), 'tokenvault-bench-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const { chmod } = await import('node:fs/promises');
-  await chmod(dir, 0o755);
   log('starting PostgreSQL and the SQS emulator…');
-  const postgres = await startEmbeddedPostgres({ dir: join(dir, 'pg'), port: 30_000 + Math.floor(Math.random() * 20_000), persistent: false });
+  const postgres = await startEmbeddedPostgres({ temporaryPrefix: 'tokenvault-bench-pg-' });
   cleanups.unshift(() => postgres.stop());
   const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
   cleanups.unshift(() => owner.close());

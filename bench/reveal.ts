@@ -24,7 +24,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,9 +73,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'tokenvault-bench-reveal-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  await chmod(dir, 0o755);
   log('starting PostgreSQL…');
-  const postgres = await startEmbeddedPostgres({ dir: join(dir, 'pg'), port: 30_000 + randomInt(20_000), persistent: false });
+  const postgres = await startEmbeddedPostgres({ temporaryPrefix: 'tokenvault-bench-pg-' });
   cleanups.unshift(() => postgres.stop());
   const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
   cleanups.unshift(() => owner.close());

@@ -9,10 +9,13 @@ import { verifyOffline } from '../lib/audit/offline.js';
 import { AuditLogVerifier, describeVerdict, type AuditVerdict } from '../lib/audit/verifier.js';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { ConfigError } from '../lib/errors.js';
+import { runningLocalStack } from '../local/instance.js';
 import { readAuditRows, readStoredCheckpoints } from '../services/reveal-api/audit/store.js';
 
 const auditVerifyEnvSchema = z.object({
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// connection URL' }),
+  /** Unset: the database of the `npm start` running from TOKENVAULT_DATA_DIR (as `npm run token` finds its key there). */
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// connection URL' }).optional(),
+  TOKENVAULT_DATA_DIR: z.string().min(1).default('.data'),
   /** Reads as the auditor role by default: it can read audit_log and nothing else. */
   DATABASE_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/, { message: 'expected a PostgreSQL role name' }).default('auditor'),
 });
@@ -74,9 +77,14 @@ async function verifyDatabase(env: Env, args: { checkpoints?: string | undefined
     output.err(error instanceof ConfigError ? `${error.message}\n(or verify an export offline: ${USAGE.split('\n')[1]?.trim()})` : String(error));
     return 2;
   }
+  const url = config.DATABASE_URL ?? (await runningLocalStack(config.TOKENVAULT_DATA_DIR))?.databaseUrl;
+  if (url === undefined) {
+    output.err(`DATABASE_URL is not set and no npm start runs from this directory (${config.TOKENVAULT_DATA_DIR}): set DATABASE_URL or start the local stack`);
+    return 2;
+  }
   const publicKey = args['public-key'] === undefined ? undefined : publicKeyFromPem(await readFile(args['public-key'], 'utf8'));
   const verifier = new AuditLogVerifier({ publicKey, origin: args.origin });
-  const database = createDatabase({ url: config.DATABASE_URL, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-verify' });
+  const database = createDatabase({ url, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-verify' });
   try {
     let ok = true;
     if (args.checkpoints !== undefined) {

@@ -9,9 +9,6 @@
  *   - access and erasure of one person (person_logins / person_erase + the audit row).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { createDatabase, type Database } from '../../db/client.js';
@@ -46,12 +43,8 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
   const { rows: N, log } = options;
   const cleanups: (() => Promise<unknown>)[] = [];
   try {
-    const dir = await mkdtemp(join(tmpdir(), 'tokenvault-bench-lifecycle-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const { chmod } = await import('node:fs/promises');
-    await chmod(dir, 0o755);
     log('starting PostgreSQL…');
-    const postgres = await startEmbeddedPostgres({ dir: join(dir, 'pg'), port: 30_000 + Math.floor(Math.random() * 20_000), persistent: false });
+    const postgres = await startEmbeddedPostgres({ temporaryPrefix: 'tokenvault-bench-pg-' });
     cleanups.unshift(() => postgres.stop());
     const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
     cleanups.unshift(() => owner.close());

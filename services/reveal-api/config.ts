@@ -43,6 +43,9 @@ const trustProxy = z.string().transform((value): boolean | number | string[] => 
   return value.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
 });
 
+/** The settings that each name a way to verify JWTs; exactly one may be set. */
+export const JWT_KEY_SOURCES = ['JWT_JWKS_URL', 'JWT_PUBLIC_KEY', 'JWT_SECRET'] as const;
+
 const revealEnvSchemaBase = sharedEnvSchema.extend({
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: envInt(0, 65_535).default(3000),
@@ -107,6 +110,11 @@ export const revealEnvSchema = revealEnvSchemaBase
         path: ['JWT_JWKS_URL'],
         message: 'set JWT_JWKS_URL (your identity provider), JWT_PUBLIC_KEY (PEM or JWK) or, for local use only, JWT_SECRET',
       });
+    }
+    const sources = JWT_KEY_SOURCES.filter((name) => env[name] !== undefined);
+    if (sources.length > 1) {
+      // Silently preferring one would verify against a key the operator did not mean.
+      ctx.addIssue({ code: 'custom', path: [sources[1] ?? 'JWT_SECRET'], message: `${sources.join(' and ')} are set together: set exactly one JWT key source` });
     }
     const asymmetric = env.JWT_JWKS_URL !== undefined || env.JWT_PUBLIC_KEY !== undefined;
     const symmetricAllowed = env.JWT_ALGORITHMS?.filter((alg) => alg.startsWith('HS')) ?? [];
