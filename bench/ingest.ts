@@ -8,6 +8,10 @@
  *   (c) the full path: SQS → ingestor pollers → PostgreSQL → DeleteMessageBatch
  *   (d) queue only: the same pollers receiving and deleting, no processing (ceiling for c)
  *   (e) naive: one message per receive, per transaction, per delete (the baseline)
+ *
+ * With --partitioning [--rows 10000000]: instead, the sink into the monthly-partitioned
+ * user_logins vs an unpartitioned copy, both preloaded with --rows rows, in the same run, plus
+ * retention of one month and erasure of one person (bench/lifecycle/run.ts, also `npm run bench:lifecycle`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -47,6 +51,8 @@ const { values: args } = parseArgs({
     writers: { type: 'string', default: '2' },
     // Quick iterations on the storage path: only (a) and (b).
     'sink-only': { type: 'boolean', default: false },
+    partitioning: { type: 'boolean', default: false },
+    rows: { type: 'string', default: '10000000' },
   },
 });
 const N = Number(args.messages);
@@ -62,15 +68,18 @@ const cleanups: (() => Promise<unknown>)[] = [];
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main(): Promise<void> {
+  if (args.partitioning) {
+    const { runLifecycleBench } = await import('./lifecycle/run.js');
+    await runLifecycleBench({ rows: Number(args.rows), messages: Math.min(N, 50_000), batch: BATCH, persons: 50, log });
+    return;
+  }
   const bodies = syntheticBodies({ messages: N, distinctIps: Number(args.ips), distinctDevices: Number(args.devices), malformedRate: 0.01, seed: 42 });
   const validCount = bodies.filter((body) => !body.startsWith('{"foo"')).length;
 
   const dir = await mkdtemp(join(tmpdir(), 'tokenvault-bench-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const { chmod } = await import('node:fs/promises');
-  await chmod(dir, 0o755);
   log('starting PostgreSQL and the SQS emulator…');
-  const postgres = await startEmbeddedPostgres({ dir: join(dir, 'pg'), port: 30_000 + Math.floor(Math.random() * 20_000), persistent: false });
+  const postgres = await startEmbeddedPostgres({ temporaryPrefix: 'tokenvault-bench-pg-' });
   cleanups.unshift(() => postgres.stop());
   const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
   cleanups.unshift(() => owner.close());

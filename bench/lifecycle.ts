@@ -1,6 +1,6 @@
 /**
  * npm run bench:lifecycle [-- --rows 10000000 --messages 50000 --batch 1000 --persons 50]
- * (also `npm run bench:ingest -- --partitioning`). See bench/lifecycle/run.ts.
+ * (also `npm run bench:ingest -- --partitioning --rows N`). See bench/lifecycle/run.ts.
  */
 import { parseArgs } from 'node:util';
 import { runLifecycleBench } from './lifecycle/run.js';

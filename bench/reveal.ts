@@ -1,6 +1,8 @@
 /**
  * npm run bench:reveal [-- --duration 10 --connections 16 --light-connections 4 --rows 20000 --pool 16
- *                         --rounds 1 --cases baseline,reveal-1,reveal-1-budget,reveal-100,reveal-100-budget,reveal-100-light]
+ *                         --rounds 1 --checkpoint-interval 1
+ *                         --cases baseline,reveal-1,reveal-1-checkpoints,reveal-1-budget,reveal-100,reveal-100-checkpoints,
+ *                                 reveal-100-budget,reveal-100-light]
  *
  * Starts its own embedded PostgreSQL (temporary directory, random port), seeds the vault,
  * starts the real reveal API on loopback (this process) and loads it from a SECOND process
@@ -12,13 +14,17 @@
  *   reveal-100-light the same at lower concurrency (latency when the API is not saturated)
  *   *-budget   the same as another identity whose role has budgets (per minute/hour/day, never
  *              exhausted here): the charge is decided and stored in the audit row's transaction,
- *              so these rows show what enforcing budgets costs ("vs no budget" column)
+ *              so these rows show what enforcing budgets costs ("vs reference" column)
+ *   *-checkpoints the same with signed audit checkpoints written every --checkpoint-interval
+ *              seconds (default 1 s, 60× the production default, so the cost shows): each round
+ *              verifies the rows since the previous checkpoint, signs the head (P-256), stores it
+ *              and publishes it to a file ("vs reference" column: the same case without them)
  * The bench runs with its own policy: both roles reveal plainly and need no approval.
  * The audit share comes from the server's own histogram (append → commit per request).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +50,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '16' },
     rows: { type: 'string', default: '20000' },
     pool: { type: 'string', default: '16' },
-    cases: { type: 'string', default: 'baseline,reveal-1,reveal-1-budget,reveal-100,reveal-100-budget,reveal-100-light' },
+    cases: { type: 'string', default: 'baseline,reveal-1,reveal-1-checkpoints,reveal-1-budget,reveal-100,reveal-100-checkpoints,reveal-100-budget,reveal-100-light' },
+    'checkpoint-interval': { type: 'string', default: '1' },
     'light-connections': { type: 'string', default: '4' },
     // Each case runs this many times, the order reversed every other round (drift and noise hit
     // both sides of a comparison alike); the table shows mean req/s and median latencies.
@@ -66,9 +73,8 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'tokenvault-bench-reveal-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  await chmod(dir, 0o755);
   log('starting PostgreSQL…');
-  const postgres = await startEmbeddedPostgres({ dir: join(dir, 'pg'), port: 30_000 + randomInt(20_000), persistent: false });
+  const postgres = await startEmbeddedPostgres({ temporaryPrefix: 'tokenvault-bench-pg-' });
   cleanups.unshift(() => postgres.stop());
   const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
   cleanups.unshift(() => owner.close());
@@ -107,6 +113,11 @@ async function main(): Promise<void> {
     // The bench is one identity hammering the API: the per-actor limit would stop it at once.
     RATE_LIMIT_MAX: '10000000',
     POLICY_FILE: policyFile,
+    // Checkpoints are driven by the bench (only during the *-checkpoints cases), not by the timer.
+    AUDIT_SIGNING_KEY_FILE: join(dir, 'audit-signing-key.pem'),
+    AUDIT_CHECKPOINT_INTERVAL_SECONDS: '0',
+    AUDIT_CHECKPOINT_FILE: join(dir, 'checkpoints.jsonl'),
+    AUDIT_CHECKPOINT_LOG: 'false',
   });
   const database = createDatabase(config.database, { applicationName: 'bench-reveal-api' });
   cleanups.unshift(() => database.close());
@@ -131,22 +142,50 @@ async function main(): Promise<void> {
   const selected = new Set(args.cases.split(','));
   const hundreds = bodies(300, 100);
   const ones = bodies(5000, 1);
-  const cases: { id: string; name: string; load: LoadCase; tokensPerRequest: number; unbudgeted?: string }[] = [
+  const checkpointEvery = Number(args['checkpoint-interval']) * 1000;
+  /** Signs checkpoints every interval while a case runs; returns how many it wrote. */
+  const checkpointing = () => {
+    let written = 0;
+    const timer = setInterval(() => {
+      void app.auditCheckpointer?.checkpointNow().then((outcome) => (written += outcome.status === 'written' ? 1 : 0), () => undefined);
+    }, checkpointEvery);
+    return () => {
+      clearInterval(timer);
+      return written;
+    };
+  };
+  const cases: { id: string; name: string; load: LoadCase; tokensPerRequest: number; reference?: string; checkpoints?: boolean }[] = [
     { id: 'baseline', name: 'baseline GET /healthz', tokensPerRequest: 0, load: { url: `${address}/healthz`, method: 'GET', headers: {}, bodies: [], connections: CONNECTIONS, durationSeconds: DURATION } },
     { id: 'reveal-1', name: 'reveal 1 token', tokensPerRequest: 1, load: { url: `${address}/reveal`, method: 'POST', headers, bodies: ones, connections: CONNECTIONS, durationSeconds: DURATION } },
     {
       id: 'reveal-1-budget',
       name: 'reveal 1 token, budgets enforced',
       tokensPerRequest: 1,
-      unbudgeted: 'reveal-1',
+      reference: 'reveal-1',
       load: { url: `${address}/reveal`, method: 'POST', headers: budgetedHeaders, bodies: ones, connections: CONNECTIONS, durationSeconds: DURATION },
     },
+    {
+      id: 'reveal-1-checkpoints',
+      name: `reveal 1 token, checkpoints every ${args['checkpoint-interval']} s`,
+      tokensPerRequest: 1,
+      reference: 'reveal-1',
+      checkpoints: true,
+      load: { url: `${address}/reveal`, method: 'POST', headers, bodies: ones, connections: CONNECTIONS, durationSeconds: DURATION },
+    },
     { id: 'reveal-100', name: 'reveal 100 tokens', tokensPerRequest: 100, load: { url: `${address}/reveal`, method: 'POST', headers, bodies: hundreds, connections: CONNECTIONS, durationSeconds: DURATION } },
+    {
+      id: 'reveal-100-checkpoints',
+      name: `reveal 100 tokens, checkpoints every ${args['checkpoint-interval']} s`,
+      tokensPerRequest: 100,
+      reference: 'reveal-100',
+      checkpoints: true,
+      load: { url: `${address}/reveal`, method: 'POST', headers, bodies: hundreds, connections: CONNECTIONS, durationSeconds: DURATION },
+    },
     {
       id: 'reveal-100-budget',
       name: 'reveal 100 tokens, budgets enforced',
       tokensPerRequest: 100,
-      unbudgeted: 'reveal-100',
+      reference: 'reveal-100',
       load: { url: `${address}/reveal`, method: 'POST', headers: budgetedHeaders, bodies: hundreds, connections: CONNECTIONS, durationSeconds: DURATION },
     },
     {
@@ -162,12 +201,15 @@ async function main(): Promise<void> {
 
   const chosen = cases.filter((item) => selected.has(item.id));
   const runs = new Map<string, { result: LoadResult; audit: ReturnType<typeof between>; rowsPerBatch: number }[]>();
+  const checkpointCounts = new Map<string, number>();
   for (let round = 0; round < ROUNDS; round += 1) {
-    for (const { id, name, load } of round % 2 === 0 ? chosen : [...chosen].reverse()) {
+    for (const { id, name, load, checkpoints } of round % 2 === 0 ? chosen : [...chosen].reverse()) {
       log(`round ${round + 1}/${ROUNDS}: running ${name} for ${DURATION}s with ${load.connections} connections…`);
       const before = await snapshot(app.revealMetrics.auditWrite);
       const batchesBefore = await snapshot(app.revealMetrics.auditBatchSize);
+      const stopCheckpoints = checkpoints === true ? checkpointing() : undefined;
       const result = await runLoad(child, load);
+      if (stopCheckpoints !== undefined) checkpointCounts.set(id, (checkpointCounts.get(id) ?? 0) + stopCheckpoints());
       const audit = between(before, await snapshot(app.revealMetrics.auditWrite));
       const batches = between(batchesBefore, await snapshot(app.revealMetrics.auditBatchSize));
       runs.set(id, [...(runs.get(id) ?? []), { result, audit, rowsPerBatch: batches.count === 0 ? 0 : audit.count / batches.count }]);
@@ -190,9 +232,9 @@ async function main(): Promise<void> {
     };
   };
   const baselineRps = selected.has('baseline') ? summarise('baseline').rps : 0;
-  const rows = chosen.map(({ id, name, tokensPerRequest, unbudgeted }) => {
+  const rows = chosen.map(({ id, name, tokensPerRequest, reference: referenceId }) => {
     const run = summarise(id);
-    const reference = unbudgeted === undefined || !runs.has(unbudgeted) ? undefined : summarise(unbudgeted);
+    const reference = referenceId === undefined || !runs.has(referenceId) ? undefined : summarise(referenceId);
     return [
       name,
       fmt(run.rps, 0),
@@ -211,13 +253,14 @@ async function main(): Promise<void> {
 
   const chain = await verifyAuditChain(owner.pool);
   printTable(
-    ['case', 'req/s', 'vs baseline', 'values/s', 'p50 ms', 'p99 ms', 'vs no budget', 'audit mean ms', 'audit p99 ms', 'audit/p50', 'rows/commit', 'errors'],
+    ['case', 'req/s', 'vs baseline', 'values/s', 'p50 ms', 'p99 ms', 'vs reference', 'audit mean ms', 'audit p99 ms', 'audit/p50', 'rows/commit', 'errors'],
     rows,
   );
   console.log(
     `\naudit chain after the run: ${chain.ok ? 'intact' : `BROKEN at ${chain.firstBrokenSeq}`}, ${chain.checked} rows (one per request).` +
       `\n${CONNECTIONS} connections unless stated, ${DURATION}s per case and round, ${ROUNDS} round(s), ${ROWS} vault rows, pool ${args.pool}, loopback, load generator in a separate process.` +
-      '\naudit = time from append to COMMIT of the request\'s audit row (server histogram; p99 at bucket resolution).',
+      '\naudit = time from append to COMMIT of the request\'s audit row (server histogram; p99 at bucket resolution).' +
+      [...checkpointCounts].map(([id, count]) => `\n${id}: ${count} signed checkpoints written during the case`).join(''),
   );
 }
 

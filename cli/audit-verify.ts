@@ -1,12 +1,21 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { createDatabase } from '../db/client.js';
+import { publicKeyFromPem } from '../lib/audit/checkpoint.js';
+import { ExportFormatError, readExportFile } from '../lib/audit/export-format.js';
+import { verifyOffline } from '../lib/audit/offline.js';
+import { AuditLogVerifier, describeVerdict, type AuditVerdict } from '../lib/audit/verifier.js';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { isEntryPoint, runMain } from '../lib/entry-point.js';
 import { ConfigError } from '../lib/errors.js';
-import { verifyAuditChain } from '../lib/audit/reader.js';
+import { runningLocalStack } from '../local/instance.js';
+import { readAuditRows, readStoredCheckpoints } from '../services/reveal-api/audit/store.js';
 
 const auditVerifyEnvSchema = z.object({
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// connection URL' }),
+  /** Unset: the database of the `npm start` running from TOKENVAULT_DATA_DIR (as `npm run token` finds its key there). */
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// connection URL' }).optional(),
+  TOKENVAULT_DATA_DIR: z.string().min(1).default('.data'),
   /** Reads as the auditor role by default: it can read audit_log and nothing else. */
   DATABASE_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/, { message: 'expected a PostgreSQL role name' }).default('auditor'),
 });
@@ -16,34 +25,91 @@ export interface Output {
   err: (line: string) => void;
 }
 
+const USAGE = `usage:
+  npm run audit:verify -- --export FILE [--checkpoints FILE] --public-key FILE [--origin NAME]   offline: no database, no secret
+  npm run audit:verify [-- --checkpoints FILE] [--public-key FILE]                               the database at DATABASE_URL`;
+
 /**
- * `npm run audit:verify`: recomputes the whole hash chain of audit_log. Exit code 0 when
- * intact, 1 when broken (the first broken seq is printed), 2 when it could not be checked.
+ * `npm run audit:verify`: checks the audit log's hash chain and its signed checkpoints.
+ * Offline (`--export`) it needs only files and the public key; otherwise it reads the database
+ * (as the auditor role) and its stored checkpoints, or the published ones given with
+ * `--checkpoints`. Exit code 0 when intact, 1 when broken (one line naming the first broken
+ * seq or checkpoint), 2 when it could not be checked.
  */
-export async function runAuditVerify(env: Env, output: Output = { out: console.log, err: console.error }): Promise<number> {
+export async function runAuditVerify(env: Env, output: Output = { out: console.log, err: console.error }, argv: string[] = []): Promise<number> {
+  let args: { export?: string | undefined; checkpoints?: string | undefined; 'public-key'?: string | undefined; origin?: string | undefined };
+  try {
+    args = parseArgs({
+      args: argv,
+      options: { export: { type: 'string' }, checkpoints: { type: 'string' }, 'public-key': { type: 'string' }, origin: { type: 'string' } },
+    }).values;
+  } catch (error) {
+    output.err(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    return 2;
+  }
+  try {
+    if (args.export !== undefined) {
+      if (args['public-key'] === undefined) {
+        output.err(`--public-key is required offline: without it a recomputed chain with forged checkpoints would pass\n${USAGE}`);
+        return 2;
+      }
+      const { verdict, checkpointSource } = await verifyOffline({
+        exportFile: args.export,
+        checkpointsFile: args.checkpoints,
+        publicKeyFile: args['public-key'],
+        origin: args.origin,
+      });
+      return report(verdict, output, `checkpoints from ${checkpointSource}`);
+    }
+    return await verifyDatabase(env, args, output);
+  } catch (error) {
+    if (error instanceof ExportFormatError || error instanceof ConfigError) output.err(`audit log could not be verified: ${error.message}`);
+    else output.err(`audit log could not be verified: ${error instanceof Error ? error.message : String(error)}`);
+    return 2;
+  }
+}
+
+async function verifyDatabase(env: Env, args: { checkpoints?: string | undefined; 'public-key'?: string | undefined; origin?: string | undefined }, output: Output): Promise<number> {
   let config: z.infer<typeof auditVerifyEnvSchema>;
   try {
     config = parseEnv(auditVerifyEnvSchema, env);
   } catch (error) {
-    output.err(error instanceof ConfigError ? error.message : String(error));
+    output.err(error instanceof ConfigError ? `${error.message}\n(or verify an export offline: ${USAGE.split('\n')[1]?.trim()})` : String(error));
     return 2;
   }
-  const database = createDatabase({ url: config.DATABASE_URL, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-verify' });
-  try {
-    const verdict = await verifyAuditChain(database.pool);
-    if (verdict.ok) {
-      const head = verdict.head === undefined ? 'empty log' : `head seq ${verdict.head.seq} hash ${verdict.head.hash}`;
-      output.out(`audit log intact: ${verdict.checked} rows checked (${head})`);
-      return 0;
-    }
-    output.out(`audit log BROKEN at seq ${verdict.firstBrokenSeq}: ${verdict.reason} (${verdict.checked} rows verified before it)`);
-    return 1;
-  } catch (error) {
-    output.err(`audit log could not be verified: ${error instanceof Error ? error.message : String(error)}`);
+  const url = config.DATABASE_URL ?? (await runningLocalStack(config.TOKENVAULT_DATA_DIR))?.databaseUrl;
+  if (url === undefined) {
+    output.err(`DATABASE_URL is not set and no npm start runs from this directory (${config.TOKENVAULT_DATA_DIR}): set DATABASE_URL or start the local stack`);
     return 2;
+  }
+  const publicKey = args['public-key'] === undefined ? undefined : publicKeyFromPem(await readFile(args['public-key'], 'utf8'));
+  const verifier = new AuditLogVerifier({ publicKey, origin: args.origin });
+  const database = createDatabase({ url, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-verify' });
+  try {
+    let ok = true;
+    if (args.checkpoints !== undefined) {
+      for await (const line of readExportFile(args.checkpoints)) {
+        if (line.type === 'checkpoint' && !(ok = verifier.addCheckpoint(line.checkpoint))) break;
+      }
+    } else {
+      for await (const checkpoint of readStoredCheckpoints(database.pool)) if (!(ok = verifier.addCheckpoint(checkpoint))) break;
+    }
+    if (ok) {
+      rows: for await (const page of readAuditRows(database.pool)) {
+        for (const row of page) if (!verifier.pushRow(row)) break rows;
+      }
+    }
   } finally {
     await database.close();
   }
+  const source = args.checkpoints ?? 'the database (its owner could remove the newest ones: pass the published file with --checkpoints)';
+  return report(verifier.verdict(), output, `checkpoints from ${source}`);
 }
 
-if (isEntryPoint(import.meta.url)) runMain('audit:verify', () => runAuditVerify(processEnv()));
+function report(verdict: AuditVerdict, output: Output, source: string): number {
+  const line = describeVerdict(verdict);
+  output.out(verdict.ok ? `${line} [${source}]` : line);
+  return verdict.ok ? 0 : 1;
+}
+
+if (isEntryPoint(import.meta.url)) runMain('audit:verify', () => runAuditVerify(processEnv(), undefined, process.argv.slice(2)));

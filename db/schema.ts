@@ -168,6 +168,19 @@ export const auditLog = pgTable(
 );
 
 /**
+ * Signed checkpoints of the audit chain's head (docs/audit-format.md): `body` is the exact
+ * JCS text that was signed, `signature` the DER ECDSA P-256 signature. Append-only (triggers,
+ * migration 0005); the copies outside PostgreSQL are the ones that hold against its owner.
+ */
+export const auditCheckpoints = pgTable('audit_checkpoints', {
+  idx: bigint('idx', { mode: 'number' }).primaryKey(),
+  seq: bigint('seq', { mode: 'number' }).notNull(),
+  body: text('body').notNull(),
+  signature: bytea('signature').notNull(),
+  recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
  * Values revealed per actor in the current window of each budget (minute, hour, day,
  * break_glass). One row per actor and budget, overwritten when a new window starts; written
  * only under the audit chain lock, in the transaction of the audit row recording the reveal.

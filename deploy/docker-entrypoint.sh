@@ -12,7 +12,9 @@ usage: tokenvault <command> [args]
   keys:rotate-token-key    activate a new HMAC token key and re-tokenise the vault and user_logins, then exit
   maintenance [--dry-run]  prepare user_logins partitions ahead, apply retention and shred unreferenced vault values (owner's DATABASE_URL), then exit
   db:partition             move a pre-partitioning user_logins into the monthly partitions (online, resumable), then exit
-  audit:verify             recompute the audit log's hash chain (exit 0 intact, 1 broken, 2 not checked)
+  audit:verify [args]      verify the audit log and its signed checkpoints (exit 0 intact, 1 broken, 2 not checked);
+                           offline: audit:verify --export FILE --checkpoints FILE --public-key FILE (no database, no secret)
+  audit:export --out FILE  write the audit log as NDJSON (rows, then checkpoints) for the offline verifier
   mint-local-token ROLE..  print a 1-hour JWT for ROLEs, signed with JWT_SECRET (LOCAL COMPOSE STACK ONLY)
   healthcheck              exit 0 when the service in this container answers /healthz
 USAGE
@@ -28,6 +30,7 @@ case "$command" in
   keys:rotate-kek) exec node dist/cli/keys-rotate-kek.js "$@" ;;
   keys:rotate-token-key) exec node dist/cli/keys-rotate-token-key.js "$@" ;;
   audit:verify) exec node dist/cli/audit-verify.js "$@" ;;
+  audit:export) exec node dist/cli/audit-export.js "$@" ;;
   maintenance) exec node dist/cli/maintenance.js "$@" ;;
   db:partition) exec node dist/cli/db-partition.js "$@" ;;
   healthcheck)

@@ -30,7 +30,11 @@ export async function createLoginQueues(sqs: SQSClient): Promise<{ queueUrl: str
 
 /** Sends each line of a JSONL file as one message body, byte for byte (so MD5OfBody matches the reference). */
 export async function sendJsonlFile(sqs: SQSClient, queueUrl: string, file: string): Promise<number> {
-  const lines = (await readFile(file, 'utf8')).split('\n').filter((line) => line.length > 0);
+  return sendLines(sqs, queueUrl, (await readFile(file, 'utf8')).split('\n').filter((line) => line.length > 0));
+}
+
+/** Sends each line as one message body, byte for byte, in batches of 10. */
+export async function sendLines(sqs: SQSClient, queueUrl: string, lines: string[]): Promise<number> {
   for (let start = 0; start < lines.length; start += 10) {
     const entries = lines.slice(start, start + 10).map((body, index) => ({ Id: String(start + index), MessageBody: body }));
     const result = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));

@@ -1,9 +1,7 @@
-import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
 import { createDatabase, type Database } from '../db/client.js';
 import { describeDatabaseFailure } from '../db/connection-error.js';
@@ -17,19 +15,23 @@ import { startIngestor } from '../services/ingestor/start.js';
 import type { Ingestor } from '../services/ingestor/worker.js';
 import { buildRevealApp } from '../services/reveal-api/app.js';
 import { loadRevealConfig } from '../services/reveal-api/config.js';
-import { ensureLocalSigningKey, mintLocalToken } from '../lib/auth/local-signing-key.js';
+import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, type LocalSigningKey } from '../lib/auth/local-signing-key.js';
 import { ensureConsoleBuilt } from './console-build.js';
 import { loadLocalConfig, type LocalConfig } from './config.js';
-import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { PostgresAlreadyRunningError, PostgresPortInUseError, PostgresUserError, startEmbeddedPostgres } from './embedded-postgres.js';
 import { startEmbeddedSqs } from './embedded-sqs.js';
-import { createLoginQueues, queueDepth, sendJsonlFile } from './queues.js';
+import { userJwtKeySetting } from './identity.js';
+import { AlreadyRunningError, claimDataDir } from './instance.js';
+import { createLoginQueues, queueDepth, sendLines } from './queues.js';
+import { missingReferenceLines } from './reference-data.js';
+import { createShutdown } from './shutdown.js';
 
 const REFERENCE_DATA = fileURLToPath(new URL('../data/login-queue.sample.jsonl', import.meta.url));
 const LOCAL_AWS_CREDENTIALS = { accessKeyId: 'test', secretAccessKey: 'test' };
 
-/** Everything started so far, closed in reverse order on Ctrl-C or on a failed start. */
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
 const say = (line: string): void => console.log(line);
+/** Everything started so far, closed in reverse order on Ctrl-C, SIGTERM or a failed start. */
+const shutdown = createShutdown({ say });
 
 /**
  * `npm start`: the whole system on one machine with nothing installed but Node.js.
@@ -37,21 +39,24 @@ const say = (line: string): void => console.log(line);
  * KMS unless DATABASE_URL, SQS_QUEUE_URL or KMS_KEY_ID point at the real thing.
  */
 async function main(): Promise<void> {
+  shutdown.install();
   const config = loadLocalConfig(processEnv());
-  // Readable by the postgres system user that embedded PostgreSQL runs as (as root); secrets inside are 0600.
+  const jwtKeySetting = userJwtKeySetting(config.env);
   await mkdir(config.dataDir, { recursive: true });
+  const claim = await claimDataDir(config.dataDir);
+  shutdown.add(() => claim.release(), { essential: true });
   const logger = pino({ level: config.env.LOG_LEVEL ?? 'warn', base: { service: 'local-stack' } });
   // Services log JSON at LOG_LEVEL (default warn here, so the progress lines below stay readable).
 
   const databaseUrl = await startDatabase(config);
   const owner = createDatabase({ url: databaseUrl, role: undefined, poolSize: 2 }, { applicationName: 'tokenvault-local', logger });
-  cleanups.push(() => owner.close());
+  shutdown.add(() => owner.close());
   await reach(owner, databaseUrl);
   await runMigrations(owner);
   say('  migrations    applied (schema, roles ingestor/reveal_api/analyst/auditor, audit triggers)');
 
   const keyEnv = config.external.kmsKeyId === undefined ? { LOCAL_MASTER_KEY_FILE: join(config.dataDir, 'master.key') } : {};
-  const sqsSetup = await startQueue(config);
+  const sqsSetup = await startQueue(config, owner);
 
   const ingestorConfig = loadIngestorConfig({
     ...config.env,
@@ -64,7 +69,7 @@ async function main(): Promise<void> {
     METRICS_PORT: String(config.metricsPort),
   });
   const keys = await createKeyProvider(ingestorConfig.keyProvider);
-  cleanups.push(() => keys.close());
+  shutdown.add(() => keys.close());
   await keys.check().catch((error: unknown) => {
     throw new StartError(`the key provider is not usable: ${keys.description} (KMS_KEY_ID)`, error);
   });
@@ -72,19 +77,21 @@ async function main(): Promise<void> {
   await loadActiveTokenizer(owner.db, keys);
   say(`  keys          ${keys.description}`);
 
-  const signingKey = await ensureLocalSigningKey(join(config.dataDir, 'jwt'));
+  // Any key source the user set replaces the local identity provider (.data/jwt, npm run token).
+  const signingKey = jwtKeySetting === undefined ? await ensureLocalSigningKey(join(config.dataDir, 'jwt')) : undefined;
   const revealConfig = loadRevealConfig(
     {
-    ...config.env,
-    ...keyEnv,
-    DATABASE_URL: databaseUrl,
-    PORT: String(config.revealPort),
-    HOST: config.env.HOST ?? '127.0.0.1',
-    JWT_PUBLIC_KEY: config.env.JWT_PUBLIC_KEY ?? signingKey.publicKeyPem,
-    JWT_ISSUER: config.env.JWT_ISSUER ?? signingKey.issuer,
-    JWT_AUDIENCE: config.env.JWT_AUDIENCE ?? signingKey.audience,
-    // The console's local sign-in mints tokens with the local signing key: only when that key is the one trusted.
-    CONSOLE_LOCAL_SIGN_IN: config.env.CONSOLE_LOCAL_SIGN_IN ?? String(config.env.JWT_PUBLIC_KEY === undefined && config.env.JWT_JWKS_URL === undefined && config.env.JWT_SECRET === undefined),
+      ...config.env,
+      ...keyEnv,
+      DATABASE_URL: databaseUrl,
+      PORT: String(config.revealPort),
+      HOST: config.env.HOST ?? '127.0.0.1',
+      ...(signingKey === undefined ? {} : { JWT_PUBLIC_KEY: signingKey.publicKeyPem }),
+      JWT_ISSUER: config.env.JWT_ISSUER ?? LOCAL_ISSUER,
+      JWT_AUDIENCE: config.env.JWT_AUDIENCE ?? LOCAL_AUDIENCE,
+      ...auditCheckpointEnv(config),
+      // The console's local sign-in mints tokens with the local signing key: only when that key is the one trusted.
+      CONSOLE_LOCAL_SIGN_IN: config.env.CONSOLE_LOCAL_SIGN_IN ?? String(signingKey !== undefined),
     },
     { localStack: true },
   );
@@ -92,44 +99,60 @@ async function main(): Promise<void> {
     say(`  console       built into ${revealConfig.console.dir}`);
   }
   const revealDatabase = createDatabase(revealConfig.database, { applicationName: 'tokenvault-reveal-api', logger });
-  cleanups.push(() => revealDatabase.close());
+  shutdown.add(() => revealDatabase.close());
   const app = await buildRevealApp({
     config: revealConfig,
     database: revealDatabase,
     keys,
     logger: logger.child({ service: 'reveal-api' }),
-    ...(revealConfig.console.localSignIn ? { localSigningKey: signingKey } : {}),
+    ...(revealConfig.console.localSignIn && signingKey !== undefined ? { localSigningKey: signingKey } : {}),
   });
   await app.listen({ host: revealConfig.host, port: revealConfig.port });
-  cleanups.push(() => app.close());
-  say(`  reveal-api    http://${revealConfig.host}:${revealConfig.port}  (OpenAPI docs at /docs)`);
+  shutdown.add(() => app.close());
+  const revealUrl = `http://${revealConfig.host}:${revealConfig.port}`;
+  say(`  reveal-api    ${revealUrl}  (OpenAPI docs at /docs)`);
+  say(
+    signingKey === undefined
+      ? `  identity      tokens signed by your ${jwtKeySetting} (issuer ${revealConfig.jwt.issuer}, audience ${revealConfig.jwt.audience.join(',')}); npm run token does not apply`
+      : `  identity      local ES256 key in ${join(config.dataDir, 'jwt')} (npm run token) — NOT FOR PRODUCTION`,
+  );
+  const checkpoints = revealConfig.auditCheckpoints;
+  if (checkpoints !== undefined) {
+    const signer = checkpoints.signer.kind === 'local' ? `local-only key ${checkpoints.signer.file} (public key: ${checkpoints.signer.file}.pub.pem)` : `AWS KMS key ${checkpoints.signer.keyId}`;
+    say(`  audit         checkpoints every ${checkpoints.intervalMs / 1000} s, signed by ${signer}`);
+    if (checkpoints.file !== undefined) say(`                published to ${checkpoints.file}`);
+  }
   if (revealConfig.console.enabled) {
     const signIn = revealConfig.console.localSignIn ? 'local sign-in for any role, local stack only' : 'sign-in through CONSOLE_OIDC_ISSUER';
-    say(`  console       http://${revealConfig.host}:${revealConfig.port}/console/  (${signIn})`);
+    say(`  console       ${revealUrl}/console/  (${signIn})`);
   }
+  await claim.publish({ ...(config.external.databaseUrl === undefined ? { databaseUrl } : {}), revealUrl });
 
   const ingestorDatabase = createDatabase(ingestorConfig.database, { applicationName: 'tokenvault-ingestor', logger });
-  cleanups.push(() => ingestorDatabase.close());
+  shutdown.add(() => ingestorDatabase.close());
   const sqs = sqsClient(ingestorConfig.sqs.region, ingestorConfig.sqs.endpoint, sqsSetup.embedded);
-  cleanups.push(() => sqs.destroy());
+  shutdown.add(() => sqs.destroy());
   // The same composition as the ingestor container (services/ingestor/main.ts), from the same config.
   const running = await startIngestor(ingestorConfig, { sqs, database: ingestorDatabase, keys, logger });
   const ingestor = running.ingestor;
-  cleanups.push(() => running.stop());
+  shutdown.add(() => running.stop());
   if (ingestorConfig.metrics !== undefined && running.health !== undefined) {
     say(`  ingestor      ${ingestorConfig.pollers} pollers; metrics http://${ingestorConfig.metrics.host}:${running.health.port}/metrics`);
   }
 
-  closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
-    if (err !== undefined) console.error(`stopping after an unexpected error: ${err.message}`);
-    else say(`\n${signal ?? 'stop'}: finishing in-flight batches and shutting down…`);
-    await runCleanups();
-    say('stopped.');
-  });
-
   await reportDrain(ingestor, sqs, ingestorConfig.sqs.queueUrl, owner);
-  await printRevealExample(owner, signingKey, revealConfig.host, revealConfig.port);
+  if (signingKey !== undefined) await printRevealExample(owner, signingKey, revealUrl);
   say('\nRunning. Ctrl-C to stop.');
+}
+
+/** npm start signs audit checkpoints with a local key and publishes them to a file, unless configured otherwise. */
+function auditCheckpointEnv(config: LocalConfig): Record<string, string> {
+  const env = config.env;
+  if (env.AUDIT_SIGNING_KEY_ID !== undefined && env.AUDIT_SIGNING_KEY_ID !== '') return {};
+  return {
+    AUDIT_SIGNING_KEY_FILE: env.AUDIT_SIGNING_KEY_FILE ?? join(config.dataDir, 'audit', 'signing-key.pem'),
+    AUDIT_CHECKPOINT_FILE: env.AUDIT_CHECKPOINT_FILE ?? join(config.dataDir, 'audit', 'checkpoints.jsonl'),
+  };
 }
 
 async function startDatabase(config: LocalConfig): Promise<string> {
@@ -137,14 +160,27 @@ async function startDatabase(config: LocalConfig): Promise<string> {
     say(`  database      ${redact(config.external.databaseUrl)} (DATABASE_URL)`);
     return config.external.databaseUrl;
   }
-  const pg = await startEmbeddedPostgres({ dir: join(config.dataDir, 'postgres'), port: config.postgresPort, persistent: true }).catch(
-    (error: unknown) => {
-      throw new StartError(`embedded PostgreSQL could not start on 127.0.0.1:${config.postgresPort} (LOCAL_POSTGRES_PORT)`, error);
-    },
+  const dir = join(config.dataDir, 'postgres');
+  // Its own process group: Ctrl-C reaches us only, and PostgreSQL stops last, after the drain.
+  // The cleanup is added before the start settles: a Ctrl-C during start-up waits for it, then stops it.
+  const starting = shutdown.starting(
+    startEmbeddedPostgres({ dir, port: config.postgresPort, detached: true }).then((started) => {
+      shutdown.add(() => started.stop(), { essential: true });
+      return started;
+    }),
   );
-  cleanups.push(() => pg.stop());
+  const pg = await starting.catch((error: unknown) => {
+    if (error instanceof PostgresAlreadyRunningError) {
+      throw new StartError(`already running from this directory (PostgreSQL pid ${error.pid} holds ${dir}): stop it first, or kill ${error.pid} if its npm start is gone`);
+    }
+    if (error instanceof PostgresPortInUseError) {
+      throw new StartError(`port ${config.postgresPort} is in use by another program: set LOCAL_POSTGRES_PORT to a free port`);
+    }
+    if (error instanceof PostgresUserError) throw new StartError(error.message);
+    throw new StartError(`embedded PostgreSQL could not start on 127.0.0.1:${config.postgresPort} (LOCAL_POSTGRES_PORT)`, error);
+  });
   say('tokenvault local stack');
-  say(`  database      ${pg.url}  (embedded PostgreSQL, data in ${join(config.dataDir, 'postgres')})`);
+  say(`  database      ${pg.url}  (embedded PostgreSQL, data in ${dir}${pg.dataDir === dir ? '' : ` → ${pg.dataDir}`})`);
   return pg.url;
 }
 
@@ -155,7 +191,7 @@ interface QueueSetup {
   embedded: boolean;
 }
 
-async function startQueue(config: LocalConfig): Promise<QueueSetup> {
+async function startQueue(config: LocalConfig, owner: Database): Promise<QueueSetup> {
   if (config.external.queueUrl !== undefined) {
     say(`  queue         ${config.external.queueUrl} (SQS_QUEUE_URL)`);
     return { queueUrl: config.external.queueUrl, endpoint: undefined, embedded: false };
@@ -163,17 +199,20 @@ async function startQueue(config: LocalConfig): Promise<QueueSetup> {
   const server = await startEmbeddedSqs({ port: config.sqsPort }).catch((error: unknown) => {
     throw new StartError(`the embedded SQS endpoint could not listen on 127.0.0.1:${config.sqsPort} (LOCAL_SQS_PORT)`, error);
   });
-  cleanups.push(() => server.close());
+  shutdown.add(() => server.close());
   const sqs = sqsClient('us-east-1', server.endpoint, true);
   try {
     const { queueUrl, deadLetterQueueUrl } = await createLoginQueues(sqs);
     say(`  queue         ${queueUrl}  (dead letters: ${deadLetterQueueUrl})`);
-    say(`                aws --endpoint-url ${server.endpoint} sqs receive-message --queue-url ${queueUrl}`);
-    // The emulator keeps queues in memory: the reference messages are loaded once per data directory.
-    const marker = join(config.dataDir, 'reference-data-loaded');
-    if (!existsSync(marker)) {
-      const sent = await sendJsonlFile(sqs, queueUrl, REFERENCE_DATA);
-      await writeFile(marker, `${new Date().toISOString()} ${sent} messages\n`);
+    // Counts only: receive-message would hide a message from the ingestor for the visibility timeout.
+    say(
+      `                AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --region us-east-1 --endpoint-url ${server.endpoint} ` +
+        `sqs get-queue-attributes --queue-url ${queueUrl} --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible`,
+    );
+    // The emulator keeps queues in memory; the database says which reference messages it still lacks.
+    const missing = await missingReferenceLines(owner.pool, REFERENCE_DATA);
+    if (missing.length > 0) {
+      const sent = await sendLines(sqs, queueUrl, missing);
       say(`                loaded ${sent} reference messages from data/login-queue.sample.jsonl`);
     }
     return { queueUrl, endpoint: server.endpoint, embedded: true };
@@ -216,9 +255,8 @@ async function reportDrain(ingestor: Ingestor, sqs: SQSClient, queueUrl: string,
 
 async function printRevealExample(
   owner: Database,
-  signingKey: Awaited<ReturnType<typeof ensureLocalSigningKey>>,
-  host: string,
-  port: number,
+  signingKey: LocalSigningKey,
+  revealUrl: string,
 ): Promise<void> {
   const { rows } = await owner.pool.query<{ masked_ip: string }>('SELECT masked_ip FROM user_logins ORDER BY ingested_at LIMIT 1');
   const token = rows[0]?.masked_ip;
@@ -226,7 +264,7 @@ async function printRevealExample(
   const jwt = await mintLocalToken(signingKey, { sub: 'local-investigator', roles: ['investigator'], ttl: '1h' });
   say('\nReveal one stored token as an investigator (JWT valid 1 h; mint more with `npm run token -- --sub alice --roles investigator`):');
   say(
-    `  curl -s -X POST http://${host}:${port}/reveal -H "Authorization: Bearer ${jwt}" -H 'content-type: application/json' ` +
+    `  curl -s -X POST ${revealUrl}/reveal -H "Authorization: Bearer ${jwt}" -H 'content-type: application/json' ` +
       `-d '{"tokens":["${token}"],"purpose":"local smoke test of the reveal path"}'`,
   );
 }
@@ -245,29 +283,19 @@ function redact(url: string): string {
 
 /** A part of the stack could not start; the message names the setting that controls it. */
 class StartError extends Error {
-  constructor(message: string, cause: unknown) {
+  constructor(message: string, cause?: unknown) {
     super(message, { cause });
-  }
-}
-
-async function runCleanups(): Promise<void> {
-  while (cleanups.length > 0) {
-    const cleanup = cleanups.pop();
-    try {
-      await cleanup?.();
-    } catch {
-      // Keep closing the rest: a half-stopped stack would leave PostgreSQL running.
-    }
   }
 }
 
 main().catch(async (error: unknown) => {
   if (error instanceof ConfigError) console.error(error.message);
+  else if (error instanceof AlreadyRunningError) console.error(`cannot start: ${error.message}`);
   else if (error instanceof StartError) {
     const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
     console.error(`cannot start: ${error.message}${cause}`);
   } else console.error(`cannot start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  await runCleanups();
+  await shutdown.closeAll();
   process.exit(1);
 });
 

@@ -9,9 +9,6 @@
  *   - access and erasure of one person (person_logins / person_erase + the audit row).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { createDatabase, type Database } from '../../db/client.js';
@@ -46,12 +43,8 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
   const { rows: N, log } = options;
   const cleanups: (() => Promise<unknown>)[] = [];
   try {
-    const dir = await mkdtemp(join(tmpdir(), 'tokenvault-bench-lifecycle-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const { chmod } = await import('node:fs/promises');
-    await chmod(dir, 0o755);
     log('starting PostgreSQL…');
-    const postgres = await startEmbeddedPostgres({ dir: join(dir, 'pg'), port: 30_000 + Math.floor(Math.random() * 20_000), persistent: false });
+    const postgres = await startEmbeddedPostgres({ temporaryPrefix: 'tokenvault-bench-pg-' });
     cleanups.unshift(() => postgres.stop());
     const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
     cleanups.unshift(() => owner.close());
@@ -101,6 +94,7 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
       seconds[which] += await ingest(which === 'plain' ? plainDb : partitionedDb, seed);
     }
     const ingested = options.messages * 2;
+    log(`result: ingest partitioned ${Math.round(ingested / seconds.partitioned)} msg/s, unpartitioned ${Math.round(ingested / seconds.plain)} msg/s`);
     const plainCount = Number((await owner.pool.query<{ n: string }>('SELECT count(*) AS n FROM plain.user_logins')).rows[0]?.n);
     const partCount = Number((await owner.pool.query<{ n: string }>('SELECT count(*) AS n FROM public.user_logins')).rows[0]?.n);
     check(plainCount === partCount, `both tables hold the same rows (${plainCount} vs ${partCount})`);
@@ -135,6 +129,18 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
     const deleted = await owner.pool.query(`DELETE FROM plain.user_logins WHERE create_date < $1::date`, [second]);
     const deleteSeconds = (performance.now() - deleteStarted) / 1000;
     check(deleted.rowCount === monthRows, `baseline deleted ${deleted.rowCount}`);
+    log(`result: retention drop ${dropSeconds.toFixed(1)} s, shred ${shredSeconds.toFixed(1)} s (${JSON.stringify(result.shredded)}, kept ${result.valuesKept}), DELETE baseline ${deleteSeconds.toFixed(1)} s`);
+
+    // The same operation without shredding, to compare with the DELETE: detach + drop the next month.
+    const third = months[2] ?? '';
+    const nextRows = Number((await owner.pool.query<{ n: string }>(`SELECT count(*) AS n FROM user_logins WHERE create_date < $1::date`, [third])).rows[0]?.n);
+    const partition = `user_logins_p${second.slice(0, 4)}${second.slice(5, 7)}`;
+    const bareStarted = performance.now();
+    await owner.pool.query(`BEGIN; ALTER TABLE user_logins DETACH PARTITION ${partition}; DROP TABLE ${partition}; COMMIT`);
+    const bareDropSeconds = (performance.now() - bareStarted) / 1000;
+    const bareDeleteStarted = performance.now();
+    await owner.pool.query(`DELETE FROM plain.user_logins WHERE create_date < $1::date`, [third]);
+    const bareDeleteSeconds = (performance.now() - bareDeleteStarted) / 1000;
 
     // --- one person -------------------------------------------------------------------------
     log(`access and erasure of ${options.persons} people…`);
@@ -185,6 +191,8 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
         detail: `${fmt(result.valuesChecked)} checked, ${fmt(result.shredded.ip)} ip + ${fmt(result.shredded.device_id)} device_id shredded, ${fmt(result.valuesKept)} kept`,
       },
       { measure: 'retention baseline: DELETE the month from the unpartitioned table', value: `${deleteSeconds.toFixed(1)} s`, detail: `${fmt(monthRows)} rows, no shredding` },
+      { measure: 'next month: bare DETACH + DROP partition (no shredding)', value: `${(bareDropSeconds * 1000).toFixed(0)} ms`, detail: `${fmt(nextRows)} rows` },
+      { measure: 'next month: bare DELETE from the unpartitioned table', value: `${bareDeleteSeconds.toFixed(1)} s`, detail: `${fmt(nextRows)} rows (leaves dead tuples for VACUUM)` },
       { measure: 'access one person (person_logins)', value: `${median(access).toFixed(1)} ms median`, detail: `p95 ${percentile(access, 0.95).toFixed(1)} ms, ${options.persons} people` },
       {
         measure: 'erase one person (rows in every partition + shred + audit row)',
@@ -195,7 +203,8 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
     console.log('ratios');
     console.table([
       { ratio: 'ingest partitioned / unpartitioned', value: (rate.partitioned / rate.plain).toFixed(2) },
-      { ratio: 'retention DROP / DELETE baseline (time)', value: (dropSeconds / deleteSeconds).toFixed(3) },
+      { ratio: 'bare DROP / bare DELETE of a month (time)', value: (bareDropSeconds / bareDeleteSeconds).toFixed(4) },
+      { ratio: 'retention DROP step (with shred candidates) / DELETE baseline (time)', value: (dropSeconds / deleteSeconds).toFixed(2) },
       { ratio: 'retention DROP + shred / DELETE baseline (time)', value: ((dropSeconds + shredSeconds) / deleteSeconds).toFixed(2) },
     ]);
   } finally {

@@ -4,10 +4,10 @@ import { ChainVerifier, type AuditRow, type ChainVerdict } from './chain.js';
 type Queryable = Pick<pg.Pool, 'query'>;
 
 /** Columns as stored, with occurred_at rendered exactly as it was hashed. */
-const ROW_COLUMNS = `seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at, action, actor,
+export const ROW_COLUMNS = `seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at, action, actor,
   roles, client_address, request_id, purpose, ticket, tokens, field_counts, outcome, reason, prev_hash, hash`;
 
-interface RawRow {
+export interface RawRow {
   seq: string;
   occurred_at: string;
   action: string;
@@ -25,7 +25,7 @@ interface RawRow {
   hash: Buffer;
 }
 
-function toRow(raw: RawRow): AuditRow {
+export function toRow(raw: RawRow): AuditRow {
   return {
     seq: Number(raw.seq),
     occurredAt: raw.occurred_at,

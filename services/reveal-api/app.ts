@@ -10,6 +10,12 @@ import { ActiveTokenKey } from '../../lib/keys/active-token-key.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import { packageInfo } from '../../lib/package-info.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
+import type { AuditSigner } from '../../lib/keys/audit-signer.js';
+import { createAuditSigner } from '../../lib/keys/create-audit-signer.js';
+import { AuditCheckpointer } from './audit/checkpointer.js';
+import { AuditChainMonitor } from './audit/monitor.js';
+import { CheckpointPublisher } from './audit/publisher.js';
+import { FileCheckpointSink, LogCheckpointSink, S3CheckpointSink, type CheckpointSink } from './audit/sinks.js';
 import { ApprovalDesk } from './approvals/desk.js';
 import { webhookNotifier } from './approvals/notifier.js';
 import { AuditWriter } from './audit/writer.js';
@@ -34,6 +40,7 @@ import type { RouteContext } from './routes/context.js';
 import { eraseRoutes } from './routes/erase.js';
 import { meRoutes } from './routes/me.js';
 import { operationsRoutes } from './routes/operations.js';
+import { personRoutes } from './routes/persons.js';
 import { revealRoutes } from './routes/reveal.js';
 import { revealRequestRoutes } from './routes/reveal-requests.js';
 import { tokenizeRoutes } from './routes/tokenize.js';
@@ -46,11 +53,15 @@ export interface RevealDeps {
   keys: KeyProvider;
   /** A pino logger; otherwise one is created at config.logLevel. */
   logger?: FastifyBaseLogger;
+  /** Overrides the checkpoint signer built from config.auditCheckpoints (the caller then owns it). */
+  auditSigner?: AuditSigner;
+  /** Extra checkpoint sinks (tests). */
+  auditSinks?: CheckpointSink[];
   /** The local stack's signing key, for the console's local sign-in (config.console.localSignIn). */
   localSigningKey?: LocalSigningKey;
 }
 
-export type RevealApp = FastifyInstance & { revealMetrics: RevealMetrics };
+export type RevealApp = FastifyInstance & { revealMetrics: RevealMetrics; auditCheckpointer: AuditCheckpointer | undefined };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -76,6 +87,9 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     onBatch: (size) => metrics.auditBatchSize.observe(size),
   });
   const ring = new DataKeyRing(database.db, keys, config.dataKeyPolicy);
+  const checkpoints = config.auditCheckpoints;
+  const ownSigner = deps.auditSigner === undefined && checkpoints !== undefined ? await createAuditSigner(checkpoints.signer) : undefined;
+  const auditSigner = deps.auditSigner ?? ownSigner;
   const auditor = new Auditor(auditWriter, metrics);
   const vault = new Vault(database.pool, ring);
 
@@ -105,6 +119,31 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   app.decorateRequest('principal', undefined);
   app.decorateRequest('audited', false);
   app.decorate('revealMetrics', metrics);
+  const checkpointer = auditSigner === undefined || checkpoints === undefined ? undefined : buildCheckpointer(app.log);
+  app.decorate('auditCheckpointer', checkpointer);
+
+  function buildCheckpointer(logger: FastifyBaseLogger): AuditCheckpointer {
+    const options = checkpoints!;
+    const sinks: CheckpointSink[] = [...(deps.auditSinks ?? [])];
+    if (options.file !== undefined) sinks.push(new FileCheckpointSink(options.file));
+    if (options.log) sinks.push(new LogCheckpointSink(logger));
+    if (options.s3 !== undefined) sinks.push(new S3CheckpointSink(options.s3));
+    const publisher = new CheckpointPublisher(sinks, {
+      logger,
+      onFailure: (sink) => metrics.auditSinkFailures.inc({ sink }),
+      onPending: (sink, count) => metrics.auditSinkPending.set({ sink }, count),
+    });
+    return new AuditCheckpointer(database.pool, auditSigner!, publisher, {
+      origin: options.origin,
+      intervalMs: options.intervalMs,
+      logger,
+      onWritten: (checkpoint) => {
+        metrics.auditCheckpoints.inc();
+        metrics.auditCheckpointSeq.set(checkpoint.body.seq);
+      },
+      onFailure: (reason) => metrics.auditCheckpointFailures.inc({ reason }),
+    });
+  }
   const context: RouteContext = {
     pool: database.pool,
     policy,
@@ -112,6 +151,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     tokenizer: new ActiveTokenKey(database, keys),
     auditor,
     auditWriter,
+    auditMonitor: new AuditChainMonitor(database.pool, auditSigner?.publicKey),
+    auditSigner,
     metrics,
     approvals: new ApprovalDesk({
       pool: database.pool,
@@ -178,6 +219,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   await app.register(approvalRoutes(context));
   await app.register(revealRequestRoutes(context));
   await app.register(meRoutes(context));
+  await app.register(personRoutes(context));
   await app.register(operationsRoutes(context, keys));
   if (config.console.enabled) await app.register(consoleRoutes(context, { config: config.console, localSigningKey: deps.localSigningKey }));
 
@@ -194,9 +236,18 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     for (const timer of timers) clearInterval(timer);
     await refusals.flushAll();
     await auditWriter.flush();
+    // After the last audit row: the final checkpoint covers everything this replica wrote.
+    await checkpointer?.close();
+    ownSigner?.close();
     ring.clear();
   });
   await app.ready();
+  checkpointer?.start();
+  if (checkpointer !== undefined) {
+    app.log.info({ keyId: auditSigner?.keyId, signer: auditSigner?.label, intervalMs: checkpoints?.intervalMs }, 'audit checkpoints enabled');
+  } else {
+    app.log.warn('audit checkpoints are DISABLED: the audit log holds only against people without database rights (set AUDIT_SIGNING_KEY_ID)');
+  }
   return app as unknown as RevealApp;
 }
 

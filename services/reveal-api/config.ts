@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { envBool, envInt, envUrl, parseEnv, type Env } from '../../lib/config/env.js';
 import { ConfigError } from '../../lib/errors.js';
 import { keyProviderRefinement, sharedConfig, sharedEnvSchema, type SharedConfig } from '../../lib/config/shared.js';
+import type { AuditSignerConfig } from '../../lib/keys/audit-signer.js';
 
 export const DEFAULT_POLICY_FILE = fileURLToPath(new URL('./policy.default.json', import.meta.url));
 /**
@@ -42,8 +43,10 @@ const trustProxy = z.string().transform((value): boolean | number | string[] => 
   return value.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
 });
 
-export const revealEnvSchema = sharedEnvSchema
-  .extend({
+/** The settings that each name a way to verify JWTs; exactly one may be set. */
+export const JWT_KEY_SOURCES = ['JWT_JWKS_URL', 'JWT_PUBLIC_KEY', 'JWT_SECRET'] as const;
+
+const revealEnvSchemaBase = sharedEnvSchema.extend({
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: envInt(0, 65_535).default(3000),
     /** Least privilege by default: every connection switches to the reveal_api role. */
@@ -66,6 +69,20 @@ export const revealEnvSchema = sharedEnvSchema
     AUDIT_LOCK_TIMEOUT_MS: envInt(10, 60_000).default(5_000),
     BODY_LIMIT_BYTES: envInt(1024, 10 * 1024 * 1024).default(64 * 1024),
     SHUTDOWN_TIMEOUT_SECONDS: envInt(1, 3600).default(10),
+    /** AWS KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY) that signs audit checkpoints. */
+    AUDIT_SIGNING_KEY_ID: z.string().min(1).optional(),
+    /** LOCAL ONLY: a P-256 private key file (created if missing) that signs audit checkpoints. */
+    AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
+    AUDIT_LOG_ORIGIN: z.string().regex(/^[\x21-\x7e]{1,256}$/, { message: 'expected printable ASCII without spaces, e.g. example.com/tokenvault/audit' }).default('tokenvault/audit'),
+    AUDIT_CHECKPOINT_INTERVAL_SECONDS: envInt(0, 86_400).default(60),
+    AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
+    AUDIT_CHECKPOINT_LOG: envBool.default(true),
+    AUDIT_CHECKPOINT_S3_BUCKET: z.string().min(3).max(63).optional(),
+    AUDIT_CHECKPOINT_S3_PREFIX: z.string().max(512).default('audit-checkpoints/'),
+    AUDIT_CHECKPOINT_S3_OBJECT_LOCK_MODE: z.enum(['GOVERNANCE', 'COMPLIANCE'], { message: 'expected GOVERNANCE or COMPLIANCE' }).optional(),
+    AUDIT_CHECKPOINT_S3_RETENTION_DAYS: envInt(1, 36_500).optional(),
+    AUDIT_CHECKPOINT_S3_FORCE_PATH_STYLE: envBool.default(false),
+    AWS_ENDPOINT_URL_S3: envUrl.optional(),
     /** The web console under /console (static files built by `npm run build`). */
     CONSOLE_ENABLED: envBool.default(true),
     CONSOLE_DIR: z.string().min(1).default(DEFAULT_CONSOLE_DIR),
@@ -81,8 +98,11 @@ export const revealEnvSchema = sharedEnvSchema
     CONSOLE_LOCAL_SIGN_IN: envBool.default(false),
     /** Optional: new reveal requests waiting for approval are POSTed here (id, requester, purpose; never values). */
     APPROVAL_WEBHOOK_URL: envUrl.optional(),
-  })
+  });
+
+export const revealEnvSchema = revealEnvSchemaBase
   .superRefine(keyProviderRefinement)
+  .superRefine((env, ctx) => auditCheckpointRefinement(env, ctx))
   .superRefine((env, ctx) => {
     if (env.JWT_JWKS_URL === undefined && env.JWT_PUBLIC_KEY === undefined && env.JWT_SECRET === undefined) {
       ctx.addIssue({
@@ -90,6 +110,11 @@ export const revealEnvSchema = sharedEnvSchema
         path: ['JWT_JWKS_URL'],
         message: 'set JWT_JWKS_URL (your identity provider), JWT_PUBLIC_KEY (PEM or JWK) or, for local use only, JWT_SECRET',
       });
+    }
+    const sources = JWT_KEY_SOURCES.filter((name) => env[name] !== undefined);
+    if (sources.length > 1) {
+      // Silently preferring one would verify against a key the operator did not mean.
+      ctx.addIssue({ code: 'custom', path: [sources[1] ?? 'JWT_SECRET'], message: `${sources.join(' and ')} are set together: set exactly one JWT key source` });
     }
     const asymmetric = env.JWT_JWKS_URL !== undefined || env.JWT_PUBLIC_KEY !== undefined;
     const symmetricAllowed = env.JWT_ALGORITHMS?.filter((alg) => alg.startsWith('HS')) ?? [];
@@ -101,6 +126,21 @@ export const revealEnvSchema = sharedEnvSchema
       ctx.addIssue({ code: 'custom', path: ['JWT_ALGORITHMS'], message: 'with JWT_SECRET only HS256, HS384 or HS512 can be allowed' });
     }
   });
+
+const auditCheckpointRefinement = (env: z.infer<typeof revealEnvSchemaBase>, ctx: z.RefinementCtx): void => {
+  if (env.AUDIT_SIGNING_KEY_ID !== undefined && env.AUDIT_SIGNING_KEY_FILE !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['AUDIT_SIGNING_KEY_ID'], message: 'set AUDIT_SIGNING_KEY_ID or AUDIT_SIGNING_KEY_FILE, not both' });
+  }
+  const signing = env.AUDIT_SIGNING_KEY_ID !== undefined || env.AUDIT_SIGNING_KEY_FILE !== undefined;
+  for (const name of ['AUDIT_CHECKPOINT_FILE', 'AUDIT_CHECKPOINT_S3_BUCKET'] as const) {
+    if (!signing && env[name] !== undefined) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'needs a signing key: set AUDIT_SIGNING_KEY_ID (AWS KMS) or, for local use only, AUDIT_SIGNING_KEY_FILE' });
+    }
+  }
+  if ((env.AUDIT_CHECKPOINT_S3_OBJECT_LOCK_MODE === undefined) !== (env.AUDIT_CHECKPOINT_S3_RETENTION_DAYS === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['AUDIT_CHECKPOINT_S3_OBJECT_LOCK_MODE'], message: 'set AUDIT_CHECKPOINT_S3_OBJECT_LOCK_MODE and AUDIT_CHECKPOINT_S3_RETENTION_DAYS together' });
+  }
+};
 
 export interface ConsoleConfig {
   enabled: boolean;
@@ -136,6 +176,26 @@ export interface RevealConfig extends SharedConfig {
   shutdownTimeoutMs: number;
   console: ConsoleConfig;
   approvalWebhookUrl: string | undefined;
+  /** Signed checkpoints of the audit chain; undefined when no signing key is configured. */
+  auditCheckpoints: AuditCheckpointConfig | undefined;
+}
+
+export interface AuditCheckpointConfig {
+  signer: AuditSignerConfig;
+  origin: string;
+  intervalMs: number;
+  file: string | undefined;
+  log: boolean;
+  s3:
+    | {
+        bucket: string;
+        prefix: string;
+        region: string;
+        endpoint: string | undefined;
+        forcePathStyle: boolean;
+        objectLock: { mode: 'GOVERNANCE' | 'COMPLIANCE'; days: number } | undefined;
+      }
+    | undefined;
 }
 
 export interface LoadRevealConfigOptions {
@@ -187,6 +247,37 @@ export function loadRevealConfig(env: Env, options: LoadRevealConfigOptions = {}
       localSignIn: parsed.CONSOLE_LOCAL_SIGN_IN,
     },
     approvalWebhookUrl: parsed.APPROVAL_WEBHOOK_URL,
+    auditCheckpoints: auditCheckpointConfig(parsed),
+  };
+}
+
+function auditCheckpointConfig(env: z.infer<typeof revealEnvSchema>): AuditCheckpointConfig | undefined {
+  const signer: AuditSignerConfig | undefined =
+    env.AUDIT_SIGNING_KEY_ID !== undefined
+      ? { kind: 'aws-kms', keyId: env.AUDIT_SIGNING_KEY_ID, region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL_KMS ?? env.AWS_ENDPOINT_URL }
+      : env.AUDIT_SIGNING_KEY_FILE !== undefined
+        ? { kind: 'local', file: env.AUDIT_SIGNING_KEY_FILE }
+        : undefined;
+  if (signer === undefined) return undefined;
+  const lockMode = env.AUDIT_CHECKPOINT_S3_OBJECT_LOCK_MODE;
+  const lockDays = env.AUDIT_CHECKPOINT_S3_RETENTION_DAYS;
+  return {
+    signer,
+    origin: env.AUDIT_LOG_ORIGIN,
+    intervalMs: env.AUDIT_CHECKPOINT_INTERVAL_SECONDS * 1000,
+    file: env.AUDIT_CHECKPOINT_FILE,
+    log: env.AUDIT_CHECKPOINT_LOG,
+    s3:
+      env.AUDIT_CHECKPOINT_S3_BUCKET === undefined
+        ? undefined
+        : {
+            bucket: env.AUDIT_CHECKPOINT_S3_BUCKET,
+            prefix: env.AUDIT_CHECKPOINT_S3_PREFIX,
+            region: env.AWS_REGION,
+            endpoint: env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL,
+            forcePathStyle: env.AUDIT_CHECKPOINT_S3_FORCE_PATH_STYLE,
+            objectLock: lockMode === undefined || lockDays === undefined ? undefined : { mode: lockMode, days: lockDays },
+          },
   };
 }
 

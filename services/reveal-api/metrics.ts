@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Per-app registry (no global default registry: several apps can live in one process, e.g. tests). */
 export interface RevealMetrics {
@@ -8,6 +8,11 @@ export interface RevealMetrics {
   auditWrite: Histogram;
   auditBatchSize: Histogram;
   rateLimited: Counter<'action'>;
+  auditCheckpoints: Counter;
+  auditCheckpointSeq: Gauge;
+  auditCheckpointFailures: Counter<'reason'>;
+  auditSinkFailures: Counter<'sink'>;
+  auditSinkPending: Gauge<'sink'>;
   budgetExhausted: Counter<'budget'>;
   breakGlassReveals: Counter;
   approvalSteps: Counter<'step'>;
@@ -49,6 +54,34 @@ export function createRevealMetrics(): RevealMetrics {
       name: 'tokenvault_rate_limit_hits_total',
       help: 'Requests refused by the per-actor rate limit',
       labelNames: ['action'],
+      registers: [registry],
+    }),
+    auditCheckpoints: new Counter({
+      name: 'tokenvault_audit_checkpoints_total',
+      help: 'Signed audit checkpoints written by this replica',
+      registers: [registry],
+    }),
+    auditCheckpointSeq: new Gauge({
+      name: 'tokenvault_audit_checkpoint_seq',
+      help: 'Audit seq covered by the newest checkpoint this replica wrote',
+      registers: [registry],
+    }),
+    auditCheckpointFailures: new Counter({
+      name: 'tokenvault_audit_checkpoint_failures_total',
+      help: 'Checkpoint rounds that failed: sign (KMS), database, or chain (the log did not verify: refused to sign)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    auditSinkFailures: new Counter({
+      name: 'tokenvault_audit_checkpoint_sink_failures_total',
+      help: 'Failed attempts to publish a checkpoint to a sink (retried with backoff)',
+      labelNames: ['sink'],
+      registers: [registry],
+    }),
+    auditSinkPending: new Gauge({
+      name: 'tokenvault_audit_checkpoint_sink_pending',
+      help: 'Checkpoints waiting to be published, per sink',
+      labelNames: ['sink'],
       registers: [registry],
     }),
     budgetExhausted: new Counter({

@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAuditVerify } from '../../cli/audit-verify.js';
 import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../services/reveal-api/support.js';
@@ -62,7 +66,7 @@ describe('npm run audit:verify', () => {
     await fillLog(6);
     const result = await verify();
     expect(result.code).toBe(0);
-    expect(result.text).toMatch(/^audit log intact: 6 rows checked \(head seq 6 hash [0-9a-f]{64}\)$/);
+    expect(result.text).toMatch(/^audit log intact: 6 rows checked \(head seq 6 hash [0-9a-f]{64}\); 0 checkpoints; no signed checkpoint covers it yet; rows 1\.\.6 are after the last checkpoint and not yet covered by a signature \[checkpoints from the database/);
   });
 
   it('exits 1 and names the first broken seq when a row was edited', async () => {
@@ -96,9 +100,33 @@ describe('npm run audit:verify', () => {
     expect(response.json()).toMatchObject({ ok: true });
   });
 
-  it('exits 2 with the setting named when DATABASE_URL is missing', async () => {
+  it('exits 2 with the setting named when DATABASE_URL is missing and no local stack runs', async () => {
     const lines: string[] = [];
-    expect(await runAuditVerify({}, { out: (line) => lines.push(line), err: (line) => lines.push(line) })).toBe(2);
+    const empty = await mkdtemp(join(tmpdir(), 'tokenvault-test-nostack-'));
+    try {
+      expect(await runAuditVerify({ TOKENVAULT_DATA_DIR: empty }, { out: (line) => lines.push(line), err: (line) => lines.push(line) })).toBe(2);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
     expect(lines.join('\n')).toMatch(/DATABASE_URL/);
+  });
+
+  it('without DATABASE_URL, verifies the database of the npm start running from the data directory (as npm run token finds its key)', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'tokenvault-test-stack-'));
+    // A live process standing in for the running npm start.
+    const stack = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      await writeFile(join(dataDir, 'local-stack.json'), JSON.stringify({ pid: stack.pid, databaseUrl: harness.testDb.url }));
+      const lines: string[] = [];
+      expect(await runAuditVerify({ TOKENVAULT_DATA_DIR: dataDir }, { out: (line) => lines.push(line), err: (line) => lines.push(line) })).toBe(0);
+      expect(lines.join('\n')).toMatch(/audit log intact/);
+      stack.kill();
+      await new Promise((resolve) => stack.once('exit', resolve));
+      // The npm start is gone: its file no longer counts.
+      expect(await runAuditVerify({ TOKENVAULT_DATA_DIR: dataDir }, { out: () => undefined, err: () => undefined })).toBe(2);
+    } finally {
+      stack.kill();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -31,7 +31,7 @@ describe('docker-entrypoint.sh', () => {
   it('lists its commands, and rejects an unknown one with a usage error', async () => {
     const help = await entrypoint(['help']);
     expect(help.code).toBe(0);
-    for (const command of ['ingestor', 'reveal-api', 'migrate', 'keys:rotate-kek', 'keys:rotate-token-key', 'audit:verify', 'maintenance', 'db:partition', 'healthcheck']) {
+    for (const command of ['ingestor', 'reveal-api', 'migrate', 'keys:rotate-kek', 'keys:rotate-token-key', 'audit:verify', 'audit:export', 'maintenance', 'db:partition', 'healthcheck']) {
       expect(help.stdout).toContain(command);
     }
     const unknown = await entrypoint(['bogus']);

@@ -109,6 +109,7 @@ describe('Dockerfile', () => {
       'dist/cli/keys-rotate-kek',
       'dist/cli/keys-rotate-token-key',
       'dist/cli/audit-verify',
+      'dist/cli/audit-export',
       'dist/cli/maintenance',
       'dist/cli/db-partition',
     ]);

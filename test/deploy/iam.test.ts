@@ -30,6 +30,8 @@ const KEY_ARN = setting('tokenvault-common', 'KMS_KEY_ID');
 const queueUrl = new URL(setting('tokenvault-ingestor', 'SQS_QUEUE_URL'));
 const [, account, queueName] = queueUrl.pathname.split('/');
 const QUEUE_ARN = `arn:aws:sqs:${setting('tokenvault-common', 'AWS_REGION')}:${account}:${queueName}`;
+const AUDIT_KEY_ARN = setting('tokenvault-reveal-api', 'AUDIT_SIGNING_KEY_ID');
+const CHECKPOINT_OBJECTS_ARN = `arn:aws:s3:::${setting('tokenvault-reveal-api', 'AUDIT_CHECKPOINT_S3_BUCKET')}/audit-checkpoints/*`;
 const PURPOSES = ['vault-data-key', 'token-key'];
 const KMS_CRYPTO = ['kms:GenerateDataKey', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:Encrypt'];
 
@@ -44,10 +46,11 @@ describe('deploy/iam policies', () => {
       for (const statement of p.Statement) {
         expect(statement.Effect, file).toBe('Allow');
         expect(statement.Sid, file).toMatch(/^[A-Za-z0-9]+$/);
-        for (const action of statement.Action) expect(action, file).toMatch(/^(sqs|kms):[A-Za-z]+$/);
+        for (const action of statement.Action) expect(action, file).toMatch(/^(sqs|kms|s3):[A-Za-z]+$/);
         for (const resource of resources(statement)) {
-          expect(resource, file).not.toContain('*');
-          expect(resource, file).toMatch(/^arn:aws:(sqs|kms):/);
+          // The only wildcard: objects under the checkpoint prefix of one bucket.
+          if (resource !== CHECKPOINT_OBJECTS_ARN) expect(resource, file).not.toContain('*');
+          expect(resource, file).toMatch(/^arn:aws:(sqs|kms|s3):/);
         }
       }
     }
@@ -76,10 +79,17 @@ describe('deploy/iam policies', () => {
     }
   });
 
-  it('lets the reveal-api only unwrap keys: no SQS, no key generation', () => {
+  it('lets the reveal-api only unwrap keys, sign audit checkpoints and publish them: no SQS, no key generation', () => {
     const p = policy('reveal-api-policy.json');
-    expect(actions(p).sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
-    for (const statement of p.Statement) expect(resources(statement)).toEqual([KEY_ARN]);
+    expect(actions(p).sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey', 'kms:GetPublicKey', 'kms:Sign', 's3:PutObject']);
+    for (const statement of p.Statement) {
+      const expected = statement.Action[0] === 's3:PutObject' ? CHECKPOINT_OBJECTS_ARN : ['kms:Sign', 'kms:GetPublicKey'].includes(statement.Action[0] ?? '') ? AUDIT_KEY_ARN : KEY_ARN;
+      expect(resources(statement), statement.Sid).toEqual([expected]);
+    }
+    expect(AUDIT_KEY_ARN).not.toBe(KEY_ARN);
+    // Sign only as the checkpointer does (ECDSA_SHA_256 over the raw body), never a caller-chosen digest.
+    const sign = p.Statement.find((statement) => statement.Action.includes('kms:Sign'));
+    expect(sign?.Condition?.StringEquals).toEqual({ 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'RAW' });
   });
 
   it('lets the rotation jobs re-encrypt between the old and the new key', () => {

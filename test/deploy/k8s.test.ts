@@ -69,7 +69,7 @@ describe('deploy/k8s manifests', () => {
     expect(kustomization.namespace).toBe('tokenvault');
     expect(byKind('Namespace').map((m) => m.metadata.name)).toEqual(['tokenvault']);
     expect(applied.map((m) => m.kind).sort()).toEqual(
-      ['ConfigMap', 'ConfigMap', 'ConfigMap', 'ConfigMap', 'CronJob', 'Deployment', 'Deployment', 'Job', 'Namespace', 'PodDisruptionBudget', 'PodDisruptionBudget', 'ScaledObject', 'Service', 'ServiceAccount', 'ServiceAccount', 'ServiceAccount'].sort(),
+      ['ConfigMap', 'ConfigMap', 'ConfigMap', 'ConfigMap', 'CronJob', 'Deployment', 'Deployment', 'Job', 'Namespace', 'PodDisruptionBudget', 'PodDisruptionBudget', 'PrometheusRule', 'ScaledObject', 'Service', 'ServiceAccount', 'ServiceAccount', 'ServiceAccount'].sort(),
     );
     // No Secret with values is ever applied from the repository.
     expect(byKind('Secret')).toEqual([]);

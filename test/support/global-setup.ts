@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 
@@ -10,16 +7,12 @@ declare module 'vitest' {
   }
 }
 
-/** One real PostgreSQL cluster for the whole run; each test file creates its own database in it. */
+/**
+ * One real PostgreSQL cluster for the whole run, on a port the OS picks, in a private temporary
+ * directory that stop() deletes; each test file creates its own database in it.
+ */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const dir = await mkdtemp(join(tmpdir(), 'tokenvault-test-pg-'));
-  const { chmod } = await import('node:fs/promises');
-  await chmod(dir, 0o755);
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const pg = await startEmbeddedPostgres({ dir: join(dir, 'data'), port, persistent: false });
+  const pg = await startEmbeddedPostgres({ temporaryPrefix: 'tokenvault-test-pg-' });
   project.provide('postgresAdminUrl', pg.adminUrl('postgres'));
-  return async () => {
-    await pg.stop();
-    await rm(dir, { recursive: true, force: true });
-  };
+  return () => pg.stop();
 }

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
  * so tests drive the real @aws-sdk/client-kms over HTTP. It does real cryptography: each key
  * has its own 256-bit secret, ciphertext blobs are AES-256-GCM bound to the key id and the
  * encryption context, and a wrong context or key fails like KMS does (InvalidCiphertextException).
+ * Asymmetric ECC_NIST_P256 / SIGN_VERIFY keys sign for real (ECDSA_SHA_256, DER signatures as
+ * KMS returns them) and give out their public key (GetPublicKey, DER SubjectPublicKeyInfo).
  */
 export interface FakeKms {
   endpoint: string;
@@ -15,6 +17,8 @@ export interface FakeKms {
   credentials: { accessKeyId: string; secretAccessKey: string };
   /** Creates a symmetric key and returns its ARN. */
   createKey(alias?: string): string;
+  /** Creates an ECC_NIST_P256 SIGN_VERIFY key and returns its ARN. */
+  createSigningKey(alias?: string): string;
   disableKey(keyIdOrArn: string): void;
   /** Calls per operation name, e.g. calls.GenerateDataKey. */
   calls: Record<string, number>;
@@ -28,6 +32,8 @@ interface FakeKey {
   id: string;
   secret: Buffer;
   enabled: boolean;
+  /** Present on asymmetric signing keys. */
+  signing?: { privateKey: KeyObject; publicKey: KeyObject };
 }
 
 class KmsError extends Error {
@@ -86,7 +92,35 @@ export async function startFakeKms(region = 'us-east-1'): Promise<FakeKms> {
   };
 
   const operations: Record<string, (input: Record<string, unknown>) => unknown> = {
-    CreateKey: () => ({ KeyMetadata: metadata(create()) }),
+    CreateKey: (input) => {
+      if (input.KeySpec === undefined || input.KeySpec === 'SYMMETRIC_DEFAULT') return { KeyMetadata: metadata(create()) };
+      if (input.KeySpec !== 'ECC_NIST_P256' || input.KeyUsage !== 'SIGN_VERIFY') {
+        throw new KmsError('UnsupportedOperationException', `KeySpec ${String(input.KeySpec)} with KeyUsage ${String(input.KeyUsage)} is not emulated`);
+      }
+      return { KeyMetadata: metadata(createSigning()) };
+    },
+    GetPublicKey: (input) => {
+      const key = usable(resolve(input.KeyId));
+      if (key.signing === undefined) throw new KmsError('UnsupportedOperationException', `${key.arn} is not an asymmetric key`);
+      return {
+        KeyId: key.arn,
+        PublicKey: b64(key.signing.publicKey.export({ type: 'spki', format: 'der' })),
+        KeySpec: 'ECC_NIST_P256',
+        KeyUsage: 'SIGN_VERIFY',
+        SigningAlgorithms: ['ECDSA_SHA_256'],
+      };
+    },
+    Sign: (input) => {
+      const key = signingKey(input);
+      const signature = sign('sha256', unb64(input.Message), { key: key.signing.privateKey, dsaEncoding: 'der' });
+      return { KeyId: key.arn, Signature: b64(signature), SigningAlgorithm: 'ECDSA_SHA_256' };
+    },
+    Verify: (input) => {
+      const key = signingKey(input);
+      const valid = verify('sha256', unb64(input.Message), { key: key.signing.publicKey, dsaEncoding: 'der' }, unb64(input.Signature));
+      if (!valid) throw new KmsError('KMSInvalidSignatureException', '');
+      return { KeyId: key.arn, SignatureValid: true, SigningAlgorithm: 'ECDSA_SHA_256' };
+    },
     CreateAlias: (input) => {
       aliases.set(String(input.AliasName), resolve(input.TargetKeyId).id);
       return {};
@@ -120,6 +154,21 @@ export async function startFakeKms(region = 'us-east-1'): Promise<FakeKms> {
     },
   };
 
+  /** Sign/Verify preconditions as KMS checks them: a SIGN_VERIFY key, ECDSA_SHA_256, a RAW message. */
+  const signingKey = (input: Record<string, unknown>): FakeKey & { signing: NonNullable<FakeKey['signing']> } => {
+    const key = usable(resolve(input.KeyId));
+    if (key.signing === undefined) throw new KmsError('InvalidKeyUsageException', `${key.arn} key usage is ENCRYPT_DECRYPT which is not valid for signing.`);
+    if (input.SigningAlgorithm !== 'ECDSA_SHA_256') throw new KmsError('InvalidKeyUsageException', `Algorithm ${String(input.SigningAlgorithm)} is incompatible with key spec ECC_NIST_P256.`);
+    if ((input.MessageType ?? 'RAW') !== 'RAW') throw new KmsError('UnsupportedOperationException', 'only MessageType RAW is emulated');
+    return key as FakeKey & { signing: NonNullable<FakeKey['signing']> };
+  };
+
+  const createSigning = (): FakeKey => {
+    const key = create();
+    key.signing = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    return key;
+  };
+
   const create = (): FakeKey => {
     const id = randomUUID();
     const key = { id, arn: `arn:aws:kms:${region}:${ACCOUNT}:key/${id}`, secret: randomBytes(32), enabled: true };
@@ -135,6 +184,11 @@ export async function startFakeKms(region = 'us-east-1'): Promise<FakeKms> {
     fault: undefined,
     createKey(alias) {
       const key = create();
+      if (alias !== undefined) aliases.set(alias.startsWith('alias/') ? alias : `alias/${alias}`, key.id);
+      return key.arn;
+    },
+    createSigningKey(alias) {
+      const key = createSigning();
       if (alias !== undefined) aliases.set(alias.startsWith('alias/') ? alias : `alias/${alias}`, key.id);
       return key.arn;
     },
@@ -185,8 +239,9 @@ export async function startFakeKms(region = 'us-east-1'): Promise<FakeKms> {
       AWSAccountId: ACCOUNT,
       Enabled: key.enabled,
       KeyState: key.enabled ? 'Enabled' : 'Disabled',
-      KeyUsage: 'ENCRYPT_DECRYPT',
-      KeySpec: 'SYMMETRIC_DEFAULT',
+      KeyUsage: key.signing === undefined ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY',
+      KeySpec: key.signing === undefined ? 'SYMMETRIC_DEFAULT' : 'ECC_NIST_P256',
+      ...(key.signing === undefined ? {} : { SigningAlgorithms: ['ECDSA_SHA_256'] }),
       CreationDate: Date.now() / 1000,
     };
   }

@@ -1,8 +1,8 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../local/embedded-postgres.js';
+import { freePort } from '../../local/free-port.js';
 import { migratedDatabase, type TestDatabase } from './database.js';
 
 /**
@@ -25,7 +25,7 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   // As root the server runs as the postgres user, which must reach the data directory.
   await chmod(dir, 0o755);
   const port = await freePort();
-  const start = () => startEmbeddedPostgres({ dir: join(dir, 'data'), port, persistent: true });
+  const start = () => startEmbeddedPostgres({ dir: join(dir, 'data'), port });
   let server: RunningPostgres | undefined = await start();
   // drop() closes the pools only: the cluster and its data go with close().
   const database = await migratedDatabase(server.url, async () => undefined);
@@ -44,12 +44,4 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }

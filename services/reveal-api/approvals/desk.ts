@@ -14,6 +14,7 @@ import type { ApprovalNotifier } from './notifier.js';
 import {
   approversInChain,
   claimExpired,
+  countOpen,
   insertRequest,
   isPastExpiry,
   lockRequest,
@@ -37,6 +38,9 @@ export interface ApprovalDeskDeps {
 }
 
 export type Decision = 'approve' | 'deny';
+
+/** Open (pending or approved) requests one requester may have: approvers are not to be flooded. */
+export const MAX_OPEN_REQUESTS = 20;
 
 export interface Collected {
   request: RevealRequest;
@@ -63,7 +67,15 @@ export class ApprovalDesk {
   async request(request: FastifyRequest, principal: Principal, input: { tokens: string[]; fieldCounts: Record<string, number>; purpose: string; ticket: string | null }): Promise<RevealRequest> {
     const { policy } = this.deps;
     const id = randomUUID();
-    const created = await this.audited(request, async (client) => {
+    const created = await this.audited<RevealRequest>(request, async (client) => {
+      if ((await countOpen(client, principal.sub)) >= MAX_OPEN_REQUESTS) {
+        return {
+          attempt: { action: 'reveal.request', outcome: 'rate_limited', reason: 'too_many_open_requests', tokens: input.tokens, fieldCounts: input.fieldCounts, purpose: input.purpose, ticket: input.ticket },
+          error: new HttpError(429, 'too_many_open_requests', `you already have ${MAX_OPEN_REQUESTS} reveal requests waiting for approval or collection; collect or let them expire first`, {
+            headers: { 'retry-after': '60' },
+          }),
+        };
+      }
       const stored = await insertRequest(
         client,
         { id, requester: principal.sub, roles: [...principal.roles], ...input, approvalsRequired: policy.approval.approvers_required },

@@ -145,6 +145,15 @@ export async function listPending(pool: pg.Pool, limit: number): Promise<RevealR
   return rows.map(fromRow);
 }
 
+/** How many of the requester's requests can still change or be collected (locks nothing: a soft limit). */
+export async function countOpen(client: Queryable, requester: string): Promise<number> {
+  const { rows } = await client.query<{ open: number }>(
+    `SELECT count(*)::int AS open FROM reveal_requests WHERE requester = $1 AND status IN ('pending', 'approved') AND expires_at > now()`,
+    [requester],
+  );
+  return rows[0]?.open ?? 0;
+}
+
 /** The requester's requests that can still change or be collected. */
 export async function listOpenFor(pool: pg.Pool, requester: string, limit: number): Promise<RevealRequest[]> {
   const { rows } = await pool.query<Row>(

@@ -4,7 +4,7 @@ import type { AuditEntry, AuditWriter } from '../audit/writer.js';
 import type { Charge, ChargeDecision } from '../budget/ledger.js';
 import type { RevealMetrics } from '../metrics.js';
 
-export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'audit_read' | 'audit_verify' | 'approval.decide' | 'reveal.collect';
+export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'audit_read' | 'audit_verify' | 'audit_export' | 'approval.decide' | 'reveal.collect' | 'person.access' | 'person.erase';
 
 /** allowed: everything asked was permitted; partial: some items forbidden or invalid; the rest are refusals. */
 export type AuditOutcome = 'allowed' | 'partial' | 'denied' | 'invalid' | 'unauthenticated' | 'rate_limited' | 'failed' | 'pending' | 'expired';

@@ -42,6 +42,8 @@ const roleGrantSchema = z.strictObject({
   break_glass: z.strictObject({ per_day: valuesLimit.min(1) }).optional(),
   /** May list, approve and deny other people's reveal requests. */
   approve: z.boolean().optional(),
+  /** Requests about one person (by user_id): access reveals their values as given here; erase deletes their rows. */
+  person: z.strictObject({ access: z.partialRecord(field, z.enum(REDACTIONS)).optional(), erase: z.boolean().optional() }).optional(),
 });
 
 const approvalSettingsSchema = z.strictObject({
@@ -92,6 +94,8 @@ export interface Permissions {
   budget: Partial<Record<BudgetWindow, number>>;
   /** Values per day when revealing with break_glass; undefined: not allowed. */
   breakGlassPerDay: number | undefined;
+  /** Requests about one person: how access shows each field (absent: withheld), and whether erasure is allowed. */
+  person: { access: Partial<Record<PiiField, Redaction>>; erase: boolean };
 }
 
 /** What a reveal asks for, to decide whether it waits for approval. */
@@ -142,7 +146,13 @@ export class Policy {
     let breakGlassPerDay: number | undefined;
     const budget: Partial<Record<BudgetWindow, number>> = {};
     const unlimited = new Set<BudgetWindow>();
+    const person = { access: {} as Partial<Record<PiiField, Redaction>>, erase: false };
     for (const grant of this.grantsOf(roles)) {
+      for (const name of PII_FIELDS) {
+        const redaction = grant.person?.access?.[name];
+        if (redaction !== undefined && mostPermissive(person.access[name], redaction) === redaction) person.access[name] = redaction;
+      }
+      person.erase ||= grant.person?.erase === true;
       for (const name of PII_FIELDS) {
         const redaction = grant.reveal?.[name];
         if (redaction !== undefined && mostPermissive(reveal[name], redaction) === redaction) reveal[name] = redaction;
@@ -163,7 +173,7 @@ export class Policy {
       }
     }
     for (const window of unlimited) delete budget[window];
-    return { reveal, tokenize, erase, audit, approve, budget, breakGlassPerDay };
+    return { reveal, tokenize, erase, audit, approve, budget, breakGlassPerDay, person };
   }
 
   /**

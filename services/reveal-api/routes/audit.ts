@@ -2,7 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import { queryAuditLog, verifyAuditChain } from '../../../lib/audit/reader.js';
+import { describeVerdict } from '../../../lib/audit/verifier.js';
+import { Readable } from 'node:stream';
+import { queryAuditLog } from '../../../lib/audit/reader.js';
+import { exportLines } from '../audit/store.js';
+import type { MonitorVerdict } from '../audit/monitor.js';
 import type { AuditRow } from '../../../lib/audit/chain.js';
 import { callerValueRefused, ForbiddenError, HttpError } from '../http/errors.js';
 import { principalOf, type RouteContext } from './context.js';
@@ -39,11 +43,54 @@ const auditEntry = z.object({
 
 const verdict = z.object({
   ok: z.boolean(),
-  checked: z.number().int(),
+  mode: z.enum(['full', 'incremental']).describe('incremental: only rows appended since the last verified point were read'),
+  checked: z.number().int().describe('rows whose hash was recomputed by this call'),
+  verified_rows: z.number().int().describe('rows verified by this replica so far'),
   firstBrokenSeq: z.number().int().optional(),
+  brokenCheckpoint: z.number().int().optional(),
   reason: z.string().optional(),
   head: z.object({ seq: z.number().int(), hash: z.string() }).optional(),
+  checkpoints: z.number().int(),
+  checkpoint: z
+    .object({ index: z.number().int(), seq: z.number().int(), time: z.string(), key_id: z.string(), signer: z.string(), signature_ok: z.boolean() })
+    .nullable()
+    .optional()
+    .describe('the newest checkpoint that verified and matches its row; null: none yet; absent: this server signs no checkpoints (AUDIT_SIGNING_KEY_ID unset)'),
+  uncovered: z
+    .object({ from_seq: z.number().int(), to_seq: z.number().int() })
+    .nullable()
+    .describe('rows after the newest checkpoint: not yet covered by a signature'),
+  message: z.string(),
 });
+
+function presentVerdict(result: MonitorVerdict, checkpointsConfigured: boolean): z.infer<typeof verdict> {
+  const failure = result.failure;
+  return {
+    ok: result.ok,
+    mode: result.mode,
+    checked: result.checked,
+    verified_rows: result.verifiedRows,
+    ...(failure?.seq === undefined ? {} : { firstBrokenSeq: failure.seq }),
+    ...(failure?.checkpoint === undefined ? {} : { brokenCheckpoint: failure.checkpoint }),
+    ...(failure === undefined ? {} : { reason: failure.message }),
+    ...(result.head === undefined ? {} : { head: result.head }),
+    checkpoints: result.checkpoints,
+    checkpoint: !checkpointsConfigured
+      ? undefined
+      : result.checkpoint === undefined
+        ? null
+        : {
+            index: result.checkpoint.index,
+            seq: result.checkpoint.seq,
+            time: result.checkpoint.time,
+            key_id: result.checkpoint.keyId,
+            signer: result.checkpoint.signer,
+            signature_ok: result.checkpoint.signatureOk,
+          },
+    uncovered: result.uncovered === null ? null : { from_seq: result.uncovered.fromSeq, to_seq: result.uncovered.toSeq },
+    message: describeVerdict(result),
+  };
+}
 
 /** Opaque cursor: base64url of the last seq served. */
 export function encodeCursor(seq: number): string {
@@ -107,24 +154,67 @@ export function auditRoutes(context: RouteContext) {
       config: { auditAction: 'audit_verify', rateLimit: {} },
       preValidation: context.authenticate,
       schema: {
-        summary: 'Verify the hash chain of the whole audit log',
-        description: 'Detects edited, deleted and reordered rows. Anchor `head` elsewhere to also detect a truncated tail.',
+        summary: 'Verify the audit log against its signed checkpoints',
+        description:
+          'Recomputes the whole hash chain (or, with `incremental=true`, only the rows appended since the last verified point: ' +
+          'cheaper, but blind to edits of rows verified earlier), checks every stored ' +
+          'checkpoint\'s signature and chain, and that each checkpoint\'s head is in the rows. `uncovered` names the rows ' +
+          'after the newest checkpoint: not yet covered by a signature. Parallel calls share one run.',
         tags: ['audit'],
         security: bearerSecurity,
+        querystring: z.object({
+          incremental: z.enum(['true', 'false']).default('false').describe('only the rows appended since the last verified point'),
+        }),
         response: { 200: verdict, ...errorResponses },
       },
       handler: async (request) => {
         await requireAuditor(request, []);
-        const result = await verifyAuditChain(context.pool);
+        const result = await context.auditMonitor.verify({ full: request.query.incremental !== 'true' });
         await context.auditor.record(request, {
           outcome: 'allowed',
-          reason: result.ok ? `chain ok checked=${result.checked}` : `chain broken at seq ${result.firstBrokenSeq}`,
+          reason: result.ok
+            ? `chain ok ${result.mode} checked=${result.checked} head=${result.head?.seq ?? 0} checkpoint=${result.checkpoint?.index ?? 'none'}`
+            : `chain broken: ${result.failure?.message ?? ''}`.slice(0, 500),
           tokens: [],
           purpose: null,
           ticket: null,
         });
-        return result;
+        return presentVerdict(result, context.auditSigner !== undefined);
       },
+    });
+
+    app.withTypeProvider<ZodTypeProvider>().get('/audit/export', {
+      config: { auditAction: 'audit_export', rateLimit: {} },
+      preValidation: context.authenticate,
+      schema: {
+        summary: 'Export the audit log as NDJSON for offline verification',
+        description:
+          'Streams `{"type":"row",...}` lines in seq order, then every `{"type":"checkpoint",...}` line (docs/audit-format.md). ' +
+          'Resume an interrupted download with `after_seq` = the last seq received. Verify with ' +
+          '`npm run audit:verify -- --export FILE --checkpoints FILE --public-key FILE`.',
+        tags: ['audit'],
+        security: bearerSecurity,
+        querystring: z.object({ after_seq: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0) }),
+        response: errorResponses,
+      },
+      handler: async (request, reply) => {
+        await requireAuditor(request, []);
+        const afterSeq = request.query.after_seq;
+        await context.auditor.record(request, { outcome: 'allowed', reason: `export after_seq=${afterSeq}`, tokens: [], purpose: null, ticket: null });
+        return reply
+          .type('application/x-ndjson; charset=utf-8')
+          .header('content-disposition', 'attachment; filename="audit-export.ndjson"')
+          // A stream is sent as-is (no serializer): the typed reply only knows the JSON error shapes.
+          .send(Readable.from(exportLines(context.pool, afterSeq)) as never);
+      },
+    });
+
+    app.get('/audit/public-key', { schema: { summary: 'The public key that verifies audit checkpoints (PEM)', tags: ['audit'] } }, async (_request, reply) => {
+      if (context.auditSigner === undefined) {
+        throw new HttpError(404, 'not_configured', 'audit checkpoints are not configured (set AUDIT_SIGNING_KEY_ID)');
+      }
+      return reply.type('application/x-pem-file').header('x-audit-key-id', context.auditSigner.keyId).send(context.auditSigner.publicKeyPem);
     });
   };
 }
+

@@ -1,5 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
+import type { AuditSigner } from '../../../lib/keys/audit-signer.js';
+import type { AuditChainMonitor } from '../audit/monitor.js';
 import type { ApprovalDesk } from '../approvals/desk.js';
 import type { AuditWriter } from '../audit/writer.js';
 import type { ExhaustedBudgets } from '../budget/standing.js';
@@ -18,6 +20,10 @@ export interface RouteContext {
   tokenizer: ActiveTokenKey;
   auditor: Auditor;
   auditWriter: AuditWriter;
+  /** Incremental, single-flight verification of the stored log against its checkpoints. */
+  auditMonitor: AuditChainMonitor;
+  /** The checkpoint signing key, when checkpoints are configured. */
+  auditSigner: AuditSigner | undefined;
   metrics: RevealMetrics;
   approvals: ApprovalDesk;
   exhaustedBudgets: ExhaustedBudgets;

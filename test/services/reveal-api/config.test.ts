@@ -43,11 +43,20 @@ describe('loadRevealConfig', () => {
     expect(configError({ ...BASE, JWT_ISSUER: undefined, JWT_AUDIENCE: '' }).settings).toEqual(expect.arrayContaining(['JWT_ISSUER', 'JWT_AUDIENCE']));
   });
 
-  it('prefers JWKS over a public key over a secret', () => {
+  it('uses the one key source that is set', () => {
     const secret = 'x'.repeat(32);
-    expect(loadRevealConfig({ ...BASE, JWT_PUBLIC_KEY: '{}', JWT_SECRET: secret }).jwt.source.kind).toBe('jwks');
-    expect(loadRevealConfig({ ...BASE, JWT_JWKS_URL: undefined, JWT_PUBLIC_KEY: '{}', JWT_SECRET: secret }).jwt.source.kind).toBe('public-key');
+    expect(loadRevealConfig(BASE).jwt.source.kind).toBe('jwks');
+    expect(loadRevealConfig({ ...BASE, JWT_JWKS_URL: undefined, JWT_PUBLIC_KEY: '{}' }).jwt.source.kind).toBe('public-key');
     expect(loadRevealConfig({ ...BASE, JWT_JWKS_URL: undefined, JWT_SECRET: secret }).jwt.source).toEqual({ kind: 'secret', secret });
+  });
+
+  it('refuses two key sources at once, naming both, instead of silently picking one', () => {
+    const secret = 'x'.repeat(32);
+    const both = configError({ ...BASE, JWT_SECRET: secret });
+    expect(both.message).toMatch(/JWT_JWKS_URL and JWT_SECRET/);
+    expect(both.settings).toContain('JWT_SECRET');
+    expect(configError({ ...BASE, JWT_JWKS_URL: undefined, JWT_PUBLIC_KEY: '{}', JWT_SECRET: secret }).message).toMatch(/JWT_PUBLIC_KEY and JWT_SECRET/);
+    expect(configError({ ...BASE, JWT_PUBLIC_KEY: '{}', JWT_SECRET: secret }).message).toMatch(/JWT_JWKS_URL and JWT_PUBLIC_KEY and JWT_SECRET/);
   });
 
   it('refuses HS algorithms next to an asymmetric key, short secrets and unknown algorithms', () => {

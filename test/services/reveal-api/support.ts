@@ -65,11 +65,14 @@ export async function startRevealHarness(env: Env = {}, options: { testDb?: Test
   const appKeys = LocalKeyring.fromKey(Buffer.from(keyringMaster));
 
   const buildApp = async (overrides: Env = {}, options: { localStack?: boolean } = {}) => {
+    const given = { ...env, ...overrides };
+    // One JWT key source at a time (two is a start-up error): the local key unless the test names another.
+    const keySource = given.JWT_JWKS_URL !== undefined || given.JWT_SECRET !== undefined ? {} : { JWT_PUBLIC_KEY: signingKey.publicKeyPem };
     const config = loadRevealConfig(
       {
       DATABASE_URL: testDb.url,
       LOCAL_MASTER_KEY_FILE: join(keyDir, 'unused-master.key'),
-      JWT_PUBLIC_KEY: signingKey.publicKeyPem,
+      ...keySource,
       JWT_ISSUER: LOCAL_ISSUER,
       JWT_AUDIENCE: LOCAL_AUDIENCE,
       LOG_LEVEL: 'info',

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../../lib/audit/reader.js';
+import { MAX_OPEN_REQUESTS } from '../../../../services/reveal-api/approvals/desk.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
 import { auditRows, auditText, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
 
@@ -191,6 +192,24 @@ describe('four-eyes reveals', () => {
     }
     expect(await verifyAuditChain(harness.testDb.owner.pool)).toMatchObject({ ok: true });
     expect((await app.inject({ url: '/metrics' })).body).toMatch(/tokenvault_approval_steps_total\{step="collected"\} 1/);
+  });
+});
+
+describe('a requester flooding approvers', () => {
+  it('gets at most MAX_OPEN_REQUESTS open requests; the next is refused with 429 and audited', async () => {
+    const flood = await startRevealHarness({ POLICY_FILE: await writePolicyFile(POLICY) });
+    try {
+      const [seeded] = await flood.seed([{ field: 'device_id', value: '888-99-0000' }]);
+      const headers = bearer(await flood.token('sven', ['investigator']));
+      const send = () => flood.app.inject({ method: 'POST', url: '/reveal', headers, payload: { tokens: [seeded?.token], purpose: PURPOSE } });
+      for (let index = 0; index < MAX_OPEN_REQUESTS; index += 1) expect((await send()).statusCode).toBe(202);
+      const refused = await send();
+      expect(refused.statusCode).toBe(429);
+      expect(refused.json().error.code).toBe('too_many_open_requests');
+      expect((await auditRows(flood.testDb)).at(-1)).toMatchObject({ action: 'reveal.request', actor: 'sven', outcome: 'rate_limited', reason: 'too_many_open_requests' });
+    } finally {
+      await flood.close();
+    }
   });
 });
 

@@ -133,7 +133,7 @@ describe('bearer JWT authentication', () => {
   describe('with keys from a JWKS endpoint', () => {
     let app: RevealApp;
     beforeAll(async () => {
-      app = await harness.buildApp({ JWT_JWKS_URL: jwks.url });
+      app = await harness.buildApp({ JWT_JWKS_URL: jwks.url, JWT_PUBLIC_KEY: undefined });
     });
 
     it('accepts a token whose kid is in the key set', async () => {
@@ -153,7 +153,7 @@ describe('bearer JWT authentication', () => {
     });
 
     it('answers 503, not 401, when the key set cannot be fetched', async () => {
-      const unreachable = await harness.buildApp({ JWT_JWKS_URL: 'http://127.0.0.1:9/jwks.json' });
+      const unreachable = await harness.buildApp({ JWT_JWKS_URL: 'http://127.0.0.1:9/jwks.json', JWT_PUBLIC_KEY: undefined });
       const response = await revealWith(unreachable, `Bearer ${await signed(valid())}`);
       expect(response.statusCode).toBe(503);
       expect(response.json().error.code).toBe('auth_unavailable');

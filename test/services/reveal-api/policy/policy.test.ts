@@ -30,7 +30,21 @@ describe('authorization policy', () => {
       approve: false,
       budget: {},
       breakGlassPerDay: undefined,
+      person: { access: {}, erase: false },
     });
+  });
+
+  it('combines person-request grants: the most permissive access per field, erase from any role', () => {
+    const policy = Policy.parse({
+      roles: {
+        assistant: { person: { access: { ip: 'masked' } } },
+        officer: { person: { access: { ip: 'plain', device_id: 'masked' }, erase: true } },
+      },
+    });
+    expect(policy.permissionsFor(['assistant']).person).toEqual({ access: { ip: 'masked' }, erase: false });
+    expect(policy.permissionsFor(['assistant', 'officer']).person).toEqual({ access: { ip: 'plain', device_id: 'masked' }, erase: true });
+    expect(() => Policy.parse({ roles: { x: { person: { access: { ip: 'clear' } } } } })).toThrow(/POLICY_FILE/);
+    expect(() => Policy.parse({ roles: { x: { person: { delete: true } } } })).toThrow(/POLICY_FILE/);
   });
 
   it('rejects unknown fields, redactions and permissions with a ConfigError naming POLICY_FILE', () => {

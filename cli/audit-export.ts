@@ -1,0 +1,65 @@
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { createDatabase } from '../db/client.js';
+import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
+import { ConfigError } from '../lib/errors.js';
+import { exportLines } from '../services/reveal-api/audit/store.js';
+import type { Output } from './audit-verify.js';
+
+const exportEnvSchema = z.object({
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// connection URL' }),
+  DATABASE_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/, { message: 'expected a PostgreSQL role name' }).default('auditor'),
+});
+
+const USAGE = 'usage: npm run audit:export -- --out FILE [--after-seq N]   (FILE "-" writes to standard output)';
+
+/**
+ * `npm run audit:export -- --out FILE`: the audit log as NDJSON (rows, then checkpoints) for
+ * the offline verifier, streamed page by page. Reads as the auditor role by default.
+ * Exit 0 when written, 2 when it could not be.
+ */
+export async function runAuditExport(argv: string[], env: Env, output: Output = { out: console.log, err: console.error }): Promise<number> {
+  let out: string;
+  let afterSeq: number;
+  let config: z.infer<typeof exportEnvSchema>;
+  try {
+    const { values } = parseArgs({ args: argv, options: { out: { type: 'string' }, 'after-seq': { type: 'string', default: '0' } } });
+    if (values.out === undefined) throw new ConfigError(`--out is required\n${USAGE}`, []);
+    if (!/^[0-9]{1,15}$/.test(values['after-seq'])) throw new ConfigError(`--after-seq: expected a seq number\n${USAGE}`, []);
+    out = values.out;
+    afterSeq = Number(values['after-seq']);
+    config = parseEnv(exportEnvSchema, env);
+  } catch (error) {
+    output.err(error instanceof Error ? error.message : String(error));
+    return 2;
+  }
+  const database = createDatabase({ url: config.DATABASE_URL, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-export' });
+  try {
+    let rows = 0;
+    let checkpoints = 0;
+    const counted = async function* () {
+      for await (const chunk of exportLines(database.pool, afterSeq)) {
+        if (chunk.startsWith('{"type":"row"')) rows += chunk.split('\n').length - 1;
+        else checkpoints += 1;
+        yield chunk;
+      }
+    };
+    const target = out === '-' ? process.stdout : createWriteStream(out, { mode: 0o640 });
+    await pipeline(Readable.from(counted()), target, { end: out !== '-' });
+    if (out !== '-') output.err(`exported ${rows} rows and ${checkpoints} checkpoints to ${out}`);
+    return 0;
+  } catch (error) {
+    output.err(`audit log could not be exported: ${error instanceof Error ? error.message : String(error)}`);
+    return 2;
+  } finally {
+    await database.close();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.exitCode = await runAuditExport(process.argv.slice(2), processEnv());
+}

@@ -1,0 +1,27 @@
+import type { KeyObject } from 'node:crypto';
+
+/**
+ * Signs audit checkpoints with an asymmetric key the database cannot use. Verifiers need
+ * only the public key; the private key stays in KMS (production) or a local file (npm start).
+ */
+export interface AuditSigner {
+  /** SHA-256 hex of the DER SubjectPublicKeyInfo: the key_id in every checkpoint. */
+  readonly keyId: string;
+  /** `aws-kms:<arn>` or `local-only:<file>`: written into checkpoints for people. */
+  readonly label: string;
+  readonly publicKey: KeyObject;
+  readonly publicKeyPem: string;
+  /** ECDSA P-256 / SHA-256 signature of the message, DER-encoded. */
+  sign(message: Buffer): Promise<Buffer>;
+  close(): void;
+}
+
+export type AuditSignerConfig =
+  | {
+      kind: 'aws-kms';
+      keyId: string;
+      region: string;
+      endpoint: string | undefined;
+      credentials?: { accessKeyId: string; secretAccessKey: string };
+    }
+  | { kind: 'local'; file: string };

@@ -1,0 +1,93 @@
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { GetPublicKeyCommand, KMSClient, KMSServiceException, SignCommand } from '@aws-sdk/client-kms';
+import { keyIdOf } from '../audit/checkpoint.js';
+import { KeyProviderError } from '../errors.js';
+import type { AuditSigner } from './audit-signer.js';
+
+export interface KmsAuditSignerOptions {
+  keyId: string;
+  region: string;
+  endpoint: string | undefined;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+/**
+ * Signs with an AWS KMS asymmetric key (KeySpec ECC_NIST_P256, KeyUsage SIGN_VERIFY,
+ * ECDSA_SHA_256). The private key never leaves KMS; its public key is read once at start.
+ */
+export class KmsAuditSigner implements AuditSigner {
+  readonly label: string;
+
+  private constructor(
+    private readonly client: KMSClient,
+    private readonly kmsKeyId: string,
+    readonly publicKey: KeyObject,
+    readonly keyId: string,
+    arn: string,
+  ) {
+    this.label = `aws-kms:${arn}`;
+  }
+
+  get publicKeyPem(): string {
+    return this.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  }
+
+  static async open(options: KmsAuditSignerOptions): Promise<KmsAuditSigner> {
+    const client = new KMSClient({
+      region: options.region,
+      ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+      maxAttempts: 3,
+    });
+    try {
+      const out = await call('GetPublicKey', () => client.send(new GetPublicKeyCommand({ KeyId: options.keyId })));
+      if (out.KeyUsage !== 'SIGN_VERIFY' || out.KeySpec !== 'ECC_NIST_P256' || out.PublicKey === undefined) {
+        throw new KeyProviderError(
+          'audit_key_unsuitable',
+          `KMS key ${options.keyId} must be an asymmetric ECC_NIST_P256 key with KeyUsage SIGN_VERIFY (AUDIT_SIGNING_KEY_ID); it is ${out.KeySpec ?? '?'} / ${out.KeyUsage ?? '?'}`,
+        );
+      }
+      if (out.SigningAlgorithms !== undefined && !out.SigningAlgorithms.includes('ECDSA_SHA_256')) {
+        throw new KeyProviderError('audit_key_unsuitable', `KMS key ${options.keyId} does not offer ECDSA_SHA_256 (AUDIT_SIGNING_KEY_ID)`);
+      }
+      const publicKey = createPublicKey({ key: Buffer.from(out.PublicKey), format: 'der', type: 'spki' });
+      return new KmsAuditSigner(client, options.keyId, publicKey, keyIdOf(publicKey), out.KeyId ?? options.keyId);
+    } catch (error) {
+      client.destroy();
+      throw error;
+    }
+  }
+
+  async sign(message: Buffer): Promise<Buffer> {
+    const out = await call('Sign', () =>
+      this.client.send(new SignCommand({ KeyId: this.kmsKeyId, Message: message, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' })),
+    );
+    if (out.Signature === undefined) throw new KeyProviderError('kms_bad_response', 'KMS Sign returned no signature');
+    return Buffer.from(out.Signature);
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}
+
+async function call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (cause) {
+    if (cause instanceof KeyProviderError) throw cause;
+    if (cause instanceof KMSServiceException && (cause.name === 'UnsupportedOperationException' || cause.name === 'InvalidKeyUsageException')) {
+      throw new KeyProviderError(
+        'audit_key_unsuitable',
+        `KMS ${operation} failed: ${cause.name}: the key must be an asymmetric ECC_NIST_P256 key with KeyUsage SIGN_VERIFY (AUDIT_SIGNING_KEY_ID)`,
+        { cause },
+      );
+    }
+    if (cause instanceof KMSServiceException) {
+      const transient = cause.$fault === 'server' || cause.name === 'ThrottlingException';
+      throw new KeyProviderError(`kms_${cause.name}`, `KMS ${operation} failed: ${cause.name}: ${cause.message} (AUDIT_SIGNING_KEY_ID)`, { cause, transient });
+    }
+    const message = cause instanceof Error ? cause.message : String(cause);
+    throw new KeyProviderError('kms_unreachable', `KMS ${operation} failed: ${message} (check AWS_ENDPOINT_URL_KMS and credentials)`, { cause, transient: true });
+  }
+}

@@ -1,0 +1,137 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseExportLine } from '../../../../lib/audit/export-format.js';
+import type { RevealApp } from '../../../../services/reveal-api/app.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+
+let harness: RevealHarness;
+let app: RevealApp;
+let ip: SeededValue;
+let dir: string;
+let auditor: Record<string, string>;
+let alice: Record<string, string>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tokenvault-audit-routes-'));
+  harness = await startRevealHarness({
+    AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'),
+    AUDIT_CHECKPOINT_INTERVAL_SECONDS: '0',
+    AUDIT_CHECKPOINT_LOG: 'false',
+  });
+  app = harness.app;
+  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+  auditor = bearer(await harness.token('audrey', ['auditor']));
+  alice = bearer(await harness.token('alice', ['investigator']));
+});
+afterAll(async () => {
+  await harness?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function reveal(count: number) {
+  for (let index = 0; index < count; index += 1) {
+    await app.inject({ method: 'POST', url: '/reveal', headers: alice, payload: { tokens: [ip.token], purpose: PURPOSE } });
+  }
+}
+
+async function verify(query = '') {
+  const response = await app.inject({ url: `/audit/verify${query}`, headers: auditor });
+  expect(response.statusCode).toBe(200);
+  return response.json() as Record<string, unknown> & { checked: number; head: { seq: number } };
+}
+
+describe('GET /audit/verify with checkpoints', () => {
+  it('reports the newest verified checkpoint and the uncovered rows, then verifies incrementally', async () => {
+    await reveal(4);
+    await app.auditCheckpointer!.checkpointNow();
+    await reveal(2);
+    const first = await verify();
+    expect(first).toMatchObject({
+      ok: true,
+      mode: 'full',
+      checked: 6,
+      head: { seq: 6, hash: expect.stringMatching(/^[0-9a-f]{64}$/) },
+      checkpoints: 1,
+      checkpoint: { index: 1, seq: 4, key_id: expect.stringMatching(/^[0-9a-f]{64}$/), signature_ok: true, signer: expect.stringMatching(/^local-only:/) },
+      uncovered: { from_seq: 5, to_seq: 6 },
+      message: expect.stringMatching(/rows 5\.\.6 are after the last checkpoint and not yet covered by a signature/),
+    });
+    // The verify call itself appended row 7; the next call reads only that one.
+    const second = await verify('?incremental=true');
+    expect(second).toMatchObject({ ok: true, mode: 'incremental', checked: 1, head: { seq: 7 }, verified_rows: 7, uncovered: { from_seq: 5, to_seq: 7 } });
+    await app.auditCheckpointer!.checkpointNow();
+    expect(await verify('?incremental=true')).toMatchObject({ ok: true, mode: 'incremental', checked: 1, checkpoints: 2, checkpoint: { index: 2, seq: 8 }, uncovered: null });
+  });
+
+  it('parallel calls share one run and /healthz keeps answering meanwhile', async () => {
+    await reveal(20);
+    const responses = await Promise.all([
+      ...Array.from({ length: 6 }, () => app.inject({ url: '/audit/verify', headers: auditor })),
+      app.inject({ url: '/healthz' }),
+    ]);
+    expect(responses.every((response) => response.statusCode === 200)).toBe(true);
+    const verdicts = responses.slice(0, 6).map((response) => response.json() as { checked: number; head: { seq: number } });
+    // One full run served all six: same head, same count.
+    expect(new Set(verdicts.map((verdict) => `${verdict.head.seq}/${verdict.checked}`)).size).toBe(1);
+  });
+
+  it('an incremental run notices a rewritten anchor row and falls back to a full run that names it', async () => {
+    const before = await verify('?incremental=true');
+    const seq = before.head.seq;
+    const client = await harness.testDb.owner.pool.connect();
+    try {
+      await client.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; UPDATE audit_log SET hash = decode(repeat('00', 32), 'hex') WHERE seq = ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
+      const broken = await verify('?incremental=true');
+      expect(broken).toMatchObject({ ok: false, mode: 'full', firstBrokenSeq: seq, reason: expect.stringMatching(/edited/) });
+    } finally {
+      await client.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq >= ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
+      client.release();
+    }
+  });
+});
+
+describe('GET /audit/export', () => {
+  it('streams NDJSON rows in seq order, then the checkpoints; resumes after a seq', async () => {
+    const response = await app.inject({ url: '/audit/export', headers: auditor });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toMatch(/^application\/x-ndjson/);
+    const lines = response.body.trimEnd().split('\n').map((line, index) => parseExportLine(line, index + 1));
+    const rows = lines.flatMap((line) => (line.type === 'row' ? [line.row.seq] : []));
+    const checkpoints = lines.flatMap((line) => (line.type === 'checkpoint' ? [line.checkpoint.body.index] : []));
+    expect(rows).toEqual(Array.from({ length: rows.length }, (_, index) => index + 1));
+    expect(checkpoints).toEqual([1, 2]);
+    expect(lines.findIndex((line) => line.type === 'checkpoint')).toBe(rows.length);
+
+    const resumed = await app.inject({ url: '/audit/export?after_seq=5', headers: auditor });
+    const resumedRows = resumed.body.trimEnd().split('\n').map((line, index) => parseExportLine(line, index + 1)).flatMap((line) => (line.type === 'row' ? [line.row.seq] : []));
+    expect(resumedRows[0]).toBe(6);
+    expect(resumedRows.at(-1)).toBeGreaterThan(rows.at(-1)!); // the first export's own audit row is there now
+  });
+
+  it('is refused (403, audited) without the audit permission', async () => {
+    const response = await app.inject({ url: '/audit/export', headers: alice });
+    expect(response.statusCode).toBe(403);
+    const { rows } = await harness.testDb.owner.pool.query<{ action: string; outcome: string }>('SELECT action, outcome FROM audit_log ORDER BY seq DESC LIMIT 1');
+    expect(rows[0]).toEqual({ action: 'audit_export', outcome: 'denied' });
+  });
+
+  it('serves the checkpoint public key as PEM, and 404 when checkpoints are off', async () => {
+    const response = await app.inject({ url: '/audit/public-key' });
+    expect(response.statusCode).toBe(200);
+    expect(response.body).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    const plain = await harness.buildApp({ AUDIT_SIGNING_KEY_FILE: '' });
+    expect((await plain.inject({ url: '/audit/public-key' })).json()).toMatchObject({ error: { code: 'not_configured' } });
+  });
+});
+
+describe('GET /audit/verify without checkpoints configured', () => {
+  it('leaves out `checkpoint` (this server signs none) and still names the uncovered rows', async () => {
+    const plain = await harness.buildApp({ AUDIT_SIGNING_KEY_FILE: '' });
+    const response = await plain.inject({ url: '/audit/verify', headers: auditor });
+    const body = response.json() as Record<string, unknown>;
+    expect(body).not.toHaveProperty('checkpoint');
+    expect(body).toMatchObject({ ok: true, mode: 'full', uncovered: { from_seq: expect.any(Number) } });
+  });
+});
