@@ -52,6 +52,8 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
   const oidcApp = await harness.buildApp({
     ...common,
     JWT_JWKS_URL: provider.jwksUrl,
+    // The provider's keys replace the harness's local key: exactly one key source.
+    JWT_PUBLIC_KEY: undefined,
     JWT_ISSUER: provider.issuer,
     JWT_AUDIENCE: provider.resource,
     CONSOLE_OIDC_ISSUER: provider.issuer,

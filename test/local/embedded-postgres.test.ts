@@ -70,6 +70,11 @@ describe('embedded PostgreSQL', () => {
   it('refuses a data directory a live server holds, naming its pid', async () => {
     const parent = await mkdtemp(join(tmpdir(), 'tokenvault-test-kept-'));
     scratch.push(parent);
+    // As root the cluster of a directory in a 0700 parent lives in the temp directory: removed too.
+    onTestFinished(async () => {
+      const relocated = await readlink(join(parent, 'postgres')).catch(() => undefined);
+      if (relocated !== undefined) await Promise.all(started.map((server) => server.stop().catch(() => undefined))).then(() => rm(relocated, { recursive: true, force: true }));
+    });
     const first = await start({ dir: join(parent, 'postgres') });
     const second = startEmbeddedPostgres({ dir: join(parent, 'postgres') });
     await expect(second).rejects.toBeInstanceOf(PostgresAlreadyRunningError);
