@@ -21,6 +21,7 @@ import { CHECKPOINT_FORMAT, checkpointBytes, checkpointDigest, keyIdOf, type Che
 import { LocalAuditSigner } from '../lib/keys/local-audit-signer.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import { chainHash, type AuditContent } from '../lib/audit/chain.js';
+import { printTable } from './table.js';
 
 const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, 'baseline-rows': { type: 'string', default: '100000' } } });
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
     ]);
     await rm(exportFile, { force: true });
   }
-  print(['rows', 'checkpoints', 'export size', 'export rows/s', 'export peak RSS MiB', 'verify rows/s', 'verify peak RSS MiB'], table);
+  printTable(['rows', 'checkpoints', 'export size', 'export rows/s', 'export peak RSS MiB', 'verify rows/s', 'verify peak RSS MiB'], table);
   console.log('\nEach figure from a fresh child process (peak RSS = getrusage maxrss, includes the Node.js runtime and tsx).');
 }
 
@@ -148,14 +149,6 @@ function measure(job: { kind: 'export' | 'verify'; databaseUrl: string; exportFi
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`measurement process exited with ${code}`))));
   });
-}
-
-function print(header: string[], rows: string[][]): void {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const line = (cells: string[]) => `| ${cells.map((cell, column) => cell.padStart(widths[column] ?? 0)).join(' | ')} |`;
-  console.log(line(header));
-  console.log(`|${widths.map((width) => `${'-'.repeat(width + 1)}:`).join('|')}|`);
-  for (const row of rows) console.log(line(row));
 }
 
 try {

@@ -43,6 +43,7 @@ import { loadRevealConfig } from '../services/reveal-api/config.js';
 import { between, snapshot } from './reveal/histogram.js';
 import type { LoadCase, LoadResult } from './reveal/load.js';
 import { seedVault } from './reveal/seed.js';
+import { printTable } from './table.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -285,14 +286,6 @@ function runLoad(child: ChildProcess, load: LoadCase): Promise<LoadResult> {
 
 function fmt(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : '∞';
-}
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const line = (cells: string[]) => `| ${cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join(' | ')} |`;
-  console.log(line(header));
-  console.log(`|${widths.map((width, column) => (column === 0 ? `:${'-'.repeat(width + 1)}` : `${'-'.repeat(width + 1)}:`)).join('|')}|`);
-  for (const row of rows) console.log(line(row));
 }
 
 try {
