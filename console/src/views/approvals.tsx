@@ -1,6 +1,7 @@
 import { formatDistanceToNowStrict } from 'date-fns';
 import { useEffect, useState } from 'preact/hooks';
 import { api, describeError, isMissingRoute } from '../api.js';
+import { ErrorAlert } from './error-alert.js';
 
 export interface Approval {
   id: string;
@@ -70,11 +71,7 @@ export function ApprovalsView() {
           {done}
         </p>
       )}
-      {error === null ? null : (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorAlert error={error} />
       {approvals?.length === 0 ? <p>Nothing is waiting for approval.</p> : null}
       <ul class="cards">
         {approvals?.map((approval) => (
@@ -170,11 +167,7 @@ function ApprovalCard({ approval, onDecided }: { approval: Approval; onDecided: 
           </button>
         </div>
       </form>
-      {error === null ? null : (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorAlert error={error} />
     </li>
   );
 }

@@ -4,6 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, apiRaw, describeError, isMissingRoute } from '../api.js';
 import { pickedTokens } from '../handoff.js';
 import { session } from '../session.js';
+import { ErrorAlert } from './error-alert.js';
 
 export interface AuditEntry {
   seq: number;
@@ -175,11 +176,7 @@ export function AuditView() {
           <ExportButton />
         </div>
       </form>
-      {error === null ? null : (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorAlert error={error} />
       <div class="split">
         <div class="table-wrap">
           <table>

@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, describeError } from '../api.js';
 import { fieldOf, parseTokenList } from '../handoff.js';
 import { session } from '../session.js';
+import { ErrorAlert } from './error-alert.js';
 
 type EraseResult = { token: string; status: 'erased' } | { token: string; error: string };
 
@@ -120,11 +121,7 @@ export function EraseView() {
           </div>
         </section>
       )}
-      {error === null ? null : (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorAlert error={error} />
       {results === null ? null : (
         <section aria-labelledby="erase-results">
           <h2 id="erase-results">Result</h2>

@@ -4,6 +4,7 @@ import { api, ApiError, describeError } from '../api.js';
 import { fieldOf, parseTokenList, pickedTokens } from '../handoff.js';
 import { session, settings } from '../session.js';
 import { refreshMe } from '../sign-in.js';
+import { ErrorAlert } from './error-alert.js';
 
 type RevealResult =
   | { token: string; field: string; value: string; redaction: 'none' | 'masked' }
@@ -133,11 +134,7 @@ export function RevealView() {
           </button>
         </div>
       </form>
-      {error === null ? null : (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorAlert error={error} />
       {pending.length === 0 ? null : <PendingList pending={pending} setPending={setPending} onResults={show} />}
       {results === null ? null : (
         <Results

@@ -3,6 +3,7 @@ import { describeError } from '../api.js';
 import { beginSignIn } from '../oidc.js';
 import { endedBecause, settings } from '../session.js';
 import { localSignIn } from '../sign-in.js';
+import { ErrorAlert } from './error-alert.js';
 
 export function SignInView() {
   const current = settings.value;
@@ -28,7 +29,7 @@ export function SignInView() {
     <main id="main" class="sign-in">
       <h1>tokenvault console</h1>
       {endedBecause.value === null ? null : <p role="status" class="notice">{endedBecause.value}</p>}
-      {error === null ? null : <p role="alert" class="error">{error}</p>}
+      <ErrorAlert error={error} />
       {current.oidc === null ? null : (
         <section aria-labelledby="oidc-heading">
           <h2 id="oidc-heading">Sign in</h2>
