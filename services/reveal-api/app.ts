@@ -24,6 +24,7 @@ import { ExhaustedBudgets } from './budget/standing.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import type { RevealConfig } from './config.js';
 import { authenticateWith } from './http/authenticate.js';
+import { registerAuthorization } from './http/authorize.js';
 import { actionOf, Auditor } from './http/auditor.js';
 import { errorHandlerWith } from './http/error-handler.js';
 import { errorBody, RateLimitedError } from './http/errors.js';
@@ -212,6 +213,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       .send(errorBody('method_not_allowed', `${request.method} is not allowed here; this path answers ${allowed.join(', ')}`));
   });
 
+  registerAuthorization(app, { authenticate: context.authenticate, policy, auditor });
   await app.register(revealRoutes(context));
   await app.register(tokenizeRoutes(context));
   await app.register(eraseRoutes(context));

@@ -4,11 +4,11 @@ import type pg from 'pg';
 import { AuditUnavailableError, type AuditEntry, type AuditWriter } from '../audit/writer.js';
 import type { Principal } from '../auth/token-verifier.js';
 import { budgetHeaders, exhaustedMessage, limitsFor, retryAfterSeconds } from '../budget/standing.js';
-import { outcomeOf, type Attempt, type Auditor } from '../http/auditor.js';
-import { BudgetExhaustedError, ConflictError, ForbiddenError, HttpError, NotFoundError } from '../http/errors.js';
+import { countsReason, outcomeOf, type Attempt, type Auditor } from '../http/auditor.js';
+import { BudgetExhaustedError, ConflictError, HttpError, NotFoundError } from '../http/errors.js';
 import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';
-import { parseRequested, resolveTokens, summary, type RevealResult } from '../routes/reveal-results.js';
+import { parseRequested, resolveTokens, type RevealResult } from '../routes/reveal-results.js';
 import type { Vault } from '../vault/vault.js';
 import type { ApprovalNotifier } from './notifier.js';
 import {
@@ -111,9 +111,6 @@ export class ApprovalDesk {
     const action = decision === 'approve' ? 'approval.approve' : 'approval.deny';
     const refused = (code: string, error: HttpError, stored?: RevealRequest): Refusal => ({ attempt: this.stepAttempt(action, id, 'denied', code, stored), error });
     return this.audited(request, async (client) => {
-      if (!this.deps.policy.permissionsFor(principal.roles).approve) {
-        return refused('not_an_approver', new ForbiddenError('your roles do not allow approving reveal requests'));
-      }
       const stored = await lockRequest(client, id);
       if (stored === undefined) return refused('no_such_request', new NotFoundError('no such reveal request'));
       if (stored.requester === principal.sub) {
@@ -200,7 +197,7 @@ export class ApprovalDesk {
       });
       return {
         value: { request: { ...stored, status: 'collected' as const }, results: resolved.results, headers: budgetHeaders(charge.standings) },
-        attempt: { ...this.stepAttempt(action, id, outcome, summary(resolved.counts), stored), fieldCounts: resolved.fieldCounts },
+        attempt: { ...this.stepAttempt(action, id, outcome, countsReason(resolved.counts), stored), fieldCounts: resolved.fieldCounts },
       };
     });
   }

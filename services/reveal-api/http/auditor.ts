@@ -29,6 +29,14 @@ export function outcomeOf(tally: ItemTally): Extract<AuditOutcome, 'allowed' | '
   return tally.forbidden + tally.invalid === 0 ? 'allowed' : 'partial';
 }
 
+/** An audit reason from item counts: `revealed=2 not_found=1` (zero counts left out). */
+export function countsReason(counts: Readonly<Record<string, number>>): string {
+  return Object.entries(counts)
+    .filter(([, count]) => count > 0)
+    .map(([name, count]) => `${name}=${count}`)
+    .join(' ');
+}
+
 export interface Attempt {
   /** Defaults to the route's action; governance steps name their own (reveal.request, approval.approve...). */
   action?: string;

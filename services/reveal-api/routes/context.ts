@@ -30,7 +30,7 @@ export interface RouteContext {
   authenticate: (request: FastifyRequest) => Promise<void>;
 }
 
-/** Audited routes run the authenticate hook first, so a principal is always there in handlers. */
+/** Routes that declare a permission are authenticated first (http/authorize.ts), so a principal is always there in their handlers. */
 export function principalOf(request: FastifyRequest): Principal {
   const principal = request.principal;
   if (principal === undefined) throw new Error('route reached without authentication');

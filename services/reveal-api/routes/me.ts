@@ -65,7 +65,7 @@ const view = (standing: BudgetStanding) => ({
 export function meRoutes(context: RouteContext) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.withTypeProvider<ZodTypeProvider>().get('/me', {
-      preValidation: context.authenticate,
+      config: { permission: 'authenticated' },
       schema: {
         summary: 'Your subject, roles, permissions per field, remaining budgets and open reveal requests',
         tags: ['me'],

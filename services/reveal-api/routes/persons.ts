@@ -5,7 +5,6 @@ import { PII_FIELDS, type PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import { AuditUnavailableError } from '../audit/writer.js';
 import type { Attempt } from '../http/auditor.js';
-import { ForbiddenError } from '../http/errors.js';
 import { maskValue } from '../policy/mask.js';
 import type { Redaction } from '../policy/policy.js';
 import type { VaultLookup } from '../vault/vault.js';
@@ -22,6 +21,9 @@ const personBody = z.object({
   purpose: purposeSchema,
   ticket: ticketSchema,
 });
+
+/** Validated before the permission check runs. */
+const bodyOf = (request: FastifyRequest) => request.body as z.infer<typeof personBody>;
 
 const valueResult = z.union([
   z.object({ token: z.string(), value: z.string(), redaction: z.enum(['none', 'masked']) }),
@@ -95,8 +97,15 @@ export function personRoutes(context: RouteContext) {
     const routes = app.withTypeProvider<ZodTypeProvider>();
 
     routes.post('/persons/access', {
-      config: { auditAction: 'person.access', rateLimit: {} },
-      preValidation: context.authenticate,
+      config: {
+        auditAction: 'person.access',
+        rateLimit: {},
+        permission: {
+          allows: (permissions) => Object.keys(permissions.person.access).length > 0,
+          refuses: 'requests about a person',
+          denial: (request) => ({ reason: `user_id=${bodyOf(request).user_id}: no person access permission`, tokens: [] }),
+        },
+      },
       schema: {
         summary: 'Everything held about one person, as one JSON document (data-subject access)',
         description:
@@ -109,10 +118,6 @@ export function personRoutes(context: RouteContext) {
       handler: async (request) => {
         const grants = context.policy.permissionsFor(principalOf(request).roles).person.access;
         const { user_id: userId, purpose, ticket } = request.body;
-        if (Object.keys(grants).length === 0) {
-          await context.auditor.record(request, { outcome: 'denied', reason: `user_id=${userId}: no person access permission`, tokens: [], purpose, ticket });
-          throw new ForbiddenError('your roles do not allow requests about a person');
-        }
         const { rows } = await context.pool.query<PersonRow>(
           // create_date as text: a date is a calendar day, not an instant (no time zone shift).
           `SELECT message_id, create_date::text AS create_date, sent_at, ingested_at, device_type, locale, app_version, masked_ip, masked_device_id, partition
@@ -177,8 +182,15 @@ export function personRoutes(context: RouteContext) {
     });
 
     routes.post('/persons/erase', {
-      config: { auditAction: 'person.erase', rateLimit: {} },
-      preValidation: context.authenticate,
+      config: {
+        auditAction: 'person.erase',
+        rateLimit: {},
+        permission: {
+          allows: (permissions) => permissions.person.erase,
+          refuses: 'erasing a person',
+          denial: (request) => ({ reason: `user_id=${bodyOf(request).user_id}: no person erase permission`, tokens: [] }),
+        },
+      },
       schema: {
         summary: "Erase one person: their rows in every partition, and each vault value no other person's row uses",
         description:
@@ -189,12 +201,7 @@ export function personRoutes(context: RouteContext) {
         response: { 200: eraseResponse, ...errorResponses },
       },
       handler: async (request) => {
-        const allowed = context.policy.permissionsFor(principalOf(request).roles).person.erase;
         const { user_id: userId, purpose, ticket } = request.body;
-        if (!allowed) {
-          await context.auditor.record(request, { outcome: 'denied', reason: `user_id=${userId}: no person erase permission`, tokens: [], purpose, ticket });
-          throw new ForbiddenError('your roles do not allow erasing a person');
-        }
         return eraseWithin(context, request, userId, purpose, ticket);
       },
     });
