@@ -21,7 +21,7 @@ import { createMaintenanceMetrics } from '../../lib/lifecycle/metrics.js';
 import { monthStart, prepareMonth } from '../../lib/lifecycle/partitions.js';
 import { applyRetention } from '../../lib/lifecycle/retention.js';
 import { startEmbeddedPostgres } from '../../local/embedded-postgres.js';
-import { AuditWriter } from '../../services/reveal-api/audit/writer.js';
+import { insertAudit } from '../../lib/audit/insert.js';
 import { KnownTokens } from '../../services/ingestor/known-tokens.js';
 import type { InboundMessage } from '../../services/ingestor/message.js';
 import { createSink } from '../../services/ingestor/sink.js';
@@ -105,13 +105,11 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
     const second = months[1] ?? '';
     const monthRows = Number((await owner.pool.query<{ n: string }>(`SELECT count(*) AS n FROM user_logins WHERE create_date < $1::date`, [second])).rows[0]?.n);
     log(`retention: dropping ${oldest} (${monthRows} rows) and shredding its orphaned values…`);
-    const auditWriter = new AuditWriter(owner.pool);
     let shredStarted = 0;
     const retentionStarted = performance.now();
     const result = await applyRetention(
       {
         pool: owner.pool,
-        auditWriter,
         metrics: createMaintenanceMetrics(),
         onProgress: (step) => {
           if (step.startsWith('shredding') && shredStarted === 0) shredStarted = performance.now();
@@ -146,7 +144,6 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
     log(`access and erasure of ${options.persons} people…`);
     const reveal = createDatabase({ url: postgres.url, role: 'reveal_api', poolSize: 2 });
     cleanups.unshift(() => reveal.close());
-    const personWriter = new AuditWriter(reveal.pool);
     const access: number[] = [];
     const erase: number[] = [];
     let erasedRows = 0;
@@ -162,7 +159,7 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
         started = performance.now();
         await client.query('BEGIN');
         const { rows } = await client.query<{ rows_deleted: string; shredded_tokens: string[]; kept_tokens: string[] }>('SELECT * FROM person_erase($1)', [userId]);
-        await personWriter.appendWithin(client, [
+        await insertAudit(client, [
           { action: 'person.erase', actor: 'bench', roles: ['privacy-officer'], clientAddress: null, requestId: null, purpose: 'bench', ticket: 'BENCH-1', tokens: rows[0]?.shredded_tokens ?? [], fieldCounts: {}, outcome: 'allowed', reason: null },
         ]);
         await client.query('COMMIT');

@@ -11,7 +11,7 @@ import {
 import { AuditLogVerifier } from '../../../lib/audit/verifier.js';
 import type { AuditSigner } from '../../../lib/keys/audit-signer.js';
 import type { CheckpointPublisher } from './publisher.js';
-import { latestStoredCheckpoint, readAuditRows } from './store.js';
+import { latestStoredCheckpoint, readAuditRows } from '../../../lib/audit/reader.js';
 
 // Arbitrary constant: elects the one replica that writes the next checkpoint.
 export const AUDIT_CHECKPOINT_LOCK_ID = 7_468_023;

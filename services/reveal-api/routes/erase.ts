@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { withTransaction } from '../../../db/transaction.js';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import { AuditUnavailableError } from '../audit/writer.js';
+import { AuditUnavailableError } from '../../../lib/audit/entry.js';
 import { countsReason, outcomeOf } from '../http/auditor.js';
 import { principalOf, type RouteContext } from './context.js';
 import { bearerSecurity, errorResponses, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
@@ -76,14 +76,9 @@ export function eraseRoutes(context: RouteContext) {
             purpose,
             ticket,
           };
-          try {
-            await context.auditWriter.appendWithin(client, [context.auditor.entryFor(request, attempt)]);
-            auditRowWritten = true;
-          } catch (cause) {
-            // Nothing is erased without its audit row: the transaction rolls back.
-            request.audited = true;
-            throw new AuditUnavailableError({ cause });
-          }
+          // Nothing is erased without its audit row: if it fails, the transaction rolls back.
+          await context.auditor.recordWithin(client, request, attempt);
+          auditRowWritten = true;
           return { results, attempt };
         }).catch((cause: unknown) => {
           if (!auditRowWritten) throw cause;

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { withTransaction } from '../../../db/transaction.js';
 import { PII_FIELDS, type PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import { AuditUnavailableError } from '../audit/writer.js';
+import { AuditUnavailableError } from '../../../lib/audit/entry.js';
 import type { Attempt } from '../http/auditor.js';
 import { maskValue } from '../policy/mask.js';
 import type { Redaction } from '../policy/policy.js';
@@ -216,10 +217,8 @@ function valueOf(token: string, redaction: Redaction | undefined, entry: VaultLo
 }
 
 async function eraseWithin(context: RouteContext, request: FastifyRequest, userId: string, purpose: string, ticket: string): Promise<z.infer<typeof eraseResponse>> {
-  const client = await context.pool.connect();
-  let release: Error | undefined;
-  try {
-    await client.query('BEGIN');
+  let auditRowWritten = false;
+  const { deleted, partitions, shredded, kept, attempt } = await withTransaction(context.pool, async (client) => {
     const { rows } = await client.query<EraseRow>('SELECT * FROM person_erase($1)', [userId]);
     const row = rows[0];
     const shredded = { ip: 0, device_id: 0 };
@@ -243,34 +242,29 @@ async function eraseWithin(context: RouteContext, request: FastifyRequest, userI
       purpose,
       ticket,
     };
-    try {
-      await context.auditWriter.appendWithin(client, [context.auditor.entryFor(request, attempt)]);
-      await client.query('COMMIT');
-    } catch (cause) {
-      // Nothing is erased without its audit row.
-      await client.query('ROLLBACK').catch((error: Error) => (release = error));
-      request.audited = true;
-      throw new AuditUnavailableError({ cause });
-    }
-    context.auditor.committedWithin(request, attempt);
-    const keptTotal = kept.ip + kept.device_id;
-    return {
-      user_id: userId,
-      rows_deleted: deleted,
-      partitions,
-      values_shredded: shredded,
-      values_kept: kept,
-      note:
-        deleted === 0
-          ? 'Nothing held about this user_id (already erased, or never seen): nothing changed.'
-          : keptTotal === 0
-            ? 'Every row of this person is deleted and each of their ip/device_id values is shredded.'
-            : `Every row of this person is deleted. ${keptTotal} of their values are kept because other people's rows still reference them (for example a shared office IP); they are shredded when those rows are erased or expire.`,
-    };
-  } catch (error) {
-    if (!(error instanceof AuditUnavailableError)) await client.query('ROLLBACK').catch((rollbackError: Error) => (release = rollbackError));
-    throw error;
-  } finally {
-    client.release(release);
-  }
+    // Nothing is erased without its audit row: if it fails, the transaction rolls back.
+    await context.auditor.recordWithin(client, request, attempt);
+    auditRowWritten = true;
+    return { deleted, partitions, shredded, kept, attempt };
+  }).catch((cause: unknown) => {
+    if (!auditRowWritten) throw cause;
+    // The COMMIT failed: the deletes and their audit row are undone together.
+    request.audited = true;
+    throw new AuditUnavailableError({ cause });
+  });
+  context.auditor.committedWithin(request, attempt);
+  const keptTotal = kept.ip + kept.device_id;
+  return {
+    user_id: userId,
+    rows_deleted: deleted,
+    partitions,
+    values_shredded: shredded,
+    values_kept: kept,
+    note:
+      deleted === 0
+        ? 'Nothing held about this user_id (already erased, or never seen): nothing changed.'
+        : keptTotal === 0
+          ? 'Every row of this person is deleted and each of their ip/device_id values is shredded.'
+          : `Every row of this person is deleted. ${keptTotal} of their values are kept because other people's rows still reference them (for example a shared office IP); they are shredded when those rows are erased or expire.`,
+  };
 }
