@@ -11,6 +11,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
+import { withTransaction } from '../../db/transaction.js';
 import { createDatabase, type Database } from '../../db/client.js';
 import { runMigrations } from '../../db/migrate.js';
 import * as schema from '../../db/schema.js';
@@ -154,22 +155,18 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
       let started = performance.now();
       await reveal.pool.query('SELECT * FROM person_logins($1)', [userId]);
       access.push(performance.now() - started);
-      const client = await reveal.pool.connect();
-      try {
-        started = performance.now();
-        await client.query('BEGIN');
-        const { rows } = await client.query<{ rows_deleted: string; shredded_tokens: string[]; kept_tokens: string[] }>('SELECT * FROM person_erase($1)', [userId]);
+      started = performance.now();
+      const rows = await withTransaction(reveal.pool, async (client) => {
+        const { rows: erased } = await client.query<{ rows_deleted: string; shredded_tokens: string[]; kept_tokens: string[] }>('SELECT * FROM person_erase($1)', [userId]);
         await insertAudit(client, [
-          { action: 'person.erase', actor: 'bench', roles: ['privacy-officer'], clientAddress: null, requestId: null, purpose: 'bench', ticket: 'BENCH-1', tokens: rows[0]?.shredded_tokens ?? [], fieldCounts: {}, outcome: 'allowed', reason: null },
+          { action: 'person.erase', actor: 'bench', roles: ['privacy-officer'], clientAddress: null, requestId: null, purpose: 'bench', ticket: 'BENCH-1', tokens: erased[0]?.shredded_tokens ?? [], fieldCounts: {}, outcome: 'allowed', reason: null },
         ]);
-        await client.query('COMMIT');
-        erase.push(performance.now() - started);
-        erasedRows += Number(rows[0]?.rows_deleted ?? 0);
-        shredded += rows[0]?.shredded_tokens.length ?? 0;
-        kept += rows[0]?.kept_tokens.length ?? 0;
-      } finally {
-        client.release();
-      }
+        return erased;
+      });
+      erase.push(performance.now() - started);
+      erasedRows += Number(rows[0]?.rows_deleted ?? 0);
+      shredded += rows[0]?.shredded_tokens.length ?? 0;
+      kept += rows[0]?.kept_tokens.length ?? 0;
     }
 
     const fmt = (value: number) => Math.round(value).toLocaleString('en-US');
