@@ -103,22 +103,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
   const pollers = options.pollers ?? INGESTOR_DEFAULTS.pollers;
   const waitTimeSeconds = options.waitTimeSeconds ?? INGESTOR_DEFAULTS.waitTimeSeconds;
   const logger = deps.logger.child({ component: 'ingestor' });
-  const metrics = createIngestorMetrics(deps.registry);
-  const keys = countingKeyProvider(deps.keys, metrics.kmsCalls);
-  const dataKeys = new DataKeyRing(deps.database.db, keys, options.dataKeyPolicy ?? DEFAULT_DATA_KEY_POLICY);
-  const tokenizer = new ActiveTokenKey(deps.database, keys);
-  const knownTokens = new KnownTokens(options.knownTokenCacheSize ?? INGESTOR_DEFAULTS.knownTokenCacheSize);
-  const sink = createSink({ database: deps.database, dataKeys, tokenizer: () => tokenizer.current(), knownTokens, logger, writers: options.sinkWriters, unknownFields: options.unknownFields });
-
-  const counts = { received: 0, stored: 0, duplicates: 0, quarantined: 0, retried: 0, deleted: 0, deleteFailures: 0, batches: 0 };
-  let inFlight = 0;
-  let polling = false;
-  let stopping = false;
-  let databaseHealthy = false;
-  let refreshTimer: NodeJS.Timeout | undefined;
-  let refreshing: Promise<void> | undefined;
-  let stopped: Promise<void> | undefined;
-
+  // First: options SQS would reject stop construction here, before anything else is built.
   const poller = new SqsPoller({
     sqs: deps.sqs,
     options: {
@@ -143,6 +128,22 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       },
     },
   });
+
+  const metrics = createIngestorMetrics(deps.registry);
+  const keys = countingKeyProvider(deps.keys, metrics.kmsCalls);
+  const dataKeys = new DataKeyRing(deps.database.db, keys, options.dataKeyPolicy ?? DEFAULT_DATA_KEY_POLICY);
+  const tokenizer = new ActiveTokenKey(deps.database, keys);
+  const knownTokens = new KnownTokens(options.knownTokenCacheSize ?? INGESTOR_DEFAULTS.knownTokenCacheSize);
+  const sink = createSink({ database: deps.database, dataKeys, tokenizer: () => tokenizer.current(), knownTokens, logger, writers: options.sinkWriters, unknownFields: options.unknownFields });
+
+  const counts = { received: 0, stored: 0, duplicates: 0, quarantined: 0, retried: 0, deleted: 0, deleteFailures: 0, batches: 0 };
+  let inFlight = 0;
+  let polling = false;
+  let stopping = false;
+  let databaseHealthy = false;
+  let refreshTimer: NodeJS.Timeout | undefined;
+  let refreshing: Promise<void> | undefined;
+  let stopped: Promise<void> | undefined;
 
   /**
    * The poller's handler: stores a batch in one transaction; the poller deletes it only once

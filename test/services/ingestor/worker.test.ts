@@ -291,6 +291,16 @@ describe('ingestor: SQS → PostgreSQL', () => {
     }
   });
 
+  it('refuses transport options SQS would reject when it is created, naming the option', async () => {
+    const queueUrl = await sqs.createQueue(uniqueName('options'));
+    const create = (options: IngestorOptions) => () =>
+      createIngestor({ sqs: sqs.sqs, queueUrl, database: ingestorDb, keys, logger: logs.logger, options: { waitTimeSeconds: 1, ...options } });
+    expect(create({ pollers: 0 })).toThrow(/option pollers: must be an integer from 1 to 64/);
+    expect(create({ maxMessages: 11 })).toThrow(/option batchSize: must be an integer from 1 to 10/);
+    expect(create({ visibilityTimeoutSeconds: 43_201 })).toThrow(/option visibilityTimeoutSeconds/);
+    expect(() => createIngestor({ sqs: sqs.sqs, queueUrl: 'login-queue', database: ingestorDb, keys, logger: logs.logger })).toThrow(/option queueUrl/);
+  });
+
   it('exports the process and Node.js runtime metrics next to its own', async () => {
     const ingestor = startIngestor(await sqs.createQueue(uniqueName('default-metrics')));
     const text = await ingestor.registry.metrics();
