@@ -4,6 +4,7 @@ import { bookFrom, READ_NOW, readUsage, toArrayLiteral, type Charge, type Charge
 import { AuditUnavailableError, linkEntries, type AuditEntry, type ChainHead } from './entry.js';
 import { DEFAULT_LOCK_TIMEOUT_MS, insertIfHeadIs, insertRows, lockChain, READ_HEAD } from './sql.js';
 import { insertAfterHead } from './insert.js';
+import { GroupCommit } from '../group-commit.js';
 
 /** Beyond this many actors the cached usage is rebuilt from the batch's actors (bounded memory). */
 const MAX_CACHED_ACTORS = 10_000;
@@ -34,25 +35,20 @@ export interface Appended {
   decision?: ChargeDecision;
 }
 
-interface Pending {
+interface Queued {
   entry: AuditEntry;
   charged?: ChargedEntry;
   enqueuedAt: number;
-  resolve: (appended: Appended) => void;
-  reject: (error: unknown) => void;
 }
 
 /**
- * Appends to the hash chain with group commit: entries arriving while a transaction is in
- * flight are written together in the next one (one lock, one head read, one INSERT, one
- * COMMIT for the whole group). append() resolves only once its row is committed.
+ * Appends to the hash chain with group commit (lib/group-commit.ts): entries arriving while a
+ * transaction is in flight are written together in the next one (one lock, one head read, one
+ * INSERT, one COMMIT for the whole group). append() resolves only once its row is committed.
+ * One writer at a time: every row links to the one before it.
  */
 export class AuditWriter {
-  private queue: Pending[] = [];
-  private draining = false;
-  private idle: Promise<void> = Promise.resolve();
-  private markIdle: () => void = () => undefined;
-  private readonly maxBatch: number;
+  private readonly groups: GroupCommit<Queued, Appended>;
   private readonly beginAndLock: string;
   /** The last row this writer committed: the next batch links to it without reading it first. */
   private knownHead: ChainHead | undefined;
@@ -65,8 +61,8 @@ export class AuditWriter {
     private readonly pool: pg.Pool,
     private readonly options: AuditWriterOptions = {},
   ) {
-    this.maxBatch = options.maxBatch ?? 256;
     this.beginAndLock = `BEGIN; ${lockChain(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)}`;
+    this.groups = new GroupCommit({ commit: (batch) => this.commit(batch), writers: 1, maxWeight: options.maxBatch ?? 256 });
   }
 
   /** Resolves with the row's seq once it is committed; rejects with AuditUnavailableError. */
@@ -84,45 +80,24 @@ export class AuditWriter {
   }
 
   private enqueue(entry: AuditEntry, charged: ChargedEntry | undefined): Promise<Appended> {
-    return new Promise<Appended>((resolve, reject) => {
-      this.queue.push({ entry, ...(charged === undefined ? {} : { charged }), enqueuedAt: performance.now(), resolve, reject });
-      if (!this.draining) {
-        this.draining = true;
-        this.idle = new Promise((done) => (this.markIdle = done));
-        void this.drain();
-      }
+    return this.groups.submit({ entry, ...(charged === undefined ? {} : { charged }), enqueuedAt: performance.now() }).catch((cause: unknown) => {
+      throw new AuditUnavailableError({ cause });
     });
   }
 
   /** Waits for every appended entry to be committed or rejected (shutdown). */
   async flush(): Promise<void> {
-    await this.idle;
+    await this.groups.idle();
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        try {
-          const written = batch.some((pending) => pending.charged !== undefined)
-            ? await this.writeChargedBatch(batch)
-            : (await this.writeBatch(batch.map((pending) => pending.entry))).map((seq): Appended => ({ seq }));
-          const now = performance.now();
-          this.options.onBatch?.(batch.length);
-          batch.forEach((pending, index) => {
-            this.options.onCommitted?.((now - pending.enqueuedAt) / 1000);
-            pending.resolve(written[index] ?? { seq: 0 });
-          });
-        } catch (cause) {
-          const error = new AuditUnavailableError({ cause });
-          for (const pending of batch) pending.reject(error);
-        }
-      }
-    } finally {
-      // Same synchronous turn as the empty-queue check: an append() after this starts a new drain.
-      this.draining = false;
-      this.markIdle();
-    }
+  private async commit(batch: readonly Queued[]): Promise<Appended[]> {
+    const written = batch.some((queued) => queued.charged !== undefined)
+      ? await this.writeChargedBatch(batch)
+      : (await this.writeBatch(batch.map((queued) => queued.entry))).map((seq): Appended => ({ seq }));
+    const now = performance.now();
+    this.options.onBatch?.(batch.length);
+    for (const queued of batch) this.options.onCommitted?.((now - queued.enqueuedAt) / 1000);
+    return written;
   }
 
   private writeBatch(entries: readonly AuditEntry[]): Promise<number[]> {
@@ -157,8 +132,8 @@ export class AuditWriter {
    * database clock, the actors' usage, head), then (usage, rows, commit). Charges are decided
    * in queue order, so two requests of one actor in one batch cannot both spend the last values.
    */
-  private writeChargedBatch(batch: readonly Pending[]): Promise<Appended[]> {
-    const actors = [...new Set(batch.flatMap((pending) => (pending.charged === undefined ? [] : [pending.charged.charge.actor])))];
+  private writeChargedBatch(batch: readonly Queued[]): Promise<Appended[]> {
+    const actors = [...new Set(batch.flatMap((queued) => (queued.charged === undefined ? [] : [queued.charged.charge.actor])))];
     const head = this.knownHead;
     const cached = this.usage;
     this.knownHead = undefined;
@@ -197,7 +172,7 @@ export class AuditWriter {
   }
 
   /** The one-round-trip charged write; undefined (nothing committed) when the head moved. */
-  private async tryChargedAfter(client: pg.PoolClient, discard: Discard, head: ChainHead, book: UsageBook, batch: readonly Pending[]): Promise<Appended[] | undefined> {
+  private async tryChargedAfter(client: pg.PoolClient, discard: Discard, head: ChainHead, book: UsageBook, batch: readonly Queued[]): Promise<Appended[] | undefined> {
     const { rows, last, decisions } = this.decideAndLink(batch, book, head.seq, head.hash);
     const insert = insertIfHeadIs(client.escapeLiteral(JSON.stringify(rows)), head);
     const lastRow = rows.at(-1);
@@ -220,11 +195,11 @@ export class AuditWriter {
   }
 
   /** Decides each charge in order (a refused one is replaced by its refusal row) and links the rows after (seq, hash). */
-  private decideAndLink(batch: readonly Pending[], book: UsageBook, afterSeq: number, afterHash: Buffer | null) {
-    const decisions = batch.map((pending) => (pending.charged === undefined ? undefined : book.charge(pending.charged.charge)));
-    const entries = batch.map((pending, index) => {
+  private decideAndLink(batch: readonly Queued[], book: UsageBook, afterSeq: number, afterHash: Buffer | null) {
+    const decisions = batch.map((queued) => (queued.charged === undefined ? undefined : book.charge(queued.charged.charge)));
+    const entries = batch.map((queued, index) => {
       const decision = decisions[index];
-      return pending.charged !== undefined && decision !== undefined && !decision.granted ? pending.charged.refused(decision) : pending.entry;
+      return queued.charged !== undefined && decision !== undefined && !decision.granted ? queued.charged.refused(decision) : queued.entry;
     });
     return { ...this.link(entries, afterSeq, afterHash), decisions };
   }
