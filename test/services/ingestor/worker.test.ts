@@ -276,7 +276,11 @@ describe('ingestor: SQS → PostgreSQL', () => {
         checks: { database: { ok: true }, queue: { ok: true }, tokenKey: { ok: false, error: 'not loaded yet' }, polling: { ok: false, error: 'not started' } },
       });
       await ingestor.start();
-      expect(await ingestor.checkReady()).toEqual({ status: 'ready', checks: { database: { ok: true }, queue: { ok: true }, tokenKey: { ok: true, detail: 'v1' }, polling: { ok: true } } });
+      // The active version at this moment (another test in this file activates a newer one).
+      const { rows } = await testDb.owner.pool.query<{ version: number }>(`SELECT version FROM token_keys WHERE state = 'active'`);
+      expect(rows).toHaveLength(1);
+      const active = `v${rows[0]?.version}`;
+      expect(await ingestor.checkReady()).toEqual({ status: 'ready', checks: { database: { ok: true }, queue: { ok: true }, tokenKey: { ok: true, detail: active }, polling: { ok: true } } });
       await proxy.cut();
       const cut = await ingestor.checkReady();
       expect(cut).toMatchObject({ status: 'not_ready', checks: { database: { ok: false, error: expect.stringMatching(/\(E[A-Z]+\)$|^Error|unavailable/) }, polling: { ok: true } } });
