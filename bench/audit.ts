@@ -22,6 +22,7 @@ import { LocalAuditSigner } from '../lib/keys/local-audit-signer.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import { chainHash, type AuditContent } from '../lib/audit/chain.js';
 import { printTable } from './table.js';
+import { runBenchmark } from './run.js';
 
 const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, 'baseline-rows': { type: 'string', default: '100000' } } });
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -151,11 +152,4 @@ function measure(job: { kind: 'export' | 'verify'; databaseUrl: string; exportFi
   });
 }
 
-try {
-  await main();
-} catch (error) {
-  console.error(error);
-  process.exitCode = 1;
-} finally {
-  for (const cleanup of cleanups) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));
-}
+await runBenchmark(main, cleanups, log);

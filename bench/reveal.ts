@@ -44,6 +44,7 @@ import { between, snapshot } from './reveal/histogram.js';
 import type { LoadCase, LoadResult } from './reveal/load.js';
 import { seedVault } from './reveal/seed.js';
 import { printTable } from './table.js';
+import { runBenchmark } from './run.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -288,11 +289,4 @@ function fmt(value: number, digits: number): string {
   return Number.isFinite(value) ? value.toFixed(digits) : '∞';
 }
 
-try {
-  await main();
-} catch (error) {
-  console.error(error);
-  process.exitCode = 1;
-} finally {
-  for (const cleanup of cleanups) await cleanup().catch((error: unknown) => log(`cleanup: ${String(error)}`));
-}
+await runBenchmark(main, cleanups, log);

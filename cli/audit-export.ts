@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { createDatabase } from '../db/client.js';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { ConfigError } from '../lib/errors.js';
-import { exportLines } from '../services/reveal-api/audit/store.js';
+import { exportLines } from '../lib/audit/reader.js';
 import type { Output } from './audit-verify.js';
 
 const exportEnvSchema = z.object({

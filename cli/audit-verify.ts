@@ -10,7 +10,7 @@ import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { isEntryPoint, runMain } from '../lib/entry-point.js';
 import { ConfigError } from '../lib/errors.js';
 import { runningLocalStack } from '../local/instance.js';
-import { readAuditRows, readStoredCheckpoints } from '../services/reveal-api/audit/store.js';
+import { readAuditRows, readStoredCheckpoints } from '../lib/audit/reader.js';
 
 const auditVerifyEnvSchema = z.object({
   /** Unset: the database of the `npm start` running from TOKENVAULT_DATA_DIR (as `npm run token` finds its key there). */

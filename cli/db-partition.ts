@@ -5,7 +5,6 @@ import { abortOnSignals } from '../lib/keys/rotation/interrupt.js';
 import { loadMaintenanceConfig } from '../lib/lifecycle/config.js';
 import { createMaintenanceMetrics } from '../lib/lifecycle/metrics.js';
 import { moveUnpartitioned } from '../lib/lifecycle/unpartitioned.js';
-import { AuditWriter } from '../services/reveal-api/audit/writer.js';
 import { createProgressReporter } from './progress.js';
 import { runMain } from '../lib/entry-point.js';
 
@@ -25,7 +24,6 @@ async function main(): Promise<number> {
       moveUnpartitioned(
         {
           pool: database.pool,
-          auditWriter: new AuditWriter(database.pool),
           metrics: createMaintenanceMetrics(),
           signal: interrupt.signal,
           onProgress: (step, done, total) => progress.update(step, done, total),

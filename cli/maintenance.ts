@@ -6,7 +6,6 @@ import { abortOnSignals } from '../lib/keys/rotation/interrupt.js';
 import { loadMaintenanceConfig } from '../lib/lifecycle/config.js';
 import { runMaintenance, type MaintenanceReport } from '../lib/lifecycle/maintenance.js';
 import { createMaintenanceMetrics, pushMetrics } from '../lib/lifecycle/metrics.js';
-import { AuditWriter } from '../services/reveal-api/audit/writer.js';
 import { createProgressReporter } from './progress.js';
 import { runMain } from '../lib/entry-point.js';
 
@@ -28,9 +27,8 @@ async function main(): Promise<number> {
   try {
     const report = await withExclusiveJob(database, MAINTENANCE_LOCK_ID, 'maintenance', async () => {
       // The same chain writer the reveal-api uses: the advisory-locked head orders both.
-      const auditWriter = new AuditWriter(database.pool);
       return runMaintenance(
-        { pool: database.pool, auditWriter, metrics, signal: interrupt.signal, onProgress: (step, done, total) => progress.update(step, done, total) },
+        { pool: database.pool, metrics, signal: interrupt.signal, onProgress: (step, done, total) => progress.update(step, done, total) },
         {
           loginRetentionDays: config.loginRetentionDays,
           quarantineRetentionDays: config.quarantineRetentionDays,

@@ -11,6 +11,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
+import { withTransaction } from '../../db/transaction.js';
 import { createDatabase, type Database } from '../../db/client.js';
 import { runMigrations } from '../../db/migrate.js';
 import * as schema from '../../db/schema.js';
@@ -21,7 +22,7 @@ import { createMaintenanceMetrics } from '../../lib/lifecycle/metrics.js';
 import { monthStart, prepareMonth } from '../../lib/lifecycle/partitions.js';
 import { applyRetention } from '../../lib/lifecycle/retention.js';
 import { startEmbeddedPostgres } from '../../local/embedded-postgres.js';
-import { AuditWriter } from '../../services/reveal-api/audit/writer.js';
+import { insertAudit } from '../../lib/audit/insert.js';
 import { KnownTokens } from '../../services/ingestor/known-tokens.js';
 import type { InboundMessage } from '../../services/ingestor/message.js';
 import { createSink } from '../../services/ingestor/sink.js';
@@ -105,13 +106,11 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
     const second = months[1] ?? '';
     const monthRows = Number((await owner.pool.query<{ n: string }>(`SELECT count(*) AS n FROM user_logins WHERE create_date < $1::date`, [second])).rows[0]?.n);
     log(`retention: dropping ${oldest} (${monthRows} rows) and shredding its orphaned values…`);
-    const auditWriter = new AuditWriter(owner.pool);
     let shredStarted = 0;
     const retentionStarted = performance.now();
     const result = await applyRetention(
       {
         pool: owner.pool,
-        auditWriter,
         metrics: createMaintenanceMetrics(),
         onProgress: (step) => {
           if (step.startsWith('shredding') && shredStarted === 0) shredStarted = performance.now();
@@ -146,7 +145,6 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
     log(`access and erasure of ${options.persons} people…`);
     const reveal = createDatabase({ url: postgres.url, role: 'reveal_api', poolSize: 2 });
     cleanups.unshift(() => reveal.close());
-    const personWriter = new AuditWriter(reveal.pool);
     const access: number[] = [];
     const erase: number[] = [];
     let erasedRows = 0;
@@ -157,22 +155,18 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
       let started = performance.now();
       await reveal.pool.query('SELECT * FROM person_logins($1)', [userId]);
       access.push(performance.now() - started);
-      const client = await reveal.pool.connect();
-      try {
-        started = performance.now();
-        await client.query('BEGIN');
-        const { rows } = await client.query<{ rows_deleted: string; shredded_tokens: string[]; kept_tokens: string[] }>('SELECT * FROM person_erase($1)', [userId]);
-        await personWriter.appendWithin(client, [
-          { action: 'person.erase', actor: 'bench', roles: ['privacy-officer'], clientAddress: null, requestId: null, purpose: 'bench', ticket: 'BENCH-1', tokens: rows[0]?.shredded_tokens ?? [], fieldCounts: {}, outcome: 'allowed', reason: null },
+      started = performance.now();
+      const rows = await withTransaction(reveal.pool, async (client) => {
+        const { rows: erased } = await client.query<{ rows_deleted: string; shredded_tokens: string[]; kept_tokens: string[] }>('SELECT * FROM person_erase($1)', [userId]);
+        await insertAudit(client, [
+          { action: 'person.erase', actor: 'bench', roles: ['privacy-officer'], clientAddress: null, requestId: null, purpose: 'bench', ticket: 'BENCH-1', tokens: erased[0]?.shredded_tokens ?? [], fieldCounts: {}, outcome: 'allowed', reason: null },
         ]);
-        await client.query('COMMIT');
-        erase.push(performance.now() - started);
-        erasedRows += Number(rows[0]?.rows_deleted ?? 0);
-        shredded += rows[0]?.shredded_tokens.length ?? 0;
-        kept += rows[0]?.kept_tokens.length ?? 0;
-      } finally {
-        client.release();
-      }
+        return erased;
+      });
+      erase.push(performance.now() - started);
+      erasedRows += Number(rows[0]?.rows_deleted ?? 0);
+      shredded += rows[0]?.shredded_tokens.length ?? 0;
+      kept += rows[0]?.kept_tokens.length ?? 0;
     }
 
     const fmt = (value: number) => Math.round(value).toLocaleString('en-US');

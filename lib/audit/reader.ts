@@ -1,5 +1,7 @@
 import type pg from 'pg';
 import { ChainVerifier, type AuditRow, type ChainVerdict } from './chain.js';
+import { checkpointBodySchema, checkpointLine, type CheckpointBody, type SignedCheckpoint } from './checkpoint.js';
+import { rowLine } from './export-format.js';
 
 type Queryable = Pick<pg.Pool, 'query'>;
 
@@ -48,16 +50,12 @@ export function toRow(raw: RawRow): AuditRow {
 /** Checks the whole chain, oldest first, a page at a time (constant memory). */
 export async function verifyAuditChain(db: Queryable, pageSize = 2000): Promise<ChainVerdict> {
   const verifier = new ChainVerifier();
-  let after = 0;
-  for (;;) {
-    const page = await db.query<RawRow>(`SELECT ${ROW_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, [after, pageSize]);
-    for (const raw of page.rows) {
-      if (!verifier.push(toRow(raw))) return verifier.verdict();
+  for await (const page of readAuditRows(db, { pageSize })) {
+    for (const row of page) {
+      if (!verifier.push(row)) return verifier.verdict();
     }
-    const last = page.rows.at(-1);
-    if (last === undefined || page.rows.length < pageSize) return verifier.verdict();
-    after = Number(last.seq);
   }
+  return verifier.verdict();
 }
 
 export interface AuditQuery {
@@ -102,4 +100,69 @@ export async function queryAuditLog(db: Queryable, query: AuditQuery): Promise<A
   const entries = result.rows.slice(0, query.limit).map(toRow);
   const more = result.rows.length > query.limit;
   return { entries, nextBeforeSeq: more ? entries.at(-1)?.seq : undefined };
+}
+
+/** Rows with seq > afterSeq (and ≤ toSeq), oldest first, a page at a time (flat memory). */
+export async function* readAuditRows(db: Queryable, options: { afterSeq?: number; toSeq?: number; pageSize?: number } = {}): AsyncGenerator<AuditRow[]> {
+  const pageSize = options.pageSize ?? 2000;
+  let after = options.afterSeq ?? 0;
+  for (;;) {
+    const page = await db.query<RawRow>({
+      name: 'audit-rows-page',
+      text: `SELECT ${ROW_COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
+      values: [after, options.toSeq ?? Number.MAX_SAFE_INTEGER, pageSize],
+    });
+    if (page.rows.length > 0) yield page.rows.map(toRow);
+    const last = page.rows.at(-1);
+    if (last === undefined || page.rows.length < pageSize) return;
+    after = Number(last.seq);
+  }
+}
+
+interface RawCheckpoint {
+  idx: string;
+  body: string;
+  signature: Buffer;
+}
+
+/** Checkpoints stored in audit_checkpoints with idx > afterIndex, in index order. */
+export async function* readStoredCheckpoints(db: Queryable, afterIndex = 0, pageSize = 1000): AsyncGenerator<SignedCheckpoint> {
+  let after = afterIndex;
+  for (;;) {
+    const page = await db.query<RawCheckpoint>('SELECT idx, body, signature FROM audit_checkpoints WHERE idx > $1 ORDER BY idx LIMIT $2', [after, pageSize]);
+    for (const raw of page.rows) yield storedCheckpoint(raw);
+    const last = page.rows.at(-1);
+    if (last === undefined || page.rows.length < pageSize) return;
+    after = Number(last.idx);
+  }
+}
+
+export async function latestStoredCheckpoint(db: Queryable): Promise<SignedCheckpoint | undefined> {
+  const { rows } = await db.query<RawCheckpoint>('SELECT idx, body, signature FROM audit_checkpoints ORDER BY idx DESC LIMIT 1');
+  return rows[0] === undefined ? undefined : storedCheckpoint(rows[0]);
+}
+
+/**
+ * A stored body that is not valid JSON of the format is returned as-is with what could be
+ * read, so the verifier reports the bad signature (tampering) instead of crashing.
+ */
+function storedCheckpoint(raw: RawCheckpoint): SignedCheckpoint {
+  let body: CheckpointBody;
+  try {
+    body = checkpointBodySchema.parse(JSON.parse(raw.body)) as CheckpointBody;
+  } catch {
+    body = { format: 'unreadable' as CheckpointBody['format'], index: Number(raw.idx) } as CheckpointBody;
+  }
+  return { body, signature: raw.signature };
+}
+
+/**
+ * The export (docs/audit-format.md §3): NDJSON rows after afterSeq, then every checkpoint.
+ * One chunk per page of rows, pulled as the consumer reads, so memory stays flat.
+ */
+export async function* exportLines(db: Queryable, afterSeq = 0): AsyncGenerator<string> {
+  for await (const page of readAuditRows(db, { afterSeq, pageSize: 5000 })) {
+    yield `${page.map(rowLine).join('\n')}\n`;
+  }
+  for await (const checkpoint of readStoredCheckpoints(db)) yield `${checkpointLine(checkpoint)}\n`;
 }

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import type { KeyProviderConfig } from '../config/shared.js';
 
 /**
  * Signs audit checkpoints with an asymmetric key the database cannot use. Verifiers need
@@ -16,12 +17,5 @@ export interface AuditSigner {
   close(): void;
 }
 
-export type AuditSignerConfig =
-  | {
-      kind: 'aws-kms';
-      keyId: string;
-      region: string;
-      endpoint: string | undefined;
-      credentials?: { accessKeyId: string; secretAccessKey: string };
-    }
-  | { kind: 'local'; file: string };
+/** Where the signing key lives: the same two kinds as the data keys' root (a KMS key, or a local file). */
+export type AuditSignerConfig = KeyProviderConfig;

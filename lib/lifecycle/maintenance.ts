@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import type { AuditWriter } from '../../services/reveal-api/audit/writer.js';
 import type { MaintenanceMetrics } from './metrics.js';
 import { DEFAULT_PARTITION, listPartitions, monthStart, prepareMonths, splitDefault } from './partitions.js';
 import { applyRetention, planRetention, type RetentionPlan, type RetentionResult, type RetentionSettings } from './retention.js';
@@ -7,7 +6,6 @@ import { moveUnpartitioned, unpartitionedRows, type MoveResult } from './unparti
 
 export interface MaintenanceDeps {
   pool: pg.Pool;
-  auditWriter: AuditWriter;
   metrics: MaintenanceMetrics;
   signal?: AbortSignal;
   onProgress?: (step: string, done: number, total: number) => void;

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { AuditWriter } from '../../services/reveal-api/audit/writer.js';
+import { insertAudit } from '../audit/insert.js';
 import { TokenvaultError } from '../errors.js';
 import type { MaintenanceMetrics } from './metrics.js';
 import { listPartitions } from './partitions.js';
@@ -47,7 +47,6 @@ export interface RetentionResult {
 
 export interface RetentionDeps {
   pool: pg.Pool;
-  auditWriter: AuditWriter;
   metrics?: MaintenanceMetrics;
   signal?: AbortSignal;
   onProgress?: (step: string, done: number, total: number) => void;
@@ -142,7 +141,7 @@ async function dropPartition(deps: RetentionDeps, partition: ExpiredPartition, d
     const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`);
     const count = Number(rows[0]?.n ?? 0);
     await client.query(`DROP TABLE ${table}`);
-    await deps.auditWriter.appendWithin(client, [
+    await insertAudit(client, [
       systemEntry('retention.drop_partition', {
         purpose: `retention: login rows are kept ${days} days (LOGIN_RETENTION_DAYS)`,
         reason: `dropped partition ${partition.name} [${partition.from}, ${partition.to}): every row dated before ${cutoff}`,
@@ -166,7 +165,7 @@ async function expireQuarantine(deps: RetentionDeps, cutoff: string, settings: R
       );
       const n = rowCount ?? 0;
       if (n > 0) {
-        await deps.auditWriter.appendWithin(client, [
+        await insertAudit(client, [
           systemEntry('retention.quarantine', {
             purpose: `retention: quarantined messages are kept ${settings.quarantineRetentionDays ?? 0} days (QUARANTINE_RETENTION_DAYS)`,
             reason: `deleted quarantined messages received before ${cutoff}`,
@@ -201,7 +200,7 @@ async function shredCandidates(deps: RetentionDeps, batchSize: number, result: R
         await client.query('DELETE FROM retention_shred_candidates WHERE token = ANY($1::text[])', [tokens]);
         const counts = { checked: tokens.length, ip: 0, device_id: 0, kept: Number(kept[0]?.n ?? 0) };
         for (const row of shredded) if (row.field === 'ip' || row.field === 'device_id') counts[row.field] += 1;
-        await deps.auditWriter.appendWithin(client, [
+        await insertAudit(client, [
           systemEntry('retention.shred', {
             purpose: 'retention: vault values no remaining login row references',
             reason: `shredded ${shredded.length} of ${tokens.length} candidate values from dropped partitions; ${counts.kept} still referenced by newer rows were kept`,

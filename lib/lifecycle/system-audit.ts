@@ -1,4 +1,4 @@
-import type { AuditEntry } from '../../services/reveal-api/audit/writer.js';
+import type { AuditEntry } from '../audit/entry.js';
 
 /** The actor of audit rows written by scheduled maintenance (no person, no roles). */
 export const MAINTENANCE_ACTOR = 'system:maintenance';

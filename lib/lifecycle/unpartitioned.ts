@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { AuditWriter } from '../../services/reveal-api/audit/writer.js';
+import { insertAudit } from '../audit/insert.js';
 import { TokenvaultError } from '../errors.js';
 import type { MaintenanceMetrics } from './metrics.js';
 import { prepareMonth } from './partitions.js';
@@ -21,7 +21,6 @@ export interface MoveResult {
 
 export interface MoveDeps {
   pool: pg.Pool;
-  auditWriter: AuditWriter;
   metrics?: MaintenanceMetrics;
   signal?: AbortSignal;
   onProgress?: (step: string, done: number, total: number) => void;
@@ -86,7 +85,7 @@ export async function moveUnpartitioned(deps: MoveDeps, batchSize: number): Prom
     const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${UNPARTITIONED_TABLE}`);
     if (Number(rows[0]?.n ?? 0) !== 0) throw new TokenvaultError('move_incomplete', `${UNPARTITIONED_TABLE} still holds rows: run again`);
     await client.query(`DROP TABLE ${UNPARTITIONED_TABLE}`);
-    await deps.auditWriter.appendWithin(client, [
+    await insertAudit(client, [
       systemEntry('partition.migrate', {
         purpose: 'partitioning: user_logins moved to monthly partitions',
         reason: `moved the rows of ${UNPARTITIONED_TABLE} into the partitioned user_logins and dropped it`,

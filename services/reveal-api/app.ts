@@ -18,12 +18,13 @@ import { CheckpointPublisher } from './audit/publisher.js';
 import { FileCheckpointSink, LogCheckpointSink, S3CheckpointSink, type CheckpointSink } from './audit/sinks.js';
 import { ApprovalDesk } from './approvals/desk.js';
 import { webhookNotifier } from './approvals/notifier.js';
-import { AuditWriter } from './audit/writer.js';
+import { AuditWriter } from '../../lib/audit/writer.js';
 import type { LocalSigningKey } from '../../lib/auth/local-signing-key.js';
 import { ExhaustedBudgets } from './budget/standing.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import type { RevealConfig } from './config.js';
 import { authenticateWith } from './http/authenticate.js';
+import { registerAuthorization } from './http/authorize.js';
 import { actionOf, Auditor } from './http/auditor.js';
 import { errorHandlerWith } from './http/error-handler.js';
 import { errorBody, RateLimitedError } from './http/errors.js';
@@ -90,7 +91,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   const checkpoints = config.auditCheckpoints;
   const ownSigner = deps.auditSigner === undefined && checkpoints !== undefined ? await createAuditSigner(checkpoints.signer) : undefined;
   const auditSigner = deps.auditSigner ?? ownSigner;
-  const auditor = new Auditor(auditWriter, metrics);
+  const auditor = new Auditor(auditWriter, metrics, { lockTimeoutMs: config.auditLockTimeoutMs });
   const vault = new Vault(database.pool, ring);
 
   const app = Fastify({
@@ -150,7 +151,6 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     vault,
     tokenizer: new ActiveTokenKey(database, keys),
     auditor,
-    auditWriter,
     auditMonitor: new AuditChainMonitor(database.pool, auditSigner?.publicKey),
     auditSigner,
     metrics,
@@ -159,7 +159,6 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       policy,
       vault,
       auditor,
-      auditWriter,
       metrics,
       logger: app.log,
       notify: webhookNotifier(config.approvalWebhookUrl, app.log, (ok) => metrics.approvalWebhook.inc({ result: ok ? 'ok' : 'failed' })),
@@ -212,6 +211,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       .send(errorBody('method_not_allowed', `${request.method} is not allowed here; this path answers ${allowed.join(', ')}`));
   });
 
+  registerAuthorization(app, { authenticate: context.authenticate, policy, auditor });
   await app.register(revealRoutes(context));
   await app.register(tokenizeRoutes(context));
   await app.register(eraseRoutes(context));

@@ -38,7 +38,8 @@ describe('local queues', () => {
     const expected = new Set((await readFile(REFERENCE, 'utf8')).split('\n').filter(Boolean).map((line) => createHash('md5').update(line).digest('hex')));
     const seen = new Set<string>();
     while (seen.size < 100) {
-      const batch = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, VisibilityTimeout: 60 }));
+      // A short poll may answer empty while messages remain (SQS samples); a long poll does not.
+      const batch = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 60 }));
       if ((batch.Messages ?? []).length === 0) break;
       for (const message of batch.Messages ?? []) {
         expect(createHash('md5').update(message.Body ?? '').digest('hex')).toBe(message.MD5OfBody);

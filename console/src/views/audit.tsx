@@ -5,6 +5,7 @@ import { api, apiRaw, describeError, isMissingRoute } from '../api.js';
 import { pickedTokens } from '../handoff.js';
 import { session } from '../session.js';
 import { ErrorAlert } from './error-alert.js';
+import { TableHead } from './table-head.js';
 
 export interface AuditEntry {
   seq: number;
@@ -183,18 +184,7 @@ export function AuditView() {
             <caption>
               Audit entries, newest first{cursors.length > 1 ? ` (page ${cursors.length})` : ''}
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">Seq</th>
-                <th scope="col">Time</th>
-                <th scope="col">Actor</th>
-                <th scope="col">Action</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Tokens</th>
-                <th scope="col">Ticket</th>
-                <th scope="col">Signed</th>
-              </tr>
-            </thead>
+            <TableHead columns={['Seq', 'Time', 'Actor', 'Action', 'Outcome', 'Tokens', 'Ticket', 'Signed']} />
             <tbody>
               {page?.entries.length === 0 ? (
                 <tr>

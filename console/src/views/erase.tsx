@@ -3,6 +3,8 @@ import { api, describeError } from '../api.js';
 import { fieldOf, parseTokenList } from '../handoff.js';
 import { session } from '../session.js';
 import { ErrorAlert } from './error-alert.js';
+import { TableHead } from './table-head.js';
+import { RequestFields } from './request-fields.js';
 
 type EraseResult = { token: string; status: 'erased' } | { token: string; error: string };
 
@@ -53,18 +55,7 @@ export function EraseView() {
             setReview(parseTokenList(tokens));
           }}
         >
-          <label>
-            Tokens to erase (one per line)
-            <textarea name="tokens" rows={5} value={tokens} onInput={(e) => setTokens(e.currentTarget.value)} required spellcheck={false} />
-          </label>
-          <label>
-            Purpose
-            <input name="purpose" value={purpose} onInput={(e) => setPurpose(e.currentTarget.value)} required minLength={10} maxLength={500} autoComplete="off" />
-          </label>
-          <label>
-            Ticket
-            <input name="ticket" value={ticket} onInput={(e) => setTicket(e.currentTarget.value)} maxLength={128} autoComplete="off" />
-          </label>
+          <RequestFields tokensLabel="Tokens to erase (one per line)" tokens={tokens} setTokens={setTokens} purpose={purpose} setPurpose={setPurpose} ticket={ticket} setTicket={setTicket} />
           <div class="actions">
             <button type="submit" class="primary">
               Review
@@ -75,13 +66,7 @@ export function EraseView() {
         <section class="confirm" aria-labelledby="confirm-heading">
           <h2 id="confirm-heading">Confirm: these values will be shredded permanently</h2>
           <table>
-            <thead>
-              <tr>
-                <th scope="col">Token</th>
-                <th scope="col">Field</th>
-                <th scope="col">Will be</th>
-              </tr>
-            </thead>
+            <TableHead columns={['Token', 'Field', 'Will be']} />
             <tbody>
               {review.map((token) => {
                 const field = fieldOf(token);

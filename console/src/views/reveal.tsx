@@ -5,6 +5,8 @@ import { fieldOf, parseTokenList, pickedTokens } from '../handoff.js';
 import { session, settings } from '../session.js';
 import { refreshMe } from '../sign-in.js';
 import { ErrorAlert } from './error-alert.js';
+import { TableHead } from './table-head.js';
+import { RequestFields } from './request-fields.js';
 
 type RevealResult =
   | { token: string; field: string; value: string; redaction: 'none' | 'masked' }
@@ -110,18 +112,7 @@ export function RevealView() {
           void submit();
         }}
       >
-        <label>
-          Tokens (one per line)
-          <textarea name="tokens" rows={5} value={tokens} onInput={(e) => setTokens(e.currentTarget.value)} required spellcheck={false} />
-        </label>
-        <label>
-          Purpose
-          <input name="purpose" value={purpose} onInput={(e) => setPurpose(e.currentTarget.value)} required minLength={10} maxLength={500} autoComplete="off" />
-        </label>
-        <label>
-          Ticket
-          <input name="ticket" value={ticket} onInput={(e) => setTicket(e.currentTarget.value)} maxLength={128} autoComplete="off" />
-        </label>
+        <RequestFields tokensLabel="Tokens (one per line)" tokens={tokens} setTokens={setTokens} purpose={purpose} setPurpose={setPurpose} ticket={ticket} setTicket={setTicket} />
         {canBreakGlass ? (
           <label class="checkbox">
             <input type="checkbox" checked={breakGlass} onChange={(e) => setBreakGlass(e.currentTarget.checked)} />
@@ -205,13 +196,7 @@ function Results({ results, clearAt, onClear }: { results: RevealResult[]; clear
         </button>
       </p>
       <table>
-        <thead>
-          <tr>
-            <th scope="col">Token</th>
-            <th scope="col">Field</th>
-            <th scope="col">Value</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Token', 'Field', 'Value']} />
         <tbody>
           {results.map((result) => (
             <tr key={result.token}>
@@ -274,15 +259,7 @@ function PendingList({
     <section aria-labelledby="pending-heading" class="pending">
       <h2 id="pending-heading">Requests awaiting approval</h2>
       <table>
-        <thead>
-          <tr>
-            <th scope="col">Request</th>
-            <th scope="col">Tokens</th>
-            <th scope="col">Purpose</th>
-            <th scope="col">Status</th>
-            <th scope="col">Expires</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Request', 'Tokens', 'Purpose', 'Status', 'Expires']} />
         <tbody>
           {pending.map((request) => (
             <tr key={request.requestId} data-testid="pending-request">

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type pg from 'pg';
-import { AuditUnavailableError, type AuditEntry, type AuditWriter } from '../audit/writer.js';
+import { AuditUnavailableError, type AuditEntry } from '../../../lib/audit/entry.js';
 import type { Principal } from '../auth/token-verifier.js';
 import { budgetHeaders, exhaustedMessage, limitsFor, retryAfterSeconds } from '../budget/standing.js';
-import { outcomeOf, type Attempt, type Auditor } from '../http/auditor.js';
-import { BudgetExhaustedError, ConflictError, ForbiddenError, HttpError, NotFoundError } from '../http/errors.js';
+import { countsReason, outcomeOf, type Attempt, type Auditor } from '../http/auditor.js';
+import { BudgetExhaustedError, ConflictError, HttpError, NotFoundError } from '../http/errors.js';
 import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';
-import { parseRequested, resolveTokens, summary, type RevealResult } from '../routes/reveal-results.js';
+import { parseRequested, resolveTokens, type RevealResult } from '../routes/reveal-results.js';
 import type { Vault } from '../vault/vault.js';
 import type { ApprovalNotifier } from './notifier.js';
 import {
@@ -31,7 +31,6 @@ export interface ApprovalDeskDeps {
   policy: Policy;
   vault: Vault;
   auditor: Auditor;
-  auditWriter: AuditWriter;
   metrics: RevealMetrics;
   notify: ApprovalNotifier;
   logger: FastifyBaseLogger;
@@ -111,9 +110,6 @@ export class ApprovalDesk {
     const action = decision === 'approve' ? 'approval.approve' : 'approval.deny';
     const refused = (code: string, error: HttpError, stored?: RevealRequest): Refusal => ({ attempt: this.stepAttempt(action, id, 'denied', code, stored), error });
     return this.audited(request, async (client) => {
-      if (!this.deps.policy.permissionsFor(principal.roles).approve) {
-        return refused('not_an_approver', new ForbiddenError('your roles do not allow approving reveal requests'));
-      }
       const stored = await lockRequest(client, id);
       if (stored === undefined) return refused('no_such_request', new NotFoundError('no such reveal request'));
       if (stored.requester === principal.sub) {
@@ -179,7 +175,7 @@ export class ApprovalDesk {
       const permissions = this.deps.policy.permissionsFor(principal.roles);
       const resolved = await resolveTokens(this.deps.vault, permissions.reveal, parseRequested(stored.tokens));
       const limits = limitsFor(permissions, false);
-      const charge = await this.deps.auditWriter.chargeWithin(client, { actor: principal.sub, amount: resolved.counts.revealed, limits });
+      const charge = await this.deps.auditor.chargeWithin(client, { actor: principal.sub, amount: resolved.counts.revealed, limits });
       if (!charge.granted && charge.exhausted !== undefined) {
         this.deps.metrics.budgetExhausted.inc({ budget: charge.exhausted.budget });
         const message = exhaustedMessage(charge.exhausted, resolved.counts.revealed);
@@ -200,7 +196,7 @@ export class ApprovalDesk {
       });
       return {
         value: { request: { ...stored, status: 'collected' as const }, results: resolved.results, headers: budgetHeaders(charge.standings) },
-        attempt: { ...this.stepAttempt(action, id, outcome, summary(resolved.counts), stored), fieldCounts: resolved.fieldCounts },
+        attempt: { ...this.stepAttempt(action, id, outcome, countsReason(resolved.counts), stored), fieldCounts: resolved.fieldCounts },
       };
     });
   }
@@ -209,7 +205,7 @@ export class ApprovalDesk {
   async expireDue(limit = 100): Promise<number> {
     return withTransaction(this.deps.pool, async (client) => {
       const expired = await claimExpired(client, limit);
-      if (expired.length > 0) await this.deps.auditWriter.appendWithin(client, expired.map((stored) => this.expiryEntry(stored)));
+      if (expired.length > 0) await this.deps.auditor.insertWithin(client, expired.map((stored) => this.expiryEntry(stored)));
       this.deps.metrics.approvalSteps.inc({ step: 'expired' }, expired.length);
       return expired.length;
     });
@@ -217,7 +213,7 @@ export class ApprovalDesk {
 
   private async expire(client: pg.PoolClient, stored: RevealRequest): Promise<void> {
     await markExpired(client, stored.id);
-    await this.deps.auditWriter.appendWithin(client, [this.expiryEntry(stored)]);
+    await this.deps.auditor.insertWithin(client, this.expiryEntry(stored));
     this.deps.metrics.approvalSteps.inc({ step: 'expired' });
   }
 
@@ -263,11 +259,7 @@ export class ApprovalDesk {
         const result = await work(client);
         written = result.attempt;
         if (written !== undefined) {
-          try {
-            await this.deps.auditWriter.appendWithin(client, [this.deps.auditor.entryFor(request, written)]);
-          } catch (cause) {
-            throw new AuditUnavailableError({ cause });
-          }
+          await this.deps.auditor.recordWithin(client, request, written);
         }
         return result;
       });

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
+import { withTransaction } from '../../../db/transaction.js';
 import {
   CHECKPOINT_FORMAT,
   checkpointBytes,
@@ -11,7 +12,7 @@ import {
 import { AuditLogVerifier } from '../../../lib/audit/verifier.js';
 import type { AuditSigner } from '../../../lib/keys/audit-signer.js';
 import type { CheckpointPublisher } from './publisher.js';
-import { latestStoredCheckpoint, readAuditRows } from './store.js';
+import { latestStoredCheckpoint, readAuditRows } from '../../../lib/audit/reader.js';
 
 // Arbitrary constant: elects the one replica that writes the next checkpoint.
 export const AUDIT_CHECKPOINT_LOCK_ID = 7_468_023;
@@ -76,32 +77,20 @@ export class AuditCheckpointer {
   }
 
   private async round(): Promise<CheckpointOutcome> {
-    let client: pg.PoolClient;
+    let outcome: CheckpointOutcome;
     try {
-      client = await this.pool.connect();
+      // A round that writes nothing commits nothing: the transaction only holds the leader lock.
+      outcome = await withTransaction(this.pool, (client) => this.inTransaction(client));
     } catch (error) {
-      this.options.onFailure?.('database');
-      this.options.logger.warn({ err: error }, 'audit checkpoint skipped: database unavailable');
-      throw error;
-    }
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const outcome = await this.inTransaction(client);
-      await client.query(outcome.status === 'written' ? 'COMMIT' : 'ROLLBACK');
-      if (outcome.status === 'written') {
-        this.options.onWritten?.(outcome.checkpoint);
-        this.publisher.publish(outcome.checkpoint);
-      }
-      return outcome;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
       if (!(error instanceof SignFailure)) this.options.onFailure?.('database');
       this.options.logger.warn({ err: error }, 'audit checkpoint failed; retrying next interval');
       throw error;
-    } finally {
-      client.release(broken);
     }
+    if (outcome.status === 'written') {
+      this.options.onWritten?.(outcome.checkpoint);
+      this.publisher.publish(outcome.checkpoint);
+    }
+    return outcome;
   }
 
   private async inTransaction(client: pg.PoolClient): Promise<CheckpointOutcome> {

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type pg from 'pg';
 import { AuditLogVerifier, type AuditVerdict, type VerifiedPoint } from '../../../lib/audit/verifier.js';
-import { readAuditRows, readStoredCheckpoints } from './store.js';
+import { readAuditRows, readStoredCheckpoints } from '../../../lib/audit/reader.js';
 
 export interface MonitorVerdict extends AuditVerdict {
   mode: 'full' | 'incremental';

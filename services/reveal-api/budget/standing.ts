@@ -1,6 +1,5 @@
 import type { Permissions } from '../policy/policy.js';
-import { BUDGET_WINDOWS } from '../policy/policy.js';
-import type { BudgetLimit, BudgetStanding, ChargeDecision } from './ledger.js';
+import { BUDGET_WINDOWS, type BudgetLimit, type BudgetStanding, type ChargeDecision } from '../../../lib/budget/ledger.js';
 
 /** The budgets a reveal draws on: the windowed ones, or only the break-glass one. */
 export function limitsFor(permissions: Permissions, breakGlass: boolean): BudgetLimit[] {

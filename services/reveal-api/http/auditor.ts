@@ -1,7 +1,10 @@
 import type { FastifyRequest } from 'fastify';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import type { AuditEntry, AuditWriter } from '../audit/writer.js';
-import type { Charge, ChargeDecision } from '../budget/ledger.js';
+import type pg from 'pg';
+import { AuditUnavailableError, type AuditEntry } from '../../../lib/audit/entry.js';
+import { chargeBudget, insertAudit, type InsertAuditOptions } from '../../../lib/audit/insert.js';
+import type { AuditWriter } from '../../../lib/audit/writer.js';
+import type { Charge, ChargeDecision } from '../../../lib/budget/ledger.js';
 import type { RevealMetrics } from '../metrics.js';
 
 export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'audit_read' | 'audit_verify' | 'audit_export' | 'approval.decide' | 'reveal.collect' | 'person.access' | 'person.erase';
@@ -29,6 +32,14 @@ export function outcomeOf(tally: ItemTally): Extract<AuditOutcome, 'allowed' | '
   return tally.forbidden + tally.invalid === 0 ? 'allowed' : 'partial';
 }
 
+/** An audit reason from item counts: `revealed=2 not_found=1` (zero counts left out). */
+export function countsReason(counts: Readonly<Record<string, number>>): string {
+  return Object.entries(counts)
+    .filter(([, count]) => count > 0)
+    .map(([name, count]) => `${name}=${count}`)
+    .join(' ');
+}
+
 export interface Attempt {
   /** Defaults to the route's action; governance steps name their own (reveal.request, approval.approve...). */
   action?: string;
@@ -52,6 +63,8 @@ export class Auditor {
   constructor(
     private readonly writer: AuditWriter,
     private readonly metrics: RevealMetrics,
+    /** For rows that join a caller's transaction (recordWithin). */
+    private readonly insertOptions: InsertAuditOptions = {},
   ) {}
 
   entryFor(request: FastifyRequest, attempt: Attempt): AuditEntry {
@@ -104,7 +117,33 @@ export class Auditor {
     }
   }
 
-  /** For writes that commit together with other changes (erase). */
+  /**
+   * Appends the attempt's row inside the caller's open transaction, so it commits or rolls back
+   * with the change it records (erase, approval steps). Call committedWithin after the COMMIT.
+   * Rejects with AuditUnavailableError: the caller's transaction must then roll back.
+   */
+  async recordWithin(client: pg.PoolClient, request: FastifyRequest, attempt: Attempt): Promise<void> {
+    await this.insertWithin(client, this.entryFor(request, attempt)).catch((error: unknown) => {
+      request.audited = true;
+      throw error;
+    });
+  }
+
+  /** Rows not made from a request (expiry sweeps), inside the caller's open transaction. Rejects with AuditUnavailableError. */
+  async insertWithin(client: pg.PoolClient, entries: AuditEntry | readonly AuditEntry[]): Promise<void> {
+    try {
+      await insertAudit(client, entries, this.insertOptions);
+    } catch (cause) {
+      throw new AuditUnavailableError({ cause });
+    }
+  }
+
+  /** Decides and records a budget charge in the caller's open transaction, under the chain lock; the row follows with recordWithin. */
+  chargeWithin(client: pg.PoolClient, charge: Charge): Promise<ChargeDecision> {
+    return chargeBudget(client, charge, this.insertOptions);
+  }
+
+  /** After the COMMIT of a transaction that recordWithin joined: the attempt counts. */
   committedWithin(request: FastifyRequest, attempt: Attempt): void {
     request.audited = true;
     this.metrics.requests.inc({ action: attempt.action ?? actionOf(request) ?? 'unknown', outcome: attempt.outcome });

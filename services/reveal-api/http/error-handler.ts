@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isTransient } from '../../../lib/errors.js';
-import { AuditUnavailableError } from '../audit/writer.js';
+import { AuditUnavailableError } from '../../../lib/audit/entry.js';
 import { AuthenticationError, AuthUnavailableError } from '../auth/token-verifier.js';
 import { actionOf, type AuditOutcome, type Auditor } from './auditor.js';
 import { errorBody, HttpError } from './errors.js';

@@ -1,5 +1,6 @@
 import type { Principal } from '../auth/token-verifier.js';
 import type { AuditAction } from './auditor.js';
+import type { RoutePermission } from './authorize.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -11,6 +12,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Routes with an action write one audit row per attempt, whatever the outcome. */
     auditAction?: AuditAction;
+    /** What the caller's roles must allow; declaring it also makes the route authenticate (http/authorize.ts). */
+    permission?: RoutePermission;
   }
 }
 

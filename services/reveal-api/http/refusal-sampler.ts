@@ -1,4 +1,4 @@
-import type { AuditEntry } from '../audit/writer.js';
+import type { AuditEntry } from '../../../lib/audit/entry.js';
 
 /** Refusal codes that a caller can repeat as fast as they can send requests. */
 export const SAMPLED_REFUSALS: ReadonlySet<string> = new Set(['rate_limited', 'budget_exhausted']);

@@ -2,16 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { PII_FIELDS, type PiiField } from '../../../lib/crypto/normalize.js';
 import { ConfigError } from '../../../lib/errors.js';
+import { BUDGET_WINDOWS, type BudgetWindow } from '../../../lib/budget/ledger.js';
 
 /** How a revealed value is shown. Ordered from least to most permissive. */
 export const REDACTIONS = ['masked', 'plain'] as const;
 export type Redaction = (typeof REDACTIONS)[number];
 
 const field = z.enum(PII_FIELDS);
-
-/** Budget windows, shortest first. Windows are fixed and aligned to UTC (a minute, an hour, a day). */
-export const BUDGET_WINDOWS = ['minute', 'hour', 'day'] as const;
-export type BudgetWindow = (typeof BUDGET_WINDOWS)[number];
 
 const valuesLimit = z.number().int().min(0).max(100_000_000);
 

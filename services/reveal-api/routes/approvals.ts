@@ -1,8 +1,8 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { listPending, type RevealRequest } from '../approvals/store.js';
-import { ForbiddenError } from '../http/errors.js';
+import type { Attempt } from '../http/auditor.js';
 import { principalOf, type RouteContext } from './context.js';
 import { bearerSecurity, errorResponses, errorResponseSchema } from './schemas.js';
 
@@ -56,12 +56,19 @@ const decisionResult = z.object({
   expires_at: z.string(),
 });
 
+/** A decision refused before the request is read: the step it would have been, under the request's id. */
+function refusedStep(request: FastifyRequest): Omit<Attempt, 'outcome' | 'reason'> {
+  const { decision } = request.body as z.infer<typeof decisionBody>;
+  const { id } = request.params as z.infer<typeof requestIdParams>;
+  return { action: decision === 'approve' ? 'approval.approve' : 'approval.deny', requestId: id, tokens: [], fieldCounts: {}, purpose: null, ticket: null };
+}
+
 /** Four-eyes approval: approvers list pending reveal requests and approve or deny them. */
 export function approvalRoutes(context: RouteContext) {
   return async function register(app: FastifyInstance): Promise<void> {
     const typed = app.withTypeProvider<ZodTypeProvider>();
     typed.get('/approvals', {
-      preValidation: context.authenticate,
+      config: { permission: { allows: (permissions) => permissions.approve, refuses: 'approving reveal requests', denial: () => ({ reason: 'not_an_approver' }) } },
       schema: {
         summary: 'List reveal requests waiting for approval (approvers)',
         description: "Oldest first, at most 200. The caller's own requests are not listed: nobody approves their own.",
@@ -71,7 +78,6 @@ export function approvalRoutes(context: RouteContext) {
       },
       handler: async (request) => {
         const principal = principalOf(request);
-        if (!context.policy.permissionsFor(principal.roles).approve) throw new ForbiddenError('your roles do not allow approving reveal requests');
         await context.approvals.expireDue().catch((error: unknown) => request.log.warn({ err: error }, 'expiring reveal requests failed'));
         const pending = await listPending(context.pool, MAX_LISTED);
         return { requests: pending.filter((item) => item.requester !== principal.sub).map((item) => pendingView(item)) };
@@ -79,8 +85,16 @@ export function approvalRoutes(context: RouteContext) {
     });
 
     typed.post('/approvals/:id', {
-      config: { auditAction: 'approval.decide', rateLimit: {} },
-      preValidation: context.authenticate,
+      config: {
+        auditAction: 'approval.decide',
+        rateLimit: {},
+        // Audited as the step it would have been, under the reveal request's id.
+        permission: {
+          allows: (permissions) => permissions.approve,
+          refuses: 'approving reveal requests',
+          denial: (request) => ({ ...refusedStep(request), reason: 'not_an_approver' }),
+        },
+      },
       schema: {
         summary: 'Approve or deny a reveal request (approvers; never your own)',
         description: 'Audited as approval.approve or approval.deny with the reveal request id in request_id, refusals included.',

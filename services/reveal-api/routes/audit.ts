@@ -1,15 +1,15 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import { describeVerdict } from '../../../lib/audit/verifier.js';
 import { Readable } from 'node:stream';
-import { queryAuditLog } from '../../../lib/audit/reader.js';
-import { exportLines } from '../audit/store.js';
+import { exportLines, queryAuditLog } from '../../../lib/audit/reader.js';
 import type { MonitorVerdict } from '../audit/monitor.js';
 import type { AuditRow } from '../../../lib/audit/chain.js';
-import { callerValueRefused, ForbiddenError, HttpError } from '../http/errors.js';
-import { principalOf, type RouteContext } from './context.js';
+import type { PermissionRule } from '../http/authorize.js';
+import { callerValueRefused, HttpError } from '../http/errors.js';
+import type { RouteContext } from './context.js';
 import { bearerSecurity, errorResponses, filterTextSchema, instantSchema } from './schemas.js';
 
 const auditQuery = z.object({
@@ -107,18 +107,24 @@ function present(row: AuditRow): z.infer<typeof auditEntry> {
   return { ...row, prevHash: row.prevHash?.toString('hex') ?? null, hash: row.hash.toString('hex') };
 }
 
+/** The audit log is read by roles with `audit: true`; a refusal names the token it asked about, if any. */
+function auditorOnly(tokensOf: (request: FastifyRequest) => string[] = () => []): PermissionRule {
+  return {
+    allows: (permissions) => permissions.audit,
+    refuses: 'reading the audit log',
+    denial: (request) => ({ reason: 'no audit permission', tokens: tokensOf(request) }),
+  };
+}
+
+/** A token filter is audited when it is well-formed (a raw value pasted there is not). */
+function queriedTokens(query: { token?: string | undefined }): string[] {
+  return query.token !== undefined && parseToken(query.token) !== undefined ? [query.token] : [];
+}
+
 export function auditRoutes(context: RouteContext) {
   return async function register(app: FastifyInstance): Promise<void> {
-    const requireAuditor = async (request: Parameters<RouteContext['authenticate']>[0], tokens: string[]) => {
-      if (!context.policy.permissionsFor(principalOf(request).roles).audit) {
-        await context.auditor.record(request, { outcome: 'denied', reason: 'no audit permission', tokens });
-        throw new ForbiddenError('your roles do not allow reading the audit log');
-      }
-    };
-
     app.withTypeProvider<ZodTypeProvider>().get('/audit', {
-      config: { auditAction: 'audit_read', rateLimit: {} },
-      preValidation: context.authenticate,
+      config: { auditAction: 'audit_read', rateLimit: {}, permission: auditorOnly((request) => queriedTokens(request.query as { token?: string })) },
       schema: {
         summary: 'Read the audit log, newest first',
         tags: ['audit'],
@@ -128,8 +134,7 @@ export function auditRoutes(context: RouteContext) {
       },
       handler: async (request) => {
         const query = request.query;
-        const tokens = query.token !== undefined && parseToken(query.token) !== undefined ? [query.token] : [];
-        await requireAuditor(request, tokens);
+        const tokens = queriedTokens(query);
         const beforeSeq = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
         const page = await queryAuditLog(context.pool, { ...query, beforeSeq }).catch((error: unknown) => {
           throw callerValueRefused(error, 'a filter value');
@@ -151,8 +156,7 @@ export function auditRoutes(context: RouteContext) {
     });
 
     app.withTypeProvider<ZodTypeProvider>().get('/audit/verify', {
-      config: { auditAction: 'audit_verify', rateLimit: {} },
-      preValidation: context.authenticate,
+      config: { auditAction: 'audit_verify', rateLimit: {}, permission: auditorOnly() },
       schema: {
         summary: 'Verify the audit log against its signed checkpoints',
         description:
@@ -168,7 +172,6 @@ export function auditRoutes(context: RouteContext) {
         response: { 200: verdict, ...errorResponses },
       },
       handler: async (request) => {
-        await requireAuditor(request, []);
         const result = await context.auditMonitor.verify({ full: request.query.incremental !== 'true' });
         await context.auditor.record(request, {
           outcome: 'allowed',
@@ -184,8 +187,7 @@ export function auditRoutes(context: RouteContext) {
     });
 
     app.withTypeProvider<ZodTypeProvider>().get('/audit/export', {
-      config: { auditAction: 'audit_export', rateLimit: {} },
-      preValidation: context.authenticate,
+      config: { auditAction: 'audit_export', rateLimit: {}, permission: auditorOnly() },
       schema: {
         summary: 'Export the audit log as NDJSON for offline verification',
         description:
@@ -198,7 +200,6 @@ export function auditRoutes(context: RouteContext) {
         response: errorResponses,
       },
       handler: async (request, reply) => {
-        await requireAuditor(request, []);
         const afterSeq = request.query.after_seq;
         await context.auditor.record(request, { outcome: 'allowed', reason: `export after_seq=${afterSeq}`, tokens: [], purpose: null, ticket: null });
         return reply

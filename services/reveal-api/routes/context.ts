@@ -3,7 +3,6 @@ import type pg from 'pg';
 import type { AuditSigner } from '../../../lib/keys/audit-signer.js';
 import type { AuditChainMonitor } from '../audit/monitor.js';
 import type { ApprovalDesk } from '../approvals/desk.js';
-import type { AuditWriter } from '../audit/writer.js';
 import type { ExhaustedBudgets } from '../budget/standing.js';
 import type { Principal } from '../auth/token-verifier.js';
 import type { Auditor } from '../http/auditor.js';
@@ -19,7 +18,6 @@ export interface RouteContext {
   vault: Vault;
   tokenizer: ActiveTokenKey;
   auditor: Auditor;
-  auditWriter: AuditWriter;
   /** Incremental, single-flight verification of the stored log against its checkpoints. */
   auditMonitor: AuditChainMonitor;
   /** The checkpoint signing key, when checkpoints are configured. */
@@ -30,7 +28,7 @@ export interface RouteContext {
   authenticate: (request: FastifyRequest) => Promise<void>;
 }
 
-/** Audited routes run the authenticate hook first, so a principal is always there in handlers. */
+/** Routes that declare a permission are authenticated first (http/authorize.ts), so a principal is always there in their handlers. */
 export function principalOf(request: FastifyRequest): Principal {
   const principal = request.principal;
   if (principal === undefined) throw new Error('route reached without authentication');

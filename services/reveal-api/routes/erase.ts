@@ -4,12 +4,10 @@ import { z } from 'zod';
 import { withTransaction } from '../../../db/transaction.js';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import { AuditUnavailableError } from '../audit/writer.js';
-import { outcomeOf } from '../http/auditor.js';
-import { ForbiddenError } from '../http/errors.js';
+import { AuditUnavailableError } from '../../../lib/audit/entry.js';
+import { countsReason, outcomeOf } from '../http/auditor.js';
 import { principalOf, type RouteContext } from './context.js';
 import { bearerSecurity, errorResponses, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
-import { summary } from './reveal.js';
 import { deleteVaultRows } from '../vault/vault.js';
 
 const eraseBody = z.object({
@@ -32,8 +30,11 @@ type EraseResult = z.infer<typeof eraseResult>;
 export function eraseRoutes(context: RouteContext) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.withTypeProvider<ZodTypeProvider>().post('/erase', {
-      config: { auditAction: 'erase', rateLimit: {} },
-      preValidation: context.authenticate,
+      config: {
+        auditAction: 'erase',
+        rateLimit: {},
+        permission: { allows: (permissions) => permissions.erase.size > 0, refuses: 'erasing values', denial: () => ({ reason: 'no erase permission' }) },
+      },
       schema: {
         summary: 'Erase the stored originals of tokens (crypto-shredding)',
         tags: ['erase'],
@@ -47,10 +48,6 @@ export function eraseRoutes(context: RouteContext) {
         const { purpose, ticket = null } = request.body;
         const requested = [...new Set(request.body.tokens)].map((token) => ({ token, field: parseToken(token)?.field }));
         const wellFormed = requested.flatMap((item) => (item.field === undefined ? [] : [item.token]));
-        if (allowedFields.size === 0) {
-          await context.auditor.record(request, { outcome: 'denied', reason: 'no erase permission', tokens: wellFormed, purpose, ticket });
-          throw new ForbiddenError('your roles do not allow erasing values');
-        }
         const permitted = requested.filter((item) => item.field !== undefined && allowedFields.has(item.field));
 
         let auditRowWritten = false;
@@ -73,20 +70,15 @@ export function eraseRoutes(context: RouteContext) {
           });
           const attempt = {
             outcome: outcomeOf({ permitted: counts.erased + counts.not_found, forbidden: counts.forbidden, invalid: counts.invalid_token }),
-            reason: summary(counts),
+            reason: countsReason(counts),
             tokens: wellFormed,
             fieldCounts,
             purpose,
             ticket,
           };
-          try {
-            await context.auditWriter.appendWithin(client, [context.auditor.entryFor(request, attempt)]);
-            auditRowWritten = true;
-          } catch (cause) {
-            // Nothing is erased without its audit row: the transaction rolls back.
-            request.audited = true;
-            throw new AuditUnavailableError({ cause });
-          }
+          // Nothing is erased without its audit row: if it fails, the transaction rolls back.
+          await context.auditor.recordWithin(client, request, attempt);
+          auditRowWritten = true;
           return { results, attempt };
         }).catch((cause: unknown) => {
           if (!auditRowWritten) throw cause;

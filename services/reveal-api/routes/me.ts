@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PII_FIELDS } from '../../../lib/crypto/normalize.js';
 import { listOpenFor } from '../approvals/store.js';
-import { readStandings, type BudgetStanding } from '../budget/ledger.js';
+import { readStandings, type BudgetStanding } from '../../../lib/budget/ledger.js';
 import { limitsFor } from '../budget/standing.js';
 import { MAX_TOKENS_PER_REQUEST } from './schemas.js';
 import { principalOf, type RouteContext } from './context.js';
@@ -65,7 +65,7 @@ const view = (standing: BudgetStanding) => ({
 export function meRoutes(context: RouteContext) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.withTypeProvider<ZodTypeProvider>().get('/me', {
-      preValidation: context.authenticate,
+      config: { permission: 'authenticated' },
       schema: {
         summary: 'Your subject, roles, permissions per field, remaining budgets and open reveal requests',
         tags: ['me'],

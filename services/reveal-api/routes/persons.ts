@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { withTransaction } from '../../../db/transaction.js';
 import { PII_FIELDS, type PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import { AuditUnavailableError } from '../audit/writer.js';
+import { AuditUnavailableError } from '../../../lib/audit/entry.js';
 import type { Attempt } from '../http/auditor.js';
-import { ForbiddenError } from '../http/errors.js';
 import { maskValue } from '../policy/mask.js';
 import type { Redaction } from '../policy/policy.js';
 import type { VaultLookup } from '../vault/vault.js';
@@ -22,6 +22,9 @@ const personBody = z.object({
   purpose: purposeSchema,
   ticket: ticketSchema,
 });
+
+/** Validated before the permission check runs. */
+const bodyOf = (request: FastifyRequest) => request.body as z.infer<typeof personBody>;
 
 const valueResult = z.union([
   z.object({ token: z.string(), value: z.string(), redaction: z.enum(['none', 'masked']) }),
@@ -95,8 +98,15 @@ export function personRoutes(context: RouteContext) {
     const routes = app.withTypeProvider<ZodTypeProvider>();
 
     routes.post('/persons/access', {
-      config: { auditAction: 'person.access', rateLimit: {} },
-      preValidation: context.authenticate,
+      config: {
+        auditAction: 'person.access',
+        rateLimit: {},
+        permission: {
+          allows: (permissions) => Object.keys(permissions.person.access).length > 0,
+          refuses: 'requests about a person',
+          denial: (request) => ({ reason: `user_id=${bodyOf(request).user_id}: no person access permission`, tokens: [] }),
+        },
+      },
       schema: {
         summary: 'Everything held about one person, as one JSON document (data-subject access)',
         description:
@@ -109,10 +119,6 @@ export function personRoutes(context: RouteContext) {
       handler: async (request) => {
         const grants = context.policy.permissionsFor(principalOf(request).roles).person.access;
         const { user_id: userId, purpose, ticket } = request.body;
-        if (Object.keys(grants).length === 0) {
-          await context.auditor.record(request, { outcome: 'denied', reason: `user_id=${userId}: no person access permission`, tokens: [], purpose, ticket });
-          throw new ForbiddenError('your roles do not allow requests about a person');
-        }
         const { rows } = await context.pool.query<PersonRow>(
           // create_date as text: a date is a calendar day, not an instant (no time zone shift).
           `SELECT message_id, create_date::text AS create_date, sent_at, ingested_at, device_type, locale, app_version, masked_ip, masked_device_id, partition
@@ -177,8 +183,15 @@ export function personRoutes(context: RouteContext) {
     });
 
     routes.post('/persons/erase', {
-      config: { auditAction: 'person.erase', rateLimit: {} },
-      preValidation: context.authenticate,
+      config: {
+        auditAction: 'person.erase',
+        rateLimit: {},
+        permission: {
+          allows: (permissions) => permissions.person.erase,
+          refuses: 'erasing a person',
+          denial: (request) => ({ reason: `user_id=${bodyOf(request).user_id}: no person erase permission`, tokens: [] }),
+        },
+      },
       schema: {
         summary: "Erase one person: their rows in every partition, and each vault value no other person's row uses",
         description:
@@ -189,12 +202,7 @@ export function personRoutes(context: RouteContext) {
         response: { 200: eraseResponse, ...errorResponses },
       },
       handler: async (request) => {
-        const allowed = context.policy.permissionsFor(principalOf(request).roles).person.erase;
         const { user_id: userId, purpose, ticket } = request.body;
-        if (!allowed) {
-          await context.auditor.record(request, { outcome: 'denied', reason: `user_id=${userId}: no person erase permission`, tokens: [], purpose, ticket });
-          throw new ForbiddenError('your roles do not allow erasing a person');
-        }
         return eraseWithin(context, request, userId, purpose, ticket);
       },
     });
@@ -209,10 +217,8 @@ function valueOf(token: string, redaction: Redaction | undefined, entry: VaultLo
 }
 
 async function eraseWithin(context: RouteContext, request: FastifyRequest, userId: string, purpose: string, ticket: string): Promise<z.infer<typeof eraseResponse>> {
-  const client = await context.pool.connect();
-  let release: Error | undefined;
-  try {
-    await client.query('BEGIN');
+  let auditRowWritten = false;
+  const { deleted, partitions, shredded, kept, attempt } = await withTransaction(context.pool, async (client) => {
     const { rows } = await client.query<EraseRow>('SELECT * FROM person_erase($1)', [userId]);
     const row = rows[0];
     const shredded = { ip: 0, device_id: 0 };
@@ -236,34 +242,29 @@ async function eraseWithin(context: RouteContext, request: FastifyRequest, userI
       purpose,
       ticket,
     };
-    try {
-      await context.auditWriter.appendWithin(client, [context.auditor.entryFor(request, attempt)]);
-      await client.query('COMMIT');
-    } catch (cause) {
-      // Nothing is erased without its audit row.
-      await client.query('ROLLBACK').catch((error: Error) => (release = error));
-      request.audited = true;
-      throw new AuditUnavailableError({ cause });
-    }
-    context.auditor.committedWithin(request, attempt);
-    const keptTotal = kept.ip + kept.device_id;
-    return {
-      user_id: userId,
-      rows_deleted: deleted,
-      partitions,
-      values_shredded: shredded,
-      values_kept: kept,
-      note:
-        deleted === 0
-          ? 'Nothing held about this user_id (already erased, or never seen): nothing changed.'
-          : keptTotal === 0
-            ? 'Every row of this person is deleted and each of their ip/device_id values is shredded.'
-            : `Every row of this person is deleted. ${keptTotal} of their values are kept because other people's rows still reference them (for example a shared office IP); they are shredded when those rows are erased or expire.`,
-    };
-  } catch (error) {
-    if (!(error instanceof AuditUnavailableError)) await client.query('ROLLBACK').catch((rollbackError: Error) => (release = rollbackError));
-    throw error;
-  } finally {
-    client.release(release);
-  }
+    // Nothing is erased without its audit row: if it fails, the transaction rolls back.
+    await context.auditor.recordWithin(client, request, attempt);
+    auditRowWritten = true;
+    return { deleted, partitions, shredded, kept, attempt };
+  }).catch((cause: unknown) => {
+    if (!auditRowWritten) throw cause;
+    // The COMMIT failed: the deletes and their audit row are undone together.
+    request.audited = true;
+    throw new AuditUnavailableError({ cause });
+  });
+  context.auditor.committedWithin(request, attempt);
+  const keptTotal = kept.ip + kept.device_id;
+  return {
+    user_id: userId,
+    rows_deleted: deleted,
+    partitions,
+    values_shredded: shredded,
+    values_kept: kept,
+    note:
+      deleted === 0
+        ? 'Nothing held about this user_id (already erased, or never seen): nothing changed.'
+        : keptTotal === 0
+          ? 'Every row of this person is deleted and each of their ip/device_id values is shredded.'
+          : `Every row of this person is deleted. ${keptTotal} of their values are kept because other people's rows still reference them (for example a shared office IP); they are shredded when those rows are erased or expire.`,
+  };
 }

@@ -19,8 +19,8 @@ const collection = z.object({
 export function revealRequestRoutes(context: RouteContext) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.withTypeProvider<ZodTypeProvider>().get('/reveal-requests/:id', {
-      config: { auditAction: 'reveal.collect', rateLimit: {} },
-      preValidation: context.authenticate,
+      // The requester only: the desk checks who asks, and audits a stranger's attempt.
+      config: { auditAction: 'reveal.collect', rateLimit: {}, permission: 'authenticated' },
       schema: {
         summary: 'Poll a reveal request, and collect its values once approved (the requester only, once, before it expires)',
         description:

@@ -49,10 +49,3 @@ export async function resolveTokens(vault: Vault, grants: Permissions['reveal'],
   });
   return { results, counts, fieldCounts };
 }
-
-export function summary(counts: Record<string, number>): string {
-  return Object.entries(counts)
-    .filter(([, count]) => count > 0)
-    .map(([name, count]) => `${name}=${count}`)
-    .join(' ');
-}

@@ -1,15 +1,13 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { budgetHeaders, exhaustedMessage, limitsFor, retryAfterSeconds } from '../budget/standing.js';
-import { outcomeOf, type Attempt } from '../http/auditor.js';
-import { BudgetExhaustedError, ForbiddenError } from '../http/errors.js';
+import { countsReason, outcomeOf, type Attempt } from '../http/auditor.js';
+import { BudgetExhaustedError } from '../http/errors.js';
 import { principalOf, type RouteContext } from './context.js';
-import { parseRequested, resolveTokens, revealResult, summary } from './reveal-results.js';
+import { parseRequested, resolveTokens, revealResult } from './reveal-results.js';
 import { bearerSecurity, errorResponses, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
-
-export { summary } from './reveal-results.js';
 
 const revealBody = z.object({
   tokens: z.array(tokenSchema).min(1).max(MAX_TOKENS_PER_REQUEST),
@@ -21,6 +19,9 @@ const revealBody = z.object({
     .describe('Reveal now without waiting for approval (roles with break_glass only): audited as reveal.break_glass, drawn from its own daily budget'),
 });
 
+/** Validated before the permission check runs. */
+const bodyOf = (request: FastifyRequest) => request.body as z.infer<typeof revealBody>;
+
 export const pendingApproval = z.object({
   request_id: z.string().uuid(),
   status: z.literal('pending_approval'),
@@ -31,8 +32,18 @@ export const pendingApproval = z.object({
 export function revealRoutes(context: RouteContext) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.withTypeProvider<ZodTypeProvider>().post('/reveal', {
-      config: { auditAction: 'reveal', rateLimit: {} },
-      preValidation: context.authenticate,
+      config: {
+        auditAction: 'reveal',
+        rateLimit: {},
+        permission: [
+          { allows: (permissions) => Object.keys(permissions.reveal).length > 0, refuses: 'revealing values', denial: () => ({ reason: 'no reveal permission' }) },
+          {
+            allows: (permissions, request) => !bodyOf(request).break_glass || permissions.breakGlassPerDay !== undefined,
+            refuses: 'break-glass reveals',
+            denial: () => ({ action: 'reveal.break_glass', reason: 'break_glass_not_allowed' }),
+          },
+        ],
+      },
       schema: {
         summary: 'Reveal the original values of tokens',
         description: [
@@ -52,15 +63,6 @@ export function revealRoutes(context: RouteContext) {
         const { purpose, ticket = null, break_glass: breakGlass = false } = request.body;
         const requested = parseRequested(request.body.tokens);
         const wellFormed = requested.flatMap((item) => (item.field === undefined ? [] : [item.token]));
-
-        if (Object.keys(grants).length === 0) {
-          await context.auditor.record(request, { outcome: 'denied', reason: 'no reveal permission', tokens: wellFormed, purpose, ticket });
-          throw new ForbiddenError('your roles do not allow revealing values');
-        }
-        if (breakGlass && permissions.breakGlassPerDay === undefined) {
-          await context.auditor.record(request, { action: 'reveal.break_glass', outcome: 'denied', reason: 'break_glass_not_allowed', tokens: wellFormed, purpose, ticket });
-          throw new ForbiddenError('your roles do not allow break-glass reveals');
-        }
 
         const permitted = requested.flatMap((item) => (item.field !== undefined && grants[item.field] !== undefined ? [{ token: item.token, field: item.field }] : []));
         if (!breakGlass && context.policy.needsApproval(principal.roles, { fields: new Set(permitted.map((item) => item.field)), values: permitted.length })) {
@@ -93,7 +95,7 @@ export function revealRoutes(context: RouteContext) {
         const attempt: Attempt = {
           ...(breakGlass ? { action: 'reveal.break_glass' } : {}),
           outcome,
-          reason: breakGlass ? `break_glass ${summary(counts)}` : summary(counts),
+          reason: breakGlass ? `break_glass ${countsReason(counts)}` : countsReason(counts),
           tokens: wellFormed,
           fieldCounts,
           purpose,

@@ -1,16 +1,17 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { outcomeOf } from '../http/auditor.js';
-import { ForbiddenError } from '../http/errors.js';
-import { principalOf, type RouteContext } from './context.js';
+import { countsReason, outcomeOf } from '../http/auditor.js';
+import type { RouteContext } from './context.js';
 import { bearerSecurity, errorResponses, fieldSchema, MAX_TOKENS_PER_REQUEST } from './schemas.js';
-import { summary } from './reveal.js';
 
 const tokenizeBody = z.object({
   field: fieldSchema,
   values: z.array(z.string().max(512)).min(1).max(MAX_TOKENS_PER_REQUEST),
 });
+
+/** Validated before the permission check runs. */
+const fieldOf = (request: FastifyRequest) => (request.body as z.infer<typeof tokenizeBody>).field;
 
 const tokenizeResult = z.union([z.object({ index: z.number().int(), token: z.string() }), z.object({ index: z.number().int(), error: z.literal('invalid_value') })]);
 
@@ -21,8 +22,15 @@ const tokenizeResult = z.union([z.object({ index: z.number().int(), token: z.str
 export function tokenizeRoutes(context: RouteContext) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.withTypeProvider<ZodTypeProvider>().post('/tokenize', {
-      config: { auditAction: 'tokenize', rateLimit: {} },
-      preValidation: context.authenticate,
+      config: {
+        auditAction: 'tokenize',
+        rateLimit: {},
+        permission: {
+          allows: (permissions, request) => permissions.tokenize.has(fieldOf(request)),
+          refuses: (request) => `tokenizing ${fieldOf(request)} values`,
+          denial: (request) => ({ reason: `no tokenize permission for ${fieldOf(request)}`, tokens: [] }),
+        },
+      },
       schema: {
         summary: 'Find the token of known values',
         description: 'Results are matched to values by index; the values are not echoed. The resulting tokens are audited.',
@@ -32,12 +40,7 @@ export function tokenizeRoutes(context: RouteContext) {
         response: { 200: z.object({ keyVersion: z.number().int(), results: z.array(tokenizeResult) }), ...errorResponses },
       },
       handler: async (request) => {
-        const principal = principalOf(request);
         const { field, values } = request.body;
-        if (!context.policy.permissionsFor(principal.roles).tokenize.has(field)) {
-          await context.auditor.record(request, { outcome: 'denied', reason: `no tokenize permission for ${field}`, tokens: [] });
-          throw new ForbiddenError(`your roles do not allow tokenizing ${field} values`);
-        }
         const tokenizer = await context.tokenizer.get();
         let invalid = 0;
         const results = values.map((value, index): z.infer<typeof tokenizeResult> => {
@@ -51,7 +54,7 @@ export function tokenizeRoutes(context: RouteContext) {
         const tokens = [...new Set(results.flatMap((result) => ('token' in result ? [result.token] : [])))];
         await context.auditor.record(request, {
           outcome: outcomeOf({ permitted: values.length - invalid, forbidden: 0, invalid }),
-          reason: summary({ tokenized: values.length - invalid, invalid_value: invalid }),
+          reason: countsReason({ tokenized: values.length - invalid, invalid_value: invalid }),
           tokens,
           fieldCounts: { [field]: values.length - invalid },
           purpose: null,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryAuditLog } from '../../../lib/audit/reader.js';
-import { AuditWriter, type AuditEntry } from '../../../services/reveal-api/audit/writer.js';
+import { AuditWriter } from '../../../lib/audit/writer.js';
+import type { AuditEntry } from '../../../lib/audit/entry.js';
 import type { Database } from '../../../db/client.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 

@@ -10,7 +10,6 @@ import { loadActiveTokenizer } from '../../../lib/keys/token-keys.js';
 import { runMaintenance, type MaintenanceSettings } from '../../../lib/lifecycle/maintenance.js';
 import { createMaintenanceMetrics, pushMetrics, type MaintenanceMetrics } from '../../../lib/lifecycle/metrics.js';
 import { listPartitions } from '../../../lib/lifecycle/partitions.js';
-import { AuditWriter } from '../../../services/reveal-api/audit/writer.js';
 import { KnownTokens } from '../../../services/ingestor/known-tokens.js';
 import type { InboundMessage } from '../../../services/ingestor/message.js';
 import { createSink, type Sink } from '../../../services/ingestor/sink.js';
@@ -20,7 +19,6 @@ import { loginEvent, type LoginFields } from '../../services/ingestor/harness.js
 let testDb: TestDatabase;
 let sink: Sink;
 let tokenizer: Tokenizer;
-let auditWriter: AuditWriter;
 
 // A fixed "today", far from the months the migration prepared around the real date.
 const TODAY = new Date('2024-06-15T10:00:00Z');
@@ -42,7 +40,6 @@ beforeEach(async () => {
   tokenizer = await loadActiveTokenizer(ingestorDb.db, keys);
   // No known-token cache: every batch writes its vault values (ON CONFLICT keeps the first).
   sink = createSink({ database: ingestorDb, dataKeys: ring, tokenizer: () => tokenizer, knownTokens: new KnownTokens(0) });
-  auditWriter = new AuditWriter(testDb.owner.pool);
 });
 afterEach(async () => {
   await testDb?.drop();
@@ -61,7 +58,7 @@ async function partitionOf(messageId: string): Promise<string | undefined> {
 }
 
 async function maintain(metrics: MaintenanceMetrics, overrides: Partial<MaintenanceSettings> = {}, dryRun = false) {
-  return runMaintenance({ pool: testDb.owner.pool, auditWriter, metrics }, settings(overrides), dryRun);
+  return runMaintenance({ pool: testDb.owner.pool, metrics }, settings(overrides), dryRun);
 }
 
 async function vaultHas(token: string | undefined): Promise<boolean> {

@@ -11,7 +11,6 @@ import { MIGRATIONS_FOLDER, runMigrations } from '../../../db/migrate.js';
 import { listPartitions } from '../../../lib/lifecycle/partitions.js';
 import { moveUnpartitioned } from '../../../lib/lifecycle/unpartitioned.js';
 import { createDatabaseIfMissing } from '../../../local/embedded-postgres.js';
-import { AuditWriter } from '../../../services/reveal-api/audit/writer.js';
 
 interface Journal {
   entries: { idx: number; tag: string; when: number }[];
@@ -91,13 +90,11 @@ describe('moving an existing unpartitioned user_logins into partitions', () => {
 
     // A redelivery of an old message, stored by an ingestor after the migration: the move must keep one row.
     await database.pool.query(`INSERT INTO user_logins SELECT * FROM user_logins_unpartitioned WHERE message_id = 'm000000007'`);
-    const auditWriter = new AuditWriter(database.pool);
     const controller = new AbortController();
     const progress: number[] = [];
     const first = await moveUnpartitioned(
       {
         pool: database.pool,
-        auditWriter,
         signal: controller.signal,
         onProgress: (_step, done) => {
           progress.push(done);
@@ -110,7 +107,7 @@ describe('moving an existing unpartitioned user_logins into partitions', () => {
     // Interrupted between batches: every row is in exactly one of the two tables.
     expect((await count(database, 'user_logins')) + (await count(database, 'user_logins_unpartitioned'))).toBe(total);
 
-    const second = await moveUnpartitioned({ pool: database.pool, auditWriter, onProgress: (_step, done) => progress.push(done) }, 3_000);
+    const second = await moveUnpartitioned({ pool: database.pool, onProgress: (_step, done) => progress.push(done) }, 3_000);
     expect(second).toMatchObject({ found: true, completed: true, moved: total - 3_000, duplicates: 0 });
     expect(await count(database, 'user_logins')).toBe(total);
     const { rows: dup } = await database.pool.query(`SELECT count(*)::int AS n FROM user_logins WHERE message_id = 'm000000007'`);
@@ -127,6 +124,6 @@ describe('moving an existing unpartitioned user_logins into partitions', () => {
     const { rows: audit } = await database.pool.query(`SELECT actor, action, field_counts FROM audit_log`);
     expect(audit).toEqual([{ actor: 'system:maintenance', action: 'partition.migrate', field_counts: { rows: total - 3_000, duplicates: 0 } }]);
 
-    expect(await moveUnpartitioned({ pool: database.pool, auditWriter }, 3_000)).toMatchObject({ found: false });
+    expect(await moveUnpartitioned({ pool: database.pool }, 3_000)).toMatchObject({ found: false });
   });
 });

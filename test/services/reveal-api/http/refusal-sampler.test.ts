@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEntry } from '../../../../services/reveal-api/audit/writer.js';
+import type { AuditEntry } from '../../../../lib/audit/entry.js';
 import { verifyAuditChain } from '../../../../lib/audit/reader.js';
 import { RefusalSampler } from '../../../../services/reveal-api/http/refusal-sampler.js';
 import { auditRows, bearer, PURPOSE, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';

@@ -1,30 +1,9 @@
 import type pg from 'pg';
-import { rollback, withClient, type Discard } from '../../../db/transaction.js';
-import { TokenvaultError } from '../../../lib/errors.js';
-import { chainHash, type AuditContent } from '../../../lib/audit/chain.js';
-import { bookFrom, READ_NOW, readUsage, readUsageBook, toArrayLiteral, type Charge, type ChargeDecision, type UsageBook } from '../budget/ledger.js';
-
-/** One attempt, before it gets its place in the chain. Never holds a revealed value. */
-export interface AuditEntry {
-  action: string;
-  actor: string | null;
-  roles: readonly string[];
-  clientAddress: string | null;
-  requestId: string | null;
-  purpose: string | null;
-  ticket: string | null;
-  tokens: readonly string[];
-  fieldCounts: Readonly<Record<string, number>>;
-  outcome: string;
-  reason: string | null;
-}
-
-/** The audit row could not be committed: the request must fail closed (503) and reveal nothing. */
-export class AuditUnavailableError extends TokenvaultError {
-  constructor(options: { cause?: unknown } = {}) {
-    super('audit_unavailable', 'the audit log cannot be written', { ...options, transient: true });
-  }
-}
+import { rollback, withClient, type Discard } from '../../db/transaction.js';
+import { bookFrom, READ_NOW, readUsage, toArrayLiteral, type Charge, type ChargeDecision, type UsageBook } from '../budget/ledger.js';
+import { AuditUnavailableError, linkEntries, type AuditEntry, type ChainHead } from './entry.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, insertIfHeadIs, insertRows, lockChain, READ_HEAD } from './sql.js';
+import { insertAfterHead } from './insert.js';
 
 /** Beyond this many actors the cached usage is rebuilt from the batch's actors (bounded memory). */
 const MAX_CACHED_ACTORS = 10_000;
@@ -33,48 +12,10 @@ function withDecision(seq: number, decision: ChargeDecision | undefined): Append
   return decision === undefined ? { seq } : { seq, decision };
 }
 
-// Arbitrary constant: the one lock that orders every writer of the chain, across processes.
-export const AUDIT_CHAIN_LOCK_ID = 7_468_022;
-
-// A locked table or a stuck writer must turn into a 503, not requests hanging forever.
-const lockStatements = (lockTimeoutMs: number) =>
-  [`SET LOCAL lock_timeout = ${lockTimeoutMs}`, `SET LOCAL statement_timeout = ${lockTimeoutMs * 2}`, `SELECT pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_ID})`].join('; ');
-
-/** Read after the lock is held, in a statement of its own, so its snapshot sees the latest committed row. */
-const READ_HEAD = 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1';
-
-const insertRows = (rowsJson: string, condition = '') => `
-INSERT INTO audit_log (seq, occurred_at, action, actor, roles, client_address, request_id, purpose, ticket, tokens,
-                       field_counts, outcome, reason, prev_hash, hash)
-SELECT r.seq, r.occurred_at::timestamptz, r.action, r.actor, r.roles, r.client_address, r.request_id, r.purpose, r.ticket,
-       r.tokens, r.field_counts, r.outcome, r.reason, decode(r.prev_hash, 'hex'), decode(r.hash, 'hex')
-FROM jsonb_to_recordset(${rowsJson}::jsonb) AS r(seq bigint, occurred_at text, action text, actor text, roles text[],
-     client_address text, request_id text, purpose text, ticket text, tokens text[], field_counts jsonb, outcome text,
-     reason text, prev_hash text, hash text)
-${condition}
-ORDER BY r.seq`;
-
-const INSERT_ROWS = insertRows('$1');
-
-/**
- * Inserts only if the chain head is still the one the rows were linked to. Runs after the lock
- * in a statement of its own (READ COMMITTED: a fresh snapshot), so it sees every committed row.
- */
-const insertIfHeadIs = (rowsLiteral: string, head: ChainHead) =>
-  insertRows(
-    rowsLiteral,
-    `WHERE EXISTS (SELECT 1 FROM (${READ_HEAD}) AS h WHERE h.seq = ${head.seq} AND h.hash = decode('${head.hash.toString('hex')}', 'hex'))`,
-  );
-
-interface ChainHead {
-  seq: number;
-  hash: Buffer;
-}
-
 export interface AuditWriterOptions {
   /** Most rows committed in one transaction. */
   maxBatch?: number;
-  /** How long a write may wait for a lock before the request fails closed (default 5 s). */
+  /** How long a write may wait for the chain lock before the request fails closed (default 5 s). */
   lockTimeoutMs?: number;
   /** Seconds each entry waited from append() to commit (the audit share of a request's latency). */
   onCommitted?: (seconds: number) => void;
@@ -113,7 +54,6 @@ export class AuditWriter {
   private markIdle: () => void = () => undefined;
   private readonly maxBatch: number;
   private readonly beginAndLock: string;
-  private readonly lockOnly: string;
   /** The last row this writer committed: the next batch links to it without reading it first. */
   private knownHead: ChainHead | undefined;
   /** Budget usage as of knownHead, for the actors this writer charged (valid only together with knownHead). */
@@ -126,9 +66,7 @@ export class AuditWriter {
     private readonly options: AuditWriterOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 256;
-    const lockTimeoutMs = Math.max(1, Math.trunc(options.lockTimeoutMs ?? 5_000));
-    this.lockOnly = lockStatements(lockTimeoutMs);
-    this.beginAndLock = `BEGIN; ${this.lockOnly}`;
+    this.beginAndLock = `BEGIN; ${lockChain(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)}`;
   }
 
   /** Resolves with the row's seq once it is committed; rejects with AuditUnavailableError. */
@@ -159,33 +97,6 @@ export class AuditWriter {
   /** Waits for every appended entry to be committed or rejected (shutdown). */
   async flush(): Promise<void> {
     await this.idle;
-  }
-
-  /**
-   * Appends rows inside the caller's open transaction (used by erase, so the vault delete and
-   * its audit row commit or roll back together). Takes the chain lock; the caller commits.
-   */
-  async appendWithin(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<number[]> {
-    // The caller may commit or roll back: the head is read again next time.
-    this.knownHead = undefined;
-    this.usage = undefined;
-    await client.query(this.lockOnly);
-    return (await this.insertAfterHead(client, entries)).seqs;
-  }
-
-  /**
-   * Decides and records a budget charge inside the caller's open transaction (collection of an
-   * approved request), under the chain lock; the caller appends the row with appendWithin.
-   */
-  async chargeWithin(client: pg.PoolClient, charge: Charge): Promise<ChargeDecision> {
-    this.knownHead = undefined;
-    this.usage = undefined;
-    await client.query(this.lockOnly);
-    const book = await readUsageBook(client, [charge.actor]);
-    const decision = book.charge(charge);
-    const upsert = book.upsert((value) => client.escapeLiteral(value));
-    if (upsert !== undefined) await client.query(upsert);
-    return decision;
   }
 
   private async drain(): Promise<void> {
@@ -226,7 +137,7 @@ export class AuditWriter {
       this.usage = undefined;
       await client.query(this.beginAndLock);
       try {
-        const { seqs, last } = await this.insertAfterHead(client, entries);
+        const { seqs, last } = await insertAfterHead(client, entries, this.occurredAt());
         await client.query('COMMIT');
         this.knownHead = last;
         return seqs;
@@ -340,73 +251,12 @@ export class AuditWriter {
     return rows.map((row) => row.seq);
   }
 
-  private async insertAfterHead(client: pg.PoolClient, entries: readonly AuditEntry[]): Promise<{ seqs: number[]; last: ChainHead | undefined }> {
-    const head = await client.query<{ seq: string; hash: Buffer }>({ name: 'audit-head', text: READ_HEAD });
-    const current = head.rows[0];
-    const { rows, last } = this.link(entries, current === undefined ? 0 : Number(current.seq), current?.hash ?? null);
-    await client.query({ name: 'audit-insert', text: INSERT_ROWS, values: [JSON.stringify(rows)] });
-    return { seqs: rows.map((row) => row.seq), last };
+  /** Chains the entries after (seq, prevHash), stamped with this writer's clock. */
+  private link(entries: readonly AuditEntry[], afterSeq: number, afterHash: Buffer | null) {
+    return linkEntries(entries, afterSeq, afterHash, this.occurredAt());
   }
 
-  /** Chains the entries after (seq, prevHash): the records to insert and the new head. */
-  private link(entries: readonly AuditEntry[], afterSeq: number, afterHash: Buffer | null): { rows: ReturnType<typeof toRecord>[]; last: ChainHead | undefined } {
-    let seq = afterSeq;
-    let prevHash = afterHash;
-    const occurredAt = new Date(this.options.now?.() ?? Date.now()).toISOString();
-    const rows = entries.map((entry) => {
-      seq += 1;
-      const content: AuditContent = { ...storable(entry), seq, occurredAt, prevHash };
-      const hash = chainHash(content);
-      prevHash = hash;
-      return toRecord(content, hash);
-    });
-    return { rows, last: prevHash === null ? undefined : { seq, hash: prevHash } };
+  private occurredAt(): string {
+    return new Date(this.options.now?.() ?? Date.now()).toISOString();
   }
-}
-
-function toRecord(content: AuditContent, hash: Buffer) {
-  return {
-    seq: content.seq,
-    occurred_at: content.occurredAt,
-    action: content.action,
-    actor: content.actor,
-    roles: content.roles,
-    client_address: content.clientAddress,
-    request_id: content.requestId,
-    purpose: content.purpose,
-    ticket: content.ticket,
-    tokens: content.tokens,
-    field_counts: content.fieldCounts,
-    outcome: content.outcome,
-    reason: content.reason,
-    prev_hash: content.prevHash?.toString('hex') ?? null,
-    hash: hash.toString('hex'),
-  };
-}
-
-/**
- * What PostgreSQL will store, so the hash is computed over the stored value: text cannot
- * hold NUL or lone surrogates, and columns have length limits.
- */
-function storable(entry: AuditEntry): Omit<AuditContent, 'seq' | 'occurredAt' | 'prevHash'> {
-  return {
-    action: text(entry.action, 32) ?? '',
-    actor: text(entry.actor, 256),
-    roles: entry.roles.map((role) => text(role, 256) ?? ''),
-    clientAddress: text(entry.clientAddress, 64),
-    requestId: text(entry.requestId, 128),
-    purpose: text(entry.purpose, 2000),
-    ticket: text(entry.ticket, 256),
-    tokens: entry.tokens.map((token) => text(token, 256) ?? ''),
-    fieldCounts: { ...entry.fieldCounts },
-    outcome: text(entry.outcome, 32) ?? '',
-    reason: text(entry.reason, 2000),
-  };
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-function text(value: string | null, maxLength: number): string | null {
-  if (value === null) return null;
-  return value.slice(0, maxLength).replace(LONE_SURROGATE, '\uFFFD').replaceAll('\u0000', '\uFFFD');
 }

@@ -1,6 +1,9 @@
 import type pg from 'pg';
-import { withClient } from '../../../db/transaction.js';
-import type { BudgetWindow } from '../policy/policy.js';
+import { withClient } from '../../db/transaction.js';
+
+/** Budget windows, shortest first. Windows are fixed and aligned to UTC (a minute, an hour, a day). */
+export const BUDGET_WINDOWS = ['minute', 'hour', 'day'] as const;
+export type BudgetWindow = (typeof BUDGET_WINDOWS)[number];
 
 /** The windowed budgets, plus break-glass reveals, which draw on a daily budget of their own. */
 export type BudgetName = BudgetWindow | 'break_glass';
