@@ -2,6 +2,8 @@
 # One-shot set-up of the local AWS stand-ins in LocalStack (docker compose `init` service):
 #   * SQS dead-letter queue login-queue-dlq and login-queue with a redrive policy (maxReceiveCount 5)
 #   * KMS key with alias alias/tokenvault (the services' KMS_KEY_ID)
+#   * asymmetric KMS signing key alias/tokenvault-audit (the reveal-api's AUDIT_SIGNING_KEY_ID): ECC P-256,
+#     sign/verify only, so audit checkpoints are signed by a key the database never holds
 #   * the reference messages of data/login-queue.sample.jsonl, once, byte for byte (MD5-checked)
 # Idempotent: a second run finds everything in place and sends nothing.
 set -euo pipefail
@@ -11,6 +13,7 @@ DLQ_NAME=${DLQ_NAME:-login-queue-dlq}
 MAX_RECEIVE_COUNT=${MAX_RECEIVE_COUNT:-5}
 VISIBILITY_TIMEOUT=${VISIBILITY_TIMEOUT:-30}
 KMS_ALIAS=${KMS_ALIAS:-alias/tokenvault}
+SIGNING_ALIAS=${SIGNING_ALIAS:-alias/tokenvault-audit}
 MESSAGES_FILE=${MESSAGES_FILE:-/data/login-queue.sample.jsonl}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
@@ -33,6 +36,15 @@ else
   key_id=$(aws kms create-key --description "tokenvault local KEK" --query KeyMetadata.KeyId --output text)
   aws kms create-alias --alias-name "$KMS_ALIAS" --target-key-id "$key_id"
   echo "kms: created $KMS_ALIAS -> $key_id"
+fi
+
+if aws kms describe-key --key-id "$SIGNING_ALIAS" >/dev/null 2>&1; then
+  echo "kms: $SIGNING_ALIAS exists"
+else
+  signing_id=$(aws kms create-key --description "tokenvault local audit checkpoint signing key" \
+    --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --query KeyMetadata.KeyId --output text)
+  aws kms create-alias --alias-name "$SIGNING_ALIAS" --target-key-id "$signing_id"
+  echo "kms: created $SIGNING_ALIAS -> $signing_id (ECC_NIST_P256, SIGN_VERIFY)"
 fi
 
 # The queue tag marks "reference messages already sent", so re-running init never duplicates them.

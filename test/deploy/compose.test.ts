@@ -145,6 +145,10 @@ describe('docker-compose.yml', () => {
     expect(script).toContain('KMS_ALIAS=${KMS_ALIAS:-alias/tokenvault}');
     expect(script).toContain('RedrivePolicy');
     expect(env('localstack').SERVICES).toBe('sqs,kms');
+    // Checkpoints are signed as in production: an asymmetric key the reveal-api can only ask to sign with.
+    expect(script).toContain('SIGNING_ALIAS=${SIGNING_ALIAS:-alias/tokenvault-audit}');
+    expect(script).toContain('--key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY');
+    expect(env('reveal-api').AUDIT_SIGNING_KEY_ID).toBe('alias/tokenvault-audit');
   });
 
   it('marks local-only secrets as such and keeps JWT_SECRET out of everything but the local reveal-api', () => {

@@ -29,48 +29,10 @@ export interface RevealRequest {
   collectedAt: Date | null;
 }
 
-const COLUMNS = `id, requester, roles, purpose, ticket, tokens, field_counts, approvals_required, approvals, status, created_at, expires_at,
-  decided_at, decided_by, decision_reason, collected_at`;
-
-interface Row {
-  id: string;
-  requester: string;
-  roles: string[];
-  purpose: string;
-  ticket: string | null;
-  tokens: string[];
-  field_counts: Record<string, number>;
-  approvals_required: number;
-  approvals: Approval[];
-  status: RequestStatus;
-  created_at: Date;
-  expires_at: Date;
-  decided_at: Date | null;
-  decided_by: string | null;
-  decision_reason: string | null;
-  collected_at: Date | null;
-}
-
-function fromRow(row: Row): RevealRequest {
-  return {
-    id: row.id,
-    requester: row.requester,
-    roles: row.roles,
-    purpose: row.purpose,
-    ticket: row.ticket,
-    tokens: row.tokens,
-    fieldCounts: row.field_counts,
-    approvalsRequired: row.approvals_required,
-    approvals: row.approvals,
-    status: row.status,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    decidedAt: row.decided_at,
-    decidedBy: row.decided_by,
-    decisionReason: row.decision_reason,
-    collectedAt: row.collected_at,
-  };
-}
+/** Every column, named as RevealRequest names it: rows are RevealRequests as read. */
+const COLUMNS = `id, requester, roles, purpose, ticket, tokens, field_counts AS "fieldCounts", approvals_required AS "approvalsRequired", approvals, status,
+  created_at AS "createdAt", expires_at AS "expiresAt", decided_at AS "decidedAt", decided_by AS "decidedBy", decision_reason AS "decisionReason",
+  collected_at AS "collectedAt"`;
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
@@ -79,19 +41,19 @@ export async function insertRequest(
   request: Pick<RevealRequest, 'id' | 'requester' | 'roles' | 'purpose' | 'ticket' | 'tokens' | 'fieldCounts' | 'approvalsRequired'>,
   ttlSeconds: number,
 ): Promise<RevealRequest> {
-  const { rows } = await client.query<Row>(
+  const { rows } = await client.query<RevealRequest>(
     `INSERT INTO reveal_requests (id, requester, roles, purpose, ticket, tokens, field_counts, approvals_required, status, created_at, expires_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', now(), now() + make_interval(secs => $9))
      RETURNING ${COLUMNS}`,
     [request.id, request.requester, request.roles, request.purpose, request.ticket, request.tokens, JSON.stringify(request.fieldCounts), request.approvalsRequired, ttlSeconds],
   );
-  return fromRow(rows[0] as Row);
+  return rows[0] as RevealRequest;
 }
 
 /** The request, locked until the transaction ends; undefined when there is none. */
 export async function lockRequest(client: Queryable, id: string): Promise<RevealRequest | undefined> {
-  const { rows } = await client.query<Row>(`SELECT ${COLUMNS} FROM reveal_requests WHERE id = $1 FOR UPDATE`, [id]);
-  return rows[0] === undefined ? undefined : fromRow(rows[0]);
+  const { rows } = await client.query<RevealRequest>(`SELECT ${COLUMNS} FROM reveal_requests WHERE id = $1 FOR UPDATE`, [id]);
+  return rows[0];
 }
 
 export async function isPastExpiry(client: Queryable, request: RevealRequest): Promise<boolean> {
@@ -101,7 +63,7 @@ export async function isPastExpiry(client: Queryable, request: RevealRequest): P
 
 export async function recordApproval(client: Queryable, id: string, approvals: Approval[], approved: boolean, ttlSeconds: number): Promise<RevealRequest> {
   // An approved request can be collected for a full ttl from its approval.
-  const { rows } = await client.query<Row>(
+  const { rows } = await client.query<RevealRequest>(
     `UPDATE reveal_requests SET approvals = $2, status = CASE WHEN $3 THEN 'approved' ELSE status END,
        decided_at = CASE WHEN $3 THEN now() ELSE decided_at END,
        decided_by = CASE WHEN $3 THEN $4 ELSE decided_by END,
@@ -110,7 +72,7 @@ export async function recordApproval(client: Queryable, id: string, approvals: A
      WHERE id = $1 RETURNING ${COLUMNS}`,
     [id, JSON.stringify(approvals), approved, approvals.at(-1)?.approver ?? null, approvals.at(-1)?.reason ?? null, ttlSeconds],
   );
-  return fromRow(rows[0] as Row);
+  return rows[0] as RevealRequest;
 }
 
 export async function recordDenial(client: Queryable, id: string, approver: string, reason: string): Promise<void> {
@@ -127,22 +89,22 @@ export async function markExpired(client: Queryable, id: string): Promise<void> 
 
 /** Pending or approved requests past their expiry, locked (other replicas skip them). */
 export async function claimExpired(client: Queryable, limit: number): Promise<RevealRequest[]> {
-  const { rows } = await client.query<Row>(
+  const { rows } = await client.query<RevealRequest>(
     `UPDATE reveal_requests SET status = 'expired'
      WHERE id IN (SELECT id FROM reveal_requests WHERE status IN ('pending', 'approved') AND expires_at <= now()
                   ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
      RETURNING ${COLUMNS}`,
     [limit],
   );
-  return rows.map(fromRow);
+  return rows;
 }
 
 export async function listPending(pool: pg.Pool, limit: number): Promise<RevealRequest[]> {
-  const { rows } = await pool.query<Row>(
+  const { rows } = await pool.query<RevealRequest>(
     `SELECT ${COLUMNS} FROM reveal_requests WHERE status = 'pending' AND expires_at > now() ORDER BY created_at LIMIT $1`,
     [limit],
   );
-  return rows.map(fromRow);
+  return rows;
 }
 
 /** How many of the requester's requests can still change or be collected (locks nothing: a soft limit). */
@@ -156,12 +118,12 @@ export async function countOpen(client: Queryable, requester: string): Promise<n
 
 /** The requester's requests that can still change or be collected. */
 export async function listOpenFor(pool: pg.Pool, requester: string, limit: number): Promise<RevealRequest[]> {
-  const { rows } = await pool.query<Row>(
+  const { rows } = await pool.query<RevealRequest>(
     `SELECT ${COLUMNS} FROM reveal_requests WHERE requester = $1 AND status IN ('pending', 'approved') AND expires_at > now()
      ORDER BY created_at LIMIT $2`,
     [requester, limit],
   );
-  return rows.map(fromRow);
+  return rows;
 }
 
 /**

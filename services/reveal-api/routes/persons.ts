@@ -6,6 +6,7 @@ import { PII_FIELDS, type PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import { AuditUnavailableError } from '../../../lib/audit/entry.js';
 import type { Attempt } from '../http/auditor.js';
+import type { PermissionRule } from '../http/authorize.js';
 import { maskValue } from '../policy/mask.js';
 import type { Redaction } from '../policy/policy.js';
 import type { VaultLookup } from '../vault/vault.js';
@@ -23,8 +24,14 @@ const personBody = z.object({
   ticket: ticketSchema,
 });
 
-/** Validated before the permission check runs. */
-const bodyOf = (request: FastifyRequest) => request.body as z.infer<typeof personBody>;
+/** A refusal names the person asked about (the body is validated before the permission check runs). */
+function personPermission(kind: 'access' | 'erase', allows: PermissionRule['allows'], refuses: string): PermissionRule {
+  return {
+    allows,
+    refuses,
+    denial: (request) => ({ reason: `user_id=${(request.body as z.infer<typeof personBody>).user_id}: no person ${kind} permission`, tokens: [] }),
+  };
+}
 
 const valueResult = z.union([
   z.object({ token: z.string(), value: z.string(), redaction: z.enum(['none', 'masked']) }),
@@ -101,11 +108,7 @@ export function personRoutes(context: RouteContext) {
       config: {
         auditAction: 'person.access',
         rateLimit: {},
-        permission: {
-          allows: (permissions) => Object.keys(permissions.person.access).length > 0,
-          refuses: 'requests about a person',
-          denial: (request) => ({ reason: `user_id=${bodyOf(request).user_id}: no person access permission`, tokens: [] }),
-        },
+        permission: personPermission('access', (permissions) => Object.keys(permissions.person.access).length > 0, 'requests about a person'),
       },
       schema: {
         summary: 'Everything held about one person, as one JSON document (data-subject access)',
@@ -186,11 +189,7 @@ export function personRoutes(context: RouteContext) {
       config: {
         auditAction: 'person.erase',
         rateLimit: {},
-        permission: {
-          allows: (permissions) => permissions.person.erase,
-          refuses: 'erasing a person',
-          denial: (request) => ({ reason: `user_id=${bodyOf(request).user_id}: no person erase permission`, tokens: [] }),
-        },
+        permission: personPermission('erase', (permissions) => permissions.person.erase, 'erasing a person'),
       },
       schema: {
         summary: "Erase one person: their rows in every partition, and each vault value no other person's row uses",
