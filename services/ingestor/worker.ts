@@ -1,4 +1,4 @@
-import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message, type QueueAttributeName, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Database } from '../../db/client.js';
@@ -9,11 +9,12 @@ import { checkReadiness, type Readiness } from '../../lib/health/readiness.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
 import { INGESTOR_DEFAULTS } from './config.js';
-import { backoffMs, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.js';
+import type { BackoffPolicy } from './backoff.js';
 import { KnownTokens } from './known-tokens.js';
-import type { InboundMessage, UnknownFieldPolicy } from './message.js';
+import type { UnknownFieldPolicy } from './message.js';
 import { countingKeyProvider, createIngestorMetrics, type IngestorMetrics } from './metrics.js';
 import { createSink, type Sink, type SinkResult } from './sink.js';
+import { SqsPoller, type Acknowledgement, type BatchOutcome, type PolledMessage } from './sqs-poller.js';
 
 export interface IngestorOptions {
   /** Concurrent long-pollers (each handles one batch at a time). Default: INGESTOR_DEFAULTS. */
@@ -93,15 +94,41 @@ export interface Ingestor {
   readonly sink: Sink;
 }
 
-const RECEIVE_ATTRIBUTES = ['SentTimestamp', 'ApproximateReceiveCount'] as const;
-
+/**
+ * The ingestor: an SqsPoller (the transport) whose batch handler is the sink (validate,
+ * tokenise, encrypt, store), plus the token-key refresh timer, metrics and readiness.
+ */
 export function createIngestor(deps: IngestorDeps): Ingestor {
   const options = deps.options ?? {};
   const pollers = options.pollers ?? INGESTOR_DEFAULTS.pollers;
   const waitTimeSeconds = options.waitTimeSeconds ?? INGESTOR_DEFAULTS.waitTimeSeconds;
-  const maxMessages = options.maxMessages ?? INGESTOR_DEFAULTS.maxMessages;
-  const backoff = options.backoff ?? DEFAULT_BACKOFF;
   const logger = deps.logger.child({ component: 'ingestor' });
+  // First: options SQS would reject stop construction here, before anything else is built.
+  const poller = new SqsPoller({
+    sqs: deps.sqs,
+    options: {
+      queueUrl: deps.queueUrl,
+      batchSize: options.maxMessages ?? INGESTOR_DEFAULTS.maxMessages,
+      waitTimeSeconds,
+      pollers,
+      ...(options.visibilityTimeoutSeconds === undefined ? {} : { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds }),
+      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+    },
+    handleBatch: storeBatch,
+    events: {
+      onReceiveError({ poller: index, error, failures }) {
+        counts.retried += 1;
+        metrics.retried.inc({ cause: 'sqs' });
+        logger.warn({ poller: index, err: errorSummary(error), failures }, 'receiving from SQS failed; backing off');
+      },
+      onHandlerError({ error, messageIds }) {
+        // storeBatch logs its own failures; this is only reached by an unexpected throw.
+        if (error instanceof BatchNotStored) return;
+        logger.error({ err: errorSummary(error), messageIds }, 'after-commit step of a batch failed');
+      },
+    },
+  });
+
   const metrics = createIngestorMetrics(deps.registry);
   const keys = countingKeyProvider(deps.keys, metrics.kmsCalls);
   const dataKeys = new DataKeyRing(deps.database.db, keys, options.dataKeyPolicy ?? DEFAULT_DATA_KEY_POLICY);
@@ -114,64 +141,18 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
   let polling = false;
   let stopping = false;
   let databaseHealthy = false;
-  const abort = new AbortController();
-  let loops: Promise<void>[] = [];
   let refreshTimer: NodeJS.Timeout | undefined;
   let refreshing: Promise<void> | undefined;
   let stopped: Promise<void> | undefined;
 
-  function toInbound(messages: Message[]): { inbound: InboundMessage[]; handles: string[] } {
-    const inbound: InboundMessage[] = [];
-    const handles: string[] = [];
-    const now = Date.now();
-    for (const message of messages) {
-      if (message.MessageId === undefined || message.ReceiptHandle === undefined) continue;
-      handles.push(message.ReceiptHandle);
-      const sent = Number(message.Attributes?.SentTimestamp);
-      const receiveCount = Number(message.Attributes?.ApproximateReceiveCount);
-      inbound.push({
-        messageId: message.MessageId,
-        body: message.Body ?? '',
-        sentAt: new Date(Number.isFinite(sent) && sent > 0 ? sent : now),
-        receiveCount: Number.isInteger(receiveCount) ? receiveCount : undefined,
-      });
-    }
-    return { inbound, handles };
-  }
-
-  /** Deletes after commit. Entry ids are indexes: SQS requires them distinct, message ids may repeat. */
-  async function deleteMessages(handles: string[], messageIds: string[]): Promise<void> {
-    try {
-      const out = await deps.sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: deps.queueUrl,
-          Entries: handles.map((ReceiptHandle, index) => ({ Id: String(index), ReceiptHandle })),
-        }),
-      );
-      const failed = out.Failed?.length ?? 0;
-      counts.deleted += handles.length - failed;
-      if (failed > 0) {
-        counts.deleteFailures += failed;
-        metrics.deleteFailures.inc(failed);
-        logger.warn({ failed, codes: out.Failed?.map((entry) => entry.Code) }, 'SQS did not delete some committed messages; they will be skipped as duplicates');
-      }
-    } catch (error) {
-      // Committed already: a message that comes back is absorbed by ON CONFLICT (message_id).
-      counts.deleteFailures += handles.length;
-      metrics.deleteFailures.inc(handles.length);
-      logger.warn({ err: errorSummary(error), messageIds }, 'deleting committed messages failed; they will be skipped as duplicates');
-    }
-  }
-
   /**
-   * Stores a batch. Returns false when it stays on the queue (the poller then backs off);
-   * otherwise, once committed, `deleted`: a promise of the rest: DeleteMessageBatch, counters, log,
-   * onBatch. The poller does not wait for that before its next receive.
+   * The poller's handler: stores a batch in one transaction; the poller deletes it only once
+   * this resolves. On failure it throws: nothing is deleted, the messages come back after the
+   * visibility timeout and the poller backs off. Counters, the log line and onBatch follow the
+   * delete (onAcknowledged), which the poller does not wait for before its next receive.
    */
-  async function processBatch(messages: Message[]): Promise<false | { deleted: Promise<void> }> {
-    const { inbound, handles } = toInbound(messages);
-    const messageIds = [...new Set(inbound.map((message) => message.messageId))];
-    if (inbound.length === 0) return { deleted: Promise.resolve() };
+  async function storeBatch(messages: PolledMessage[]): Promise<BatchOutcome> {
+    const messageIds = [...new Set(messages.map((message) => message.messageId))];
     inFlight += 1;
     metrics.inFlight.inc();
     const started = performance.now();
@@ -182,7 +163,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
     };
     let result: SinkResult;
     try {
-      result = await sink.write(inbound);
+      result = await sink.write(messages);
     } catch (error) {
       done();
       const transient = isTransient(error);
@@ -193,34 +174,52 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       const log = transient ? logger.warn.bind(logger) : logger.error.bind(logger);
       log({ err: summary, messageIds }, 'batch not stored; messages stay on the queue and come back after the visibility timeout');
       options.onBatch?.({ messageIds, durationMs: performance.now() - started, error: { code: summary.code, transient } });
-      return false;
+      throw new BatchNotStored(error);
     }
     databaseHealthy = true;
     endTimer();
-    // Only after the commit: a message deleted before its row is durable could be lost.
-    const deleted = deleteMessages(handles, messageIds)
-      .then(() => {
-        record(result);
-        logger.info(
-          {
-            messageIds,
-            received: result.received,
-            stored: result.stored,
-            duplicates: result.duplicates,
-            quarantined: result.quarantined,
-            reasons: result.reasons,
-            droppedFields: result.droppedFields,
-            vaultWritten: result.vaultWritten,
-            splitAfterError: result.splitAfterError,
-          },
-          'batch stored',
-        );
-        options.onBatch?.({ messageIds, durationMs: performance.now() - started, result });
-      })
-      // Nobody awaits this promise at once: a throwing onBatch must not become an unhandled rejection.
-      .catch((error: unknown) => logger.error({ err: errorSummary(error), messageIds }, 'after-commit step of a batch failed'))
-      .finally(done);
-    return { deleted };
+    return {
+      // Every message of a committed batch: stored, quarantined or a duplicate.
+      succeeded: messageIds,
+      onAcknowledged(ack) {
+        try {
+          recordDelete(ack, messageIds);
+          record(result);
+          logger.info(
+            {
+              messageIds,
+              received: result.received,
+              stored: result.stored,
+              duplicates: result.duplicates,
+              quarantined: result.quarantined,
+              reasons: result.reasons,
+              droppedFields: result.droppedFields,
+              vaultWritten: result.vaultWritten,
+              splitAfterError: result.splitAfterError,
+            },
+            'batch stored',
+          );
+          options.onBatch?.({ messageIds, durationMs: performance.now() - started, result });
+        } catch (error) {
+          logger.error({ err: errorSummary(error), messageIds }, 'after-commit step of a batch failed');
+        } finally {
+          done();
+        }
+      },
+    };
+  }
+
+  /** Committed already: a message SQS did not delete comes back and is absorbed by ON CONFLICT (message_id). */
+  function recordDelete(ack: Acknowledgement, messageIds: string[]): void {
+    counts.deleted += ack.deleted;
+    if (ack.failed === 0) return;
+    counts.deleteFailures += ack.failed;
+    metrics.deleteFailures.inc(ack.failed);
+    if (ack.error !== undefined) {
+      logger.warn({ err: errorSummary(ack.error), messageIds }, 'deleting committed messages failed; they will be skipped as duplicates');
+    } else {
+      logger.warn({ failed: ack.failed, codes: ack.failedCodes }, 'SQS did not delete some committed messages; they will be skipped as duplicates');
+    }
   }
 
   function record(result: SinkResult): void {
@@ -238,59 +237,6 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       metrics.unknownFields.inc({ field: label }, count);
       // Once per name per process: a producer adding a field is news, not a per-message event.
       if (first) logger.warn({ field: label }, 'login events carry a field the ingestor does not know; stored without it (INGEST_UNKNOWN_FIELDS=drop)');
-    }
-  }
-
-  async function pollLoop(poller: number): Promise<void> {
-    let failures = 0;
-    // The previous batch's delete, left running while this poller receives the next batch.
-    let deleting: Promise<void> = Promise.resolve();
-    try {
-      while (!stopping) {
-        let messages: Message[];
-        try {
-          const out = await deps.sqs.send(
-            new ReceiveMessageCommand({
-              QueueUrl: deps.queueUrl,
-              MaxNumberOfMessages: maxMessages,
-              WaitTimeSeconds: waitTimeSeconds,
-              MessageSystemAttributeNames: [...RECEIVE_ATTRIBUTES],
-              // The deprecated spelling too: emulators (local-aws-sqs, older LocalStack) only honour this one.
-              AttributeNames: [...RECEIVE_ATTRIBUTES] as unknown as QueueAttributeName[],
-              ...(options.visibilityTimeoutSeconds === undefined ? {} : { VisibilityTimeout: options.visibilityTimeoutSeconds }),
-            }),
-            { abortSignal: abort.signal },
-          );
-          messages = out.Messages ?? [];
-        } catch (error) {
-          if (stopping) break;
-          failures += 1;
-          counts.retried += 1;
-          metrics.retried.inc({ cause: 'sqs' });
-          logger.warn({ poller, err: errorSummary(error), failures }, 'receiving from SQS failed; backing off');
-          await sleep(backoffMs(backoff, failures), abort.signal);
-          continue;
-        }
-        if (messages.length === 0) {
-          // Without long polling an empty queue would be polled in a tight loop.
-          if (waitTimeSeconds === 0) await sleep(200, abort.signal);
-          continue;
-        }
-        const stored = await processBatch(messages);
-        if (stored === false) {
-          failures += 1;
-          await sleep(backoffMs(backoff, failures), abort.signal);
-        } else {
-          failures = 0;
-          // This batch's delete has started; the poller goes on once the previous one is done
-          // (it had a receive and a commit to finish), so at most two are in flight per poller.
-          await deleting;
-          deleting = stored.deleted;
-        }
-      }
-    } finally {
-      // stop() awaits the loops: every committed batch is deleted before it resolves.
-      await deleting;
     }
   }
 
@@ -319,7 +265,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       databaseHealthy = true;
       polling = true;
       logger.info({ pollers, waitTimeSeconds, tokenKeyVersion: loaded.keyVersion, keys: deps.keys.description }, 'ingestor started');
-      loops = Array.from({ length: pollers }, (_, index) => pollLoop(index));
+      poller.start();
       refreshTimer = setInterval(() => {
         refreshing ??= refreshTokenKey().finally(() => {
           refreshing = undefined;
@@ -330,10 +276,9 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
     stop() {
       stopped ??= (async () => {
         stopping = true;
-        // Ends waiting long polls and back-off sleeps; batches being stored finish first.
-        abort.abort();
         clearInterval(refreshTimer);
-        await Promise.all(loops);
+        // Ends waiting long polls and back-off sleeps; batches being stored commit and delete first.
+        await poller.stop();
         await refreshing;
         polling = false;
         dataKeys.clear();
@@ -362,12 +307,17 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
           ),
         tokenKey: async () => (tokenizer.loaded ? `v${tokenizer.current().keyVersion}` : { ok: false, error: 'not loaded yet' }),
         // Long polls may be in back-off for a while: ask the queue itself, now.
-        queue: () =>
-          deps.sqs.send(new GetQueueAttributesCommand({ QueueUrl: deps.queueUrl, AttributeNames: ['QueueArn'] }), {
-            abortSignal: AbortSignal.timeout(READINESS_TIMEOUT_MS),
-          }).then(() => undefined),
+        queue: () => poller.checkQueue(READINESS_TIMEOUT_MS),
         polling: async () => (polling && !stopping ? undefined : { ok: false, error: stopping ? 'stopping' : 'not started' }),
       });
     },
   };
+}
+
+/** The sink refused a batch (logged and counted by the handler): the poller leaves it on the queue. */
+class BatchNotStored extends Error {
+  constructor(cause: unknown) {
+    super('batch not stored', { cause });
+    this.name = 'BatchNotStored';
+  }
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import {
@@ -7,8 +8,9 @@ import {
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { createRequestHandler } from 'local-aws-sqs';
 import pino, { type Logger } from 'pino';
-import { startEmbeddedSqs, type RunningSqs } from '../../../local/embedded-sqs.js';
+import { LOCAL_ACCOUNT_ID, startEmbeddedSqs, type RunningSqs } from '../../../local/embedded-sqs.js';
 
 export interface SqsHarness {
   server: RunningSqs;
@@ -169,5 +171,56 @@ export async function startCuttableProxy(targetPort: number): Promise<CuttablePr
       await listen(port);
     },
     close: stop,
+  };
+}
+
+/**
+ * The SQS emulator behind an HTTP server that a test can stop and start again on the same
+ * port, queues and messages kept: "SQS is unreachable" with real connection errors.
+ */
+export interface RestartableSqs {
+  endpoint: string;
+  sqs: SQSClient;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startRestartableSqs(): Promise<RestartableSqs> {
+  const { service, requestHandler } = createRequestHandler({ port: 0, hostname: 'localhost', accountId: LOCAL_ACCOUNT_ID, emulateQueueCreationLifecycle: false });
+  let server: Server | undefined;
+  const listen = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      const next = createHttpServer((req, res) => void requestHandler(req, res));
+      next.once('error', reject);
+      next.listen(port, '127.0.0.1', () => {
+        server = next;
+        resolve((next.address() as AddressInfo).port);
+      });
+    });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      const running = server;
+      server = undefined;
+      if (running === undefined) return resolve();
+      running.closeAllConnections();
+      running.close(() => resolve());
+    });
+  const port = await listen(0);
+  // As local/embedded-sqs.ts: the emulator builds queue URLs from the port it was told.
+  (service as unknown as { PORT: number }).PORT = port;
+  const endpoint = `http://localhost:${port}`;
+  const sqs = new SQSClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  return {
+    endpoint,
+    sqs,
+    stop,
+    restart: async () => {
+      await listen(port);
+    },
+    close: async () => {
+      sqs.destroy();
+      await stop();
+    },
   };
 }

@@ -276,11 +276,11 @@ describe('ingestor: SQS → PostgreSQL', () => {
         checks: { database: { ok: true }, queue: { ok: true }, tokenKey: { ok: false, error: 'not loaded yet' }, polling: { ok: false, error: 'not started' } },
       });
       await ingestor.start();
-      // The active version at this moment (another test in this file activates a newer one).
-      const { rows } = await testDb.owner.pool.query<{ version: number }>(`SELECT version FROM token_keys WHERE state = 'active'`);
-      expect(rows).toHaveLength(1);
-      const active = `v${rows[0]?.version}`;
-      expect(await ingestor.checkReady()).toEqual({ status: 'ready', checks: { database: { ok: true }, queue: { ok: true }, tokenKey: { ok: true, detail: active }, polling: { ok: true } } });
+      // The active version of this file's database: the rotation test may have run first (any order must pass).
+      const { rows: active } = await testDb.owner.pool.query(`SELECT version FROM token_keys WHERE state = 'active'`);
+      expect(active).toHaveLength(1);
+      const version = `v${active[0].version as number}`;
+      expect(await ingestor.checkReady()).toEqual({ status: 'ready', checks: { database: { ok: true }, queue: { ok: true }, tokenKey: { ok: true, detail: version }, polling: { ok: true } } });
       await proxy.cut();
       const cut = await ingestor.checkReady();
       expect(cut).toMatchObject({ status: 'not_ready', checks: { database: { ok: false, error: expect.stringMatching(/\(E[A-Z]+\)$|^Error|unavailable/) }, polling: { ok: true } } });
@@ -293,6 +293,16 @@ describe('ingestor: SQS → PostgreSQL', () => {
       await proxy.close();
       await database.close();
     }
+  });
+
+  it('refuses transport options SQS would reject when it is created, naming the option', async () => {
+    const queueUrl = await sqs.createQueue(uniqueName('options'));
+    const create = (options: IngestorOptions) => () =>
+      createIngestor({ sqs: sqs.sqs, queueUrl, database: ingestorDb, keys, logger: logs.logger, options: { waitTimeSeconds: 1, ...options } });
+    expect(create({ pollers: 0 })).toThrow(/option pollers: must be an integer from 1 to 64/);
+    expect(create({ maxMessages: 11 })).toThrow(/option batchSize: must be an integer from 1 to 10/);
+    expect(create({ visibilityTimeoutSeconds: 43_201 })).toThrow(/option visibilityTimeoutSeconds/);
+    expect(() => createIngestor({ sqs: sqs.sqs, queueUrl: 'login-queue', database: ingestorDb, keys, logger: logs.logger })).toThrow(/option queueUrl/);
   });
 
   it('exports the process and Node.js runtime metrics next to its own', async () => {
