@@ -2,18 +2,20 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runAuditVerify } from '../../cli/audit-verify.js';
 import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../services/reveal-api/support.js';
 
 let harness: RevealHarness;
 let ip: SeededValue;
 
-beforeAll(async () => {
+// Every test starts from the same six-row log on a fresh database (the cases below break rows 2..5).
+beforeEach(async () => {
   harness = await startRevealHarness();
   [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+  await fillLog(6);
 });
-afterAll(async () => {
+afterEach(async () => {
   await harness?.close();
 });
 
@@ -63,7 +65,6 @@ async function withRestoredLog(run: () => Promise<void>) {
 
 describe('npm run audit:verify', () => {
   it('reports an intact chain with exit code 0, reading as the auditor role', async () => {
-    await fillLog(6);
     const result = await verify();
     expect(result.code).toBe(0);
     expect(result.text).toMatch(/^audit log intact: 6 rows checked \(head seq 6 hash [0-9a-f]{64}\); 0 checkpoints; no signed checkpoint covers it yet; rows 1\.\.6 are after the last checkpoint and not yet covered by a signature \[checkpoints from the database/);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AwsKmsKeyProvider } from '../../lib/keys/aws-kms.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import { loadActiveTokenizer } from '../../lib/keys/token-keys.js';
@@ -11,7 +11,8 @@ let testDb: TestDatabase;
 let kms: FakeKms;
 let env: Record<string, string>;
 
-beforeAll(async () => {
+// Rotating and truncating change the keys: each case starts from version 1 on a fresh database.
+beforeEach(async () => {
   [testDb, kms] = await Promise.all([createTestDatabase(), startFakeKms()]);
   kms.createKey('alias/tokenvault');
   const provider = new AwsKmsKeyProvider({ keyId: 'alias/tokenvault', region: kms.region, endpoint: kms.endpoint, credentials: kms.credentials });
@@ -30,7 +31,7 @@ beforeAll(async () => {
     TOKEN_KEY_SETTLE_SECONDS: '0',
   };
 });
-afterAll(async () => {
+afterEach(async () => {
   await Promise.all([testDb?.drop(), kms?.close()]);
 });
 

@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ROOT, runProcess } from '../support/processes.js';
 
 let testDb: TestDatabase;
 
-beforeAll(async () => {
+// The run moves and drops the row: each case gets it fresh.
+beforeEach(async () => {
   testDb = await createTestDatabase();
   // One old row in a month long past any retention: it sits in the default partition until maintenance.
   await testDb.owner.pool.query(
@@ -12,7 +13,7 @@ beforeAll(async () => {
      VALUES ('m-old', 'u-1', 'ios', 'ip_v1_x', 'device_id_v1_y', '2.3.0', '2020-02-03', '2020-02-03T10:00:00Z', 1)`,
   );
 });
-afterAll(async () => {
+afterEach(async () => {
   await testDb?.drop();
 });
 

@@ -152,6 +152,15 @@ describe.skipIf(!enabled)('web console in Chromium', () => {
   });
 
   it('lets an auditor find the reveal by token, open the row, and see the chain verified', async () => {
+    // A value only this test reveals (as the investigator ivan), so the search finds exactly its row.
+    const [mine] = (await stack.harness.seed([{ field: 'ip', value: '192.0.2.44' }])) as [SeededValue];
+    const revealed = await stack.localApp.inject({
+      method: 'POST',
+      url: '/reveal',
+      headers: bearer(await stack.harness.token('ivan', ['investigator'])),
+      payload: { tokens: [mine.token], purpose: PURPOSE, ticket: 'FRAUD-4711' },
+    });
+    expect(revealed.statusCode).toBe(200);
     const page = await browser.context.newPage();
     await signInWithProvider(page, 'audrey');
     await expect.poll(() => page.url()).toBe(`${stack.oidcUrl}/console/audit`);
@@ -176,7 +185,7 @@ describe.skipIf(!enabled)('web console in Chromium', () => {
       .toBe(expected);
     expect(await verification.textContent()).toMatch(signed ? /Verified against the signed checkpoint at entry \d+/ : /Hash chain intact/);
 
-    await page.getByLabel('Token', { exact: true }).fill(ip.token);
+    await page.getByLabel('Token', { exact: true }).fill(mine.token);
     await page.locator('select[name="action"]').selectOption('reveal');
     await page.getByRole('button', { name: 'Search' }).click();
     const rows = page.locator('tbody tr[data-seq]');
@@ -188,8 +197,8 @@ describe.skipIf(!enabled)('web console in Chromium', () => {
     await detail.waitFor();
     expect(await detail.textContent()).toContain('FRAUD-4711');
     expect(await detail.textContent()).toContain(PURPOSE);
-    expect(await detail.textContent()).toContain(ip.token);
-    expect(await page.content()).not.toContain(ip.value);
+    expect(await detail.textContent()).toContain(mine.token);
+    expect(await page.content()).not.toContain(mine.value);
     await shot(page, 'audit');
 
     if (signed) {
@@ -197,8 +206,8 @@ describe.skipIf(!enabled)('web console in Chromium', () => {
       await page.getByRole('button', { name: 'Export (NDJSON)' }).click();
       const file = await (await download).path();
       const lines = (await readFile(file, 'utf8')).trim().split('\n');
-      expect(lines.some((line) => line.includes('"type":"row"') && line.includes(ip.token))).toBe(true);
-      expect(lines.join('\n')).not.toContain(ip.value);
+      expect(lines.some((line) => line.includes('"type":"row"') && line.includes(mine.token))).toBe(true);
+      expect(lines.join('\n')).not.toContain(mine.value);
       await page.getByText(/Exported \d+ rows and \d+ checkpoints\./).waitFor();
     } else {
       await page.getByRole('button', { name: 'Export (NDJSON)' }).click();
@@ -209,6 +218,8 @@ describe.skipIf(!enabled)('web console in Chromium', () => {
   });
 
   it('lets a privacy officer erase a value after a confirmation step that shows what will be shredded', async () => {
+    // A value of its own: the other tests still reveal the shared ones.
+    const [device] = (await stack.harness.seed([{ field: 'device_id', value: '321-54-9876' }])) as [SeededValue];
     const page = await browser.context.newPage();
     await signInWithProvider(page, 'olga');
     await expect.poll(() => page.url()).toBe(`${stack.oidcUrl}/console/erase`);
@@ -237,29 +248,49 @@ describe.skipIf(!enabled)('web console in Chromium', () => {
   });
 
   it('shows an auditor a tampered log as broken, naming the first bad entry', async () => {
-    const client = await stack.harness.testDb.owner.pool.connect();
-    let seq: number;
-    try {
-      // The insider with database rights edits the purpose of the investigator's reveal.
-      await client.query('BEGIN');
-      await client.query('ALTER TABLE audit_log DISABLE TRIGGER USER');
-      const edited = await client.query<{ seq: string }>(
-        "UPDATE audit_log SET purpose = 'routine check' WHERE seq = (SELECT min(seq) FROM audit_log WHERE action = 'reveal' AND actor = 'ivan') RETURNING seq",
-      );
-      seq = Number(edited.rows[0]?.seq);
-      await client.query('ALTER TABLE audit_log ENABLE TRIGGER USER');
-      await client.query('COMMIT');
-    } finally {
-      client.release();
-    }
+    // An investigator's reveal for the insider to edit.
+    const revealed = await stack.localApp.inject({
+      method: 'POST',
+      url: '/reveal',
+      headers: bearer(await stack.harness.token('ivan', ['investigator'])),
+      payload: { tokens: [ip.token], purpose: PURPOSE, ticket: 'FRAUD-4711' },
+    });
+    expect(revealed.statusCode).toBe(200);
     const page = await browser.context.newPage();
     await signInWithProvider(page, 'audrey');
     const verification = page.getByTestId('verification');
     await expect.poll(() => verification.getAttribute('data-state')).not.toBe('pending');
-    // The edited row was verified before: only re-reading the whole log finds the edit.
-    await page.getByRole('button', { name: 'Re-verify the whole log' }).click();
-    await expect.poll(() => verification.getAttribute('data-state')).toBe('broken');
-    expect(await verification.textContent()).toContain(`BROKEN at entry ${seq}`);
+    /** As the owner, with the append-only triggers off for this one statement. */
+    const asOwner = async (sql: string, params: unknown[] = []) => {
+      const client = await stack.harness.testDb.owner.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('ALTER TABLE audit_log DISABLE TRIGGER USER');
+        await client.query(sql, params);
+        await client.query('ALTER TABLE audit_log ENABLE TRIGGER USER');
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw error;
+      } finally {
+        client.release();
+      }
+    };
+    // The insider with database rights edits the purpose of the investigator's reveal.
+    const { rows } = await stack.harness.testDb.owner.pool.query<{ seq: string; purpose: string }>(
+      "SELECT seq, purpose FROM audit_log WHERE action = 'reveal' AND actor = 'ivan' ORDER BY seq LIMIT 1",
+    );
+    const seq = Number(rows[0]?.seq);
+    await asOwner("UPDATE audit_log SET purpose = 'routine check' WHERE seq = $1", [seq]);
+    try {
+      // The edited row was verified before: only re-reading the whole log finds the edit.
+      await page.getByRole('button', { name: 'Re-verify the whole log' }).click();
+      await expect.poll(() => verification.getAttribute('data-state')).toBe('broken');
+      expect(await verification.textContent()).toContain(`BROKEN at entry ${seq}`);
+    } finally {
+      // Undone, so the tests that run after this one see an intact log.
+      await asOwner('UPDATE audit_log SET purpose = $1 WHERE seq = $2', [rows[0]?.purpose, seq]);
+    }
     await shot(page, 'audit-broken');
     await signOutWithProvider(page);
     await page.close();

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { buildConsole } from '../../local/console-build.js';
+import { PUBLIC_KEY_SUFFIX } from '../../lib/keys/local-audit-signer.js';
 import type { RevealApp } from '../../services/reveal-api/app.js';
 import { startOpenIdProvider, type OpenIdProvider } from '../support/oidc-provider.js';
 import { startRevealHarness, type RevealHarness } from '../services/reveal-api/support.js';
@@ -77,7 +78,7 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
       await provider.close();
       await rm(consoleDir, { recursive: true, force: true });
       await rm(common.AUDIT_SIGNING_KEY_FILE, { force: true });
-      await rm(common.AUDIT_SIGNING_KEY_FILE.replace(/\.pem$/, '.pub.pem'), { force: true });
+      await rm(`${common.AUDIT_SIGNING_KEY_FILE}${PUBLIC_KEY_SUFFIX}`, { force: true });
     },
   };
 }

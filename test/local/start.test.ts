@@ -35,14 +35,18 @@ async function removeStack(privateDir: string): Promise<void> {
 }
 
 async function stackEnv(dataDir: string, extra: Record<string, string> = {}): Promise<Record<string, string>> {
+  // Four different ports: the OS may hand out a port it just released again.
+  const ports = new Set<number>();
+  while (ports.size < 4) ports.add(await freePort());
+  const [postgres, sqs, api, metrics] = [...ports].map(String) as [string, string, string, string];
   return {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
     TOKENVAULT_DATA_DIR: dataDir,
-    LOCAL_POSTGRES_PORT: String(await freePort()),
-    LOCAL_SQS_PORT: String(await freePort()),
-    PORT: String(await freePort()),
-    METRICS_PORT: String(await freePort()),
+    LOCAL_POSTGRES_PORT: postgres,
+    LOCAL_SQS_PORT: sqs,
+    PORT: api,
+    METRICS_PORT: metrics,
     INGESTOR_POLLERS: '2',
     ...extra,
   };

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runAuditVerify } from '../../../cli/audit-verify.js';
 import type { Tokenizer } from '../../../lib/crypto/tokens.js';
 import { DataKeyRing } from '../../../lib/keys/data-key-ring.js';
@@ -31,7 +31,8 @@ const settings = (overrides: Partial<MaintenanceSettings> = {}): MaintenanceSett
   ...overrides,
 });
 
-beforeAll(async () => {
+// Maintenance moves and removes rows: each test starts from a fresh database and writes what it needs.
+beforeEach(async () => {
   testDb = await createTestDatabase();
   const ingestorDb = testDb.as('ingestor');
   const keys = LocalKeyring.fromKey(randomBytes(32));
@@ -40,7 +41,7 @@ beforeAll(async () => {
   // No known-token cache: every batch writes its vault values (ON CONFLICT keeps the first).
   sink = createSink({ database: ingestorDb, dataKeys: ring, tokenizer: () => tokenizer, knownTokens: new KnownTokens(0) });
 });
-afterAll(async () => {
+afterEach(async () => {
   await testDb?.drop();
 });
 
@@ -84,6 +85,11 @@ function metricName(name: keyof MaintenanceMetrics): string {
 describe('partitioned user_logins', () => {
   const lastOfMarch = message(loginEvent(), '2024-03-31T23:59:59.900Z');
   const firstOfApril = message(loginEvent(), '2024-04-01T00:00:00.100Z');
+  /** Both boundary messages stored, then split out of the default partition by a maintenance run. */
+  async function storeAndSplit() {
+    expect(await sink.write([lastOfMarch, firstOfApril])).toMatchObject({ stored: 2 });
+    await maintain(createMaintenanceMetrics());
+  }
 
   it('stores a message dated outside the prepared months in the default partition instead of failing the batch', async () => {
     const result = await sink.write([lastOfMarch, firstOfApril]);
@@ -92,6 +98,7 @@ describe('partitioned user_logins', () => {
   });
 
   it('maintenance prepares the months ahead and splits the default partition into month partitions', async () => {
+    expect(await sink.write([lastOfMarch, firstOfApril])).toMatchObject({ stored: 2 });
     const metrics = createMaintenanceMetrics();
     const report = await maintain(metrics);
     expect(report.partitionsCreated).toEqual(['user_logins_p202406', 'user_logins_p202407', 'user_logins_p202408']);
@@ -108,6 +115,7 @@ describe('partitioned user_logins', () => {
   });
 
   it('keeps redeliveries idempotent across the month boundary: the same SentTimestamp hits the key in the same partition', async () => {
+    await storeAndSplit();
     const redelivered = [lastOfMarch, firstOfApril].map((m) => ({ ...m, receiveCount: 2 }));
     expect(await sink.write(redelivered)).toMatchObject({ stored: 0, duplicates: 2 });
     const rows = await query<{ n: number }>('SELECT count(*)::int AS n FROM user_logins WHERE message_id = ANY($1)', [[lastOfMarch.messageId, firstOfApril.messageId]]);
@@ -115,6 +123,7 @@ describe('partitioned user_logins', () => {
   });
 
   it('lets analysts read every partition through user_logins (not the partitions directly) and the ingestor write new ones', async () => {
+    await storeAndSplit();
     const analyst = testDb.as('analyst');
     const { rows } = await analyst.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM user_logins');
     expect(rows[0]?.n).toBe(2);
@@ -136,12 +145,15 @@ describe('retention', () => {
   let march: InboundMessage;
   let quarantined: InboundMessage;
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     january = message(loginEvent({ ip: sharedIp, device_id: oldOnly.device_id }), '2024-01-10T12:00:00Z');
     march = message(loginEvent({ ip: oldOnly.ip }), '2024-03-05T12:00:00Z');
     may = message(loginEvent({ ip: sharedIp }), '2024-05-20T12:00:00Z');
     quarantined = message('{"foo":"oops"}', '2024-01-02T00:00:00Z');
-    await sink.write([january, march, may, quarantined]);
+    // The March boundary login (2 values only it uses) and an April one, as ingested before.
+    const lastOfMarch = message(loginEvent(), '2024-03-31T23:59:59.900Z');
+    const firstOfApril = message(loginEvent(), '2024-04-01T00:00:00.100Z');
+    await sink.write([lastOfMarch, firstOfApril, january, march, may, quarantined]);
     await query(`UPDATE quarantine SET received_at = '2024-01-02' WHERE message_id = $1`, [quarantined.messageId]);
     await maintain(createMaintenanceMetrics());
   });
@@ -203,6 +215,7 @@ describe('retention', () => {
   });
 
   it('audits every drop and shred as a system action with counts, in the intact hash chain, without plaintext', async () => {
+    await maintain(createMaintenanceMetrics(), retention);
     const rows = await query<{ action: string; actor: string; roles: string[]; field_counts: Record<string, number>; reason: string; tokens: string[] }>(
       `SELECT action, actor, roles, field_counts, reason, tokens FROM audit_log WHERE actor = 'system:maintenance' ORDER BY seq`,
     );
@@ -222,6 +235,7 @@ describe('retention', () => {
   });
 
   it('has nothing left to remove on the next run', async () => {
+    await maintain(createMaintenanceMetrics(), retention);
     const report = await maintain(createMaintenanceMetrics(), retention);
     if (!('result' in report.retention)) throw new Error('expected a result');
     expect(report.retention.result).toMatchObject({ partitionsDropped: [], loginRowsRemoved: 0, quarantineRowsRemoved: 0, valuesChecked: 0 });

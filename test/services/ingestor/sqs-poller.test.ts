@@ -192,6 +192,33 @@ describe('SqsPoller: the SQS transport', () => {
     expect(await visibleBodies(queueUrl)).toEqual(['sent after stop()']);
   });
 
+  it('goes idle → polling → stopping → stopped once: start() and stop() are idempotent and a stopped poller stays stopped', async () => {
+    const queueUrl = await sqs.createQueue(uniqueName('lifecycle'));
+    let calls = 0;
+    const transport = poller(queueUrl, async (messages) => {
+      calls += 1;
+      return { succeeded: messages.map((message) => message.messageId) };
+    });
+    expect(transport.state).toBe('idle');
+    transport.start();
+    transport.start();
+    expect(transport.state).toBe('polling');
+    const first = transport.stop();
+    expect(transport.stop()).toBe(first);
+    await first;
+    expect(transport.state).toBe('stopped');
+    transport.start();
+    expect(transport.state).toBe('stopped');
+    await sqs.send(queueUrl, ['after stop']);
+    // Nothing polls: the message stays visible.
+    expect(await visibleBodies(queueUrl)).toEqual(['after stop']);
+    expect(calls).toBe(0);
+
+    const never = poller(queueUrl, async () => ({ succeeded: [] }));
+    await never.stop();
+    expect(never.state).toBe('stopped');
+  });
+
   it('reports a delete SQS refused to the handler instead of throwing', async () => {
     const queueUrl = await sqs.createQueue(uniqueName('delete-refused'), { visibilityTimeoutSeconds: 30 });
     await sqs.send(queueUrl, ['one']);

@@ -115,6 +115,8 @@ describe('operations endpoints', () => {
   });
 
   it('exposes Prometheus metrics from its own registry', async () => {
+    // A reveal of its own: labelled series appear once something was counted under them.
+    expect((await call('investigator', 'reveal ip')).statusCode).toBe(200);
     const metrics = await harness.app.inject({ url: '/metrics' });
     expect(metrics.headers['content-type']).toMatch(/text\/plain/);
     expect(metrics.body).toMatch(/tokenvault_reveal_requests_total\{action="reveal",outcome="allowed"\} \d+/);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { Env } from '../../../lib/config/env.js';
@@ -63,9 +63,11 @@ export async function startRevealHarness(env: Env = {}, options: { testDb?: Test
   const opened: RevealApp[] = [];
   const database = testDb.as('reveal_api');
   const appKeys = LocalKeyring.fromKey(Buffer.from(keyringMaster));
+  const policyFiles = new Set<string>();
 
   const buildApp = async (overrides: Env = {}, options: { localStack?: boolean } = {}) => {
     const given = { ...env, ...overrides };
+    if (given.POLICY_FILE !== undefined) policyFiles.add(given.POLICY_FILE);
     // One JWT key source at a time (two is a start-up error): the local key unless the test names another.
     const keySource = given.JWT_JWKS_URL !== undefined || given.JWT_SECRET !== undefined ? {} : { JWT_PUBLIC_KEY: signingKey.publicKeyPem };
     const config = loadRevealConfig(
@@ -128,6 +130,7 @@ export async function startRevealHarness(env: Env = {}, options: { testDb?: Test
       for (const opened_ of opened) await opened_.close();
       await testDb.drop();
       await rm(keyDir, { recursive: true, force: true });
+      for (const file of policyFiles) await removePolicyFile(file);
     },
   };
 }
@@ -166,10 +169,21 @@ export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
 
-/** Writes a policy document to a temporary file (removed with the directory by the OS; tiny). */
+/** Directories writePolicyFile created and no harness has removed yet. */
+const policyDirectories = new Set<string>();
+
+/** Writes a policy document to a temporary file; the harness given it as POLICY_FILE removes it on close(). */
 export async function writePolicyFile(document: unknown): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'tokenvault-policy-'));
+  policyDirectories.add(dir);
   const file = join(dir, 'policy.json');
   await writeFile(file, JSON.stringify(document));
   return file;
+}
+
+/** Removes a file written by writePolicyFile, with its directory; leaves any other file alone. */
+async function removePolicyFile(file: string): Promise<void> {
+  const dir = dirname(file);
+  if (!policyDirectories.delete(dir)) return;
+  await rm(dir, { recursive: true, force: true });
 }

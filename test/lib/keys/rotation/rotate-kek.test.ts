@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { vaultAad } from '../../../../lib/crypto/vault-context.js';
 import { AwsKmsKeyProvider } from '../../../../lib/keys/aws-kms.js';
 import { DataKeyRing } from '../../../../lib/keys/data-key-ring.js';
@@ -25,7 +25,8 @@ async function query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
   return (await testDb.owner.pool.query(sql, params)).rows as T[];
 }
 
-beforeAll(async () => {
+// Each test gets its own database and KMS (one disables the old key) and rewraps what it needs.
+beforeEach(async () => {
   [testDb, kms] = await Promise.all([createTestDatabase(), startFakeKms()]);
   oldArn = kms.createKey('alias/tokenvault-2023');
   newArn = kms.createKey('alias/tokenvault-2024');
@@ -34,8 +35,8 @@ beforeAll(async () => {
   const ring = new DataKeyRing(testDb.owner.db, oldKeys, { maxUses: 20, maxAgeMs: 3_600_000 });
   await writeLogins(testDb.owner, ring, await loadActiveTokenizer(testDb.owner.db, oldKeys), logins);
 });
-afterAll(async () => {
-  for (const provider of providers) provider.close();
+afterEach(async () => {
+  for (const provider of providers.splice(0)) provider.close();
   await Promise.all([testDb?.drop(), kms?.close()]);
 });
 
@@ -74,6 +75,7 @@ describe('rotate-kek', () => {
   });
 
   it('keeps every value revealable with the old KMS key disabled', async () => {
+    await expect(rotateKek(testDb.owner, kmsProvider('alias/tokenvault-2024'))).resolves.toMatchObject({ kekId: newArn, completed: true });
     kms.disableKey(oldArn);
     const oldKeys = kmsProvider(oldArn);
     await expect(oldKeys.check()).rejects.toMatchObject({ code: 'kms_key_disabled' });
@@ -102,6 +104,7 @@ describe('rotate-kek', () => {
   });
 
   it('has nothing to do when run again', async () => {
+    await expect(rotateKek(testDb.owner, kmsProvider('alias/tokenvault-2024'))).resolves.toMatchObject({ kekId: newArn, completed: true });
     const again = await rotateKek(testDb.owner, kmsProvider('alias/tokenvault-2024'));
     expect(again).toMatchObject({ completed: true, remaining: 0, batches: 0, rewrapped: { token_keys: 0, data_keys: 0 } });
     expect(again.alreadyCurrent).toEqual({ token_keys: 1, data_keys: 6 });

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { vaultAad } from '../../../../lib/crypto/vault-context.js';
 import { AwsKmsKeyProvider } from '../../../../lib/keys/aws-kms.js';
 import { DataKeyRing } from '../../../../lib/keys/data-key-ring.js';
@@ -14,7 +14,9 @@ let provider: AwsKmsKeyProvider;
 const logins: Login[] = [];
 const policy = { maxUses: 1_000_000, maxAgeMs: 3_600_000 };
 
-beforeAll(async () => {
+// Every test starts at token key version 1 on a fresh database and rotates up to the version it is about.
+beforeEach(async () => {
+  logins.length = 0;
   [testDb, kms] = await Promise.all([createTestDatabase(), startFakeKms()]);
   kms.createKey('alias/tokenvault');
   provider = new AwsKmsKeyProvider({ keyId: 'alias/tokenvault', region: kms.region, endpoint: kms.endpoint, credentials: kms.credentials });
@@ -23,13 +25,23 @@ beforeAll(async () => {
   const ring = new DataKeyRing(testDb.owner.db, provider, policy);
   await writeLogins(testDb.owner, ring, await loadActiveTokenizer(testDb.owner.db, provider), logins);
 });
-afterAll(async () => {
+afterEach(async () => {
   provider?.close();
   await Promise.all([testDb?.drop(), kms?.close()]);
 });
 
 async function query<T>(sql: string, params: unknown[] = []): Promise<T[]> {
   return (await testDb.owner.pool.query(sql, params)).rows as T[];
+}
+
+/** Completed rotations up to `version` (from version 1): what the earlier steps of the story leave behind. */
+async function rotatedTo(version: number): Promise<void> {
+  for (let next = 2; next <= version; next += 1) {
+    await expect(rotateTokenKey(testDb.owner, provider, { dataKeyPolicy: policy, batchSize: 20, settleSeconds: 0 })).resolves.toMatchObject({
+      version: next,
+      completed: true,
+    });
+  }
 }
 
 /** The state every completed rotation must leave behind, whatever interruptions happened. */
@@ -96,6 +108,7 @@ describe('rotate-token-key', () => {
   });
 
   it('resumes an interrupted rotation without creating another version, and never leaves a row half-rotated', async () => {
+    await rotatedTo(2);
     const interrupted = await rotateTokenKey(testDb.owner, provider, { dataKeyPolicy: policy, batchSize: 20, settleSeconds: 0, maxBatches: 1 });
     expect(interrupted).toMatchObject({ version: 3, created: true, completed: false, batches: 1, vaultRowsRetokenized: 20 });
     expect(interrupted.remaining.vault).toBe(85);
@@ -132,6 +145,7 @@ describe('rotate-token-key', () => {
   });
 
   it('catches rows an ingestor that has not switched yet writes with the old key during the rotation', async () => {
+    await rotatedTo(3);
     const oldTokenizer = await loadActiveTokenizer(testDb.owner.db, provider);
     const late = makeLogins(10, 10, 10, 7);
     const ring = new DataKeyRing(testDb.owner.db, provider, policy);
@@ -156,6 +170,7 @@ describe('rotate-token-key', () => {
   });
 
   it('waits out the settle period of a fresh version instead of starting another, and refuses a second concurrent run', async () => {
+    await rotatedTo(4);
     // Version 4 was activated moments ago: a run now resumes it and first waits until every
     // ingestor must have switched (settleSeconds after the activation).
     // "Moments ago" made exact: the previous test may have taken longer than the settle period on a busy machine.

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../../lib/audit/reader.js';
 import { MAX_OPEN_REQUESTS } from '../../../../services/reveal-api/approvals/desk.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
@@ -20,7 +20,9 @@ let values: SeededValue[];
 let webhook: Server;
 const notices: string[] = [];
 
-beforeAll(async () => {
+// Budgets, metrics and webhook notices accumulate: each test starts with fresh ones.
+beforeEach(async () => {
+  notices.length = 0;
   webhook = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
@@ -40,7 +42,7 @@ beforeAll(async () => {
     { field: 'ip', value: '172.16.5.6' },
   ]);
 }, 120_000);
-afterAll(async () => {
+afterEach(async () => {
   await harness?.close();
   await new Promise((resolve) => webhook?.close(resolve));
 });
@@ -174,6 +176,11 @@ describe('four-eyes reveals', () => {
   });
 
   it('notifies approvers by webhook without tokens or values, keeps values out of every trace, and keeps the chain intact', async () => {
+    // One request approved and collected, four left open.
+    const id = await requestReveal('ivan', [tokenOf(0), tokenOf(1)]);
+    expect((await decide(id, 'olga', ['approver'], 'approve')).statusCode).toBe(200);
+    expect((await collect(id, 'ivan')).statusCode).toBe(200);
+    for (const requester of ['jane', 'lena', 'mike', 'nina']) await requestReveal(requester, [tokenOf(1)]);
     await expect.poll(() => notices.length).toBeGreaterThanOrEqual(5);
     const notice = JSON.parse(notices[0] as string) as Record<string, unknown>;
     expect(notice).toEqual({

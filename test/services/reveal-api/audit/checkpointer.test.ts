@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { checkpointDigest, parseCheckpoint, publicKeyFromPem, verifyCheckpointSignature, type SignedCheckpoint } from '../../../../lib/audit/checkpoint.js';
 import { KmsAuditSigner } from '../../../../lib/keys/kms-audit-signer.js';
 import { LocalKeyring } from '../../../../lib/keys/local-keyring.js';
@@ -20,15 +20,20 @@ let kms: FakeKms;
 const apps: RevealApp[] = [];
 
 beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
-  dir = await mkdtemp(join(tmpdir(), 'tokenvault-checkpoints-'));
   kms = await startFakeKms();
 });
 afterAll(async () => {
-  for (const app of apps) await app.close().catch(() => undefined);
-  await harness?.close();
   await kms?.close();
+});
+// Checkpoint indexes and the published file are per log: each test starts a fresh one.
+beforeEach(async () => {
+  harness = await startRevealHarness();
+  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+  dir = await mkdtemp(join(tmpdir(), 'tokenvault-checkpoints-'));
+});
+afterEach(async () => {
+  for (const app of apps.splice(0)) await app.close().catch(() => undefined);
+  await harness?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -184,6 +189,9 @@ describe('audit checkpointer', () => {
   });
 
   it('refuses UPDATE and DELETE on audit_checkpoints, even for the owner', async () => {
+    const app = await checkpointingApp();
+    await reveal(app, 1);
+    expect((await app.auditCheckpointer!.checkpointNow()).status).toBe('written');
     await expect(harness.testDb.owner.pool.query("UPDATE audit_checkpoints SET body = '{}'")).rejects.toThrow(/append-only/);
     await expect(harness.testDb.owner.pool.query('DELETE FROM audit_checkpoints')).rejects.toThrow(/append-only/);
     await expect(harness.testDb.as('auditor').pool.query('SELECT count(*) FROM audit_checkpoints')).resolves.toBeDefined();

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../../lib/audit/reader.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
 import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
@@ -16,7 +16,8 @@ let first: RevealApp;
 let second: RevealApp;
 let values: SeededValue[];
 
-beforeAll(async () => {
+// Budgets are spent by the tests: each starts with fresh ones on a fresh database.
+beforeEach(async () => {
   harness = await startRevealHarness({ POLICY_FILE: await writePolicyFile(POLICY) });
   first = harness.app;
   second = await harness.buildApp();
@@ -28,7 +29,7 @@ beforeAll(async () => {
     { field: 'device_id', value: '444-55-6666' },
   ]);
 }, 120_000);
-afterAll(async () => {
+afterEach(async () => {
   await harness?.close();
 });
 
@@ -119,6 +120,7 @@ describe('reveal budgets shared by every replica', () => {
   });
 
   it('refuses a caller hammering an exhausted budget without a row per request', async () => {
+    expect((await reveal(first, 'alice', ['investigator'], [tokenOf(0), tokenOf(1), tokenOf(2)])).statusCode).toBe(200);
     const before = (await auditRows(harness.testDb)).length;
     const statuses: number[] = [];
     for (let index = 0; index < 20; index += 1) statuses.push((await reveal(first, 'alice', ['investigator'], [tokenOf(4)])).statusCode);

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseExportLine } from '../../../../lib/audit/export-format.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
 import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
@@ -13,7 +13,8 @@ let dir: string;
 let auditor: Record<string, string>;
 let alice: Record<string, string>;
 
-beforeAll(async () => {
+// A fresh log per test: seq numbers and checkpoint indexes below are absolute.
+beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tokenvault-audit-routes-'));
   harness = await startRevealHarness({
     AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'),
@@ -25,7 +26,7 @@ beforeAll(async () => {
   auditor = bearer(await harness.token('audrey', ['auditor']));
   alice = bearer(await harness.token('alice', ['investigator']));
 });
-afterAll(async () => {
+afterEach(async () => {
   await harness?.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -78,6 +79,7 @@ describe('GET /audit/verify with checkpoints', () => {
   });
 
   it('an incremental run notices a rewritten anchor row and falls back to a full run that names it', async () => {
+    await reveal(3);
     const before = await verify('?incremental=true');
     const seq = before.head.seq;
     const client = await harness.testDb.owner.pool.connect();
@@ -94,6 +96,10 @@ describe('GET /audit/verify with checkpoints', () => {
 
 describe('GET /audit/export', () => {
   it('streams NDJSON rows in seq order, then the checkpoints; resumes after a seq', async () => {
+    await reveal(4);
+    await app.auditCheckpointer!.checkpointNow();
+    await reveal(2);
+    await app.auditCheckpointer!.checkpointNow();
     const response = await app.inject({ url: '/audit/export', headers: auditor });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toMatch(/^application\/x-ndjson/);
@@ -128,6 +134,7 @@ describe('GET /audit/export', () => {
 
 describe('GET /audit/verify without checkpoints configured', () => {
   it('leaves out `checkpoint` (this server signs none) and still names the uncovered rows', async () => {
+    await reveal(2);
     const plain = await harness.buildApp({ AUDIT_SIGNING_KEY_FILE: '' });
     const response = await plain.inject({ url: '/audit/verify', headers: auditor });
     const body = response.json() as Record<string, unknown>;

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
 
 let harness: RevealHarness;
@@ -6,7 +6,8 @@ let ip: SeededValue;
 let device: SeededValue;
 let auditor: Record<string, string>;
 
-beforeAll(async () => {
+// Reading the log appends to it (audit_read): each test reads a fresh one.
+beforeEach(async () => {
   harness = await startRevealHarness();
   [ip, device] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue, SeededValue];
   auditor = bearer(await harness.token('audrey', ['auditor']));
@@ -18,7 +19,7 @@ beforeAll(async () => {
   await harness.app.inject({ method: 'POST', url: '/reveal', headers: bob, payload: { tokens: [device.token], purpose: PURPOSE } });
   await harness.app.inject({ method: 'POST', url: '/tokenize', headers: bob, payload: { field: 'ip', values: ['10.0.0.1'] } });
 });
-afterAll(async () => {
+afterEach(async () => {
   await harness?.close();
 });
 

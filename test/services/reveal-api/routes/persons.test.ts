@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runAuditVerify } from '../../../../cli/audit-verify.js';
 import { auditRows, bearer, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
 
@@ -15,7 +15,8 @@ const ANNA = 'a0000000-0000-4000-8000-000000000001';
 const BEN = 'b0000000-0000-4000-8000-000000000002';
 const REQUEST = { purpose: 'data subject request under GDPR art. 15/17', ticket: 'DSR-2024-117' };
 
-beforeAll(async () => {
+// Every test starts from the same three logins on a fresh database: erasure changes them.
+beforeEach(async () => {
   harness = await startRevealHarness();
   [officeIp, homeIp, annaDevice, benDevice] = (await harness.seed([
     { field: 'ip', value: '203.0.113.10' },
@@ -38,7 +39,7 @@ beforeAll(async () => {
   }
   await harness.testDb.owner.pool.query(`SELECT user_logins_prepare_month('2024-02-01'), user_logins_prepare_month('2024-03-01')`);
 });
-afterAll(async () => {
+afterEach(async () => {
   await harness?.close();
 });
 
@@ -140,6 +141,7 @@ describe('requests about one person', () => {
   });
 
   it('is idempotent: a repeated erasure changes nothing and says so; access then finds nothing', async () => {
+    expect((await post('/persons/erase', ['privacy-officer'], { user_id: ANNA, ...REQUEST })).json()).toMatchObject({ rows_deleted: 2 });
     const again = await post('/persons/erase', ['privacy-officer'], { user_id: ANNA, ...REQUEST });
     expect(again.statusCode).toBe(200);
     expect(again.json()).toMatchObject({ rows_deleted: 0, partitions: [], values_shredded: { ip: 0, device_id: 0 }, values_kept: { ip: 0, device_id: 0 } });
@@ -149,6 +151,10 @@ describe('requests about one person', () => {
   });
 
   it('keeps every request in the intact audit chain, and plaintext out of audit rows and logs', async () => {
+    // A refusal, an access and an erasure: each leaves an audit row and log lines.
+    expect((await post('/persons/access', ['investigator'], { user_id: ANNA, ...REQUEST })).statusCode).toBe(403);
+    expect((await post('/persons/access', ['privacy-officer'], { user_id: ANNA, ...REQUEST })).statusCode).toBe(200);
+    expect((await post('/persons/erase', ['privacy-officer'], { user_id: ANNA, ...REQUEST })).statusCode).toBe(200);
     const lines: string[] = [];
     expect(await runAuditVerify({ DATABASE_URL: harness.testDb.url }, { out: (l) => lines.push(l), err: (l) => lines.push(l) })).toBe(0);
     const dump = JSON.stringify(await harness.testDb.owner.pool.query('SELECT * FROM audit_log').then((r) => r.rows));
