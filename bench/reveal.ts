@@ -156,46 +156,29 @@ async function main(): Promise<void> {
       return written;
     };
   };
-  const cases: { id: string; name: string; load: LoadCase; tokensPerRequest: number; reference?: string; checkpoints?: boolean }[] = [
+  type BenchCase = { id: string; name: string; load: LoadCase; tokensPerRequest: number; reference?: string; checkpoints?: boolean };
+  const reveal = (bodies: string[], extra: { headers?: Record<string, string>; connections?: number } = {}): LoadCase => ({
+    url: `${address}/reveal`,
+    method: 'POST',
+    headers: extra.headers ?? headers,
+    bodies,
+    connections: extra.connections ?? CONNECTIONS,
+    durationSeconds: DURATION,
+  });
+  /** The same load as `reference`, with something switched on: its cost is the "vs reference" column. */
+  const variant = (reference: BenchCase, id: string, name: string, change: Partial<BenchCase>): BenchCase => ({ ...reference, id, name, reference: reference.id, ...change });
+  const reveal1: BenchCase = { id: 'reveal-1', name: 'reveal 1 token', tokensPerRequest: 1, load: reveal(ones) };
+  const reveal100: BenchCase = { id: 'reveal-100', name: 'reveal 100 tokens', tokensPerRequest: 100, load: reveal(hundreds) };
+  const everyInterval = `checkpoints every ${args['checkpoint-interval']} s`;
+  const cases: BenchCase[] = [
     { id: 'baseline', name: 'baseline GET /healthz', tokensPerRequest: 0, load: { url: `${address}/healthz`, method: 'GET', headers: {}, bodies: [], connections: CONNECTIONS, durationSeconds: DURATION } },
-    { id: 'reveal-1', name: 'reveal 1 token', tokensPerRequest: 1, load: { url: `${address}/reveal`, method: 'POST', headers, bodies: ones, connections: CONNECTIONS, durationSeconds: DURATION } },
-    {
-      id: 'reveal-1-budget',
-      name: 'reveal 1 token, budgets enforced',
-      tokensPerRequest: 1,
-      reference: 'reveal-1',
-      load: { url: `${address}/reveal`, method: 'POST', headers: budgetedHeaders, bodies: ones, connections: CONNECTIONS, durationSeconds: DURATION },
-    },
-    {
-      id: 'reveal-1-checkpoints',
-      name: `reveal 1 token, checkpoints every ${args['checkpoint-interval']} s`,
-      tokensPerRequest: 1,
-      reference: 'reveal-1',
-      checkpoints: true,
-      load: { url: `${address}/reveal`, method: 'POST', headers, bodies: ones, connections: CONNECTIONS, durationSeconds: DURATION },
-    },
-    { id: 'reveal-100', name: 'reveal 100 tokens', tokensPerRequest: 100, load: { url: `${address}/reveal`, method: 'POST', headers, bodies: hundreds, connections: CONNECTIONS, durationSeconds: DURATION } },
-    {
-      id: 'reveal-100-checkpoints',
-      name: `reveal 100 tokens, checkpoints every ${args['checkpoint-interval']} s`,
-      tokensPerRequest: 100,
-      reference: 'reveal-100',
-      checkpoints: true,
-      load: { url: `${address}/reveal`, method: 'POST', headers, bodies: hundreds, connections: CONNECTIONS, durationSeconds: DURATION },
-    },
-    {
-      id: 'reveal-100-budget',
-      name: 'reveal 100 tokens, budgets enforced',
-      tokensPerRequest: 100,
-      reference: 'reveal-100',
-      load: { url: `${address}/reveal`, method: 'POST', headers: budgetedHeaders, bodies: hundreds, connections: CONNECTIONS, durationSeconds: DURATION },
-    },
-    {
-      id: 'reveal-100-light',
-      name: `reveal 100 tokens, ${LIGHT_CONNECTIONS} conn`,
-      tokensPerRequest: 100,
-      load: { url: `${address}/reveal`, method: 'POST', headers, bodies: hundreds, connections: LIGHT_CONNECTIONS, durationSeconds: DURATION },
-    },
+    reveal1,
+    variant(reveal1, 'reveal-1-budget', 'reveal 1 token, budgets enforced', { load: reveal(ones, { headers: budgetedHeaders }) }),
+    variant(reveal1, 'reveal-1-checkpoints', `reveal 1 token, ${everyInterval}`, { checkpoints: true }),
+    reveal100,
+    variant(reveal100, 'reveal-100-checkpoints', `reveal 100 tokens, ${everyInterval}`, { checkpoints: true }),
+    variant(reveal100, 'reveal-100-budget', 'reveal 100 tokens, budgets enforced', { load: reveal(hundreds, { headers: budgetedHeaders }) }),
+    { id: 'reveal-100-light', name: `reveal 100 tokens, ${LIGHT_CONNECTIONS} conn`, tokensPerRequest: 100, load: reveal(hundreds, { connections: LIGHT_CONNECTIONS }) },
   ];
 
   // Warm-up: JIT, connection pool, prepared statements, data key unwrap.
