@@ -3,6 +3,7 @@ import { TokenvaultError } from '../../errors.js';
 import type { KeyProvider, KeyPurpose, WrappedKey } from '../key-provider.js';
 import { ROTATE_KEK_LOCK_ID, withExclusiveJob } from './advisory-lock.js';
 import { mapLimit } from './map-limit.js';
+import { ROTATION_DEFAULTS } from './config.js';
 
 export type KekTable = 'token_keys' | 'data_keys';
 
@@ -69,8 +70,8 @@ export async function rotateKek(database: Database, provider: KeyProvider, optio
 }
 
 async function run(database: Database, provider: KeyProvider, options: RotateKekOptions): Promise<RotateKekResult> {
-  const batchSize = options.batchSize ?? 500;
-  const concurrency = options.concurrency ?? 8;
+  const batchSize = options.batchSize ?? ROTATION_DEFAULTS.batchSize;
+  const concurrency = options.concurrency ?? ROTATION_DEFAULTS.kmsConcurrency;
   const result: RotateKekResult = {
     kekId: undefined,
     rewrapped: { token_keys: 0, data_keys: 0 },

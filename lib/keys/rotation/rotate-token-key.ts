@@ -10,6 +10,7 @@ import { DecryptionError, TokenvaultError } from '../../errors.js';
 import { DataKeyRing } from '../data-key-ring.js';
 import type { KeyProvider } from '../key-provider.js';
 import { ROTATE_TOKEN_KEY_LOCK_ID, withExclusiveJob } from './advisory-lock.js';
+import { ROTATION_DEFAULTS } from './config.js';
 
 const PURPOSE = 'token-key' as const;
 
@@ -87,8 +88,8 @@ export async function rotateTokenKey(database: Database, provider: KeyProvider, 
 }
 
 async function run(database: Database, provider: KeyProvider, options: RotateTokenKeyOptions): Promise<RotateTokenKeyResult> {
-  const batchSize = options.batchSize ?? 500;
-  const settleSeconds = options.settleSeconds ?? 90;
+  const batchSize = options.batchSize ?? ROTATION_DEFAULTS.batchSize;
+  const settleSeconds = options.settleSeconds ?? ROTATION_DEFAULTS.settleSeconds;
 
   const { tokenizer, created, ageSeconds } = await activeOrNewVersion(database, provider, settleSeconds);
   const version = tokenizer.keyVersion;
