@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import type pg from 'pg';
+import { withTransaction } from '../../../db/transaction.js';
 import { AuditUnavailableError, type AuditEntry } from '../../../lib/audit/entry.js';
 import { chargeBudget, insertAudit, type InsertAuditOptions } from '../../../lib/audit/insert.js';
 import type { AuditWriter } from '../../../lib/audit/writer.js';
@@ -127,6 +128,29 @@ export class Auditor {
       request.audited = true;
       throw error;
     });
+  }
+
+  /**
+   * One transaction for a change and the audit row of the attempt `work` returns: they commit
+   * together or not at all (erase, person erase). A row that cannot be written, or a COMMIT that
+   * fails after it, rejects with AuditUnavailableError and nothing changed; the attempt counts
+   * once committed.
+   */
+  async commitWithRow<T>(pool: pg.Pool, request: FastifyRequest, work: (client: pg.PoolClient) => Promise<{ attempt: Attempt; value: T }>): Promise<T> {
+    let rowWritten = false;
+    const { attempt, value } = await withTransaction(pool, async (client) => {
+      const done = await work(client);
+      await this.recordWithin(client, request, done.attempt);
+      rowWritten = true;
+      return done;
+    }).catch((cause: unknown) => {
+      if (!rowWritten) throw cause;
+      // The COMMIT failed: the change and its audit row are undone together.
+      request.audited = true;
+      throw new AuditUnavailableError({ cause });
+    });
+    this.committedWithin(request, attempt);
+    return value;
   }
 
   /** Rows not made from a request (expiry sweeps), inside the caller's open transaction. Rejects with AuditUnavailableError. */

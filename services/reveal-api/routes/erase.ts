@@ -1,10 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { withTransaction } from '../../../db/transaction.js';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import { AuditUnavailableError } from '../../../lib/audit/entry.js';
 import { countsReason, outcomeOf } from '../http/auditor.js';
 import { principalOf, type RouteContext } from './context.js';
 import { bearerSecurity, errorResponses, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
@@ -50,8 +48,8 @@ export function eraseRoutes(context: RouteContext) {
         const wellFormed = requested.flatMap((item) => (item.field === undefined ? [] : [item.token]));
         const permitted = requested.filter((item) => item.field !== undefined && allowedFields.has(item.field));
 
-        let auditRowWritten = false;
-        const outcome = await withTransaction(context.pool, async (client) => {
+        // Nothing is erased without its audit row: they commit together or not at all.
+        const results = await context.auditor.commitWithRow(context.pool, request, async (client) => {
           const erased = await deleteVaultRows(
             client,
             permitted.map((item) => item.token),
@@ -76,18 +74,9 @@ export function eraseRoutes(context: RouteContext) {
             purpose,
             ticket,
           };
-          // Nothing is erased without its audit row: if it fails, the transaction rolls back.
-          await context.auditor.recordWithin(client, request, attempt);
-          auditRowWritten = true;
-          return { results, attempt };
-        }).catch((cause: unknown) => {
-          if (!auditRowWritten) throw cause;
-          // The COMMIT failed: the delete and its audit row are undone together.
-          request.audited = true;
-          throw new AuditUnavailableError({ cause });
+          return { attempt, value: results };
         });
-        context.auditor.committedWithin(request, outcome.attempt);
-        return { results: outcome.results };
+        return { results };
       },
     });
   };

@@ -1,10 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { withTransaction } from '../../../db/transaction.js';
 import { PII_FIELDS, type PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import { AuditUnavailableError } from '../../../lib/audit/entry.js';
 import type { Attempt } from '../http/auditor.js';
 import type { PermissionRule } from '../http/authorize.js';
 import { maskValue } from '../policy/mask.js';
@@ -216,8 +214,8 @@ function valueOf(token: string, redaction: Redaction | undefined, entry: VaultLo
 }
 
 async function eraseWithin(context: RouteContext, request: FastifyRequest, userId: string, purpose: string, ticket: string): Promise<z.infer<typeof eraseResponse>> {
-  let auditRowWritten = false;
-  const { deleted, partitions, shredded, kept, attempt } = await withTransaction(context.pool, async (client) => {
+  // Nothing is erased without its audit row: they commit together or not at all.
+  const { deleted, partitions, shredded, kept } = await context.auditor.commitWithRow(context.pool, request, async (client) => {
     const { rows } = await client.query<EraseRow>('SELECT * FROM person_erase($1)', [userId]);
     const row = rows[0];
     const shredded = { ip: 0, device_id: 0 };
@@ -241,17 +239,8 @@ async function eraseWithin(context: RouteContext, request: FastifyRequest, userI
       purpose,
       ticket,
     };
-    // Nothing is erased without its audit row: if it fails, the transaction rolls back.
-    await context.auditor.recordWithin(client, request, attempt);
-    auditRowWritten = true;
-    return { deleted, partitions, shredded, kept, attempt };
-  }).catch((cause: unknown) => {
-    if (!auditRowWritten) throw cause;
-    // The COMMIT failed: the deletes and their audit row are undone together.
-    request.audited = true;
-    throw new AuditUnavailableError({ cause });
+    return { attempt, value: { deleted, partitions, shredded, kept } };
   });
-  context.auditor.committedWithin(request, attempt);
   const keptTotal = kept.ip + kept.device_id;
   return {
     user_id: userId,
