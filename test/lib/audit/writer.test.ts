@@ -112,7 +112,7 @@ describe('audit log writes', () => {
 
   it('records refusals in the same chain', async () => {
     await harness.app.inject({ method: 'POST', url: '/reveal', payload: { tokens: [ip.token], purpose: PURPOSE } });
-    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'unauthenticated', tokens: [ip.token] });
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'unauthenticated', tokens: [], reason: expect.stringMatching(/^token_missing sent: /) });
     expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 
