@@ -31,6 +31,7 @@ import { errorBody, RateLimitedError } from './http/errors.js';
 import { registerAddressGuard } from './http/flood-guard.js';
 import { collectRouteMethods } from './http/method-not-allowed.js';
 import { RouteOnlyLogController } from './http/request-log.js';
+import { collectRoutes, type RouteEntry } from './http/request-shape.js';
 import { validatorCompiler } from './http/validation.js';
 import { REFUSAL_FLUSH_MS, RefusalSampler } from './http/refusal-sampler.js';
 import { RefusalWindows } from './audit/refusal-windows.js';
@@ -65,7 +66,12 @@ export interface RevealDeps {
   localSigningKey?: LocalSigningKey;
 }
 
-export type RevealApp = FastifyInstance & { revealMetrics: RevealMetrics; auditCheckpointer: AuditCheckpointer | undefined };
+export type RevealApp = FastifyInstance & {
+  revealMetrics: RevealMetrics;
+  auditCheckpointer: AuditCheckpointer | undefined;
+  /** Every route registered (method, pattern, declared query parameters). */
+  routeList: readonly RouteEntry[];
+};
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -195,6 +201,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   });
 
   const allowedMethods = collectRouteMethods(app);
+  app.decorate('routeList', collectRoutes(app));
   await app.register(fastifySwagger, {
     openapi: {
       info: {

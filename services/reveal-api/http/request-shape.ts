@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { safeRendering } from '../../../lib/validation/storable-text.js';
 
 /**
@@ -33,6 +33,23 @@ function routeNames(request: FastifyRequest): { query: ReadonlySet<string>; body
     declared.set(schema, names);
   }
   return names;
+}
+
+/** A route as registered: method, pattern and the query parameters its schema declares. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  query: string[];
+}
+
+/** Every route of `app` as it is added (install before registering routes): what the request-log test walks through. */
+export function collectRoutes(app: FastifyInstance): readonly RouteEntry[] {
+  const routes: RouteEntry[] = [];
+  app.addHook('onRoute', (route) => {
+    const query = [...declaredNames(route.schema?.querystring)];
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) routes.push({ method: method.toUpperCase(), url: route.url, query });
+  });
+  return routes;
 }
 
 export function shapeOf(request: FastifyRequest): RequestShape {
