@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { auditRows, bearer, PURPOSE, startRevealHarness, type RevealHarness } from '../support.js';
 
 let harness: RevealHarness;
-let ip: SeededValue;
 
 beforeAll(async () => {
   harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
 });
 afterAll(async () => {
   await harness?.close();
