@@ -12,6 +12,7 @@ import { ed25519Cosigner, ed25519NoteSigner } from '../../../../lib/keys/note-si
 import {
   CHECKPOINT_SPEC_EXAMPLE,
   COSIGNATURE_VECTORS,
+  DOCS_CHECKPOINT,
   ECDSA_NOTES,
   ed25519FromSeed,
   seedOfSignerKey,
@@ -211,5 +212,18 @@ describe('C2SP tlog-cosignature (timestamped Ed25519, type 0x04)', () => {
     const note = await signNote(text, [cosigner]);
     expect(openNote(note, [parseVerifierKey(cosigner.verifierKey)]).verified).toHaveLength(1);
     expect(code(() => openNote(note.replace('Extendo', 'Extendx'), [parseVerifierKey(cosigner.verifierKey)]))).toBe('note_invalid_signature');
+  });
+});
+
+describe('the checkpoint vector of docs/transparency-log.md', () => {
+  it('is reproduced byte for byte from its keys and opens with both vkeys', async () => {
+    const log = ed25519NoteSigner('example.com/tokenvault/audit', ed25519FromSeed(Buffer.from(DOCS_CHECKPOINT.logSeed, 'hex')));
+    const witness = ed25519Cosigner('example.com/tokenvault/witness', ed25519FromSeed(Buffer.from(DOCS_CHECKPOINT.witnessSeed, 'hex')), () => DOCS_CHECKPOINT.timestampMs);
+    expect([log.verifierKey, witness.verifierKey]).toEqual([DOCS_CHECKPOINT.logVerifierKey, DOCS_CHECKPOINT.witnessVerifierKey]);
+    const text = parseSignedNote(DOCS_CHECKPOINT.note).text;
+    expect(await signNote(text, [log, witness])).toBe(DOCS_CHECKPOINT.note);
+    const opened = openCheckpoint(DOCS_CHECKPOINT.note, [parseVerifierKey(DOCS_CHECKPOINT.logVerifierKey), parseVerifierKey(DOCS_CHECKPOINT.witnessVerifierKey)]);
+    expect(opened.checkpoint.rootHash.toString('hex')).toBe('39afad433268dc540e676802532a8d106fd475ec08a979ef22a1b982797ae0ae');
+    expect(opened.verified[1]!.timestamp).toBe(DOCS_CHECKPOINT.timestampMs / 1000);
   });
 });

@@ -84,3 +84,20 @@ export const CHECKPOINT_SPEC_EXAMPLE =
   'example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n' +
   '— example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n' +
   '— witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n';
+
+/**
+ * docs/transparency-log.md §4: this project's checkpoint of the three rows of docs/audit-format.md,
+ * signed by the log (Ed25519 seed of RFC 8032 §7.1 TEST 1) and cosigned by a witness (seed of TEST 2)
+ * at 2026-01-02T03:06:00Z. Ed25519 is deterministic: the signatures are exact.
+ */
+export const DOCS_CHECKPOINT = {
+  logSeed: '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60',
+  witnessSeed: '4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb',
+  logVerifierKey: 'example.com/tokenvault/audit+0835097c+AddamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea',
+  witnessVerifierKey: 'example.com/tokenvault/witness+1cf7a5bd+BD1AF8PoQ4lakrcKp00bfrycmCzPLsSWjMDNVfEq9GYM',
+  timestampMs: 1_767_323_160_000,
+  note:
+    'example.com/tokenvault/audit\n3\nOa+tQzJo3FQOZ2gCUyqNEG/UdewIqXnvIqG5gnl64K4=\n\n' +
+    '— example.com/tokenvault/audit CDUJfN+ASe50npajiBCXMjGqbShLWqQPqdINVZNt235urZaPJNNCrPW8y4gJFLSJ0L62rArvMbTHkUu+fsCYJR34Lgg=\n' +
+    '— example.com/tokenvault/witness HPelvQAAAABpVzYYaccyVOYfRCjb2KDPg6EaETU5uILxzdU/5+QM3B3sRpgJpW+cFQZQdZeQwOD9X7892R4FH4HOoWy0V5gp6yXVAQ==\n',
+};
