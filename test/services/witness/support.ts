@@ -1,5 +1,6 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -55,6 +56,8 @@ export interface WitnessHarness {
   cosigner: NoteSigner;
   cosignatureVerifier: NoteVerifier;
   post(body: string, headers?: Record<string, string>): Promise<{ status: number; type: string | null; text: string }>;
+  /** A POST with no Content-Type header at all (fetch always adds one for a string body). */
+  postWithoutContentType(body: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -75,6 +78,17 @@ export async function startWitness(logs: Map<string, NoteVerifier[]>, dir?: stri
     async post(body, headers = { 'content-type': 'text/plain' }) {
       const response = await fetch(`${url}/add-checkpoint`, { method: 'POST', headers, body });
       return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
+    },
+    postWithoutContentType(body) {
+      const { hostname, port } = new URL(url);
+      return new Promise<number>((resolve, reject) => {
+        const req = request({ host: hostname, port, path: '/add-checkpoint', method: 'POST', headers: { 'content-length': Buffer.byteLength(body) } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
     },
     async close() {
       await app.close();
