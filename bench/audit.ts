@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const postgres = await startEmbeddedPostgres({ temporaryPrefix: 'tokenvault-bench-pg-' });
   cleanups.unshift(() => postgres.stop());
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const signer = LocalAuditSigner.fromKey(privateKey, 'bench');
+  const signer = LocalAuditSigner.fromKey(privateKey);
   const publicKeyFile = join(dir, 'public.pem');
   await writeFile(publicKeyFile, signer.publicKeyPem);
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { createDatabase } from '../db/client.js';
 import { publicKeyFromPem } from '../lib/audit/checkpoint.js';
 import { ExportFormatError, readExportFile } from '../lib/audit/export-format.js';
-import { verifyOffline } from '../lib/audit/offline.js';
+import { OfflineInputError, readVerifierKeys, verifyOffline } from '../lib/audit/offline.js';
 import { AuditLogVerifier, describeVerdict, type AuditVerdict } from '../lib/audit/verifier.js';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { isEntryPoint, runMain } from '../lib/entry-point.js';
@@ -26,23 +26,54 @@ export interface Output {
 }
 
 const USAGE = `usage:
-  npm run audit:verify -- --export FILE [--checkpoints FILE] --public-key FILE [--origin NAME]   offline: no database, no secret
-  npm run audit:verify [-- --checkpoints FILE] [--public-key FILE]                               the database at DATABASE_URL`;
+  npm run audit:verify -- --export FILE [--checkpoints FILE] --public-key FILE [options]   offline: no database, no secret
+  npm run audit:verify [-- --checkpoints FILE] [--public-key FILE] [options]              the database at DATABASE_URL
+options:
+  --origin NAME            only accept checkpoints of this log (AUDIT_LOG_ORIGIN)
+  --log-key FILE           another verifier key (vkey) of the log, e.g. its Ed25519 key (repeatable)
+  --witness-key FILE       a witness's verifier key (vkey): its cosignatures are checked (repeatable)
+  --witness-quorum K       every checkpoint needs cosignatures of K of those witnesses (or a later cosigned one that extends it)
+  --clock-skew-seconds N   offline: tolerance between the service's clock and the exporter's (default 300)
+exit codes: 0 intact, 1 tampering found (every finding is listed), 2 usage or input error`;
+
+interface VerifyArgs {
+  export?: string | undefined;
+  checkpoints?: string | undefined;
+  'public-key'?: string | undefined;
+  origin?: string | undefined;
+  'log-key'?: string[] | undefined;
+  'witness-key'?: string[] | undefined;
+  'witness-quorum'?: string | undefined;
+  'clock-skew-seconds'?: string | undefined;
+}
 
 /**
- * `npm run audit:verify`: checks the audit log's hash chain and its signed checkpoints.
- * Offline (`--export`) it needs only files and the public key; otherwise it reads the database
- * (as the auditor role) and its stored checkpoints, or the published ones given with
- * `--checkpoints`. Exit code 0 when intact, 1 when broken (one line naming the first broken
- * seq or checkpoint), 2 when it could not be checked.
+ * `npm run audit:verify`: checks the audit log's hash chain, its Merkle tree and its signed
+ * checkpoints. Offline (`--export`) it needs only files and the public key; otherwise it reads the
+ * database (as the auditor role) and its stored checkpoints, or the published ones given with
+ * `--checkpoints`. Exit code 0 when intact, 1 when tampering was found (every finding listed),
+ * 2 when it could not be checked.
  */
 export async function runAuditVerify(env: Env, output: Output = { out: console.log, err: console.error }, argv: string[] = []): Promise<number> {
-  let args: { export?: string | undefined; checkpoints?: string | undefined; 'public-key'?: string | undefined; origin?: string | undefined };
+  let args: VerifyArgs;
+  let quorum: number | undefined;
+  let clockSkewSeconds: number | undefined;
   try {
     args = parseArgs({
       args: argv,
-      options: { export: { type: 'string' }, checkpoints: { type: 'string' }, 'public-key': { type: 'string' }, origin: { type: 'string' } },
+      options: {
+        export: { type: 'string' },
+        checkpoints: { type: 'string' },
+        'public-key': { type: 'string' },
+        origin: { type: 'string' },
+        'log-key': { type: 'string', multiple: true },
+        'witness-key': { type: 'string', multiple: true },
+        'witness-quorum': { type: 'string' },
+        'clock-skew-seconds': { type: 'string' },
+      },
     }).values;
+    quorum = optionalCount(args['witness-quorum'], '--witness-quorum');
+    clockSkewSeconds = optionalCount(args['clock-skew-seconds'], '--clock-skew-seconds');
   } catch (error) {
     output.err(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
     return 2;
@@ -57,19 +88,30 @@ export async function runAuditVerify(env: Env, output: Output = { out: console.l
         exportFile: args.export,
         checkpointsFile: args.checkpoints,
         publicKeyFile: args['public-key'],
+        logKeyFiles: args['log-key'],
+        witnessKeyFiles: args['witness-key'],
+        quorum,
         origin: args.origin,
+        clockSkewSeconds,
       });
       return report(verdict, output, `checkpoints from ${checkpointSource}`);
     }
-    return await verifyDatabase(env, args, output);
+    return await verifyDatabase(env, args, quorum, output);
   } catch (error) {
-    if (error instanceof ExportFormatError || error instanceof ConfigError) output.err(`audit log could not be verified: ${error.message}`);
+    if (error instanceof ExportFormatError || error instanceof ConfigError || error instanceof OfflineInputError) output.err(`audit log could not be verified: ${error.message}`);
+    else if ((error as NodeJS.ErrnoException).code === 'ENOENT') output.err(`audit log could not be verified: ${(error as NodeJS.ErrnoException).path ?? 'a file'} does not exist`);
     else output.err(`audit log could not be verified: ${error instanceof Error ? error.message : String(error)}`);
     return 2;
   }
 }
 
-async function verifyDatabase(env: Env, args: { checkpoints?: string | undefined; 'public-key'?: string | undefined; origin?: string | undefined }, output: Output): Promise<number> {
+function optionalCount(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]{1,6}$/.test(value)) throw new Error(`${option}: expected a whole number`);
+  return Number(value);
+}
+
+async function verifyDatabase(env: Env, args: VerifyArgs, quorum: number | undefined, output: Output): Promise<number> {
   let config: z.infer<typeof auditVerifyEnvSchema>;
   try {
     config = parseEnv(auditVerifyEnvSchema, env);
@@ -83,32 +125,32 @@ async function verifyDatabase(env: Env, args: { checkpoints?: string | undefined
     return 2;
   }
   const publicKey = args['public-key'] === undefined ? undefined : publicKeyFromPem(await readFile(args['public-key'], 'utf8'));
-  const verifier = new AuditLogVerifier({ publicKey, origin: args.origin });
+  const keys = await readVerifierKeys({ logKeyFiles: args['log-key'], witnessKeyFiles: args['witness-key'], quorum });
+  const verifier = new AuditLogVerifier({ publicKey, origin: args.origin, mode: 'live', ...keys, quorum });
   const database = createDatabase({ url, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-verify' });
+  let source = args.checkpoints ?? 'the database (its owner could remove the newest ones: pass the published file with --checkpoints)';
   try {
-    let ok = true;
     if (args.checkpoints !== undefined) {
-      for await (const line of readExportFile(args.checkpoints)) {
-        if (line.type === 'checkpoint' && !(ok = verifier.addCheckpoint(line.checkpoint))) break;
+      try {
+        for await (const line of readExportFile(args.checkpoints)) if (line.type === 'checkpoint') verifier.addCheckpoint(line.record);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        source = `${args.checkpoints}, which does not exist yet: no signed checkpoint yet`;
       }
     } else {
-      for await (const checkpoint of readStoredCheckpoints(database.pool)) if (!(ok = verifier.addCheckpoint(checkpoint))) break;
+      for await (const record of readStoredCheckpoints(database.pool)) verifier.addCheckpoint(record);
     }
-    if (ok) {
-      rows: for await (const page of readAuditRows(database.pool)) {
-        for (const row of page) if (!verifier.pushRow(row)) break rows;
-      }
-    }
+    for await (const page of readAuditRows(database.pool)) for (const row of page) verifier.pushRow(row);
   } finally {
     await database.close();
   }
-  const source = args.checkpoints ?? 'the database (its owner could remove the newest ones: pass the published file with --checkpoints)';
   return report(verifier.verdict(), output, `checkpoints from ${source}`);
 }
 
 function report(verdict: AuditVerdict, output: Output, source: string): number {
-  const line = describeVerdict(verdict);
-  output.out(verdict.ok ? `${line} [${source}]` : line);
+  const [first = '', ...rest] = describeVerdict(verdict).split('\n');
+  output.out(verdict.ok ? `${first} [${source}]` : first);
+  for (const line of rest) output.out(line);
   return verdict.ok ? 0 : 1;
 }
 

@@ -175,9 +175,17 @@ export const auditLog = pgTable(
 export const auditCheckpoints = pgTable('audit_checkpoints', {
   idx: bigint('idx', { mode: 'number' }).primaryKey(),
   seq: bigint('seq', { mode: 'number' }).notNull(),
-  body: text('body').notNull(),
-  signature: bytea('signature').notNull(),
+  /** v1 JSON checkpoints (no longer written). */
+  body: text('body'),
+  signature: bytea('signature'),
   recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
+  /** Signed-note checkpoints (migration 0013): the note with its cosignatures, what it signs, when. */
+  note: text('note'),
+  treeSize: bigint('tree_size', { mode: 'number' }),
+  rootHash: bytea('root_hash'),
+  signedAt: text('signed_at'),
+  proofFromSize: bigint('proof_from_size', { mode: 'number' }),
+  consistencyProof: bytea('consistency_proof').array(),
 });
 
 /**

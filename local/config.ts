@@ -10,6 +10,8 @@ export const localEnvSchema = z.object({
   TOKENVAULT_DATA_DIR: z.string().min(1).default('.data'),
   LOCAL_POSTGRES_PORT: envInt(1, 65_535).default(5433),
   LOCAL_SQS_PORT: envInt(1, 65_535).default(4566),
+  /** The local witness (npm run witness) that cosigns the audit checkpoints. */
+  LOCAL_WITNESS_PORT: envInt(1, 65_535).default(3090),
   PORT: envInt(0, 65_535).default(3000),
   METRICS_PORT: envInt(0, 65_535).default(9464),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// connection URL' }).optional(),
@@ -23,6 +25,7 @@ export interface LocalConfig {
   dataDir: string;
   postgresPort: number;
   sqsPort: number;
+  witnessPort: number;
   revealPort: number;
   metricsPort: number;
   /** Real services that replace an embedded part. */
@@ -37,6 +40,7 @@ export function loadLocalConfig(env: Env): LocalConfig {
     dataDir: resolve(parsed.TOKENVAULT_DATA_DIR),
     postgresPort: parsed.LOCAL_POSTGRES_PORT,
     sqsPort: parsed.LOCAL_SQS_PORT,
+    witnessPort: parsed.LOCAL_WITNESS_PORT,
     revealPort: parsed.PORT,
     metricsPort: parsed.METRICS_PORT,
     external: {

@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import pino from 'pino';
@@ -14,7 +14,11 @@ import { loadIngestorConfig } from '../services/ingestor/config.js';
 import { startIngestor } from '../services/ingestor/start.js';
 import type { Ingestor } from '../services/ingestor/worker.js';
 import { buildRevealApp } from '../services/reveal-api/app.js';
-import { loadRevealConfig } from '../services/reveal-api/config.js';
+import { loadRevealConfig, type RevealConfig } from '../services/reveal-api/config.js';
+import { createNoteSigners } from '../services/reveal-api/audit/note-signers.js';
+import { FileCheckpointSink } from '../services/reveal-api/audit/sinks.js';
+import { LocalAuditSigner } from '../lib/keys/local-audit-signer.js';
+import { startLocalWitness, type LocalWitness } from './witness.js';
 import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, type LocalSigningKey } from '../lib/auth/local-signing-key.js';
 import { ensureConsoleBuilt } from './console-build.js';
 import { loadLocalConfig, type LocalConfig } from './config.js';
@@ -79,20 +83,22 @@ async function main(): Promise<void> {
 
   // Any key source the user set replaces the local identity provider (.data/jwt, npm run token).
   const signingKey = jwtKeySetting === undefined ? await ensureLocalSigningKey(join(config.dataDir, 'jwt')) : undefined;
+  const revealEnv = {
+    ...config.env,
+    ...keyEnv,
+    DATABASE_URL: databaseUrl,
+    PORT: String(config.revealPort),
+    HOST: config.env.HOST ?? '127.0.0.1',
+    ...(signingKey === undefined ? {} : { JWT_PUBLIC_KEY: signingKey.publicKeyPem }),
+    JWT_ISSUER: config.env.JWT_ISSUER ?? LOCAL_ISSUER,
+    JWT_AUDIENCE: config.env.JWT_AUDIENCE ?? LOCAL_AUDIENCE,
+    ...auditCheckpointEnv(config),
+    // The console's local sign-in mints tokens with the local signing key: only when that key is the one trusted.
+    CONSOLE_LOCAL_SIGN_IN: config.env.CONSOLE_LOCAL_SIGN_IN ?? String(signingKey !== undefined),
+  };
+  const witness = await startWitness(config, loadRevealConfig(revealEnv, { localStack: true }));
   const revealConfig = loadRevealConfig(
-    {
-      ...config.env,
-      ...keyEnv,
-      DATABASE_URL: databaseUrl,
-      PORT: String(config.revealPort),
-      HOST: config.env.HOST ?? '127.0.0.1',
-      ...(signingKey === undefined ? {} : { JWT_PUBLIC_KEY: signingKey.publicKeyPem }),
-      JWT_ISSUER: config.env.JWT_ISSUER ?? LOCAL_ISSUER,
-      JWT_AUDIENCE: config.env.JWT_AUDIENCE ?? LOCAL_AUDIENCE,
-      ...auditCheckpointEnv(config),
-      // The console's local sign-in mints tokens with the local signing key: only when that key is the one trusted.
-      CONSOLE_LOCAL_SIGN_IN: config.env.CONSOLE_LOCAL_SIGN_IN ?? String(signingKey !== undefined),
-    },
+    { ...revealEnv, ...(witness === undefined ? {} : { AUDIT_WITNESS_URLS: witness.url, AUDIT_WITNESS_KEYS: witness.vkey }) },
     { localStack: true },
   );
   if (revealConfig.console.enabled && (await ensureConsoleBuilt(revealConfig.console.dir))) {
@@ -119,8 +125,14 @@ async function main(): Promise<void> {
   const checkpoints = revealConfig.auditCheckpoints;
   if (checkpoints !== undefined) {
     const signer = checkpoints.signer.kind === 'local' ? `local-only key ${checkpoints.signer.file} (public key: ${checkpoints.signer.file}.pub.pem)` : `AWS KMS key ${checkpoints.signer.keyId}`;
-    say(`  audit         checkpoints every ${checkpoints.intervalMs / 1000} s, signed by ${signer}`);
+    const ed25519 = checkpoints.ed25519 === undefined ? '' : checkpoints.ed25519.kind === 'local' ? ` and local-only Ed25519 key ${checkpoints.ed25519.file}` : ` and AWS KMS Ed25519 key ${checkpoints.ed25519.keyId}`;
+    say(`  audit         checkpoints (C2SP signed notes) every ${checkpoints.intervalMs / 1000} s, signed by ${signer}${ed25519}`);
     if (checkpoints.file !== undefined) say(`                published to ${checkpoints.file}`);
+    for (const item of checkpoints.witnesses) say(`                cosigned by the witness at ${item.url}`);
+    await warnAboutOrphanedAudit(owner, checkpoints.file, witness?.dataDir);
+  }
+  if (witness !== undefined) {
+    say(`  witness       ${witness.url}  (npm run witness: its own process, data in ${witness.dataDir}; cosignature key ${witness.vkey.split('+').slice(0, 2).join('+')}, vkey in ${join(witness.dataDir, 'witness-key.pem.vkey')})`);
   }
   if (revealConfig.console.enabled) {
     const signIn = revealConfig.console.localSignIn ? 'local sign-in for any role, local stack only' : 'sign-in through CONSOLE_OIDC_ISSUER';
@@ -145,14 +157,54 @@ async function main(): Promise<void> {
   say('\nRunning. Ctrl-C to stop.');
 }
 
-/** npm start signs audit checkpoints with a local key and publishes them to a file, unless configured otherwise. */
+/**
+ * npm start signs audit checkpoints with local keys (P-256 and Ed25519) and publishes them to a
+ * file, unless configured otherwise.
+ */
 function auditCheckpointEnv(config: LocalConfig): Record<string, string> {
   const env = config.env;
   if (env.AUDIT_SIGNING_KEY_ID !== undefined && env.AUDIT_SIGNING_KEY_ID !== '') return {};
   return {
     AUDIT_SIGNING_KEY_FILE: env.AUDIT_SIGNING_KEY_FILE ?? join(config.dataDir, 'audit', 'signing-key.pem'),
     AUDIT_CHECKPOINT_FILE: env.AUDIT_CHECKPOINT_FILE ?? join(config.dataDir, 'audit', 'checkpoints.jsonl'),
+    ...(env.AUDIT_ED25519_KEY_ID === undefined || env.AUDIT_ED25519_KEY_ID === ''
+      ? { AUDIT_ED25519_KEY_FILE: env.AUDIT_ED25519_KEY_FILE ?? join(config.dataDir, 'audit', 'ed25519-key.pem') }
+      : {}),
   };
+}
+
+/**
+ * The local witness (a second party: its own process, data directory and key) follows the local
+ * log's keys, unless the user named witnesses (AUDIT_WITNESS_URLS) or signs in KMS.
+ */
+async function startWitness(config: LocalConfig, reveal: RevealConfig): Promise<LocalWitness | undefined> {
+  const checkpoints = reveal.auditCheckpoints;
+  if (checkpoints === undefined || checkpoints.signer.kind !== 'local' || checkpoints.witnesses.length > 0) return undefined;
+  const auditSigner = await LocalAuditSigner.open(checkpoints.signer.file);
+  const { signers } = await createNoteSigners(checkpoints, auditSigner);
+  const witness = await startLocalWitness({
+    port: config.witnessPort,
+    dataDir: join(config.dataDir, 'witness'),
+    logKeys: signers.map((signer) => signer.verifierKey),
+    logLevel: config.env.LOG_LEVEL ?? 'warn',
+  }).catch((error: unknown) => {
+    throw new StartError(`the local witness could not start on 127.0.0.1:${config.witnessPort} (LOCAL_WITNESS_PORT)`, error);
+  });
+  shutdown.add(() => witness.stop());
+  return witness;
+}
+
+/** A new database beside the published checkpoints of a deleted one: the checkpointer will (rightly) refuse; say why and what to do. */
+async function warnAboutOrphanedAudit(owner: Database, checkpointsFile: string | undefined, witnessDir: string | undefined): Promise<void> {
+  const { rows } = await owner.pool.query<{ stored: boolean }>('SELECT EXISTS (SELECT 1 FROM audit_checkpoints) AS stored');
+  if (rows[0]?.stored === true || checkpointsFile === undefined) return;
+  const published = await new FileCheckpointSink(checkpointsFile).latest().catch(() => undefined);
+  if (published === undefined) return;
+  say(
+    `  WARNING       ${checkpointsFile} holds checkpoints of an audit log this database does not have (was the database deleted?): ` +
+      `the checkpointer refuses to sign a log that does not extend them. To start a new log, stop, remove ${dirname(checkpointsFile)}` +
+      `${witnessDir === undefined ? '' : ` and ${witnessDir}`}, and start again.`,
+  );
 }
 
 async function startDatabase(config: LocalConfig): Promise<string> {

@@ -27,7 +27,7 @@ export interface CheckpointBody {
   prev_digest: string | null;
   /** SHA-256 (hex) of the signing key's DER SubjectPublicKeyInfo. */
   key_id: string;
-  /** Where the key lives, for people: `aws-kms:<arn>` or `local-only:<file>`. */
+  /** Where the key lives, for people: `aws-kms:<arn>` or `local-only` (older checkpoints: `local-only:<file>`). */
   signer: string;
 }
 

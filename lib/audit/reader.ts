@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { ChainVerifier, type AuditRow, type ChainVerdict } from './chain.js';
-import { checkpointBodySchema, checkpointLine, type CheckpointBody, type SignedCheckpoint } from './checkpoint.js';
-import { rowLine } from './export-format.js';
+import { checkpointBodySchema, type CheckpointBody } from './checkpoint.js';
+import { recordLine, type CheckpointRecord } from './checkpoint-record.js';
+import { exportStartLine, rowLine } from './export-format.js';
 
 type Queryable = Pick<pg.Pool, 'query'>;
 
@@ -121,15 +122,21 @@ export async function* readAuditRows(db: Queryable, options: { afterSeq?: number
 
 interface RawCheckpoint {
   idx: string;
-  body: string;
-  signature: Buffer;
+  body: string | null;
+  signature: Buffer | null;
+  note: string | null;
+  signed_at: string | null;
+  proof_from_size: string | null;
+  consistency_proof: Buffer[] | null;
 }
 
-/** Checkpoints stored in audit_checkpoints with idx > afterIndex, in index order. */
-export async function* readStoredCheckpoints(db: Queryable, afterIndex = 0, pageSize = 1000): AsyncGenerator<SignedCheckpoint> {
+const CHECKPOINT_COLUMNS = 'idx, body, signature, note, signed_at, proof_from_size, consistency_proof';
+
+/** Checkpoint records stored in audit_checkpoints with idx > afterIndex, in index order (v1 JSON and signed notes). */
+export async function* readStoredCheckpoints(db: Queryable, afterIndex = 0, pageSize = 1000): AsyncGenerator<CheckpointRecord> {
   let after = afterIndex;
   for (;;) {
-    const page = await db.query<RawCheckpoint>('SELECT idx, body, signature FROM audit_checkpoints WHERE idx > $1 ORDER BY idx LIMIT $2', [after, pageSize]);
+    const page = await db.query<RawCheckpoint>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE idx > $1 ORDER BY idx LIMIT $2`, [after, pageSize]);
     for (const raw of page.rows) yield storedCheckpoint(raw);
     const last = page.rows.at(-1);
     if (last === undefined || page.rows.length < pageSize) return;
@@ -137,32 +144,60 @@ export async function* readStoredCheckpoints(db: Queryable, afterIndex = 0, page
   }
 }
 
-export async function latestStoredCheckpoint(db: Queryable): Promise<SignedCheckpoint | undefined> {
-  const { rows } = await db.query<RawCheckpoint>('SELECT idx, body, signature FROM audit_checkpoints ORDER BY idx DESC LIMIT 1');
+/** Up to `limit` stored records after `afterIndex`, in index order (the publisher's catch-up). */
+export async function storedCheckpointsAfter(db: Queryable, afterIndex: number, limit: number): Promise<CheckpointRecord[]> {
+  const { rows } = await db.query<RawCheckpoint>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE idx > $1 ORDER BY idx LIMIT $2`, [afterIndex, limit]);
+  return rows.map(storedCheckpoint);
+}
+
+export async function latestStoredCheckpoint(db: Queryable): Promise<CheckpointRecord | undefined> {
+  const { rows } = await db.query<RawCheckpoint>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY idx DESC LIMIT 1`);
   return rows[0] === undefined ? undefined : storedCheckpoint(rows[0]);
 }
 
 /**
- * A stored body that is not valid JSON of the format is returned as-is with what could be
- * read, so the verifier reports the bad signature (tampering) instead of crashing.
+ * A stored v1 body that is not valid JSON of the format is returned as-is with what could be
+ * read, so the verifier reports the bad signature (tampering) instead of crashing. A note is
+ * returned verbatim: the verifier parses and verifies it.
  */
-function storedCheckpoint(raw: RawCheckpoint): SignedCheckpoint {
+function storedCheckpoint(raw: RawCheckpoint): CheckpointRecord {
+  const index = Number(raw.idx);
+  if (raw.note !== null) {
+    return {
+      kind: 'note',
+      index,
+      time: raw.signed_at ?? '',
+      note: raw.note,
+      ...(raw.proof_from_size === null || raw.consistency_proof === null ? {} : { consistency: { fromSize: Number(raw.proof_from_size), proof: raw.consistency_proof } }),
+    };
+  }
   let body: CheckpointBody;
   try {
-    body = checkpointBodySchema.parse(JSON.parse(raw.body)) as CheckpointBody;
+    body = checkpointBodySchema.parse(JSON.parse(raw.body ?? '')) as CheckpointBody;
   } catch {
-    body = { format: 'unreadable' as CheckpointBody['format'], index: Number(raw.idx) } as CheckpointBody;
+    body = { format: 'unreadable' as CheckpointBody['format'], index } as CheckpointBody;
   }
-  return { body, signature: raw.signature };
+  return { kind: 'json', index, checkpoint: { body, signature: raw.signature ?? Buffer.alloc(0) } };
 }
 
 /**
- * The export (docs/audit-format.md §3): NDJSON rows after afterSeq, then every checkpoint.
- * One chunk per page of rows, pulled as the consumer reads, so memory stays flat.
+ * The export (docs/audit-format.md §6): its start line, NDJSON rows after afterSeq, then the
+ * checkpoint records that existed when it started. One chunk per page of rows, pulled as the
+ * consumer reads, so memory stays flat.
  */
-export async function* exportLines(db: Queryable, afterSeq = 0): AsyncGenerator<string> {
+export async function* exportLines(db: Queryable, afterSeq = 0, now: () => number = Date.now): AsyncGenerator<string> {
+  // Taken before the first row is read: every row committed before this instant is in the export,
+  // and so is every row a checkpoint stored before it covers. A checkpoint signed while the rows
+  // stream could cover rows the export does not have: it is left out (it is newer than the export).
+  const startedAt = new Date(now()).toISOString();
+  const { rows } = await db.query<{ idx: string | null }>('SELECT max(idx) AS idx FROM audit_checkpoints');
+  const lastIndex = Number(rows[0]?.idx ?? 0);
+  yield `${exportStartLine({ startedAt, afterSeq })}\n`;
   for await (const page of readAuditRows(db, { afterSeq, pageSize: 5000 })) {
     yield `${page.map(rowLine).join('\n')}\n`;
   }
-  for await (const checkpoint of readStoredCheckpoints(db)) yield `${checkpointLine(checkpoint)}\n`;
+  for await (const record of readStoredCheckpoints(db)) {
+    if (record.index > lastIndex) break;
+    yield `${recordLine(record)}\n`;
+  }
 }

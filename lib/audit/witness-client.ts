@@ -4,7 +4,8 @@ import { openNote } from './note/open-note.js';
 import { parseSignedNote } from './note/signed-note.js';
 import { parseCheckpoint } from './note/tlog-checkpoint.js';
 import type { NoteVerifier } from './note/vkey.js';
-import { ADD_CHECKPOINT_PATH, formatAddCheckpointBody, parseSizeBody, SIZE_CONTENT_TYPE } from './witness-protocol.js';
+import { openCheckpoint, type OpenedCheckpoint } from './note/tlog-checkpoint.js';
+import { ADD_CHECKPOINT_PATH, formatAddCheckpointBody, parseSizeBody, SIZE_CONTENT_TYPE, witnessCheckpointPath } from './witness-protocol.js';
 
 /** A witness as a log knows it: where to submit, and the cosignature key (vkey type 0x04) it trusts. */
 export interface WitnessEndpoint {
@@ -132,4 +133,39 @@ function refusal(witness: WitnessEndpoint, status: number, body: string): Witnes
   if (status === 404) return new WitnessError('witness_unknown_log', `witness ${name} does not follow this log: ${detail}`, { status });
   if (status === 400) return new WitnessError('witness_bad_request', `witness ${name} refused the request: ${detail}`, { status });
   return new WitnessError('witness_unavailable', `witness ${name} answered ${status}: ${detail}`, { status, transient: true });
+}
+
+/**
+ * The latest checkpoint of `origin` the witness cosigned (its monitoring path), verified: it must
+ * carry a valid signature of one of the log's keys and the witness's cosignature. undefined when
+ * the witness has cosigned nothing of this log yet (404). This is what the witness remembers,
+ * outside the log operator's reach: a log must never sign a tree that does not extend it.
+ */
+export async function fetchWitnessedCheckpoint(
+  witness: WitnessEndpoint,
+  origin: string,
+  logKeys: readonly NoteVerifier[],
+  options: Pick<SubmitOptions, 'timeoutMs' | 'fetch'> = {},
+): Promise<OpenedCheckpoint | undefined> {
+  const send = options.fetch ?? fetch;
+  const url = `${witness.url.replace(/\/+$/, '')}${witnessCheckpointPath(origin)}`;
+  let response: Response;
+  let body: string;
+  try {
+    response = await send(url, { signal: AbortSignal.timeout(options.timeoutMs ?? 10_000) });
+    body = await response.text();
+  } catch (cause) {
+    throw new WitnessError('witness_unavailable', `witness ${witness.verifier.name} at ${url} did not answer: ${(cause as Error).message}`, { cause, transient: true });
+  }
+  if (response.status === 404) return undefined;
+  if (response.status !== 200) throw refusal(witness, response.status, body);
+  try {
+    const opened = openCheckpoint(body, [...logKeys, witness.verifier]);
+    if (opened.checkpoint.origin !== origin) throw new NoteError('checkpoint_malformed', `it is a checkpoint of ${opened.checkpoint.origin}`);
+    if (!opened.verified.some((signature) => signature.verifier === witness.verifier)) throw new NoteError('note_unverified', 'it carries no cosignature of the witness');
+    if (!opened.verified.some((signature) => signature.verifier !== witness.verifier)) throw new NoteError('note_unverified', 'it carries no signature of the log');
+    return opened;
+  } catch (cause) {
+    throw new WitnessError('witness_bad_response', `witness ${witness.verifier.name} returned a checkpoint that does not verify: ${(cause as Error).message}`, { cause });
+  }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { HASH_SIZE } from './merkle/hash.js';
 import { decodeBase64Strict } from './note/signed-note.js';
 
@@ -13,6 +14,11 @@ export const MAX_PROOF_LINES = 63;
 /** The 409 response: "The response MUST have a Content-Type of text/x.tlog.size." */
 export const SIZE_CONTENT_TYPE = 'text/x.tlog.size';
 export const ADD_CHECKPOINT_PATH = '/add-checkpoint';
+
+/** The monitoring path of a log: "the SHA-256 hash of the log's origin, hex encoded, in lowercase", then /checkpoint. */
+export function witnessCheckpointPath(origin: string): string {
+  return `/${createHash('sha256').update(origin, 'utf8').digest('hex')}/checkpoint`;
+}
 
 export interface AddCheckpointRequest {
   oldSize: number;

@@ -8,7 +8,7 @@ import type { KeyProviderConfig } from '../config/shared.js';
 export interface AuditSigner {
   /** SHA-256 hex of the DER SubjectPublicKeyInfo: the key_id in every checkpoint. */
   readonly keyId: string;
-  /** `aws-kms:<arn>` or `local-only:<file>`: written into checkpoints for people. */
+  /** `aws-kms:<arn>` or `local-only` (never a file path: it is published): written into checkpoints for people. */
   readonly label: string;
   readonly publicKey: KeyObject;
   readonly publicKeyPem: string;

@@ -19,25 +19,23 @@ export class LocalAuditSigner implements AuditSigner {
   readonly publicKey: KeyObject;
   readonly publicKeyPem: string;
 
-  private constructor(
-    private readonly privateKey: KeyObject,
-    file: string,
-  ) {
+  private constructor(private readonly privateKey: KeyObject) {
     this.publicKey = createPublicKey(privateKey);
     this.publicKeyPem = this.publicKey.export({ type: 'spki', format: 'pem' }).toString();
     this.keyId = keyIdOf(this.publicKey);
-    this.label = `local-only:${file}`;
+    // Published with every checkpoint: a neutral label, never the private key's path (issue 17 finding 5).
+    this.label = 'local-only';
   }
 
   static async open(file: string): Promise<LocalAuditSigner> {
     const privateKey = await loadOrCreate(file);
-    const signer = new LocalAuditSigner(privateKey, file);
+    const signer = new LocalAuditSigner(privateKey);
     await writeFile(`${file}${PUBLIC_KEY_SUFFIX}`, signer.publicKeyPem, { mode: 0o644 });
     return signer;
   }
 
-  static fromKey(privateKey: KeyObject, label = 'memory'): LocalAuditSigner {
-    return new LocalAuditSigner(privateKey, label);
+  static fromKey(privateKey: KeyObject): LocalAuditSigner {
+    return new LocalAuditSigner(privateKey);
   }
 
   async sign(message: Buffer): Promise<Buffer> {

@@ -16,6 +16,13 @@ import { AuditCheckpointer } from './audit/checkpointer.js';
 import { AuditChainMonitor } from './audit/monitor.js';
 import { CheckpointPublisher } from './audit/publisher.js';
 import { FileCheckpointSink, LogCheckpointSink, S3CheckpointSink, type CheckpointSink } from './audit/sinks.js';
+import { CheckpointAnchor } from './audit/anchor.js';
+import { createNoteSigners } from './audit/note-signers.js';
+import { RowChecker } from './audit/row-checker.js';
+import { storedTree } from './audit/stored-tree.js';
+import { parseVerifierKey } from '../../lib/audit/note/vkey.js';
+import { storedCheckpointsAfter } from '../../lib/audit/reader.js';
+import type { WitnessEndpoint } from '../../lib/audit/witness-client.js';
 import { ApprovalDesk } from './approvals/desk.js';
 import { webhookNotifier } from './approvals/notifier.js';
 import { AuditWriter } from '../../lib/audit/writer.js';
@@ -140,7 +147,10 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   app.decorateRequest('audited', false);
   app.decorateRequest('rawBody', undefined);
   app.decorate('revealMetrics', metrics);
-  const checkpointer = auditSigner === undefined || checkpoints === undefined ? undefined : buildCheckpointer(app.log);
+  const noteSigners = auditSigner === undefined || checkpoints === undefined ? undefined : await createNoteSigners(checkpoints, auditSigner);
+  const logKeys = noteSigners?.signers.map((signer) => parseVerifierKey(signer.verifierKey)) ?? [];
+  const witnesses: WitnessEndpoint[] = (checkpoints?.witnesses ?? []).map((witness) => ({ url: witness.url, verifier: parseVerifierKey(witness.vkey) }));
+  const checkpointer = auditSigner === undefined || checkpoints === undefined || noteSigners === undefined ? undefined : buildCheckpointer(app.log);
   app.decorate('auditCheckpointer', checkpointer);
 
   function buildCheckpointer(logger: FastifyBaseLogger): AuditCheckpointer {
@@ -148,22 +158,37 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     const sinks: CheckpointSink[] = [...(deps.auditSinks ?? [])];
     if (options.file !== undefined) sinks.push(new FileCheckpointSink(options.file));
     if (options.log) sinks.push(new LogCheckpointSink(logger));
-    if (options.s3 !== undefined) sinks.push(new S3CheckpointSink(options.s3));
+    if (options.s3 !== undefined) sinks.push(new S3CheckpointSink({ ...options.s3, origin: options.origin }));
     const publisher = new CheckpointPublisher(sinks, {
       logger,
+      load: (afterIndex, limit) => storedCheckpointsAfter(database.pool, afterIndex, limit),
       onFailure: (sink) => metrics.auditSinkFailures.inc({ sink }),
       onPending: (sink, count) => metrics.auditSinkPending.set({ sink }, count),
     });
-    return new AuditCheckpointer(database.pool, auditSigner!, publisher, {
+    const anchor = new CheckpointAnchor({
       origin: options.origin,
-      intervalMs: options.intervalMs,
+      publicKey: auditSigner!.publicKey,
+      logKeys,
+      sinks,
+      witnesses,
+      witnessTimeoutMs: options.witnessTimeoutMs,
       logger,
-      onWritten: (checkpoint) => {
-        metrics.auditCheckpoints.inc();
-        metrics.auditCheckpointSeq.set(checkpoint.body.seq);
-      },
-      onFailure: (reason) => metrics.auditCheckpointFailures.inc({ reason }),
     });
+    return new AuditCheckpointer(
+      { pool: database.pool, tree: storedTree, signers: noteSigners!.signers, anchor, publisher, rowChecker: new RowChecker(config.database), witnesses },
+      {
+        origin: options.origin,
+        intervalMs: options.intervalMs,
+        logger,
+        witnessTimeoutMs: options.witnessTimeoutMs,
+        onWritten: (_record, size) => {
+          metrics.auditCheckpoints.inc();
+          metrics.auditCheckpointSeq.set(size);
+        },
+        onFailure: (reason) => metrics.auditCheckpointFailures.inc({ reason }),
+        onCosignature: (witness, result) => metrics.auditCosignatures.inc({ witness, result }),
+      },
+    );
   }
   const context: RouteContext = {
     pool: database.pool,
@@ -171,8 +196,14 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     vault,
     tokenizer: new ActiveTokenKey(database, keys),
     auditor,
-    auditMonitor: new AuditChainMonitor(database.pool, auditSigner?.publicKey),
+    auditMonitor: new AuditChainMonitor(database.pool, {
+      publicKey: auditSigner?.publicKey,
+      logKeys,
+      witnessKeys: witnesses.map((witness) => witness.verifier),
+      origin: checkpoints?.origin,
+    }),
     auditSigner,
+    checkpoints: checkpointer?.state,
     metrics,
     approvals: new ApprovalDesk({
       pool: database.pool,
@@ -280,6 +311,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     // After the last audit row: the final checkpoint covers everything this replica wrote.
     await checkpointer?.close();
     ownSigner?.close();
+    noteSigners?.close();
     ring.clear();
   });
   await app.ready();
@@ -287,7 +319,10 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   void refusals.flush();
   checkpointer?.start();
   if (checkpointer !== undefined) {
-    app.log.info({ keyId: auditSigner?.keyId, signer: auditSigner?.label, intervalMs: checkpoints?.intervalMs }, 'audit checkpoints enabled');
+    app.log.info(
+      { keyId: auditSigner?.keyId, signer: auditSigner?.label, vkeys: noteSigners?.signers.map((signer) => signer.verifierKey), witnesses: witnesses.map((witness) => witness.url), intervalMs: checkpoints?.intervalMs },
+      'audit checkpoints enabled',
+    );
   } else {
     app.log.warn('audit checkpoints are DISABLED: the audit log holds only against people without database rights (set AUDIT_SIGNING_KEY_ID)');
   }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { envBool, envInt, envUrl, parseEnv, type Env } from '../../lib/config/env.js';
 import { ConfigError } from '../../lib/errors.js';
 import { keyProviderRefinement, sharedConfig, sharedEnvSchema, type SharedConfig } from '../../lib/config/shared.js';
+import { parseVerifierKey, SignatureType } from '../../lib/audit/note/vkey.js';
 import type { AuditSignerConfig } from '../../lib/keys/audit-signer.js';
 
 export const DEFAULT_POLICY_FILE = fileURLToPath(new URL('./policy.default.json', import.meta.url));
@@ -75,7 +76,19 @@ const revealEnvSchemaBase = sharedEnvSchema.extend({
     AUDIT_SIGNING_KEY_ID: z.string().min(1).optional(),
     /** LOCAL ONLY: a P-256 private key file (created if missing) that signs audit checkpoints. */
     AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
-    AUDIT_LOG_ORIGIN: z.string().regex(/^[\x21-\x7e]{1,256}$/, { message: 'expected printable ASCII without spaces, e.g. example.com/tokenvault/audit' }).default('tokenvault/audit'),
+    /** AWS KMS asymmetric key (ECC_NIST_EDWARDS25519, SIGN_VERIFY) that adds an Ed25519 signature to every checkpoint note. */
+    AUDIT_ED25519_KEY_ID: z.string().min(1).optional(),
+    /** LOCAL ONLY: an Ed25519 private key file (created if missing) that adds an Ed25519 signature to every checkpoint note. */
+    AUDIT_ED25519_KEY_FILE: z.string().min(1).optional(),
+    /** C2SP tlog-witnesses that cosign every checkpoint (submission prefixes, comma-separated). */
+    AUDIT_WITNESS_URLS: commaList.pipe(z.array(envUrl)).optional(),
+    /** Their cosignature verifier keys (vkeys, type 0x04), in the same order. */
+    AUDIT_WITNESS_KEYS: commaList.optional(),
+    AUDIT_WITNESS_TIMEOUT_SECONDS: envInt(1, 120).default(5),
+    AUDIT_LOG_ORIGIN: z
+      .string()
+      .regex(/^[\x21-\x2a\x2c-\x7e]{1,256}$/, { message: 'expected printable ASCII without spaces or "+" (it is the log\'s key name too), e.g. example.com/tokenvault/audit' })
+      .default('tokenvault/audit'),
     AUDIT_CHECKPOINT_INTERVAL_SECONDS: envInt(0, 86_400).default(60),
     AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
     AUDIT_CHECKPOINT_LOG: envBool.default(true),
@@ -139,6 +152,31 @@ const auditCheckpointRefinement = (env: z.infer<typeof revealEnvSchemaBase>, ctx
       ctx.addIssue({ code: 'custom', path: [name], message: 'needs a signing key: set AUDIT_SIGNING_KEY_ID (AWS KMS) or, for local use only, AUDIT_SIGNING_KEY_FILE' });
     }
   }
+  if (env.AUDIT_ED25519_KEY_ID !== undefined && env.AUDIT_ED25519_KEY_FILE !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['AUDIT_ED25519_KEY_ID'], message: 'set AUDIT_ED25519_KEY_ID or AUDIT_ED25519_KEY_FILE, not both' });
+  }
+  for (const name of ['AUDIT_ED25519_KEY_ID', 'AUDIT_ED25519_KEY_FILE', 'AUDIT_WITNESS_URLS'] as const) {
+    if (!signing && env[name] !== undefined) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'needs the checkpoint signing key: set AUDIT_SIGNING_KEY_ID (AWS KMS) or, for local use only, AUDIT_SIGNING_KEY_FILE' });
+    }
+  }
+  const urls = env.AUDIT_WITNESS_URLS ?? [];
+  const keys = env.AUDIT_WITNESS_KEYS ?? [];
+  if (urls.length !== keys.length) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [urls.length > keys.length ? 'AUDIT_WITNESS_KEYS' : 'AUDIT_WITNESS_URLS'],
+      message: `AUDIT_WITNESS_URLS and AUDIT_WITNESS_KEYS pair up in order: ${urls.length} URL(s), ${keys.length} key(s) (each witness's vkey, e.g. the .vkey file npm run witness writes)`,
+    });
+  }
+  for (const [position, vkey] of keys.entries()) {
+    try {
+      const verifier = parseVerifierKey(vkey);
+      if (verifier.type !== SignatureType.CosignatureV1) throw new Error('not a cosignature key (type 0x04): a witness\'s vkey is written by npm run witness to <WITNESS_KEY_FILE>.vkey');
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', path: ['AUDIT_WITNESS_KEYS'], message: `key ${position + 1}: ${(error as Error).message}` });
+    }
+  }
   if ((env.AUDIT_CHECKPOINT_S3_OBJECT_LOCK_MODE === undefined) !== (env.AUDIT_CHECKPOINT_S3_RETENTION_DAYS === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['AUDIT_CHECKPOINT_S3_OBJECT_LOCK_MODE'], message: 'set AUDIT_CHECKPOINT_S3_OBJECT_LOCK_MODE and AUDIT_CHECKPOINT_S3_RETENTION_DAYS together' });
   }
@@ -185,6 +223,11 @@ export interface RevealConfig extends SharedConfig {
 
 export interface AuditCheckpointConfig {
   signer: AuditSignerConfig;
+  /** The second signature on every note (Ed25519: what C2SP witnesses and tools expect), when configured. */
+  ed25519: AuditSignerConfig | undefined;
+  /** Witnesses that cosign each checkpoint: submission URL and cosignature vkey. */
+  witnesses: { url: string; vkey: string }[];
+  witnessTimeoutMs: number;
   origin: string;
   intervalMs: number;
   file: string | undefined;
@@ -264,8 +307,18 @@ function auditCheckpointConfig(env: z.infer<typeof revealEnvSchema>): AuditCheck
   if (signer === undefined) return undefined;
   const lockMode = env.AUDIT_CHECKPOINT_S3_OBJECT_LOCK_MODE;
   const lockDays = env.AUDIT_CHECKPOINT_S3_RETENTION_DAYS;
+  const ed25519: AuditSignerConfig | undefined =
+    env.AUDIT_ED25519_KEY_ID !== undefined
+      ? { kind: 'aws-kms', keyId: env.AUDIT_ED25519_KEY_ID, region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL_KMS ?? env.AWS_ENDPOINT_URL }
+      : env.AUDIT_ED25519_KEY_FILE !== undefined
+        ? { kind: 'local', file: env.AUDIT_ED25519_KEY_FILE }
+        : undefined;
+  const keys = env.AUDIT_WITNESS_KEYS ?? [];
   return {
     signer,
+    ed25519,
+    witnesses: (env.AUDIT_WITNESS_URLS ?? []).map((url, position) => ({ url, vkey: keys[position] ?? '' })),
+    witnessTimeoutMs: env.AUDIT_WITNESS_TIMEOUT_SECONDS * 1000,
     origin: env.AUDIT_LOG_ORIGIN,
     intervalMs: env.AUDIT_CHECKPOINT_INTERVAL_SECONDS * 1000,
     file: env.AUDIT_CHECKPOINT_FILE,

@@ -13,6 +13,7 @@ export interface RevealMetrics {
   auditCheckpointFailures: Counter<'reason'>;
   auditSinkFailures: Counter<'sink'>;
   auditSinkPending: Gauge<'sink'>;
+  auditCosignatures: Counter<'witness' | 'result'>;
   budgetExhausted: Counter<'budget'>;
   breakGlassReveals: Counter;
   approvalSteps: Counter<'step'>;
@@ -65,12 +66,14 @@ export function createRevealMetrics(): RevealMetrics {
     }),
     auditCheckpointSeq: new Gauge({
       name: 'tokenvault_audit_checkpoint_seq',
-      help: 'Audit seq covered by the newest checkpoint this replica wrote',
+      help: 'Audit rows (tree size) covered by the newest checkpoint this replica wrote',
       registers: [registry],
     }),
     auditCheckpointFailures: new Counter({
       name: 'tokenvault_audit_checkpoint_failures_total',
-      help: 'Checkpoint rounds that failed: sign (KMS), database, or chain (the log did not verify: refused to sign)',
+      help:
+        'Checkpoint rounds that did not sign: sign (KMS), database; refusals: inconsistent (the stored tree does not extend a published or witnessed ' +
+        'checkpoint), chain (rows do not match their hashes or stored leaves), unanchored (nothing published could be read back), witness_refused',
       labelNames: ['reason'],
       registers: [registry],
     }),
@@ -84,6 +87,12 @@ export function createRevealMetrics(): RevealMetrics {
       name: 'tokenvault_audit_checkpoint_sink_pending',
       help: 'Checkpoints waiting to be published, per sink',
       labelNames: ['sink'],
+      registers: [registry],
+    }),
+    auditCosignatures: new Counter({
+      name: 'tokenvault_audit_witness_cosignatures_total',
+      help: 'Checkpoint submissions to witnesses by result: ok (cosigned), unavailable (published without), refused (a fork or rollback: not published)',
+      labelNames: ['witness', 'result'],
       registers: [registry],
     }),
     budgetExhausted: new Counter({

@@ -24,6 +24,8 @@ async function main(): Promise<void> {
   });
   app.log.info({ witness: cosigner.verifierKey, logs: [...config.logs.keys()], dataDir: config.dataDir }, 'witness ready');
   await app.listen({ host: config.host, port: config.port });
+  // Started by npm start (an IPC channel): leave with the parent, even when it was killed with -9.
+  if (process.send !== undefined) process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 }
 
 runMain('witness', main);

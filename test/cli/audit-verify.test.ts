@@ -67,7 +67,7 @@ describe('npm run audit:verify', () => {
   it('reports an intact chain with exit code 0, reading as the auditor role', async () => {
     const result = await verify();
     expect(result.code).toBe(0);
-    expect(result.text).toMatch(/^audit log intact: 6 rows checked \(head seq 6 hash [0-9a-f]{64}\); 0 checkpoints; no signed checkpoint covers it yet; rows 1\.\.6 are after the last checkpoint and not yet covered by a signature \[checkpoints from the database/);
+    expect(result.text).toMatch(/^audit log intact: 6 rows checked \(head seq 6 hash [0-9a-f]{64}\); 0 checkpoints; no signed checkpoint yet \(the first is signed within one checkpoint interval of the first audit row\); rows 1\.\.6 are after the last checkpoint and not yet covered by a signature \[checkpoints from the database/);
   });
 
   it('exits 1 and names the first broken seq when a row was edited', async () => {
@@ -95,7 +95,8 @@ describe('npm run audit:verify', () => {
     await withRestoredLog(async () => {
       await tamper("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2");
       const response = await harness.app.inject({ url: '/audit/verify', headers: bearer(await harness.token('audrey', ['auditor'])) });
-      expect(response.json()).toMatchObject({ ok: false, checked: 1, firstBrokenSeq: 2, reason: expect.stringMatching(/edited/) });
+      // Every finding, not only the first: the other five rows still verify.
+      expect(response.json()).toMatchObject({ ok: false, checked: 5, firstBrokenSeq: 2, reason: expect.stringMatching(/edited/), findings: [{ seq: 2, message: expect.stringMatching(/edited/) }] });
     });
     const response = await harness.app.inject({ url: '/audit/verify', headers: bearer(await harness.token('audrey', ['auditor'])) });
     expect(response.json()).toMatchObject({ ok: true });

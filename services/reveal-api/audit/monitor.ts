@@ -1,7 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type pg from 'pg';
-import { AuditLogVerifier, type AuditVerdict, type VerifiedPoint } from '../../../lib/audit/verifier.js';
+import { AuditLogVerifier, type AuditVerdict, type VerifiedPoint, type VerifierOptions } from '../../../lib/audit/verifier.js';
 import { readAuditRows, readStoredCheckpoints } from '../../../lib/audit/reader.js';
 
 export interface MonitorVerdict extends AuditVerdict {
@@ -24,7 +23,7 @@ export class AuditChainMonitor {
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly publicKey: KeyObject | undefined,
+    private readonly keys: Pick<VerifierOptions, 'publicKey' | 'logKeys' | 'witnessKeys' | 'origin'>,
     private readonly pageSize = 2000,
   ) {}
 
@@ -44,7 +43,7 @@ export class AuditChainMonitor {
 
   private async run(full: boolean): Promise<MonitorVerdict> {
     const from = full ? undefined : this.point;
-    const verifier = new AuditLogVerifier({ publicKey: this.publicKey, from });
+    const verifier = new AuditLogVerifier({ ...this.keys, from, mode: 'live' });
     const mode = from === undefined ? 'full' : 'incremental';
     const finish = (): MonitorVerdict => {
       const verdict = verifier.verdict();
@@ -65,16 +64,16 @@ export class AuditChainMonitor {
         return this.run(true);
       }
     }
-    for await (const checkpoint of readStoredCheckpoints(this.pool, from?.checkpoint?.index ?? 0)) {
-      if (!verifier.addCheckpoint(checkpoint)) return finish();
-    }
+    for await (const record of readStoredCheckpoints(this.pool, from?.checkpoint?.index ?? 0)) verifier.addCheckpoint(record);
+    // A note checkpoint over rows verified before needs their tree root again: only a full run has it.
+    if (from !== undefined && verifier.needsFullRun()) return this.run(true);
     const earlier = verifier.earlierSeqs();
     if (earlier.length > 0) {
       const { rows } = await this.pool.query<{ seq: string; hash: Buffer }>('SELECT seq, hash FROM audit_log WHERE seq = ANY($1::bigint[])', [earlier]);
-      if (!verifier.checkEarlier(new Map(rows.map((row) => [Number(row.seq), row.hash.toString('hex')])))) return finish();
+      verifier.checkEarlier(new Map(rows.map((row) => [Number(row.seq), row.hash.toString('hex')])));
     }
     for await (const page of readAuditRows(this.pool, { afterSeq: from?.seq ?? 0, pageSize: this.pageSize })) {
-      for (const row of page) if (!verifier.pushRow(row)) return finish();
+      for (const row of page) verifier.pushRow(row);
       await yieldToEventLoop();
     }
     return finish();

@@ -51,8 +51,22 @@ const verdict = z.object({
   reason: z.string().optional(),
   head: z.object({ seq: z.number().int(), hash: z.string() }).optional(),
   checkpoints: z.number().int(),
+  findings: z
+    .array(z.object({ seq: z.number().int().optional(), checkpoint: z.number().int().optional(), message: z.string() }))
+    .describe('every finding (the first is also in firstBrokenSeq / brokenCheckpoint / reason); empty when intact'),
+  omitted_findings: z.number().int().describe('findings beyond the ones listed'),
+  root: z.string().optional().describe('RFC 9162 Merkle root (hex) of rows 1..head, recomputed from the rows'),
   checkpoint: z
-    .object({ index: z.number().int(), seq: z.number().int(), time: z.string(), key_id: z.string(), signer: z.string(), signature_ok: z.boolean() })
+    .object({
+      index: z.number().int(),
+      kind: z.enum(['json', 'note']).describe('note: a C2SP signed checkpoint over the Merkle tree; json: a v1 checkpoint over the chain head'),
+      seq: z.number().int(),
+      time: z.string(),
+      key_id: z.string(),
+      signer: z.string(),
+      signature_ok: z.boolean(),
+      cosigned_by: z.array(z.string()).describe('witnesses whose cosignatures verified'),
+    })
     .nullable()
     .optional()
     .describe('the newest checkpoint that verified and matches its row; null: none yet; absent: this server signs no checkpoints (AUDIT_SIGNING_KEY_ID unset)'),
@@ -74,6 +88,9 @@ function presentVerdict(result: MonitorVerdict, checkpointsConfigured: boolean):
     ...(failure?.checkpoint === undefined ? {} : { brokenCheckpoint: failure.checkpoint }),
     ...(failure === undefined ? {} : { reason: failure.message }),
     ...(result.head === undefined ? {} : { head: result.head }),
+    findings: result.findings,
+    omitted_findings: result.omittedFindings,
+    ...(result.root === undefined ? {} : { root: result.root }),
     checkpoints: result.checkpoints,
     checkpoint: !checkpointsConfigured
       ? undefined
@@ -81,11 +98,13 @@ function presentVerdict(result: MonitorVerdict, checkpointsConfigured: boolean):
         ? null
         : {
             index: result.checkpoint.index,
+            kind: result.checkpoint.kind,
             seq: result.checkpoint.seq,
             time: result.checkpoint.time,
             key_id: result.checkpoint.keyId,
             signer: result.checkpoint.signer,
             signature_ok: result.checkpoint.signatureOk,
+            cosigned_by: result.checkpoint.cosignedBy,
           },
     uncovered: result.uncovered === null ? null : { from_seq: result.uncovered.fromSeq, to_seq: result.uncovered.toSeq },
     message: describeVerdict(result),
@@ -160,10 +179,11 @@ export function auditRoutes(context: RouteContext) {
       schema: {
         summary: 'Verify the audit log against its signed checkpoints',
         description:
-          'Recomputes the whole hash chain (or, with `incremental=true`, only the rows appended since the last verified point: ' +
+          'Recomputes the whole hash chain and Merkle tree (or, with `incremental=true`, only the rows appended since the last verified point: ' +
           'cheaper, but blind to edits of rows verified earlier), checks every stored ' +
-          'checkpoint\'s signature and chain, and that each checkpoint\'s head is in the rows. `uncovered` names the rows ' +
-          'after the newest checkpoint: not yet covered by a signature. Parallel calls share one run.',
+          'checkpoint\'s signatures, cosignatures and links, and that each checkpoint\'s root (or v1 head) is what the rows reproduce. ' +
+          '`findings` lists everything found wrong; `uncovered` names the rows after the newest checkpoint: not yet covered by a signature. ' +
+          'Parallel calls share one run.',
         tags: ['audit'],
         security: bearerSecurity,
         querystring: z.object({
@@ -191,7 +211,8 @@ export function auditRoutes(context: RouteContext) {
       schema: {
         summary: 'Export the audit log as NDJSON for offline verification',
         description:
-          'Streams `{"type":"row",...}` lines in seq order, then every `{"type":"checkpoint",...}` line (docs/audit-format.md). ' +
+          'Streams an `{"type":"export_start",...}` line, then `{"type":"row",...}` lines in seq order, then the checkpoint records ' +
+          '(`note_checkpoint` and v1 `checkpoint` lines) stored when it started (docs/audit-format.md). ' +
           'Resume an interrupted download with `after_seq` = the last seq received. Verify with ' +
           '`npm run audit:verify -- --export FILE --checkpoints FILE --public-key FILE`.',
         tags: ['audit'],

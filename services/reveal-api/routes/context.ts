@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { AuditSigner } from '../../../lib/keys/audit-signer.js';
+import type { CheckpointerState } from '../audit/checkpointer.js';
 import type { AuditChainMonitor } from '../audit/monitor.js';
 import type { ApprovalDesk } from '../approvals/desk.js';
 import type { ExhaustedBudgets } from '../budget/standing.js';
@@ -22,6 +23,8 @@ export interface RouteContext {
   auditMonitor: AuditChainMonitor;
   /** The checkpoint signing key, when checkpoints are configured. */
   auditSigner: AuditSigner | undefined;
+  /** What the checkpointer last did (readiness), when checkpoints are configured. */
+  checkpoints: CheckpointerState | undefined;
   metrics: RevealMetrics;
   approvals: ApprovalDesk;
   exhaustedBudgets: ExhaustedBudgets;

@@ -3,7 +3,23 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { KeyProvider } from '../../../lib/keys/key-provider.js';
 import { checkReadiness, readinessSchema, readinessStatus } from '../../../lib/health/readiness.js';
+import type { CheckpointerState } from '../audit/checkpointer.js';
 import type { RouteContext } from './context.js';
+
+/**
+ * Not ready while the newest checkpoint round REFUSED to sign (the stored log does not extend
+ * what was published and witnessed, or rows do not match their leaves): like an audit device
+ * that cannot write, the replica stops taking traffic until an operator looks (the log and
+ * tokenvault_audit_checkpoint_failures_total say why). Witnesses that did not cosign are a detail.
+ */
+function checkpointReadiness(state: CheckpointerState): { ok: boolean; error?: string; detail?: string } {
+  if (state.refused !== undefined) {
+    return { ok: false, error: `checkpoint_refused (${state.refused.failure})`, detail: `refusing to sign since ${state.refused.since}: see the reveal-api log` };
+  }
+  const written = state.lastWritten === undefined ? 'no checkpoint written by this replica yet' : `checkpoint ${state.lastWritten.index} (${state.lastWritten.size} rows) at ${state.lastWritten.time}`;
+  const missing = state.witnessesMissing.length === 0 ? '' : `; not cosigned by ${state.witnessesMissing.join(', ')}`;
+  return { ok: true, detail: `${written}${missing}` };
+}
 
 /** Liveness, readiness and metrics: unauthenticated, unaudited, no PII. */
 export function operationsRoutes(context: RouteContext, keys: KeyProvider) {
@@ -22,6 +38,7 @@ export function operationsRoutes(context: RouteContext, keys: KeyProvider) {
               (tokenizer) => `v${tokenizer.keyVersion}`,
               () => 'none yet (the ingestor creates v1)',
             ),
+          ...(context.checkpoints === undefined ? {} : { auditCheckpoints: async () => checkpointReadiness(context.checkpoints!) }),
         },
         (name, error) => request.log.warn({ err: error }, `readiness: ${name} unavailable`),
       );

@@ -55,7 +55,9 @@ describe('GET /audit/verify with checkpoints', () => {
       checked: 6,
       head: { seq: 6, hash: expect.stringMatching(/^[0-9a-f]{64}$/) },
       checkpoints: 1,
-      checkpoint: { index: 1, seq: 4, key_id: expect.stringMatching(/^[0-9a-f]{64}$/), signature_ok: true, signer: expect.stringMatching(/^local-only:/) },
+      checkpoint: { index: 1, kind: 'note', seq: 4, key_id: expect.stringMatching(/^[0-9a-f]{64}$/), signature_ok: true, signer: 'signed note', cosigned_by: [] },
+      findings: [],
+      root: expect.stringMatching(/^[0-9a-f]{64}$/),
       uncovered: { from_seq: 5, to_seq: 6 },
       message: expect.stringMatching(/rows 5\.\.6 are after the last checkpoint and not yet covered by a signature/),
     });
@@ -95,7 +97,7 @@ describe('GET /audit/verify with checkpoints', () => {
 });
 
 describe('GET /audit/export', () => {
-  it('streams NDJSON rows in seq order, then the checkpoints; resumes after a seq', async () => {
+  it('streams its start line, NDJSON rows in seq order, then the checkpoints; resumes after a seq', async () => {
     await reveal(4);
     await app.auditCheckpointer!.checkpointNow();
     await reveal(2);
@@ -105,10 +107,11 @@ describe('GET /audit/export', () => {
     expect(response.headers['content-type']).toMatch(/^application\/x-ndjson/);
     const lines = response.body.trimEnd().split('\n').map((line, index) => parseExportLine(line, index + 1));
     const rows = lines.flatMap((line) => (line.type === 'row' ? [line.row.seq] : []));
-    const checkpoints = lines.flatMap((line) => (line.type === 'checkpoint' ? [line.checkpoint.body.index] : []));
+    const checkpoints = lines.flatMap((line) => (line.type === 'checkpoint' ? [line.record.index] : []));
     expect(rows).toEqual(Array.from({ length: rows.length }, (_, index) => index + 1));
     expect(checkpoints).toEqual([1, 2]);
-    expect(lines.findIndex((line) => line.type === 'checkpoint')).toBe(rows.length);
+    expect(lines[0]).toMatchObject({ type: 'export_start', start: { afterSeq: 0, startedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } });
+    expect(lines.findIndex((line) => line.type === 'checkpoint')).toBe(rows.length + 1);
 
     const resumed = await app.inject({ url: '/audit/export?after_seq=5', headers: auditor });
     const resumedRows = resumed.body.trimEnd().split('\n').map((line, index) => parseExportLine(line, index + 1)).flatMap((line) => (line.type === 'row' ? [line.row.seq] : []));
