@@ -11,6 +11,7 @@ export interface RevealMetrics {
   auditCheckpoints: Counter;
   auditCheckpointSeq: Gauge;
   auditCheckpointFailures: Counter<'reason'>;
+  auditTreeCatchUpFailures: Counter;
   auditSinkFailures: Counter<'sink'>;
   auditSinkPending: Gauge<'sink'>;
   budgetExhausted: Counter<'budget'>;
@@ -72,6 +73,11 @@ export function createRevealMetrics(): RevealMetrics {
       name: 'tokenvault_audit_checkpoint_failures_total',
       help: 'Checkpoint rounds that failed: sign (KMS), database, or chain (the log did not verify: refused to sign)',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    auditTreeCatchUpFailures: new Counter({
+      name: 'tokenvault_audit_tree_catch_up_failures_total',
+      help: 'Catch-ups of the Merkle tree over audit rows written without nodes that failed (a row missing from the log, the database away); retried',
       registers: [registry],
     }),
     auditSinkFailures: new Counter({
