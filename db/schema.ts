@@ -189,6 +189,22 @@ export const auditCheckpoints = pgTable('audit_checkpoints', {
 });
 
 /**
+ * The audit log as an RFC 9162 Merkle tree (migration 0011, docs/transparency-log.md): one row
+ * per complete subtree, (level, idx) covering leaves [idx·2^level, (idx+1)·2^level), leaf i
+ * being audit_log row seq i + 1. Written once, in the transaction of the audit row that
+ * completes it; append-only (triggers).
+ */
+export const auditTreeNodes = pgTable(
+  'audit_tree_nodes',
+  {
+    level: smallint('level').notNull(),
+    idx: bigint('idx', { mode: 'number' }).notNull(),
+    hash: bytea('hash').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.level, t.idx], name: 'audit_tree_nodes_pkey' })],
+);
+
+/**
  * Values revealed per actor in the current window of each budget (minute, hour, day,
  * break_glass). One row per actor and budget, overwritten when a new window starts; written
  * only under the audit chain lock, in the transaction of the audit row recording the reveal.

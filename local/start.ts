@@ -6,6 +6,7 @@ import pino from 'pino';
 import { createDatabase, type Database } from '../db/client.js';
 import { describeDatabaseFailure } from '../db/connection-error.js';
 import { runMigrations } from '../db/migrate.js';
+import { backfillAuditTree } from '../lib/audit/tree-backfill.js';
 import { processEnv } from '../lib/config/env.js';
 import { ConfigError } from '../lib/errors.js';
 import { createKeyProvider } from '../lib/keys/create-key-provider.js';
@@ -57,7 +58,9 @@ async function main(): Promise<void> {
   shutdown.add(() => owner.close());
   await reach(owner, databaseUrl);
   await runMigrations(owner);
-  say('  migrations    applied (schema, roles ingestor/reveal_api/analyst/auditor, audit triggers)');
+  // An existing .data log from before migration 0011: its Merkle tree, before any service appends.
+  await backfillAuditTree(owner.pool, { batchRows: 5_000, lockTimeoutMs: 60_000 });
+  say('  migrations    applied (schema, roles ingestor/reveal_api/analyst/auditor, audit triggers, audit Merkle tree)');
 
   const keyEnv = config.external.kmsKeyId === undefined ? { LOCAL_MASTER_KEY_FILE: join(config.dataDir, 'master.key') } : {};
   const sqsSetup = await startQueue(config, owner);

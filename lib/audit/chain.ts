@@ -70,9 +70,14 @@ export function canonicalizeGeneric(row: AuditContent): string {
 
 /** hash = SHA-256(prev_hash || canonical content); the first row has no prev_hash. */
 export function chainHash(row: AuditContent): Buffer {
+  return chainHashOf(row.prevHash, Buffer.from(canonicalize(row), 'utf8'));
+}
+
+/** chainHash given the row's canonical bytes (UTF-8 of canonicalize), for a caller that needs them too (the Merkle leaf). */
+export function chainHashOf(prevHash: Buffer | null, canonical: Uint8Array): Buffer {
   const hash = createHash('sha256');
-  if (row.prevHash !== null) hash.update(row.prevHash);
-  return hash.update(canonicalize(row), 'utf8').digest();
+  if (prevHash !== null) hash.update(prevHash);
+  return hash.update(canonical).digest();
 }
 
 function stableStringify(value: unknown): string {

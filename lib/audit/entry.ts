@@ -1,5 +1,6 @@
 import { TokenvaultError } from '../errors.js';
-import { chainHash, type AuditContent } from './chain.js';
+import { canonicalize, chainHashOf, type AuditContent } from './chain.js';
+import { leafHash } from './merkle/hash.js';
 
 /** One attempt, before it gets its place in the chain. Never holds a revealed value. */
 export interface AuditEntry {
@@ -32,23 +33,30 @@ export interface ChainHead {
 /** A row as the INSERT reads it (jsonb_to_recordset): snake_case columns, bytea as hex. */
 export type LinkedRecord = ReturnType<typeof toRecord>;
 
-/** Chains the entries after (afterSeq, afterHash), all stamped `occurredAt`: the records to insert and the new head. */
+/**
+ * Chains the entries after (afterSeq, afterHash), all stamped `occurredAt`: the records to
+ * insert, the new head, and each row's Merkle leaf hash (RFC 9162: SHA-256(0x00 || canonical
+ * bytes), the same bytes the chain hash covers, serialised once for both).
+ */
 export function linkEntries(
   entries: readonly AuditEntry[],
   afterSeq: number,
   afterHash: Buffer | null,
   occurredAt: string,
-): { rows: LinkedRecord[]; last: ChainHead | undefined } {
+): { rows: LinkedRecord[]; last: ChainHead | undefined; leaves: Buffer[] } {
   let seq = afterSeq;
   let prevHash = afterHash;
+  const leaves: Buffer[] = [];
   const rows = entries.map((entry) => {
     seq += 1;
     const content: AuditContent = { ...storable(entry), seq, occurredAt, prevHash };
-    const hash = chainHash(content);
+    const canonical = Buffer.from(canonicalize(content), 'utf8');
+    const hash = chainHashOf(prevHash, canonical);
+    leaves.push(leafHash(canonical));
     prevHash = hash;
     return toRecord(content, hash);
   });
-  return { rows, last: prevHash === null ? undefined : { seq, hash: prevHash } };
+  return { rows, last: prevHash === null ? undefined : { seq, hash: prevHash }, leaves };
 }
 
 function toRecord(content: AuditContent, hash: Buffer) {

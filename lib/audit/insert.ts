@@ -2,7 +2,10 @@ import type pg from 'pg';
 import { withTransaction } from '../../db/transaction.js';
 import { readUsageBook, type Charge, type ChargeDecision } from '../budget/ledger.js';
 import { linkEntries, type AuditEntry, type ChainHead } from './entry.js';
-import { DEFAULT_LOCK_TIMEOUT_MS, INSERT_ROWS, lockChain, READ_HEAD } from './sql.js';
+import type { CompactRange } from './merkle/compact-range.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, INSERT_ROWS, INSERT_ROWS_AND_NODES, lockChain, READ_HEAD } from './sql.js';
+import { nodesJson, READ_TIP } from './tree-sql.js';
+import { growTree, tipOf } from './tree-store.js';
 
 export interface InsertAuditOptions {
   /** How long to wait for the chain lock before failing (default 5 s). */
@@ -24,13 +27,34 @@ export async function insertAudit(db: pg.Pool | pg.PoolClient, entries: AuditEnt
   return (await insertAfterHead(db, list, new Date(options.now?.() ?? Date.now()).toISOString())).seqs;
 }
 
-/** With the chain lock held by the caller's transaction: reads the head, links the entries after it and inserts them. */
-export async function insertAfterHead(client: pg.PoolClient, entries: readonly AuditEntry[], occurredAt: string): Promise<{ seqs: number[]; last: ChainHead | undefined }> {
-  const head = await client.query<{ seq: string; hash: Buffer }>({ name: 'audit-head', text: READ_HEAD });
-  const current = head.rows[0];
-  const { rows, last } = linkEntries(entries, current === undefined ? 0 : Number(current.seq), current?.hash ?? null, occurredAt);
-  await client.query({ name: 'audit-insert', text: INSERT_ROWS, values: [JSON.stringify(rows)] });
-  return { seqs: rows.map((row) => row.seq), last };
+/** What an append leaves behind: the rows' seqs, the new chain head, and the tree at that head (undefined: not written, see below). */
+export interface InsertedRows {
+  seqs: number[];
+  last: ChainHead | undefined;
+  tree: CompactRange | undefined;
+}
+
+/**
+ * With the chain lock held by the caller's transaction: reads the head and the tree's right edge
+ * (one statement), links the entries after the head, and inserts them with the Merkle nodes they
+ * complete (one statement): O(log n) hashes and about two node rows per entry, never a read of
+ * an older row. When the stored tree does not reach the head (rows written without nodes, by an
+ * older version or before migration 0011) the rows are inserted without nodes and `tree` is
+ * undefined: the catch-up (tree-backfill.ts) adds theirs later, in order.
+ */
+export async function insertAfterHead(client: pg.PoolClient, entries: readonly AuditEntry[], occurredAt: string, options: { treeNodes?: boolean } = {}): Promise<InsertedRows> {
+  const withTree = options.treeNodes !== false;
+  const tip = await client.query<{ seq: string; hash: Buffer; peaks?: Buffer[] }>(withTree ? { name: 'audit-tip', text: READ_TIP } : { name: 'audit-head', text: READ_HEAD });
+  const { head, tree } = tipOf(tip.rows[0]);
+  const { rows, last, leaves } = linkEntries(entries, head?.seq ?? 0, head?.hash ?? null, occurredAt);
+  const rowsJson = JSON.stringify(rows);
+  if (tree === undefined || !withTree) {
+    await client.query({ name: 'audit-insert', text: INSERT_ROWS, values: [rowsJson] });
+    return { seqs: rows.map((row) => row.seq), last, tree: undefined };
+  }
+  const grown = growTree(tree, leaves);
+  await client.query({ name: 'audit-insert-tree', text: INSERT_ROWS_AND_NODES, values: [rowsJson, nodesJson(grown.nodes)] });
+  return { seqs: rows.map((row) => row.seq), last, tree: grown.tree };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { ChainHead } from './entry.js';
+import { withNodes } from './tree-sql.js';
 
 // Arbitrary constant: the one lock that orders every writer of the chain, across processes.
 export const AUDIT_CHAIN_LOCK_ID = 7_468_022;
@@ -15,8 +16,12 @@ export function lockChain(lockTimeoutMs: number): string {
 /** Read after the lock is held, in a statement of its own, so its snapshot sees the latest committed row. */
 export const READ_HEAD = 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1';
 
-/** Inserts linked records given as a JSON array (a `$n` parameter or an escaped literal), in seq order. */
-export const insertRows = (rowsJson: string, condition = '') => `
+/**
+ * Inserts linked records given as a JSON array (a `$n` parameter or an escaped literal), in seq
+ * order; with `nodes` (JSON of nodesJson), their Merkle nodes in the same statement, under the
+ * same condition.
+ */
+export const insertRows = (rowsJson: string, condition = '', nodes?: string) => `${nodes === undefined ? '' : withNodes(nodes, condition)}
 INSERT INTO audit_log (seq, occurred_at, action, actor, roles, client_address, request_id, purpose, ticket, tokens,
                        field_counts, outcome, reason, prev_hash, hash)
 SELECT r.seq, r.occurred_at::timestamptz, r.action, r.actor, r.roles, r.client_address, r.request_id, r.purpose, r.ticket,
@@ -29,12 +34,17 @@ ORDER BY r.seq`;
 
 export const INSERT_ROWS = insertRows('$1');
 
+/** INSERT_ROWS and the rows' Merkle nodes ($2, nodesJson), one statement. */
+export const INSERT_ROWS_AND_NODES = insertRows('$1', '', '$2');
+
 /**
- * Inserts only if the chain head is still the one the rows were linked to. Runs after the lock
- * in a statement of its own (READ COMMITTED: a fresh snapshot), so it sees every committed row.
+ * Inserts only if the chain head is still the one the rows were linked to (and the nodes, when
+ * given, only then too). Runs after the lock in a statement of its own (READ COMMITTED: a fresh
+ * snapshot), so it sees every committed row.
  */
-export const insertIfHeadIs = (rowsLiteral: string, head: ChainHead) =>
+export const insertIfHeadIs = (rowsLiteral: string, head: ChainHead, nodesLiteral?: string) =>
   insertRows(
     rowsLiteral,
     `WHERE EXISTS (SELECT 1 FROM (${READ_HEAD}) AS h WHERE h.seq = ${head.seq} AND h.hash = decode('${head.hash.toString('hex')}', 'hex'))`,
+    nodesLiteral,
   );

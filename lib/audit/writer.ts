@@ -4,6 +4,10 @@ import { actorsLiteral, bookFrom, READ_NOW, readUsage, type Charge, type ChargeD
 import { AuditUnavailableError, linkEntries, type AuditEntry, type ChainHead } from './entry.js';
 import { DEFAULT_LOCK_TIMEOUT_MS, insertIfHeadIs, insertRows, lockChain, READ_HEAD } from './sql.js';
 import { insertAfterHead } from './insert.js';
+import type { CompactRange } from './merkle/compact-range.js';
+import { TreeCatchUp, type CatchUpOptions } from './tree-backfill.js';
+import { nodesJson, READ_TIP } from './tree-sql.js';
+import { growTree, tipOf } from './tree-store.js';
 import { GroupCommit } from '../group-commit.js';
 import { isTransient, sqlState } from '../errors.js';
 
@@ -33,6 +37,14 @@ export interface AuditWriterOptions {
   onCommitted?: (seconds: number) => void;
   onBatch?: (size: number) => void;
   now?: () => number;
+  /**
+   * Writes each row's Merkle leaf and the nodes it completes in the row's transaction (default
+   * true). false is for benchmarks that measure what the tree costs: rows are then written
+   * without nodes (as an older version would) and the tree lags until a catch-up.
+   */
+  treeNodes?: boolean;
+  /** The background catch-up started when the stored tree is found behind the log (logging, batch size). */
+  treeCatchUp?: CatchUpOptions;
 }
 
 /** A budget charge decided in the transaction of its audit row; `refused` is the row written when it does not fit. */
@@ -63,6 +75,10 @@ export class AuditWriter {
   private readonly beginAndLock: string;
   /** The last row this writer committed: the next batch links to it without reading it first. */
   private knownHead: ChainHead | undefined;
+  /** The Merkle tree as of knownHead (valid only together with it; undefined: not known, read it with the head). */
+  private knownTree: CompactRange | undefined;
+  private readonly treeNodes: boolean;
+  private readonly catchUp: TreeCatchUp;
   /** Budget usage as of knownHead, for the actors this writer charged (valid only together with knownHead). */
   private usage: UsageBook | undefined;
   /** Database clock minus this process's, as last measured: windows follow the database's clock. */
@@ -74,6 +90,28 @@ export class AuditWriter {
   ) {
     this.beginAndLock = `BEGIN; ${lockChain(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)}`;
     this.groups = new GroupCommit({ commit: (batch) => this.commit(batch), writers: 1, maxWeight: options.maxBatch ?? 256, retryAlone: refusedForItsContent });
+    this.treeNodes = options.treeNodes ?? true;
+    this.catchUp = new TreeCatchUp(pool, { lockTimeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, ...options.treeCatchUp });
+  }
+
+  /**
+   * Starts a background catch-up of the Merkle tree over rows that have no leaf yet (at start:
+   * rows an older version wrote; the writer also starts one itself whenever it finds the tree
+   * behind the log). Cheap when there is nothing to do: one transaction.
+   */
+  catchUpTree(): void {
+    if (this.treeNodes) this.catchUp.request();
+  }
+
+  /** Resolves once no tree catch-up is running (tests). */
+  treeCaughtUp(): Promise<void> {
+    return this.catchUp.idle();
+  }
+
+  /** Waits for every appended entry, then stops the tree catch-up (shutdown). */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.catchUp.stop();
   }
 
   /** Resolves with the row's seq once it is committed; rejects with AuditUnavailableError. */
@@ -114,19 +152,20 @@ export class AuditWriter {
   private writeBatch(entries: readonly AuditEntry[]): Promise<number[]> {
     return withClient(this.pool, async (client, discard) => {
       const head = this.knownHead;
-      this.knownHead = undefined;
-      if (head !== undefined) {
+      const tree = this.knownTree;
+      this.forgetHead();
+      if (head !== undefined && (tree !== undefined || !this.treeNodes)) {
         // Rows without charges leave the usage as it was: the cached usage stays valid with the new head.
-        const seqs = await this.tryWriteAfter(client, discard, head, entries);
+        const seqs = await this.tryWriteAfter(client, discard, head, tree, entries);
         if (seqs !== undefined) return seqs;
       }
       this.usage = undefined;
       await client.query(this.beginAndLock);
       try {
-        const { seqs, last } = await insertAfterHead(client, entries, this.occurredAt());
+        const inserted = await insertAfterHead(client, entries, this.occurredAt(), { treeNodes: this.treeNodes });
         await client.query('COMMIT');
-        this.knownHead = last;
-        return seqs;
+        this.remember(inserted.last, inserted.tree);
+        return inserted.seqs;
       } catch (error) {
         await rollback(client, discard);
         throw error;
@@ -146,33 +185,36 @@ export class AuditWriter {
   private writeChargedBatch(batch: readonly Queued[]): Promise<Appended[]> {
     const actors = [...new Set(batch.flatMap((queued) => (queued.charged === undefined ? [] : [queued.charged.charge.actor])))];
     const head = this.knownHead;
+    const tree = this.knownTree;
     const cached = this.usage;
-    this.knownHead = undefined;
+    this.forgetHead();
     this.usage = undefined;
     return withClient(this.pool, async (client, discard) => {
-      if (head !== undefined && cached !== undefined && actors.every((actor) => cached.knows(actor))) {
+      if (head !== undefined && (tree !== undefined || !this.treeNodes) && cached !== undefined && actors.every((actor) => cached.knows(actor))) {
         cached.now = Date.now() + this.databaseClockOffset;
-        const written = await this.tryChargedAfter(client, discard, head, cached, batch);
+        const written = await this.tryChargedAfter(client, discard, head, tree, cached, batch);
         if (written !== undefined) return written;
       }
       let results: pg.QueryResult[];
       try {
         results = (await client.query(
-          `${this.beginAndLock}; ${READ_NOW}; ${readUsage(actorsLiteral((value) => client.escapeLiteral(value), actors))}; ${READ_HEAD}`,
+          `${this.beginAndLock}; ${READ_NOW}; ${readUsage(actorsLiteral((value) => client.escapeLiteral(value), actors))}; ${this.treeNodes ? READ_TIP : READ_HEAD}`,
         )) as unknown as pg.QueryResult[];
         const book = bookFrom(results.at(-3), results.at(-2), actors);
         this.databaseClockOffset = book.now - Date.now();
-        const current = results.at(-1)?.rows[0] as { seq: string; hash: Buffer } | undefined;
+        const tip = tipOf(results.at(-1)?.rows[0] as { seq: string; hash: Buffer; peaks?: Buffer[] } | undefined);
+        const current = tip.head;
         // Nothing moved since this writer's last commit: what it knew of other actors still holds.
-        if (cached !== undefined && head !== undefined && current !== undefined && Number(current.seq) === head.seq && current.hash.equals(head.hash) && cached.size < MAX_CACHED_ACTORS) {
+        if (cached !== undefined && head !== undefined && current !== undefined && current.seq === head.seq && current.hash.equals(head.hash) && cached.size < MAX_CACHED_ACTORS) {
           book.absorb(cached);
         }
-        const { rows, last, decisions } = this.decideAndLink(batch, book, current === undefined ? 0 : Number(current.seq), current?.hash ?? null);
+        const { rows, last, leaves, decisions } = this.decideAndLink(batch, book, current?.seq ?? 0, current?.hash ?? null);
+        const grown = this.treeNodes && tip.tree !== undefined ? growTree(tip.tree, leaves) : undefined;
         const upsert = book.upsert((value) => client.escapeLiteral(value));
-        const insert = insertRows(client.escapeLiteral(JSON.stringify(rows)));
+        const insert = insertRows(client.escapeLiteral(JSON.stringify(rows)), '', grown === undefined ? undefined : client.escapeLiteral(nodesJson(grown.nodes)));
         await client.query(`${upsert === undefined ? '' : `${upsert}; `}${insert}; COMMIT`);
         book.committed();
-        this.knownHead = last;
+        this.remember(last, grown?.tree);
         this.usage = book;
         return rows.map((row, index) => withDecision(row.seq, decisions[index]));
       } catch (error) {
@@ -183,9 +225,17 @@ export class AuditWriter {
   }
 
   /** The one-round-trip charged write; undefined (nothing committed) when the head moved. */
-  private async tryChargedAfter(client: pg.PoolClient, discard: Discard, head: ChainHead, book: UsageBook, batch: readonly Queued[]): Promise<Appended[] | undefined> {
-    const { rows, last, decisions } = this.decideAndLink(batch, book, head.seq, head.hash);
-    const insert = insertIfHeadIs(client.escapeLiteral(JSON.stringify(rows)), head);
+  private async tryChargedAfter(
+    client: pg.PoolClient,
+    discard: Discard,
+    head: ChainHead,
+    tree: CompactRange | undefined,
+    book: UsageBook,
+    batch: readonly Queued[],
+  ): Promise<Appended[] | undefined> {
+    const { rows, last, leaves, decisions } = this.decideAndLink(batch, book, head.seq, head.hash);
+    const grown = tree === undefined ? undefined : growTree(tree, leaves);
+    const insert = insertIfHeadIs(client.escapeLiteral(JSON.stringify(rows)), head, grown === undefined ? undefined : client.escapeLiteral(nodesJson(grown.nodes)));
     const lastRow = rows.at(-1);
     // Reads this transaction's own insert: no row, no charge.
     const inserted =
@@ -200,7 +250,7 @@ export class AuditWriter {
     }
     if (results.at(upsert === undefined ? -2 : -3)?.rowCount !== rows.length) return undefined;
     book.committed();
-    this.knownHead = last;
+    this.remember(last, grown?.tree);
     this.usage = book;
     return rows.map((row, index) => withDecision(row.seq, decisions[index]));
   }
@@ -221,9 +271,10 @@ export class AuditWriter {
    * last, commit. Returns undefined, having committed nothing, when someone else (another
    * instance, an erase) moved the head meanwhile.
    */
-  private async tryWriteAfter(client: pg.PoolClient, discard: Discard, head: ChainHead, entries: readonly AuditEntry[]): Promise<number[] | undefined> {
-    const { rows, last } = this.link(entries, head.seq, head.hash);
-    const insert = insertIfHeadIs(client.escapeLiteral(JSON.stringify(rows)), head);
+  private async tryWriteAfter(client: pg.PoolClient, discard: Discard, head: ChainHead, tree: CompactRange | undefined, entries: readonly AuditEntry[]): Promise<number[] | undefined> {
+    const { rows, last, leaves } = this.link(entries, head.seq, head.hash);
+    const grown = tree === undefined ? undefined : growTree(tree, leaves);
+    const insert = insertIfHeadIs(client.escapeLiteral(JSON.stringify(rows)), head, grown === undefined ? undefined : client.escapeLiteral(nodesJson(grown.nodes)));
     let results: pg.QueryResult[];
     try {
       results = (await client.query(`${this.beginAndLock}; ${insert}; COMMIT`)) as unknown as pg.QueryResult[];
@@ -233,8 +284,24 @@ export class AuditWriter {
       throw error;
     }
     if (results.at(-2)?.rowCount !== rows.length) return undefined;
-    this.knownHead = last;
+    this.remember(last, grown?.tree);
     return rows.map((row) => row.seq);
+  }
+
+  /**
+   * After a commit: the head and the tree this writer's next batch extends. A tree that was not
+   * written (the stored tree is behind the log) starts the catch-up; until it is done, batches
+   * read the head and the tree's edge first, and write nodes again once it reaches the head.
+   */
+  private remember(head: ChainHead | undefined, tree: CompactRange | undefined): void {
+    this.knownHead = head;
+    this.knownTree = tree;
+    if (tree === undefined && this.treeNodes) this.catchUp.request();
+  }
+
+  private forgetHead(): void {
+    this.knownHead = undefined;
+    this.knownTree = undefined;
   }
 
   /** Chains the entries after (seq, prevHash), stamped with this writer's clock. */

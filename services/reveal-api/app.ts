@@ -71,6 +71,8 @@ export interface RevealDeps {
   auditSinks?: CheckpointSink[];
   /** The local stack's signing key, for the console's local sign-in (config.console.localSignIn). */
   localSigningKey?: LocalSigningKey;
+  /** Benchmarks only: false writes audit rows without their Merkle nodes (what the tree costs); the tree then lags. */
+  auditTreeNodes?: boolean;
 }
 
 export type RevealApp = FastifyInstance & {
@@ -102,6 +104,17 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     lockTimeoutMs: config.auditLockTimeoutMs,
     onCommitted: (seconds) => metrics.auditWrite.observe(seconds),
     onBatch: (size) => metrics.auditBatchSize.observe(size),
+    treeNodes: deps.auditTreeNodes ?? true,
+    treeCatchUp: {
+      onDone: (extension) => {
+        // `app` exists by then: a catch-up starts after app.ready() or after an append.
+        if (extension.size > extension.from) app.log.warn({ from: extension.from, size: extension.size }, 'Merkle tree caught up over audit rows written without nodes');
+      },
+      onError: (error) => {
+        metrics.auditTreeCatchUpFailures.inc();
+        app.log.error({ err: error }, 'the Merkle tree cannot catch up with the audit log; rows are appended without nodes until it does');
+      },
+    },
   });
   const ring = new DataKeyRing(database.db, keys, config.dataKeyPolicy);
   const checkpoints = config.auditCheckpoints;
@@ -307,7 +320,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   app.addHook('onClose', async () => {
     for (const timer of timers) clearInterval(timer);
     await refusals.close();
-    await auditWriter.flush();
+    await auditWriter.close();
     // After the last audit row: the final checkpoint covers everything this replica wrote.
     await checkpointer?.close();
     ownSigner?.close();
@@ -317,6 +330,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   await app.ready();
   // Summaries of refusals a replica counted but did not write before it stopped (kill -9).
   void refusals.flush();
+  // Leaves for rows an older version wrote without them (a rolling upgrade); nothing to do normally.
+  auditWriter.catchUpTree();
   checkpointer?.start();
   if (checkpointer !== undefined) {
     app.log.info(

@@ -11,6 +11,7 @@ export interface RevealMetrics {
   auditCheckpoints: Counter;
   auditCheckpointSeq: Gauge;
   auditCheckpointFailures: Counter<'reason'>;
+  auditTreeCatchUpFailures: Counter;
   auditSinkFailures: Counter<'sink'>;
   auditSinkPending: Gauge<'sink'>;
   auditCosignatures: Counter<'witness' | 'result'>;
@@ -75,6 +76,11 @@ export function createRevealMetrics(): RevealMetrics {
         'Checkpoint rounds that did not sign: sign (KMS), database; refusals: inconsistent (the stored tree does not extend a published or witnessed ' +
         'checkpoint), chain (rows do not match their hashes or stored leaves), unanchored (nothing published could be read back), witness_refused',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    auditTreeCatchUpFailures: new Counter({
+      name: 'tokenvault_audit_tree_catch_up_failures_total',
+      help: 'Catch-ups of the Merkle tree over audit rows written without nodes that failed (a row missing from the log, the database away); retried',
       registers: [registry],
     }),
     auditSinkFailures: new Counter({
