@@ -190,6 +190,7 @@ async function startWitness(config: LocalConfig, reveal: RevealConfig): Promise<
     dataDir: join(config.dataDir, 'witness'),
     logKeys: signers.map((signer) => signer.verifierKey),
     logLevel: config.env.LOG_LEVEL ?? 'warn',
+    env: config.env,
   }).catch((error: unknown) => {
     throw new StartError(`the local witness could not start on 127.0.0.1:${config.witnessPort} (LOCAL_WITNESS_PORT)`, error);
   });

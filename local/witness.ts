@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { Env } from '../lib/config/env.js';
 
 const WITNESS_MAIN = fileURLToPath(new URL('../services/witness/main.ts', import.meta.url));
 
@@ -17,6 +18,8 @@ export interface LocalWitnessOptions {
   /** The vkeys of the log it follows (their name is the origin). */
   logKeys: string[];
   logLevel: string;
+  /** The stack's environment (PATH and HOME are passed on; nothing else). */
+  env: Env;
   /** How long to wait for it to answer /healthz. */
   timeoutMs?: number;
 }
@@ -31,8 +34,8 @@ export class WitnessStartError extends Error {}
 export async function startLocalWitness(options: LocalWitnessOptions): Promise<LocalWitness> {
   const child = spawn(process.execPath, [...process.execArgv, WITNESS_MAIN], {
     env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
+      PATH: options.env.PATH ?? '',
+      HOME: options.env.HOME ?? '/tmp',
       WITNESS_HOST: '127.0.0.1',
       WITNESS_PORT: String(options.port),
       WITNESS_DATA_DIR: options.dataDir,

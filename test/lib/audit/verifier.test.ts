@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { chainHash, type AuditRow } from '../../../lib/audit/chain.js';
+import { chainHash, type AuditContent, type AuditRow } from '../../../lib/audit/chain.js';
 import { CHECKPOINT_FORMAT, checkpointBytes, checkpointDigest, keyIdOf, type CheckpointBody } from '../../../lib/audit/checkpoint.js';
 import { jsonRecord, type CheckpointRecord, type NoteCheckpointRecord } from '../../../lib/audit/checkpoint-record.js';
 import { auditLeafHash } from '../../../lib/audit/merkle/audit-leaf.js';
@@ -20,7 +20,7 @@ function makeRows(count: number, edit: (row: AuditRow) => void = () => undefined
   const rows: AuditRow[] = [];
   let prev: Buffer | null = null;
   for (let seq = 1; seq <= count; seq += 1) {
-    const content = {
+    const content: AuditContent = {
       seq,
       occurredAt: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(),
       action: 'reveal',
@@ -36,7 +36,7 @@ function makeRows(count: number, edit: (row: AuditRow) => void = () => undefined
       reason: null,
       prevHash: prev,
     };
-    const row = { ...content, hash: chainHash(content) };
+    const row: AuditRow = { ...content, hash: chainHash(content) };
     edit(row);
     rows.push(row);
     prev = row.hash;
