@@ -210,7 +210,7 @@ export class AuditLogVerifier {
       this.find({
         checkpoint: record.index,
         message: fromExport || existing.onlyInExport
-          ? `the database's copy of checkpoint ${record.index} differs from the published one (replaced in the database)`
+          ? `the database's copy of checkpoint ${record.index} differs from the published one (one of them was altered or replaced)`
           : `checkpoint ${record.index} appears twice with different contents`,
       });
     }
@@ -425,6 +425,17 @@ export class AuditLogVerifier {
       }
     }
     this.logVerifiers.push(...(this.options.logKeys ?? []));
+    // The published sequence itself must have no gap (the database's copy may fill one: still a finding).
+    const publishedIndexes = indexes.filter((index) => !this.entries.get(index)!.onlyInExport);
+    for (let position = 1; position < publishedIndexes.length; position += 1) {
+      const [before, after] = [publishedIndexes[position - 1]!, publishedIndexes[position]!];
+      if (after > before + 1 && indexes.includes(before + 1)) {
+        this.find({
+          checkpoint: before + 1,
+          message: `the published checkpoints lack ${after === before + 2 ? `checkpoint ${before + 1}` : `checkpoints ${before + 1}..${after - 1}`} (removed from the published copy; the database's copy has it)`,
+        });
+      }
+    }
     let expected = (this.lastLink?.index ?? 0) + 1;
     for (const index of indexes) {
       if (index < expected) continue; // verified in an earlier run

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
@@ -7,10 +7,13 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
-import { checkpointBytes, checkpointDigest, keyIdOf, parseCheckpoint, type SignedCheckpoint } from '../../lib/audit/checkpoint.js';
-import { checkpointLine } from '../../lib/audit/export-format.js';
+import { noteCheckpointLine, type NoteCheckpointRecord } from '../../lib/audit/checkpoint-record.js';
+import { parseExportLine } from '../../lib/audit/export-format.js';
+import { signNote } from '../../lib/audit/note/signer.js';
+import { parseSignedNote } from '../../lib/audit/note/signed-note.js';
 import { LocalAuditSigner } from '../../lib/keys/local-audit-signer.js';
 import { LocalKeyring } from '../../lib/keys/local-keyring.js';
+import { ecdsaNoteSigner } from '../../lib/keys/note-signers.js';
 import { buildRevealApp, type RevealApp } from '../../services/reveal-api/app.js';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../lib/auth/local-signing-key.js';
 import { chainHash, type AuditContent } from '../../lib/audit/chain.js';
@@ -19,11 +22,11 @@ import { loadRevealConfig } from '../../services/reveal-api/config.js';
 import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../services/reveal-api/support.js';
 
 /**
- * The insider attacks of the audit issue, scripted as the database owner (who can switch the
- * append-only triggers off and recompute every hash with the project's own chainHash), each
- * followed by an export and the offline verifier with only the published checkpoints and the
- * public key. 15 rows: checkpoint 1 covers 1..5, checkpoint 2 covers 1..10, checkpoint 3
- * covers 1..13; rows 14..15 are not yet covered.
+ * The insider attacks of the audit issues, scripted as the database owner (who can switch the
+ * append-only triggers off and recompute every hash with the project's own code), each followed
+ * by an export and the offline verifier with only the published checkpoints and the public key.
+ * 15 rows: checkpoint 1 covers 1..5, checkpoint 2 covers 1..10, checkpoint 3 covers 1..13
+ * (signed notes over the Merkle tree); rows 14..15 are not yet covered.
  */
 let harness: RevealHarness;
 let app: RevealApp;
@@ -46,6 +49,7 @@ beforeAll(async () => {
     JWT_AUDIENCE: LOCAL_AUDIENCE,
     RATE_LIMIT_MAX: '10000',
     AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'),
+    AUDIT_ED25519_KEY_FILE: join(dir, 'ed25519-key.pem'),
     AUDIT_CHECKPOINT_FILE: publishedFile,
     AUDIT_CHECKPOINT_INTERVAL_SECONDS: '0',
     AUDIT_CHECKPOINT_LOG: 'false',
@@ -71,21 +75,30 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function published(): Promise<SignedCheckpoint[]> {
+async function published(): Promise<NoteCheckpointRecord[]> {
   const text = await readFile(publishedFile, 'utf8').catch(() => '');
   return text
     .split('\n')
     .filter((line) => line.length > 0)
-    .map((line) => parseCheckpoint(JSON.parse(line)));
+    .map((line, index) => parseExportLine(line, index + 1))
+    .flatMap((line) => (line.type === 'checkpoint' && line.record.kind === 'note' ? [line.record] : []));
 }
 
-/** Export as the auditor, then verify offline: exit code and the one line printed. */
-async function exportAndVerify(checkpointsFile = publishedFile, keyFile = publicKeyFile) {
+/** Export as the auditor, then verify offline: exit code and what was printed. */
+async function exportAndVerify(checkpointsFile = publishedFile, keyFile = publicKeyFile, extra: string[] = []) {
   const exportFile = join(dir, 'export.ndjson');
   const lines: string[] = [];
   const output = { out: (line: string) => lines.push(line), err: (line: string) => lines.push(line) };
   expect(await runAuditExport(['--out', exportFile], { DATABASE_URL: harness.testDb.url }, { out: () => undefined, err: () => undefined })).toBe(0);
-  const code = await runAuditVerify({}, output, ['--export', exportFile, '--checkpoints', checkpointsFile, '--public-key', keyFile]);
+  const code = await runAuditVerify({}, output, ['--export', exportFile, '--checkpoints', checkpointsFile, '--public-key', keyFile, ...extra]);
+  return { code, line: lines.join('\n') };
+}
+
+/** The database now (live): a checkpoint beyond its rows is a truncation, with no clock involved. */
+async function verifyDatabase(checkpointsFile = publishedFile) {
+  const lines: string[] = [];
+  const output = { out: (line: string) => lines.push(line), err: (line: string) => lines.push(line) };
+  const code = await runAuditVerify({ DATABASE_URL: harness.testDb.url }, output, ['--checkpoints', checkpointsFile, '--public-key', publicKeyFile]);
   return { code, line: lines.join('\n') };
 }
 
@@ -120,8 +133,8 @@ async function recomputeChain(client: pg.PoolClient) {
   await client.query('UPDATE audit_log SET seq = -seq WHERE seq < 0');
 }
 
-async function writeCheckpoints(file: string, checkpoints: SignedCheckpoint[]) {
-  await writeFile(file, checkpoints.map((checkpoint) => `${checkpointLine(checkpoint)}\n`).join(''));
+async function writeRecords(file: string, records: NoteCheckpointRecord[]) {
+  await writeFile(file, records.map((record) => `${noteCheckpointLine(record)}\n`).join(''));
 }
 
 describe('offline verifier against the database owner', () => {
@@ -129,21 +142,26 @@ describe('offline verifier against the database owner', () => {
     const result = await exportAndVerify();
     expect(result.code).toBe(0);
     expect(result.line).toMatch(
-      /^audit log intact: 15 rows checked \(head seq 15 hash [0-9a-f]{64}\); 3 checkpoints; checkpoint 3 signed \S+ covers rows 1\.\.13 \(signature verified, key [0-9a-f]{16}…\); rows 14\.\.15 are after the last checkpoint and not yet covered by a signature/,
+      /^audit log intact: 15 rows checked \(head seq 15 hash [0-9a-f]{64}\); 3 checkpoints; checkpoint 3 \(signed note\) signed \S+ covers rows 1\.\.13 \(signature verified, key [0-9a-f]{16}…, no witness cosignature checked\); rows 14\.\.15 are after the last checkpoint and not yet covered by a signature/,
     );
   });
 
-  it('edited row: exit 1 at that seq', async () => {
+  it('edited row: exit 1 at that seq, and every checkpoint over it named too', async () => {
     await asOwner(
       (client) => client.query("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3").then(() => undefined),
-      async () => expect(await exportAndVerify()).toEqual({ code: 1, line: expect.stringMatching(/^audit log BROKEN at seq 3: content does not match its hash \(row edited\)/) }),
+      async () => {
+        const result = await exportAndVerify();
+        expect(result.code).toBe(1);
+        expect(result.line).toMatch(/^audit log BROKEN at seq 3: content does not match its hash \(row edited\) \(4 findings; 14 rows verified\)/);
+        expect(result.line.match(/also BROKEN at checkpoint (\d)/g)).toEqual(['also BROKEN at checkpoint 1', 'also BROKEN at checkpoint 2', 'also BROKEN at checkpoint 3']);
+      },
     );
   });
 
   it('deleted row: exit 1 at that seq', async () => {
     await asOwner(
       (client) => client.query('DELETE FROM audit_log WHERE seq = 7').then(() => undefined),
-      async () => expect(await exportAndVerify()).toEqual({ code: 1, line: expect.stringMatching(/^audit log BROKEN at seq 7: row 7 is missing \(deleted\)/) }),
+      async () => expect(await exportAndVerify()).toMatchObject({ code: 1, line: expect.stringMatching(/^audit log BROKEN at seq 7: row 7 is missing \(deleted\)/) }),
     );
   });
 
@@ -151,89 +169,108 @@ describe('offline verifier against the database owner', () => {
     await asOwner(
       (client) =>
         client.query('UPDATE audit_log SET seq = -2 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 4; UPDATE audit_log SET seq = 4 WHERE seq = -2').then(() => undefined),
-      async () => expect(await exportAndVerify()).toEqual({ code: 1, line: expect.stringMatching(/^audit log BROKEN at seq 2: /) }),
+      async () => expect(await exportAndVerify()).toMatchObject({ code: 1, line: expect.stringMatching(/^audit log BROKEN at seq 2: /) }),
     );
   });
 
-  it('truncated tail (rows a checkpoint covers deleted): exit 1 naming the checkpoint', async () => {
+  it('truncated tail (rows a checkpoint covers deleted): exit 1 naming the checkpoint the export itself holds', async () => {
     await asOwner(
       (client) => client.query('DELETE FROM audit_log WHERE seq >= 9').then(() => undefined),
-      async () =>
-        expect(await exportAndVerify()).toEqual({
-          code: 1,
-          line: expect.stringMatching(/^audit log BROKEN at checkpoint 2 \(seq 9\): it covers rows up to seq 10, but the log ends at seq 8 \(rows 9\.\.10 were deleted: truncated tail\)/),
-        }),
+      async () => {
+        const result = await exportAndVerify();
+        expect(result.code).toBe(1);
+        expect(result.line).toMatch(/^audit log BROKEN at checkpoint 2 \(seq 9\): it covers rows up to seq 10, but the export, which already holds this checkpoint, ends at seq 8 \(rows 9\.\.10 were deleted: truncated tail\)/);
+        expect(result.line).toMatch(/also BROKEN at checkpoint 3 \(seq 9\): it covers rows up to seq 13/);
+      },
     );
   });
 
-  it('wholesale recomputed chain (row 3 edited, newest row deleted, every hash recomputed): exit 1 naming the checkpoint', async () => {
+  it('wholesale recomputed chain (row 3 edited, newest row deleted, every hash recomputed): exit 1 naming every checkpoint', async () => {
     await asOwner(
       async (client) => {
         await client.query("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3");
         await client.query('DELETE FROM audit_log WHERE seq = 15');
         await recomputeChain(client);
       },
-      async () =>
-        expect(await exportAndVerify()).toEqual({
-          code: 1,
-          line: expect.stringMatching(/^audit log BROKEN at checkpoint 1 \(seq 5\): row 5 has hash [0-9a-f]{16}… but the signed head is [0-9a-f]{16}… \(rows 1\.\.5 were rewritten/),
-        }),
+      async () => {
+        const result = await exportAndVerify();
+        expect(result.code).toBe(1);
+        expect(result.line).toMatch(/^audit log BROKEN at checkpoint 1 \(seq 5\): rows 1\.\.5 have the tree root [0-9a-f]{16}… but the signed root is [0-9a-f]{16}… \(rows 1\.\.5 were rewritten/);
+        expect(result.line.match(/BROKEN at checkpoint \d/g)).toEqual(['BROKEN at checkpoint 1', 'BROKEN at checkpoint 2', 'BROKEN at checkpoint 3']);
+      },
     );
   });
 
-  it('altered checkpoint (its head replaced to match a rewritten chain): exit 1 naming it', async () => {
-    const checkpoints = await published();
-    checkpoints[1] = { ...checkpoints[1]!, body: { ...checkpoints[1]!.body, head_hash: 'f'.repeat(64) } };
+  it('altered checkpoint (its root replaced to match a rewritten log): exit 1 naming it', async () => {
+    const records = await published();
+    const note = records[1]!.note;
+    const text = parseSignedNote(note).text;
+    const lines = text.split('\n');
+    lines[2] = Buffer.alloc(32, 7).toString('base64');
+    records[1] = { ...records[1]!, note: note.replace(text, lines.join('\n')) };
     const file = join(dir, 'altered.jsonl');
-    await writeCheckpoints(file, checkpoints);
-    expect(await exportAndVerify(file)).toEqual({ code: 1, line: expect.stringMatching(/^audit log BROKEN at checkpoint 2: signature does not verify \(checkpoint altered or forged\)/) });
+    await writeRecords(file, records);
+    const result = await exportAndVerify(file);
+    expect(result).toMatchObject({ code: 1, line: expect.stringMatching(/^audit log BROKEN at checkpoint 2: the database's copy of checkpoint 2 differs from the published one/) });
+    expect(result.line).toMatch(/also BROKEN at checkpoint 2: the signature of trusted key \S+ does not verify \(checkpoint altered or forged\)/);
   });
 
-  it('forged checkpoint (appended with our key id, no valid signature): exit 1 naming it', async () => {
-    const checkpoints = await published();
-    const last = checkpoints.at(-1)!;
-    const forged = { ...last.body, index: 4, seq: 15, row_count: 15, prev_digest: checkpointDigest(last.body), head_hash: 'a'.repeat(64) };
+  it('forged checkpoint (appended, signed with an attacker\'s key under the log\'s name): exit 1 naming it', async () => {
+    const records = await published();
+    const attacker = ecdsaNoteSigner(records[0]!.note.split('\n')[0]!, LocalAuditSigner.fromKey(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey));
+    const text = parseSignedNote(records[2]!.note).text.replace(/\n13\n/, '\n15\n');
+    const forged: NoteCheckpointRecord = { kind: 'note', index: 4, time: new Date().toISOString(), note: await signNote(text, [attacker]) };
     const file = join(dir, 'forged.jsonl');
-    await writeCheckpoints(file, [...checkpoints, { body: forged, signature: last.signature }]);
-    expect(await exportAndVerify(file)).toEqual({ code: 1, line: expect.stringMatching(/^audit log BROKEN at checkpoint 4: signature does not verify/) });
+    await writeRecords(file, [...records, forged]);
+    expect(await exportAndVerify(file)).toMatchObject({ code: 1, line: expect.stringMatching(/^audit log BROKEN at checkpoint 4: carries no signature of the log's key/) });
   });
 
-  it('checkpoints re-signed with another key after recomputing the chain: exit 1 naming the first', async () => {
+  it('checkpoints re-signed with another key after recomputing the log: exit 1 naming each; presenting the attacker\'s public key instead is caught too', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const attacker = LocalAuditSigner.fromKey(privateKey);
-    const resigned: SignedCheckpoint[] = [];
-    for (const checkpoint of await published()) {
-      const body = { ...checkpoint.body, key_id: keyIdOf(publicKey), prev_digest: resigned.length === 0 ? null : checkpointDigest(resigned.at(-1)!.body) };
-      resigned.push({ body, signature: await attacker.sign(checkpointBytes(body)) });
-    }
+    const records = await published();
+    const origin = records[0]!.note.split('\n')[0]!;
+    const attacker = ecdsaNoteSigner(origin, LocalAuditSigner.fromKey(privateKey));
+    const resigned = await Promise.all(records.map(async (record) => ({ ...record, note: await signNote(parseSignedNote(record.note).text, [attacker]) })));
     const file = join(dir, 'other-key.jsonl');
-    await writeCheckpoints(file, resigned);
-    expect(await exportAndVerify(file)).toEqual({ code: 1, line: expect.stringMatching(/^audit log BROKEN at checkpoint 1: signed by another key/) });
-    // …and presenting the attacker's public key instead is caught too: it is not the published one.
+    await writeRecords(file, resigned);
+    const result = await exportAndVerify(file);
+    expect(result.code).toBe(1);
+    expect(result.line.match(/checkpoint \d: carries no signature of the log's key/g)).toEqual(['checkpoint 1: carries no signature of the log\'s key', 'checkpoint 2: carries no signature of the log\'s key', 'checkpoint 3: carries no signature of the log\'s key']);
     const attackerKeyFile = join(dir, 'attacker.pub.pem');
     await writeFile(attackerKeyFile, publicKey.export({ type: 'spki', format: 'pem' }));
-    expect((await exportAndVerify(publishedFile, attackerKeyFile)).line).toMatch(/^audit log BROKEN at checkpoint 1: signed by another key/);
+    expect((await exportAndVerify(publishedFile, attackerKeyFile)).line).toMatch(/^audit log BROKEN at checkpoint 1: carries no signature of the log's key/);
+    expect((await exportAndVerify(publishedFile, attackerKeyFile)).code).toBe(1);
   });
 
-  it('deleted checkpoint: exit 1 naming the missing one', async () => {
-    const checkpoints = await published();
+  it('checkpoint deleted from the published file: exit 1 naming the missing one', async () => {
+    const records = await published();
     const file = join(dir, 'deleted.jsonl');
-    await writeCheckpoints(file, [checkpoints[0]!, checkpoints[2]!]);
-    expect(await exportAndVerify(file)).toEqual({ code: 1, line: expect.stringMatching(/^audit log BROKEN at checkpoint 2: checkpoint 2 is missing \(deleted\): the next one is checkpoint 3/) });
+    await writeRecords(file, [records[0]!, records[2]!]);
+    expect(await exportAndVerify(file)).toMatchObject({ code: 1, line: expect.stringMatching(/^audit log BROKEN at checkpoint 2: the published checkpoints lack checkpoint 2 \(removed from the published copy; the database's copy has it\)/) });
   });
 
-  it('the database copy of the checkpoints wiped with the tail: the published file still exposes it', async () => {
-    await asOwner(
-      async (client) => {
-        await client.query('DELETE FROM audit_log WHERE seq >= 12');
-        await client.query('ALTER TABLE audit_checkpoints DISABLE TRIGGER USER; DELETE FROM audit_checkpoints WHERE idx = 3; ALTER TABLE audit_checkpoints ENABLE TRIGGER USER');
-      },
-      async () => {
-        expect((await exportAndVerify()).line).toMatch(/^audit log BROKEN at checkpoint 3 \(seq 12\): it covers rows up to seq 13/);
-        await copyFile(publishedFile, join(dir, 'kept.jsonl'));
-      },
-    );
-    await harness.testDb.owner.pool.query('INSERT INTO audit_checkpoints (idx, seq, body, signature) VALUES ($1, $2, $3, $4)', await restoreCheckpoint(3));
+  it('the database copy of the checkpoints wiped with the tail: the published file still exposes it (live; offline by the export\'s start time)', async () => {
+    const client = await harness.testDb.owner.pool.connect();
+    await client.query('CREATE TABLE checkpoints_snapshot AS TABLE audit_checkpoints');
+    try {
+      await asOwner(
+        async (owner) => {
+          await owner.query('DELETE FROM audit_log WHERE seq >= 12');
+          await owner.query('ALTER TABLE audit_checkpoints DISABLE TRIGGER USER; DELETE FROM audit_checkpoints WHERE idx = 3; ALTER TABLE audit_checkpoints ENABLE TRIGGER USER');
+        },
+        async () => {
+          expect(await verifyDatabase()).toMatchObject({ code: 1, line: expect.stringMatching(/^audit log BROKEN at checkpoint 3 \(seq 12\): it covers rows up to seq 13, but the log ends at seq 11/) });
+          // Offline, the export was started after checkpoint 3 was signed (same clock here: no skew allowed).
+          expect(await exportAndVerify(publishedFile, publicKeyFile, ['--clock-skew-seconds', '0'])).toMatchObject({
+            code: 1,
+            line: expect.stringMatching(/^audit log BROKEN at checkpoint 3 \(seq 12\): it covers rows up to seq 13, but it was signed at \S+, before the export started at \S+, yet the export ends at seq 11/),
+          });
+        },
+      );
+    } finally {
+      await client.query('BEGIN; ALTER TABLE audit_checkpoints DISABLE TRIGGER USER; DELETE FROM audit_checkpoints; INSERT INTO audit_checkpoints SELECT * FROM checkpoints_snapshot; ALTER TABLE audit_checkpoints ENABLE TRIGGER USER; COMMIT');
+      client.release();
+    }
   });
 
   it('exits 2 with usage when the public key is missing or a file is unreadable', async () => {
@@ -242,10 +279,8 @@ describe('offline verifier against the database owner', () => {
     expect(await runAuditVerify({}, output, ['--export', join(dir, 'export.ndjson')])).toBe(2);
     expect(lines.join('\n')).toMatch(/--public-key is required/);
     expect(await runAuditVerify({}, output, ['--export', join(dir, 'nope.ndjson'), '--public-key', publicKeyFile])).toBe(2);
+    expect(lines.at(-1)).toMatch(/nope\.ndjson does not exist/);
+    expect(await runAuditVerify({}, output, ['--export', join(dir, 'export.ndjson'), '--public-key', publicKeyFile, '--witness-quorum', '1'])).toBe(2);
+    expect(lines.at(-1)).toMatch(/--witness-quorum 1 needs at least that many witnesses' keys/);
   });
 });
-
-async function restoreCheckpoint(index: number): Promise<unknown[]> {
-  const checkpoint = (await published()).find((item) => item.body.index === index)!;
-  return [index, checkpoint.body.seq, checkpointBytes(checkpoint.body).toString('utf8'), checkpoint.signature];
-}

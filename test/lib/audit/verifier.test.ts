@@ -215,7 +215,7 @@ describe('audit log verifier', () => {
     const tree = treeOf(rows);
     const published = await note(keys, tree, 1, 4);
     const replaced = await note(keys, treeOf(makeRows(6, (row) => (row.actor = 'x'))), 1, 4);
-    expect(verify([published], rows, {}, [replaced]).findings[0]).toEqual({ checkpoint: 1, message: "the database's copy of checkpoint 1 differs from the published one (replaced in the database)" });
+    expect(verify([published], rows, {}, [replaced]).findings[0]).toEqual({ checkpoint: 1, message: "the database's copy of checkpoint 1 differs from the published one (one of them was altered or replaced)" });
     expect(describeVerdict(verify([], rows))).toMatch(/0 checkpoints; no signed checkpoint yet \(the first is signed within one checkpoint interval of the first audit row\)/);
   });
 
