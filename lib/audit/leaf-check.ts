@@ -13,6 +13,8 @@ export interface RowCheckRequest {
 
 export interface RowCheckResult {
   ok: boolean;
+  /** The thread that re-hashed the rows (node:worker_threads threadId; 0 is a process's main thread). */
+  threadId?: number;
   /** Rows whose chain hash and leaf were recomputed. */
   checked: number;
   failure?: { seq: number; message: string };

@@ -424,7 +424,8 @@ export class AuditLogVerifier {
         this.logVerifiers = [];
       }
     }
-    this.logVerifiers.push(...(this.options.logKeys ?? []));
+    // The same key given twice (the PEM and its vkey) is one key.
+    for (const key of this.options.logKeys ?? []) if (!this.logVerifiers.some((known) => known.verifierKey === key.verifierKey)) this.logVerifiers.push(key);
     // The published sequence itself must have no gap (the database's copy may fill one: still a finding).
     const publishedIndexes = indexes.filter((index) => !this.entries.get(index)!.onlyInExport);
     for (let position = 1; position < publishedIndexes.length; position += 1) {

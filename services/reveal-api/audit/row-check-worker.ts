@@ -1,4 +1,4 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { createDatabase, type DatabaseConfig } from '../../../db/client.js';
 import { checkRowsAgainstLeaves, type RowCheckRequest } from '../../../lib/audit/leaf-check.js';
 
@@ -16,7 +16,7 @@ port.on('message', (message: { id: number; request: RowCheckRequest } | 'close')
     return;
   }
   checkRowsAgainstLeaves(database.pool, message.request).then(
-    (result) => port.postMessage({ id: message.id, result }),
+    (result) => port.postMessage({ id: message.id, result: { ...result, threadId } }),
     (error: unknown) => port.postMessage({ id: message.id, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }),
   );
 });
