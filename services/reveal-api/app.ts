@@ -53,6 +53,7 @@ import { eraseRoutes } from './routes/erase.js';
 import { meRoutes } from './routes/me.js';
 import { operationsRoutes } from './routes/operations.js';
 import { personRoutes } from './routes/persons.js';
+import { proofRoutes } from './routes/proofs.js';
 import { revealRoutes } from './routes/reveal.js';
 import { revealRequestRoutes } from './routes/reveal-requests.js';
 import { tokenizeRoutes } from './routes/tokenize.js';
@@ -158,6 +159,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('principal', undefined);
   app.decorateRequest('audited', false);
+  app.decorateRequest('auditSeq', undefined);
   app.decorateRequest('rawBody', undefined);
   app.decorate('revealMetrics', metrics);
   const noteSigners = auditSigner === undefined || checkpoints === undefined ? undefined : await createNoteSigners(checkpoints, auditSigner);
@@ -241,6 +243,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // The attempt's audit entry, refusals included: its receipt is GET /audit/entries/{seq}.
+    if (request.auditSeq !== undefined) reply.header('x-audit-seq', String(request.auditSeq));
     reply.header('cache-control', 'no-store');
   });
 
@@ -300,6 +304,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   await app.register(tokenizeRoutes(context));
   await app.register(eraseRoutes(context));
   await app.register(auditRoutes(context));
+  await app.register(proofRoutes(context));
   await app.register(approvalRoutes(context));
   await app.register(revealRequestRoutes(context));
   await app.register(meRoutes(context));

@@ -254,12 +254,13 @@ export class ApprovalDesk {
   private async audited<T>(request: FastifyRequest, work: (client: pg.PoolClient) => Promise<{ value: T; attempt: Attempt | undefined } | Refusal>): Promise<T> {
     let outcome: { value: T; attempt: Attempt | undefined } | Refusal;
     let written: Attempt | undefined;
+    let seq: number | undefined;
     try {
       outcome = await withTransaction(this.deps.pool, async (client) => {
         const result = await work(client);
         written = result.attempt;
         if (written !== undefined) {
-          await this.deps.auditor.recordWithin(client, request, written);
+          seq = await this.deps.auditor.recordWithin(client, request, written);
         }
         return result;
       });
@@ -268,7 +269,7 @@ export class ApprovalDesk {
       request.audited = error instanceof AuditUnavailableError;
       throw error;
     }
-    if (written !== undefined) this.deps.auditor.committedWithin(request, written);
+    if (written !== undefined) this.deps.auditor.committedWithin(request, written, seq);
     else request.audited = true;
     if ('error' in outcome) throw outcome.error;
     return outcome.value;

@@ -92,17 +92,23 @@ export class Auditor {
     };
   }
 
-  /** Resolves once the row is committed; rejects with AuditUnavailableError (the caller must then reveal nothing). */
-  async record(request: FastifyRequest, attempt: Attempt): Promise<void> {
+  /**
+   * Resolves with the row's seq once it is committed (also kept as request.auditSeq); rejects
+   * with AuditUnavailableError (the caller must then reveal nothing).
+   */
+  async record(request: FastifyRequest, attempt: Attempt): Promise<number> {
     const action = attempt.action ?? actionOf(request) ?? 'unknown';
     request.audited = true;
+    let seq: number;
     try {
-      await this.writer.append(this.entryFor(request, attempt));
+      seq = await this.writer.append(this.entryFor(request, attempt));
     } catch (error) {
       this.metrics.requests.inc({ action, outcome: 'audit_failed' });
       throw error;
     }
+    request.auditSeq = seq;
     this.metrics.requests.inc({ action, outcome: attempt.outcome });
+    return seq;
   }
 
   /**
@@ -113,10 +119,11 @@ export class Auditor {
     request.audited = true;
     let final = attempt;
     try {
-      const { decision } = await this.writer.appendCharged(this.entryFor(request, attempt), {
+      const { seq, decision } = await this.writer.appendCharged(this.entryFor(request, attempt), {
         charge,
         refused: (decision) => this.entryFor(request, (final = refused(decision))),
       });
+      request.auditSeq = seq;
       this.metrics.requests.inc({ action: final.action ?? actionOf(request) ?? 'unknown', outcome: final.outcome });
       return decision ?? { granted: true, standings: [] };
     } catch (error) {
@@ -127,14 +134,16 @@ export class Auditor {
 
   /**
    * Appends the attempt's row inside the caller's open transaction, so it commits or rolls back
-   * with the change it records (erase, approval steps). Call committedWithin after the COMMIT.
-   * Rejects with AuditUnavailableError: the caller's transaction must then roll back.
+   * with the change it records (erase, approval steps). Call committedWithin with the seq it
+   * returns after the COMMIT. Rejects with AuditUnavailableError: the caller's transaction must
+   * then roll back.
    */
-  async recordWithin(client: pg.PoolClient, request: FastifyRequest, attempt: Attempt): Promise<void> {
-    await this.insertWithin(client, this.entryFor(request, attempt)).catch((error: unknown) => {
+  async recordWithin(client: pg.PoolClient, request: FastifyRequest, attempt: Attempt): Promise<number> {
+    const [seq] = await this.insertWithin(client, this.entryFor(request, attempt)).catch((error: unknown) => {
       request.audited = true;
       throw error;
     });
+    return seq!;
   }
 
   /**
@@ -145,25 +154,25 @@ export class Auditor {
    */
   async commitWithRow<T>(pool: pg.Pool, request: FastifyRequest, work: (client: pg.PoolClient) => Promise<{ attempt: Attempt; value: T }>): Promise<T> {
     let rowWritten = false;
-    const { attempt, value } = await withTransaction(pool, async (client) => {
+    const { attempt, value, seq } = await withTransaction(pool, async (client) => {
       const done = await work(client);
-      await this.recordWithin(client, request, done.attempt);
+      const seq = await this.recordWithin(client, request, done.attempt);
       rowWritten = true;
-      return done;
+      return { ...done, seq };
     }).catch((cause: unknown) => {
       if (!rowWritten) throw cause;
       // The COMMIT failed: the change and its audit row are undone together.
       request.audited = true;
       throw new AuditUnavailableError({ cause });
     });
-    this.committedWithin(request, attempt);
+    this.committedWithin(request, attempt, seq);
     return value;
   }
 
-  /** Rows not made from a request (expiry sweeps), inside the caller's open transaction. Rejects with AuditUnavailableError. */
-  async insertWithin(client: pg.PoolClient, entries: AuditEntry | readonly AuditEntry[]): Promise<void> {
+  /** Rows not made from a request (expiry sweeps), inside the caller's open transaction: their seqs. Rejects with AuditUnavailableError. */
+  async insertWithin(client: pg.PoolClient, entries: AuditEntry | readonly AuditEntry[]): Promise<number[]> {
     try {
-      await insertAudit(client, entries, this.insertOptions);
+      return await insertAudit(client, entries, this.insertOptions);
     } catch (cause) {
       throw new AuditUnavailableError({ cause });
     }
@@ -174,11 +183,18 @@ export class Auditor {
     return chargeBudget(client, charge, this.insertOptions);
   }
 
-  /** After the COMMIT of a transaction that recordWithin joined: the attempt counts. */
-  committedWithin(request: FastifyRequest, attempt: Attempt): void {
+  /** After the COMMIT of a transaction that recordWithin joined (`seq`: what it returned): the attempt counts. */
+  committedWithin(request: FastifyRequest, attempt: Attempt, seq?: number): void {
     request.audited = true;
+    if (seq !== undefined) request.auditSeq = seq;
     this.metrics.requests.inc({ action: attempt.action ?? actionOf(request) ?? 'unknown', outcome: attempt.outcome });
   }
+}
+
+/** The seq of the request's committed audit row, for a response body (routes call it after recording). */
+export function auditSeqOf(request: FastifyRequest): number {
+  if (request.auditSeq === undefined) throw new Error('no audit row committed for this request yet');
+  return request.auditSeq;
 }
 
 export function actionOf(request: FastifyRequest): AuditAction | undefined {

@@ -64,7 +64,7 @@ export function errorHandlerWith(deps: ErrorHandlerDeps) {
           // By source, action and code (and why, for a 401): one row per window for each, then a summary.
           const key = [sourceOf(request), attempt.action ?? actionOf(request) ?? 'unknown', refusal.code, ...(resolved instanceof AuthenticationError ? [resolved.reason] : [])];
           const accounted = await deps.sampler.account(key, refusal.code, deps.auditor.entryFor(request, attempt), unverified ? bodyBytes(request) : 0, () =>
-            deps.auditor.record(request, attempt),
+            deps.auditor.record(request, attempt).then(() => undefined),
           );
           if (accounted === 'counted') {
             deps.auditor.committedWithin(request, attempt);

@@ -8,6 +8,12 @@ declare module 'fastify' {
     principal: Principal | undefined;
     /** True once this attempt has its audit row (or the write was tried and failed). */
     audited: boolean;
+    /**
+     * The seq of this attempt's audit row once it is committed: the response names it
+     * (X-Audit-Seq, and `audit_seq` in the bodies of reveals, collections and erasures) so its
+     * receipt can be fetched later (GET /audit/entries/{seq}).
+     */
+    auditSeq: number | undefined;
     /** The JSON body as received (for the size and digest of a refusal without a verified identity; never stored). */
     rawBody: string | undefined;
   }

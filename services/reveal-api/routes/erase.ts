@@ -3,9 +3,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import { countsReason, outcomeOf } from '../http/auditor.js';
+import { auditSeqOf, countsReason, outcomeOf } from '../http/auditor.js';
 import { principalOf, type RouteContext } from './context.js';
-import { bearerSecurity, errorResponses, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
+import { auditSeqSchema, bearerSecurity, errorResponses, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
 import { deleteVaultRows } from '../vault/vault.js';
 
 const eraseBody = z.object({
@@ -38,7 +38,7 @@ export function eraseRoutes(context: RouteContext) {
         tags: ['erase'],
         security: bearerSecurity,
         body: eraseBody,
-        response: { 200: z.object({ results: z.array(eraseResult) }), ...errorResponses },
+        response: { 200: z.object({ results: z.array(eraseResult), audit_seq: auditSeqSchema }), ...errorResponses },
       },
       handler: async (request) => {
         const principal = principalOf(request);
@@ -76,7 +76,7 @@ export function eraseRoutes(context: RouteContext) {
           };
           return { attempt, value: results };
         });
-        return { results };
+        return { results, audit_seq: auditSeqOf(request) };
       },
     });
   };

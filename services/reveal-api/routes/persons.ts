@@ -3,13 +3,14 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PII_FIELDS, type PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import type { Attempt } from '../http/auditor.js';
+import { auditSeqOf, type Attempt } from '../http/auditor.js';
 import type { PermissionRule } from '../http/authorize.js';
 import { maskValue } from '../policy/mask.js';
 import type { Redaction } from '../policy/policy.js';
 import type { VaultLookup } from '../vault/vault.js';
 import { principalOf, type RouteContext } from './context.js';
-import { bearerSecurity, errorResponses, purposeSchema, ticketSchema } from './schemas.js';
+import { auditSeqSchema, bearerSecurity, errorResponses, purposeSchema, ticketSchema } from './schemas.js';
+import { auditTrailSchema, personAuditTrail } from './person-audit-trail.js';
 
 /**
  * Requests about one person (data-subject access and erasure). They arrive with a user_id,
@@ -62,7 +63,9 @@ const accessResponse = z.object({
     not_found: z.number(),
   }),
   logins: z.array(login),
+  audit_trail: auditTrailSchema,
   not_included: z.string(),
+  audit_seq: auditSeqSchema,
 });
 
 const eraseResponse = z.object({
@@ -72,6 +75,7 @@ const eraseResponse = z.object({
   values_shredded: z.object({ ip: z.number(), device_id: z.number() }),
   values_kept: z.object({ ip: z.number(), device_id: z.number() }),
   note: z.string(),
+  audit_seq: auditSeqSchema,
 });
 
 interface PersonRow {
@@ -96,7 +100,7 @@ interface EraseRow {
 }
 
 const NOT_INCLUDED =
-  'Quarantined messages (bodies kept encrypted with reason codes, not searchable by user_id, deleted after QUARANTINE_RETENTION_DAYS) and the audit log (records of requests, tokens only).';
+  'Quarantined messages (bodies kept encrypted with reason codes, not searchable by user_id, deleted after QUARANTINE_RETENTION_DAYS). Audit entries are listed in audit_trail only where they named one of this person\'s tokens.';
 
 export function personRoutes(context: RouteContext) {
   return async function register(app: FastifyInstance): Promise<void> {
@@ -144,6 +148,8 @@ export function personRoutes(context: RouteContext) {
             fieldCounts[field] = (fieldCounts[field] ?? 0) + 1;
           }
         }
+        // Every entry that named one of the person's tokens, before this request's own (audit_seq).
+        const auditTrail = await personAuditTrail(context.pool, [...tokens.keys()]);
         const distinct = { ip: 0, device_id: 0 };
         for (const field of tokens.values()) distinct[field] += 1;
         const partitions = new Set(rows.map((row) => row.partition));
@@ -178,7 +184,9 @@ export function personRoutes(context: RouteContext) {
             ip: results.get(row.masked_ip) ?? { token: row.masked_ip, error: 'not_found' as const },
             device_id: results.get(row.masked_device_id) ?? { token: row.masked_device_id, error: 'not_found' as const },
           })),
+          audit_trail: auditTrail,
           not_included: NOT_INCLUDED,
+          audit_seq: auditSeqOf(request),
         };
       },
     });
@@ -244,6 +252,7 @@ async function eraseWithin(context: RouteContext, request: FastifyRequest, userI
   const keptTotal = kept.ip + kept.device_id;
   return {
     user_id: userId,
+    audit_seq: auditSeqOf(request),
     rows_deleted: deleted,
     partitions,
     values_shredded: shredded,

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { principalOf, type RouteContext } from './context.js';
 import { requestIdParams } from './approvals.js';
 import { revealResult } from './reveal-results.js';
-import { bearerSecurity, errorResponses, errorResponseSchema } from './schemas.js';
+import { auditSeqOf } from '../http/auditor.js';
+import { auditSeqSchema, bearerSecurity, errorResponses, errorResponseSchema } from './schemas.js';
 
 const collection = z.object({
   id: z.string(),
@@ -13,6 +14,7 @@ const collection = z.object({
   approvals_required: z.number().int(),
   expires_at: z.string(),
   results: z.array(revealResult).describe('Shaped like POST /reveal results; empty while pending'),
+  audit_seq: auditSeqSchema.optional().describe("Collected: the seq of the reveal.collect audit entry (also X-Audit-Seq); its receipt is GET /audit/entries/{seq}. Absent while pending (a poll writes nothing)"),
 });
 
 /** The requester's side of four-eyes reveals: poll, then collect the values once. */
@@ -42,6 +44,7 @@ export function revealRequestRoutes(context: RouteContext) {
             approvals_required: outcome.request.approvalsRequired,
             expires_at: outcome.request.expiresAt.toISOString(),
             results: outcome.results,
+            audit_seq: auditSeqOf(request),
           };
         }
         return {

@@ -3,11 +3,11 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { budgetHeaders, exhaustedMessage, limitsFor, retryAfterSeconds } from '../budget/standing.js';
-import { countsReason, outcomeOf, type Attempt } from '../http/auditor.js';
+import { auditSeqOf, countsReason, outcomeOf, type Attempt } from '../http/auditor.js';
 import { BudgetExhaustedError } from '../http/errors.js';
 import { principalOf, type RouteContext } from './context.js';
 import { parseRequested, resolveTokens, revealResult } from './reveal-results.js';
-import { bearerSecurity, errorResponses, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
+import { auditSeqSchema, bearerSecurity, errorResponses, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
 
 const revealBody = z.object({
   tokens: z.array(tokenSchema).min(1).max(MAX_TOKENS_PER_REQUEST),
@@ -27,6 +27,7 @@ export const pendingApproval = z.object({
   status: z.literal('pending_approval'),
   approvals_required: z.number().int(),
   expires_at: z.string().describe('Approvers must decide before this instant (ISO 8601)'),
+  audit_seq: auditSeqSchema,
 });
 
 export function revealRoutes(context: RouteContext) {
@@ -54,7 +55,7 @@ export function revealRoutes(context: RouteContext) {
         tags: ['reveal'],
         security: bearerSecurity,
         body: revealBody,
-        response: { 200: z.object({ results: z.array(revealResult) }), 202: pendingApproval, ...errorResponses },
+        response: { 200: z.object({ results: z.array(revealResult), audit_seq: auditSeqSchema }), 202: pendingApproval, ...errorResponses },
       },
       handler: async (request, reply) => {
         const principal = principalOf(request);
@@ -74,6 +75,7 @@ export function revealRoutes(context: RouteContext) {
             status: 'pending_approval' as const,
             approvals_required: created.approvalsRequired,
             expires_at: created.expiresAt.toISOString(),
+            audit_seq: auditSeqOf(request),
           });
         }
 
@@ -125,7 +127,7 @@ export function revealRoutes(context: RouteContext) {
         for (const [field, count] of Object.entries(fieldCounts)) {
           context.metrics.revealedValues.inc({ field, redaction: grants[field as PiiField] === 'plain' ? 'none' : 'masked' }, count);
         }
-        return { results };
+        return { results, audit_seq: auditSeqOf(request) };
       },
     });
   };

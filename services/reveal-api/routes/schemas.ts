@@ -58,3 +58,9 @@ export const errorResponses = {
 };
 
 export const bearerSecurity = [{ bearerAuth: [] }];
+
+/** The seq of the request's committed audit entry, in response bodies that reveal or erase something. */
+export const auditSeqSchema = z
+  .number()
+  .int()
+  .describe("The seq of this attempt's audit entry (also in the X-Audit-Seq header): its receipt, with an inclusion proof to a signed checkpoint, is GET /audit/entries/{seq}");

@@ -159,7 +159,7 @@ describe('operations endpoints', () => {
       });
       expect(response.status).toBe(200);
       expect(response.headers.get('x-request-id')).toBeTruthy();
-      expect(await response.json()).toEqual({ results: [{ token: ip.token, field: 'ip', value: ip.value, redaction: 'none' }] });
+      expect(await response.json()).toEqual({ results: [{ token: ip.token, field: 'ip', value: ip.value, redaction: 'none' }], audit_seq: expect.any(Number) });
       const last = (await auditRows(harness.testDb)).at(-1);
       expect(last?.client_address).toBe('127.0.0.1');
     } finally {

@@ -51,7 +51,7 @@ describe('reveal-api main', { timeout: 120_000 }, () => {
       headers: { ...bearer(await harness.token('alice', ['investigator'])), 'content-type': 'application/json' },
       body: JSON.stringify({ tokens: [ip.token], purpose: PURPOSE }),
     });
-    expect(await response.json()).toEqual({ results: [{ token: ip.token, field: 'ip', value: ip.value, redaction: 'none' }] });
+    expect(await response.json()).toEqual({ results: [{ token: ip.token, field: 'ip', value: ip.value, redaction: 'none' }], audit_seq: expect.any(Number) });
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(0);

@@ -54,7 +54,7 @@ async function requestReveal(sub: string, tokens: string[]): Promise<string> {
   const response = await app.inject({ method: 'POST', url: '/reveal', headers: await as(sub, ['investigator']), payload: { tokens, purpose: PURPOSE, ticket: 'CASE-9' } });
   expect(response.statusCode).toBe(202);
   const body = response.json<{ request_id: string; status: string; expires_at: string; approvals_required: number }>();
-  expect(body).toEqual({ request_id: expect.any(String), status: 'pending_approval', approvals_required: 1, expires_at: expect.any(String) });
+  expect(body).toEqual({ request_id: expect.any(String), status: 'pending_approval', approvals_required: 1, expires_at: expect.any(String), audit_seq: expect.any(Number) });
   return body.request_id;
 }
 

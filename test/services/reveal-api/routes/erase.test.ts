@@ -22,8 +22,11 @@ describe('POST /erase', () => {
     const unknown = `${ip.token.slice(0, -4)}ZZZZ`;
     const response = await as(['privacy-officer'], '/erase', [ip.token, unknown, ip.token]);
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toEqual({ results: [{ token: ip.token, status: 'erased' }, { token: unknown, error: 'not_found' }] });
-    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({
+    expect(response.json()).toEqual({ results: [{ token: ip.token, status: 'erased' }, { token: unknown, error: 'not_found' }], audit_seq: expect.any(Number) });
+    const erased = (await auditRows(harness.testDb)).at(-1);
+    expect(response.json<{ audit_seq: number }>().audit_seq).toBe(erased?.seq);
+    expect(response.headers['x-audit-seq']).toBe(String(erased?.seq));
+    expect(erased).toMatchObject({
       action: 'erase',
       actor: 'pat',
       outcome: 'allowed',

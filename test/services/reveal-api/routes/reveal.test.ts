@@ -30,9 +30,13 @@ describe('POST /reveal', () => {
         { token: ip.token, field: 'ip', value: '199.172.111.135', redaction: 'none' },
         { token: device.token, field: 'device_id', value: '593-47-5928', redaction: 'none' },
       ],
+      audit_seq: expect.any(Number),
     });
     const rows = await auditRows(harness.testDb);
     const last = rows.at(-1);
+    // The response names its audit entry, in the body and a header: the receipt to fetch later.
+    expect(response.json<{ audit_seq: number }>().audit_seq).toBe(last?.seq);
+    expect(response.headers['x-audit-seq']).toBe(String(last?.seq));
     expect(last).toMatchObject({
       action: 'reveal',
       actor: 'alice',

@@ -1,0 +1,31 @@
+import type pg from 'pg';
+
+type Queryable = Pick<pg.Pool, 'query'>;
+
+/** An audit entry that named a token: who did what, when, with which outcome. */
+export interface EntryAbout {
+  seq: number;
+  occurredAt: string;
+  action: string;
+  actor: string | null;
+  outcome: string;
+}
+
+/**
+ * The audit entries that named any of `tokens` (reveals, collections, erasures, approval steps,
+ * reads filtered by one of them…), newest first, at most `limit` (+ whether more exist). Uses
+ * the hashed GIN index (audit_token_keys, migration 0003); `tokens &&` rechecks each candidate,
+ * so a hash collision costs a row read, never a wrong answer.
+ */
+export async function entriesAboutTokens(db: Queryable, tokens: readonly string[], limit: number): Promise<{ entries: EntryAbout[]; more: boolean }> {
+  if (tokens.length === 0) return { entries: [], more: false };
+  const { rows } = await db.query<{ seq: string; occurred_at: string; action: string; actor: string | null; outcome: string }>(
+    `SELECT seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at, action, actor, outcome
+     FROM audit_log
+     WHERE audit_token_keys(tokens) && audit_token_keys($1::text[]) AND tokens && $1::text[]
+     ORDER BY seq DESC LIMIT $2`,
+    [tokens, limit + 1],
+  );
+  const entries = rows.slice(0, limit).map((row) => ({ seq: Number(row.seq), occurredAt: row.occurred_at, action: row.action, actor: row.actor, outcome: row.outcome }));
+  return { entries, more: rows.length > limit };
+}
