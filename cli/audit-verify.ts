@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { createDatabase } from '../db/client.js';
 import { publicKeyFromPem } from '../lib/audit/checkpoint.js';
 import { ExportFormatError, readExportFile } from '../lib/audit/export-format.js';
-import { OfflineInputError, readVerifierKeys, verifyOffline } from '../lib/audit/offline.js';
+import { OfflineInputError, readVerifierKeys, verifyEntryOffline, verifyOffline } from '../lib/audit/offline.js';
 import { AuditLogVerifier, describeVerdict, type AuditVerdict } from '../lib/audit/verifier.js';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { isEntryPoint, runMain } from '../lib/entry-point.js';
@@ -28,16 +28,18 @@ export interface Output {
 const USAGE = `usage:
   npm run audit:verify -- --export FILE [--checkpoints FILE] --public-key FILE [options]   offline: no database, no secret
   npm run audit:verify [-- --checkpoints FILE] [--public-key FILE] [options]              the database at DATABASE_URL
+  npm run audit:verify -- --entry FILE --checkpoints FILE --public-key FILE [options]     one entry: its receipt (GET /audit/entries/{seq})
 options:
   --origin NAME            only accept checkpoints of this log (AUDIT_LOG_ORIGIN)
   --log-key FILE           another verifier key (vkey) of the log, e.g. its Ed25519 key (repeatable)
   --witness-key FILE       a witness's verifier key (vkey): its cosignatures are checked (repeatable)
   --witness-quorum K       every checkpoint needs cosignatures of K of those witnesses (or a later cosigned one that extends it)
   --clock-skew-seconds N   offline: tolerance between the service's clock and the exporter's (default 300)
-exit codes: 0 intact, 1 tampering found (every finding is listed), 2 usage or input error`;
+exit codes: 0 intact, 1 tampering found (every finding is listed), 2 usage or input error, or nothing signed to check an entry against yet`;
 
 interface VerifyArgs {
   export?: string | undefined;
+  entry?: string | undefined;
   checkpoints?: string | undefined;
   'public-key'?: string | undefined;
   origin?: string | undefined;
@@ -63,6 +65,7 @@ export async function runAuditVerify(env: Env, output: Output = { out: console.l
       args: argv,
       options: {
         export: { type: 'string' },
+        entry: { type: 'string' },
         checkpoints: { type: 'string' },
         'public-key': { type: 'string' },
         origin: { type: 'string' },
@@ -79,6 +82,23 @@ export async function runAuditVerify(env: Env, output: Output = { out: console.l
     return 2;
   }
   try {
+    if (args.entry !== undefined) {
+      if (args['public-key'] === undefined) {
+        output.err(`--public-key is required: the entry's checkpoint must be signed by the log's key\n${USAGE}`);
+        return 2;
+      }
+      const verdict = await verifyEntryOffline({
+        entryFile: args.entry,
+        checkpointsFile: args.checkpoints,
+        publicKeyFile: args['public-key'],
+        logKeyFiles: args['log-key'],
+        witnessKeyFiles: args['witness-key'],
+        quorum,
+        origin: args.origin,
+      });
+      (verdict.status === 'intact' ? output.out : output.err)(verdict.message);
+      return verdict.status === 'intact' ? 0 : verdict.status === 'broken' ? 1 : 2;
+    }
     if (args.export !== undefined) {
       if (args['public-key'] === undefined) {
         output.err(`--public-key is required offline: without it a recomputed chain with forged checkpoints would pass\n${USAGE}`);

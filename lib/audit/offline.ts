@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { publicKeyFromPem } from './checkpoint.js';
 import { readExportFile } from './export-format.js';
-import { parseVerifierKey, SignatureType, type NoteVerifier } from './note/vkey.js';
+import { recordOrigin, type CheckpointRecord } from './checkpoint-record.js';
+import { ecdsaVerifier, parseVerifierKey, SignatureType, type NoteVerifier } from './note/vkey.js';
+import { parseReceipt, verifyReceipt, type Receipt, type ReceiptVerdict } from './receipt-check.js';
 import { AuditLogVerifier, type AuditVerdict } from './verifier.js';
 
 export interface OfflineInputs {
@@ -127,4 +129,41 @@ async function readVkeys(files: string[], option: string, accept: (verifier: Not
     }
   }
   return verifiers;
+}
+
+export interface EntryInputs extends Omit<OfflineInputs, 'exportFile' | 'clockSkewSeconds'> {
+  /** A receipt: GET /audit/entries/{seq} saved as JSON. */
+  entryFile: string;
+}
+
+/** Checks one entry's receipt against the published checkpoints and the log's public key (no database, no export). */
+export async function verifyEntryOffline(inputs: EntryInputs): Promise<ReceiptVerdict> {
+  let receipt: Receipt;
+  try {
+    receipt = parseReceipt(JSON.parse(await readText(inputs.entryFile, '--entry')));
+  } catch (error) {
+    if (error instanceof OfflineInputError) throw error;
+    throw new OfflineInputError(`--entry ${inputs.entryFile}: ${error instanceof SyntaxError ? 'not JSON' : (error as Error).message}`);
+  }
+  const { logKeys, witnessKeys } = await readVerifierKeys(inputs);
+  const records: CheckpointRecord[] = [];
+  if (inputs.checkpointsFile !== undefined) {
+    try {
+      for await (const line of readExportFile(inputs.checkpointsFile)) if (line.type === 'checkpoint') records.push(line.record);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  const origin = inputs.origin ?? records.map(recordOrigin).find((name) => name !== undefined) ?? originOfNote(receipt.checkpoint?.note);
+  const keys = [...logKeys];
+  if (inputs.publicKeyFile !== undefined && origin !== undefined) {
+    const publicKey = publicKeyFromPem(await readText(inputs.publicKeyFile, '--public-key'));
+    keys.unshift(ecdsaVerifier(origin, publicKey.export({ type: 'spki', format: 'der' })));
+  }
+  return verifyReceipt(receipt, records, { logKeys: keys, witnessKeys, quorum: inputs.quorum ?? 0 });
+}
+
+function originOfNote(note: string | undefined): string | undefined {
+  if (note === undefined) return undefined;
+  return note.split('\n')[0] || undefined;
 }

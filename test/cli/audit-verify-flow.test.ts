@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -114,6 +114,36 @@ describe('the README export-and-verify flow', () => {
     const fresh = join(dir, 'fresh.ndjson');
     await exportTo(fresh);
     expect((await readmeVerify(fresh)).text).toMatch(/^audit log intact: \d+ rows checked .*; 4 checkpoints; checkpoint 4 \(signed note\)[^\n]*$/);
+  });
+
+  it('checks one entry with its receipt (GET /audit/entries/{seq}) against the published checkpoints: intact, not yet covered, or altered', async () => {
+    const headers = bearer(await harness.token('alice', ['investigator']));
+    const revealed = await app.inject({ method: 'POST', url: '/reveal', headers, payload: { tokens: [ip.token], purpose: PURPOSE } });
+    const seq = (revealed.json() as { audit_seq: number }).audit_seq;
+    expect(seq).toBeGreaterThan(0);
+    const receiptFile = join(dir, 'receipt.json');
+    const verifyEntry = async () => {
+      await writeFile(receiptFile, (await app.inject({ url: `/audit/entries/${seq}`, headers })).body);
+      const lines: string[] = [];
+      const code = await runAuditVerify({}, { out: (line) => lines.push(line), err: (line) => lines.push(line) }, [
+        '--entry',
+        receiptFile,
+        '--checkpoints',
+        join(dir, 'audit', 'checkpoints.jsonl'),
+        '--public-key',
+        join(dir, 'audit', 'signing-key.pem.pub.pem'),
+      ]);
+      return { code, text: lines.join('\n') };
+    };
+    expect(await verifyEntry()).toEqual({ code: 2, text: expect.stringMatching(new RegExp(`^entry ${seq} is not covered by a signed checkpoint yet .*fetch its receipt again after the next checkpoint`)) });
+    expect((await app.auditCheckpointer!.checkpointNow()).status).toBe('written');
+    await settle();
+    expect(await verifyEntry()).toEqual({ code: 0, text: expect.stringMatching(new RegExp(`^audit entry ${seq} intact: reveal by alice at \\S+, outcome allowed; included in checkpoint 1 \\(\\d+ entries\\), proof of \\d+ hashes`)) });
+    // The owner edits the entry (and its chain hash): the service still serves a receipt, which no longer checks out.
+    await harness.testDb.owner.pool.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; UPDATE audit_log SET purpose = 'routine' WHERE seq = ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
+    const edited = await verifyEntry();
+    expect(edited.code).toBe(1);
+    expect(edited.text).toMatch(/^audit entry receipt BROKEN: the entry's content does not match its hash \(edited\)\n {2}also BROKEN: its inclusion proof does not lead to the root checkpoint 1 signed/);
   });
 
   it('a log migrated from v1 JSON checkpoints: the old ones keep verifying, the first note covers every row and continues the indexes', async () => {
