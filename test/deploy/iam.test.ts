@@ -31,7 +31,9 @@ const queueUrl = new URL(setting('tokenvault-ingestor', 'SQS_QUEUE_URL'));
 const [, account, queueName] = queueUrl.pathname.split('/');
 const QUEUE_ARN = `arn:aws:sqs:${setting('tokenvault-common', 'AWS_REGION')}:${account}:${queueName}`;
 const AUDIT_KEY_ARN = setting('tokenvault-reveal-api', 'AUDIT_SIGNING_KEY_ID');
-const CHECKPOINT_OBJECTS_ARN = `arn:aws:s3:::${setting('tokenvault-reveal-api', 'AUDIT_CHECKPOINT_S3_BUCKET')}/audit-checkpoints/*`;
+const AUDIT_ED25519_KEY_ARN = setting('tokenvault-reveal-api', 'AUDIT_ED25519_KEY_ID');
+const CHECKPOINT_BUCKET_ARN = `arn:aws:s3:::${setting('tokenvault-reveal-api', 'AUDIT_CHECKPOINT_S3_BUCKET')}`;
+const CHECKPOINT_OBJECTS_ARN = `${CHECKPOINT_BUCKET_ARN}/audit-checkpoints/*`;
 const PURPOSES = ['vault-data-key', 'token-key'];
 const KMS_CRYPTO = ['kms:GenerateDataKey', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:Encrypt'];
 
@@ -79,17 +81,30 @@ describe('deploy/iam policies', () => {
     }
   });
 
-  it('lets the reveal-api only unwrap keys, sign audit checkpoints and publish them: no SQS, no key generation', () => {
+  it('lets the reveal-api only unwrap keys, sign audit checkpoints, publish them and read them back: no SQS, no key generation', () => {
     const p = policy('reveal-api-policy.json');
-    expect(actions(p).sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey', 'kms:GetPublicKey', 'kms:Sign', 's3:PutObject']);
-    for (const statement of p.Statement) {
-      const expected = statement.Action[0] === 's3:PutObject' ? CHECKPOINT_OBJECTS_ARN : ['kms:Sign', 'kms:GetPublicKey'].includes(statement.Action[0] ?? '') ? AUDIT_KEY_ARN : KEY_ARN;
-      expect(resources(statement), statement.Sid).toEqual([expected]);
-    }
+    expect(actions(p).sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey', 'kms:GetPublicKey', 'kms:Sign', 'kms:Sign', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
+    const expected: Record<string, string[]> = {
+      UnwrapTokenvaultKeys: [KEY_ARN],
+      ReadinessKeyCheck: [KEY_ARN],
+      SignAuditCheckpoints: [AUDIT_KEY_ARN],
+      SignAuditCheckpointsEd25519: [AUDIT_ED25519_KEY_ARN],
+      ReadAuditSigningPublicKey: [AUDIT_KEY_ARN, AUDIT_ED25519_KEY_ARN],
+      PublishAuditCheckpoints: [CHECKPOINT_OBJECTS_ARN],
+      // The checkpointer reads back the newest object (its anchor) and compares an existing one before never overwriting it.
+      ReadBackAuditCheckpoints: [CHECKPOINT_OBJECTS_ARN],
+      ListAuditCheckpoints: [CHECKPOINT_BUCKET_ARN],
+    };
+    expect(Object.fromEntries(p.Statement.map((statement) => [statement.Sid, resources(statement)]))).toEqual(expected);
     expect(AUDIT_KEY_ARN).not.toBe(KEY_ARN);
-    // Sign only as the checkpointer does (ECDSA_SHA_256 over the raw body), never a caller-chosen digest.
-    const sign = p.Statement.find((statement) => statement.Action.includes('kms:Sign'));
-    expect(sign?.Condition?.StringEquals).toEqual({ 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'RAW' });
+    expect(AUDIT_ED25519_KEY_ARN).not.toBe(AUDIT_KEY_ARN);
+    // Sign only as the checkpointer does (ECDSA_SHA_256 and pure Ed25519 over the raw note), never a caller-chosen digest.
+    const sign = p.Statement.filter((statement) => statement.Action.includes('kms:Sign')).map((statement) => statement.Condition?.StringEquals);
+    expect(sign).toEqual([
+      { 'kms:SigningAlgorithm': 'ECDSA_SHA_256', 'kms:MessageType': 'RAW' },
+      { 'kms:SigningAlgorithm': 'ED25519_SHA_512', 'kms:MessageType': 'RAW' },
+    ]);
+    expect(p.Statement.find((statement) => statement.Sid === 'ListAuditCheckpoints')?.Condition).toEqual({ StringLike: { 's3:prefix': 'audit-checkpoints/*' } });
   });
 
   it('lets the rotation jobs re-encrypt between the old and the new key', () => {
