@@ -44,7 +44,7 @@ export async function runAuditExport(argv: string[], env: Env, output: Output = 
     const counted = async function* () {
       for await (const chunk of exportLines(database.pool, afterSeq)) {
         if (chunk.startsWith('{"type":"row"')) rows += chunk.split('\n').length - 1;
-        else checkpoints += 1;
+        else if (!chunk.includes('"type":"export_start"')) checkpoints += 1;
         yield chunk;
       }
     };

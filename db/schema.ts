@@ -189,7 +189,7 @@ export const auditCheckpoints = pgTable('audit_checkpoints', {
 });
 
 /**
- * The audit log as an RFC 9162 Merkle tree (migration 0011, docs/transparency-log.md): one row
+ * The audit log as an RFC 9162 Merkle tree (migration 0011, docs/audit-format.md §2): one row
  * per complete subtree, (level, idx) covering leaves [idx·2^level, (idx+1)·2^level), leaf i
  * being audit_log row seq i + 1. Written once, in the transaction of the audit row that
  * completes it; append-only (triggers).

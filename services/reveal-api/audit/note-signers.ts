@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import type { NoteSigner } from '../../../lib/audit/note/signer.js';
 import type { AuditSigner } from '../../../lib/keys/audit-signer.js';
 import { loadOrCreateEd25519Key } from '../../../lib/keys/ed25519-key-file.js';
@@ -21,7 +22,10 @@ export async function createNoteSigners(config: AuditCheckpointConfig, auditSign
   const signers: NoteSigner[] = [ecdsaNoteSigner(config.origin, auditSigner)];
   let close = () => undefined as void;
   if (config.ed25519?.kind === 'local') {
-    signers.push(ed25519NoteSigner(config.origin, await loadOrCreateEd25519Key(config.ed25519.file, 'AUDIT_ED25519_KEY_FILE')));
+    const signer = ed25519NoteSigner(config.origin, await loadOrCreateEd25519Key(config.ed25519.file, 'AUDIT_ED25519_KEY_FILE'));
+    signers.push(signer);
+    // The public half, for witnesses (WITNESS_LOG_KEYS) and auditors (audit:verify --log-key).
+    await writeFile(`${config.ed25519.file}.vkey`, `${signer.verifierKey}\n`, { mode: 0o644 });
   } else if (config.ed25519?.kind === 'aws-kms') {
     const kms = await KmsEd25519NoteSigner.open(config.ed25519, config.origin, 'AUDIT_ED25519_KEY_ID');
     signers.push(kms);

@@ -107,7 +107,7 @@ const auditorOnly: PermissionRule = {
 };
 
 /**
- * Proofs over the audit log's Merkle tree (docs/transparency-log.md §8). They hold hashes only:
+ * Proofs over the audit log's Merkle tree (docs/audit-format.md §4). They hold hashes only:
  * not audited, not rate-limited per caller (monitors fetch many). The entry itself (a row) is
  * read through GET /audit/entries/{seq}, which is audited.
  */

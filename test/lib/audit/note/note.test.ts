@@ -215,7 +215,7 @@ describe('C2SP tlog-cosignature (timestamped Ed25519, type 0x04)', () => {
   });
 });
 
-describe('the checkpoint vector of docs/transparency-log.md', () => {
+describe('the checkpoint vector of docs/audit-format.md §3.1', () => {
   it('is reproduced byte for byte from its keys and opens with both vkeys', async () => {
     const log = ed25519NoteSigner('example.com/tokenvault/audit', ed25519FromSeed(Buffer.from(DOCS_CHECKPOINT.logSeed, 'hex')));
     const witness = ed25519Cosigner('example.com/tokenvault/witness', ed25519FromSeed(Buffer.from(DOCS_CHECKPOINT.witnessSeed, 'hex')), () => DOCS_CHECKPOINT.timestampMs);

@@ -86,7 +86,7 @@ export const CHECKPOINT_SPEC_EXAMPLE =
   '— witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n';
 
 /**
- * docs/transparency-log.md §4: this project's checkpoint of the three rows of docs/audit-format.md,
+ * docs/audit-format.md §3.1: this project's checkpoint of the three rows of docs/audit-format.md,
  * signed by the log (Ed25519 seed of RFC 8032 §7.1 TEST 1) and cosigned by a witness (seed of TEST 2)
  * at 2026-01-02T03:06:00Z. Ed25519 is deterministic: the signatures are exact.
  */
