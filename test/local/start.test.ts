@@ -35,10 +35,10 @@ async function removeStack(privateDir: string): Promise<void> {
 }
 
 async function stackEnv(dataDir: string, extra: Record<string, string> = {}): Promise<Record<string, string>> {
-  // Four different ports: the OS may hand out a port it just released again.
+  // Five different ports: the OS may hand out a port it just released again.
   const ports = new Set<number>();
-  while (ports.size < 4) ports.add(await freePort());
-  const [postgres, sqs, api, metrics] = [...ports].map(String) as [string, string, string, string];
+  while (ports.size < 5) ports.add(await freePort());
+  const [postgres, sqs, api, metrics, witness] = [...ports].map(String) as [string, string, string, string, string];
   return {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
@@ -47,6 +47,7 @@ async function stackEnv(dataDir: string, extra: Record<string, string> = {}): Pr
     LOCAL_SQS_PORT: sqs,
     PORT: api,
     METRICS_PORT: metrics,
+    LOCAL_WITNESS_PORT: witness,
     INGESTOR_POLLERS: '2',
     ...extra,
   };
@@ -84,14 +85,14 @@ async function portIsFree(port: number): Promise<boolean> {
 async function stopAndCheck(run: Run, env: Record<string, string>, how: 'Ctrl-C' | 'SIGTERM to npm'): Promise<void> {
   const pid = run.npm.pid ?? 0;
   const tree = processTree(pid);
-  expect(tree.length, 'npm, node and PostgreSQL processes').toBeGreaterThanOrEqual(3);
+  expect(tree.length, 'npm, node, the witness and PostgreSQL processes').toBeGreaterThanOrEqual(4);
   if (how === 'Ctrl-C') process.kill(-pid, 'SIGINT');
   else process.kill(pid, 'SIGTERM');
   expect(await run.exited, run.output()).toBe(0);
   const deadline = Date.now() + 10_000;
   while (tree.some(isRunning) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
   expect(tree.filter(isRunning), 'processes still running').toEqual([]);
-  for (const name of ['LOCAL_POSTGRES_PORT', 'LOCAL_SQS_PORT', 'PORT', 'METRICS_PORT']) expect(await portIsFree(Number(env[name])), name).toBe(true);
+  for (const name of ['LOCAL_POSTGRES_PORT', 'LOCAL_SQS_PORT', 'PORT', 'METRICS_PORT', 'LOCAL_WITNESS_PORT']) expect(await portIsFree(Number(env[name])), name).toBe(true);
   expect(run.output()).toContain('stopped.');
   expect(run.output()).not.toMatch(/second SIG|exiting|unexpected error/);
 }
