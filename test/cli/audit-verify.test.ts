@@ -49,16 +49,22 @@ async function tamper(sql: string) {
   }
 }
 
-/** Each case runs against its own saved copy of the log. */
+/** Each case runs against its own saved copy of the log and its Merkle tree (rows appended meanwhile have nodes too). */
 async function withRestoredLog(run: () => Promise<void>) {
   const client = await harness.testDb.owner.pool.connect();
   try {
-    await client.query('CREATE TABLE IF NOT EXISTS audit_snapshot AS TABLE audit_log WITH NO DATA');
-    await client.query('TRUNCATE audit_snapshot');
-    await client.query('INSERT INTO audit_snapshot SELECT * FROM audit_log');
+    for (const table of ['audit_log', 'audit_tree_nodes']) {
+      await client.query(`CREATE TABLE IF NOT EXISTS ${table}_snapshot AS TABLE ${table} WITH NO DATA`);
+      await client.query(`TRUNCATE ${table}_snapshot`);
+      await client.query(`INSERT INTO ${table}_snapshot SELECT * FROM ${table}`);
+    }
     await run();
   } finally {
-    await client.query('BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log; INSERT INTO audit_log SELECT * FROM audit_snapshot; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT');
+    await client.query('BEGIN');
+    for (const table of ['audit_log', 'audit_tree_nodes']) {
+      await client.query(`ALTER TABLE ${table} DISABLE TRIGGER USER; DELETE FROM ${table}; INSERT INTO ${table} SELECT * FROM ${table}_snapshot; ALTER TABLE ${table} ENABLE TRIGGER USER`);
+    }
+    await client.query('COMMIT');
     client.release();
   }
 }
