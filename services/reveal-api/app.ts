@@ -19,6 +19,7 @@ import { FileCheckpointSink, LogCheckpointSink, S3CheckpointSink, type Checkpoin
 import { ApprovalDesk } from './approvals/desk.js';
 import { webhookNotifier } from './approvals/notifier.js';
 import { AuditWriter } from '../../lib/audit/writer.js';
+import { SignedTreeSizeCache } from '../../lib/audit/signed-tree.js';
 import type { LocalSigningKey } from '../../lib/auth/local-signing-key.js';
 import { ExhaustedBudgets } from './budget/standing.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
@@ -155,6 +156,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   app.decorateRequest('auditSeq', undefined);
   app.decorateRequest('rawBody', undefined);
   app.decorate('revealMetrics', metrics);
+  // Proofs default to the newest signed checkpoint: read once a second, and at once after this replica signs one.
+  const signedTreeSize = new SignedTreeSizeCache(database.pool);
   const checkpointer = auditSigner === undefined || checkpoints === undefined ? undefined : buildCheckpointer(app.log);
   app.decorate('auditCheckpointer', checkpointer);
 
@@ -174,6 +177,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       intervalMs: options.intervalMs,
       logger,
       onWritten: (checkpoint) => {
+        signedTreeSize.invalidate();
         metrics.auditCheckpoints.inc();
         metrics.auditCheckpointSeq.set(checkpoint.body.seq);
       },
@@ -189,6 +193,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     auditMonitor: new AuditChainMonitor(database.pool, auditSigner?.publicKey),
     auditSigner,
     metrics,
+    signedTreeSize: () => signedTreeSize.get(),
     approvals: new ApprovalDesk({
       pool: database.pool,
       policy,

@@ -10,6 +10,7 @@ import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';
 import type { ActiveTokenKey } from '../../../lib/keys/active-token-key.js';
 import type { Vault } from '../vault/vault.js';
+import type { SignedTreeSize } from '../../../lib/audit/signed-tree.js';
 
 /** What the route plugins share; built once per app. */
 export interface RouteContext {
@@ -23,6 +24,8 @@ export interface RouteContext {
   /** The checkpoint signing key, when checkpoints are configured. */
   auditSigner: AuditSigner | undefined;
   metrics: RevealMetrics;
+  /** The newest signed checkpoint's tree size, the default size of proofs (cached for a second). */
+  signedTreeSize: () => Promise<SignedTreeSize | undefined>;
   approvals: ApprovalDesk;
   exhaustedBudgets: ExhaustedBudgets;
   authenticate: (request: FastifyRequest) => Promise<void>;
