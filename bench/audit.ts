@@ -1,6 +1,17 @@
 /**
- * npm run bench:audit [-- --rows 1000000 --baseline-rows 100000]
+ * npm run bench:audit [-- --sections export,appends --rows 1000000 --baseline-rows 100000
+ *                        --replicas 1,2,4 --append-seconds 10 --append-concurrency 32 --append-tokens 1 --append-pool 4]
  *
+ * Section `appends` (issue 17, requirement 8): audit appends per second with 1, 2 and 4
+ * reveal-api replicas on one database, same run. Each replica is a process of its own with its
+ * own pool and the reveal-api's AuditWriter (group commit under the global chain lock), driven
+ * by --append-concurrency loops (concurrent requests) appending reveal-like entries of
+ * --append-tokens tokens for --append-seconds. Each replica count runs twice, with the Merkle
+ * tree (leaf and nodes in each row's transaction) and without (rows only, as before issue 17);
+ * the tree is caught up, untimed, after each run without it. No HTTP: this is the ceiling of
+ * the audit log itself, which every audited request goes through.
+ *
+ * Section `export`:
  * Export and offline verification of the audit log at scale, in flat memory. Starts its own
  * embedded PostgreSQL, seeds a valid hash chain of --rows rows (one token each, like reveals)
  * with a signed checkpoint every 10,000 rows, then in fresh child processes: exports it
@@ -11,7 +22,7 @@
 import { fork } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -21,10 +32,24 @@ import { CHECKPOINT_FORMAT, checkpointBytes, checkpointDigest, keyIdOf, type Che
 import { LocalAuditSigner } from '../lib/keys/local-audit-signer.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import { chainHash, type AuditContent } from '../lib/audit/chain.js';
+import { backfillAuditTree } from '../lib/audit/tree-backfill.js';
+import type { AppendJob, AppendResult } from './audit/appender.js';
 import { printTable } from './table.js';
 import { runBenchmark } from './run.js';
 
-const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, 'baseline-rows': { type: 'string', default: '100000' } } });
+const { values: args } = parseArgs({
+  options: {
+    sections: { type: 'string', default: 'export,appends' },
+    rows: { type: 'string', default: '1000000' },
+    'baseline-rows': { type: 'string', default: '100000' },
+    replicas: { type: 'string', default: '1,2,4' },
+    'append-seconds': { type: 'string', default: '10' },
+    'append-concurrency': { type: 'string', default: '32' },
+    'append-tokens': { type: 'string', default: '1' },
+    'append-pool': { type: 'string', default: '4' },
+  },
+});
+const sections = new Set(args.sections.split(','));
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const cleanups: (() => Promise<unknown>)[] = [];
 
@@ -39,6 +64,9 @@ async function main(): Promise<void> {
   const publicKeyFile = join(dir, 'public.pem');
   await writeFile(publicKeyFile, signer.publicKeyPem);
 
+  if (sections.has('appends')) await appendsPerSecond(postgres);
+  if (!sections.has('export')) return;
+
   const table: string[][] = [];
   for (const rows of [Number(args['baseline-rows']), Number(args.rows)]) {
     const database = `bench_${rows}`;
@@ -50,6 +78,11 @@ async function main(): Promise<void> {
     await runMigrations(owner);
     log(`seeding ${rows} chained audit rows…`);
     const seeded = await seed(owner, rows, signer, keyIdOf(publicKey));
+    // What `npm run db:migrate` does for a log from before migration 0011: the Merkle tree over every row.
+    log(`building the Merkle tree over ${rows} rows (the migration backfill)…`);
+    const backfillStarted = performance.now();
+    await backfillAuditTree(owner.pool, { batchRows: 5_000, lockTimeoutMs: 60_000 });
+    const backfillSeconds = (performance.now() - backfillStarted) / 1000;
     await owner.close();
     const exportFile = join(dir, `export-${rows}.ndjson`);
     log(`exporting ${rows} rows…`);
@@ -66,10 +99,11 @@ async function main(): Promise<void> {
       `${exported.maxRssMiB.toFixed(0)}`,
       `${Math.round(rows / verified.seconds)}`,
       `${verified.maxRssMiB.toFixed(0)}`,
+      `${Math.round(rows / backfillSeconds)}`,
     ]);
     await rm(exportFile, { force: true });
   }
-  printTable(['rows', 'checkpoints', 'export size', 'export rows/s', 'export peak RSS MiB', 'verify rows/s', 'verify peak RSS MiB'], table);
+  printTable(['rows', 'checkpoints', 'export size', 'export rows/s', 'export peak RSS MiB', 'verify rows/s', 'verify peak RSS MiB', 'tree backfill rows/s'], table);
   console.log('\nEach figure from a fresh child process (peak RSS = getrusage maxrss, includes the Node.js runtime and tsx).');
 }
 
@@ -131,6 +165,98 @@ async function seed(owner: Database, count: number, signer: LocalAuditSigner, ke
     if (from % 100_000 === 1 && from > 1) log(`  ${from - 1} rows`);
   }
   return { checkpoints };
+}
+
+/** Appends per second with 1, 2, 4… replica processes on one database, with and without the Merkle tree. */
+async function appendsPerSecond(postgres: Awaited<ReturnType<typeof startEmbeddedPostgres>>): Promise<void> {
+  const admin = createDatabase({ url: postgres.url, role: undefined, poolSize: 1 });
+  await admin.pool.query('CREATE DATABASE bench_appends');
+  await admin.close();
+  const url = postgres.adminUrl('bench_appends');
+  const owner = createDatabase({ url, role: undefined, poolSize: 2 });
+  try {
+    await runMigrations(owner);
+    const seconds = Number(args['append-seconds']);
+    const job = { databaseUrl: url, poolSize: Number(args['append-pool']), concurrency: Number(args['append-concurrency']), seconds, tokens: Number(args['append-tokens']) };
+    const loadBefore = loadavg();
+    const table: string[][] = [];
+    for (const [round, replicas] of args.replicas.split(',').map(Number).entries()) {
+      const measured = new Map<boolean, ReplicaRun>();
+      // Alternate which mode goes first: drift hits both sides alike.
+      for (const treeNodes of round % 2 === 0 ? [true, false] : [false, true]) {
+        log(`appends: ${replicas} replica(s), ${job.concurrency} loops each, ${job.tokens} token(s) per entry, ${treeNodes ? 'with' : 'without'} the Merkle tree, ${seconds}s…`);
+        measured.set(treeNodes, await runReplicas(replicas, { ...job, treeNodes }));
+        if (!treeNodes) await backfillAuditTree(owner.pool, { batchRows: 5_000, lockTimeoutMs: 60_000 });
+      }
+      const tree = measured.get(true)!;
+      const rows = measured.get(false)!;
+      table.push([
+        String(replicas),
+        fmt(tree.perSecond, 0),
+        fmt(rows.perSecond, 0),
+        `${fmt(tree.perSecond / rows.perSecond, 2)}×`,
+        fmt(tree.rowsPerCommit, 1),
+        fmt(rows.rowsPerCommit, 1),
+        `${fmt(tree.p50, 1)} / ${fmt(tree.p99, 1)}`,
+        `${fmt(rows.p50, 1)} / ${fmt(rows.p99, 1)}`,
+        String(tree.errors + rows.errors),
+      ]);
+    }
+    const nodes = await owner.pool.query<{ rows: string; nodes: string }>('SELECT (SELECT count(*) FROM audit_log) AS rows, (SELECT count(*) FROM audit_tree_nodes) AS nodes');
+    printTable(
+      ['replicas', 'appends/s (tree)', 'appends/s (rows only)', 'tree ÷ rows only', 'rows/commit (tree)', 'rows/commit (rows only)', 'latency p50/p99 ms (tree)', 'p50/p99 ms (rows only)', 'errors'],
+      table,
+    );
+    console.log(
+      `\nEach replica: a process with its own pool (${job.poolSize}) and AuditWriter, ${job.concurrency} concurrent appenders, ${job.tokens} token(s) per entry, ${seconds}s per run; one embedded PostgreSQL on the same machine.` +
+        `\nAfter the runs: ${nodes.rows[0]?.rows} audit rows, ${nodes.rows[0]?.nodes} Merkle nodes (the tree caught up after each run without it).` +
+        `\nLoad average (1/5/15 min) before: ${loadBefore.map((value) => fmt(value, 2)).join(' ')}; after: ${loadavg().map((value) => fmt(value, 2)).join(' ')}.\n`,
+    );
+  } finally {
+    await owner.close();
+  }
+}
+
+interface ReplicaRun {
+  perSecond: number;
+  rowsPerCommit: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+/** Forks `replicas` appender processes, starts them together, and sums what they committed. */
+async function runReplicas(replicas: number, job: Omit<AppendJob, 'replica'>): Promise<ReplicaRun> {
+  const children = Array.from({ length: replicas }, () =>
+    fork(fileURLToPath(new URL('./audit/appender.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+  );
+  const next = (child: (typeof children)[number]) =>
+    new Promise<unknown>((resolve, reject) => {
+      child.once('message', resolve);
+      child.once('error', reject);
+    });
+  await Promise.all(children.map((child) => next(child)));
+  const ready = children.map((child) => next(child));
+  children.forEach((child, replica) => child.send({ ...job, replica } satisfies AppendJob));
+  await Promise.all(ready);
+  const results = children.map((child) => next(child) as Promise<AppendResult>);
+  for (const child of children) child.send('go');
+  const done = await Promise.all(results);
+  const appends = done.reduce((sum, result) => sum + result.appends, 0);
+  const seconds = done.reduce((sum, result) => sum + result.seconds, 0) / done.length;
+  const latencies = done.flatMap((result) => result.latenciesMs).sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0;
+  return {
+    perSecond: appends / seconds,
+    rowsPerCommit: appends / Math.max(1, done.reduce((sum, result) => sum + result.batches, 0)),
+    p50: at(0.5),
+    p99: at(0.99),
+    errors: done.reduce((sum, result) => sum + result.errors, 0),
+  };
+}
+
+function fmt(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : '∞';
 }
 
 interface Measurement {

@@ -12,6 +12,13 @@
  *   reveal-1   POST /reveal with 1 token
  *   reveal-100 POST /reveal with 100 tokens
  *   reveal-100-light the same at lower concurrency (latency when the API is not saturated)
+ *   *-no-tree  the same against a second server on the same database whose audit writer stores no
+ *              Merkle nodes (rows only, as before issue 17; a bench-only switch): reveal-1 and
+ *              reveal-100's "vs reference" column is then the tree's cost (with ÷ without). After
+ *              each such case the tree is caught up, untimed, so the next case starts complete.
+ *   proof-inclusion  GET /audit/proofs/inclusion?seq=N as an auditor, N random among the rows of
+ *              the newest signed checkpoint (one is signed, untimed, before the case)
+ *   proof-consistency GET /audit/proofs/consistency?from=M, M random, to the newest checkpoint
  *   *-budget   the same as another identity whose role has budgets (per minute/hour/day, never
  *              exhausted here): the charge is decided and stored in the audit row's transaction,
  *              so these rows show what enforcing budgets costs ("vs reference" column)
@@ -49,6 +56,8 @@ import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import { buildRevealApp } from '../services/reveal-api/app.js';
 import { verifyAuditChain } from '../lib/audit/reader.js';
+import { latestSignedTreeSize } from '../lib/audit/signed-tree.js';
+import { backfillAuditTree } from '../lib/audit/tree-backfill.js';
 import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken } from '../lib/auth/local-signing-key.js';
 import { loadRevealConfig } from '../services/reveal-api/config.js';
 import { between, snapshot } from './reveal/histogram.js';
@@ -63,7 +72,11 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '16' },
     rows: { type: 'string', default: '20000' },
     pool: { type: 'string', default: '16' },
-    cases: { type: 'string', default: 'baseline,reveal-1,reveal-1-checkpoints,reveal-1-budget,reveal-100,reveal-100-checkpoints,reveal-100-budget,reveal-100-light' },
+    cases: {
+      type: 'string',
+      default:
+        'baseline,reveal-1,reveal-1-no-tree,reveal-1-checkpoints,reveal-1-budget,reveal-100,reveal-100-no-tree,reveal-100-checkpoints,reveal-100-budget,reveal-100-light,proof-inclusion,proof-consistency',
+    },
     'checkpoint-interval': { type: 'string', default: '1' },
     'light-connections': { type: 'string', default: '4' },
     // Each case runs this many times, the order reversed every other round (drift and noise hit
@@ -113,6 +126,7 @@ async function main(): Promise<void> {
       roles: {
         'bench-unbudgeted': { reveal: { ip: 'plain', device_id: 'plain' } },
         'bench-budgeted': { reveal: { ip: 'plain', device_id: 'plain' }, budget: { per_minute: huge, per_hour: huge, per_day: huge } },
+        'bench-auditor': { audit: true },
       },
     }),
   );
@@ -138,6 +152,16 @@ async function main(): Promise<void> {
   const app = await buildRevealApp({ config, database, keys: LocalKeyring.fromKey(Buffer.from(master)), logger: pino({ level: 'warn' }) });
   cleanups.unshift(() => app.close());
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const selected = new Set(args.cases.split(','));
+  // The same server, writing audit rows without their Merkle nodes: what the tree costs, same run, same database.
+  let noTree: { app: typeof app; address: string } | undefined;
+  if ([...selected].some((id) => id.endsWith('-no-tree'))) {
+    const noTreeDatabase = createDatabase(config.database, { applicationName: 'bench-reveal-api-no-tree' });
+    cleanups.unshift(() => noTreeDatabase.close());
+    const noTreeApp = await buildRevealApp({ config, database: noTreeDatabase, keys: LocalKeyring.fromKey(Buffer.from(master)), logger: pino({ level: 'warn' }), auditTreeNodes: false });
+    cleanups.unshift(() => noTreeApp.close());
+    noTree = { app: noTreeApp, address: await noTreeApp.listen({ host: '127.0.0.1', port: 0 }) };
+  }
   const headers = {
     authorization: `Bearer ${await mintLocalToken(signingKey, { sub: 'bench-investigator', roles: ['bench-unbudgeted'], ttl: '1h' })}`,
     'content-type': 'application/json',
@@ -146,6 +170,7 @@ async function main(): Promise<void> {
     authorization: `Bearer ${await mintLocalToken(signingKey, { sub: 'bench-budgeted', roles: ['bench-budgeted'], ttl: '1h' })}`,
     'content-type': 'application/json',
   };
+  const auditorHeaders = { authorization: `Bearer ${await mintLocalToken(signingKey, { sub: 'bench-auditor', roles: ['bench-auditor'], ttl: '1h' })}` };
   const pick = () => tokens[randomInt(tokens.length)] ?? '';
   const bodies = (count: number, size: number) =>
     Array.from({ length: count }, () => JSON.stringify({ tokens: Array.from({ length: size }, pick), purpose: PURPOSE, ticket: 'BENCH-1' }));
@@ -153,7 +178,6 @@ async function main(): Promise<void> {
   const child = await startLoadProcess();
   cleanups.unshift(async () => child.kill('SIGTERM'));
 
-  const selected = new Set(args.cases.split(','));
   const hundreds = bodies(300, 100);
   const ones = bodies(5000, 1);
   const checkpointEvery = Number(args['checkpoint-interval']) * 1000;
@@ -168,9 +192,21 @@ async function main(): Promise<void> {
       return written;
     };
   };
-  type BenchCase = { id: string; name: string; load: LoadCase; tokensPerRequest: number; reference?: string; checkpoints?: boolean };
-  const reveal = (bodies: string[], extra: { headers?: Record<string, string>; connections?: number } = {}): LoadCase => ({
-    url: `${address}/reveal`,
+  type BenchCase = {
+    id: string;
+    name: string;
+    load: LoadCase;
+    tokensPerRequest: number;
+    reference?: string;
+    checkpoints?: boolean;
+    /** The server whose audit histogram is read (default: the one with the tree). */
+    server?: typeof app;
+    /** Untimed, before and after the case. */
+    before?: () => Promise<void>;
+    after?: () => Promise<void>;
+  };
+  const reveal = (bodies: string[], extra: { headers?: Record<string, string>; connections?: number; address?: string } = {}): LoadCase => ({
+    url: `${extra.address ?? address}/reveal`,
     method: 'POST',
     headers: extra.headers ?? headers,
     bodies,
@@ -179,18 +215,50 @@ async function main(): Promise<void> {
   });
   /** The same load as `reference`, with something switched on: its cost is the "vs reference" column. */
   const variant = (reference: BenchCase, id: string, name: string, change: Partial<BenchCase>): BenchCase => ({ ...reference, id, name, reference: reference.id, ...change });
-  const reveal1: BenchCase = { id: 'reveal-1', name: 'reveal 1 token', tokensPerRequest: 1, load: reveal(ones) };
-  const reveal100: BenchCase = { id: 'reveal-100', name: 'reveal 100 tokens', tokensPerRequest: 100, load: reveal(hundreds) };
+  // Against the server without the tree; afterwards the tree catches up over its rows (untimed).
+  const withoutTree = (bodies: string[]): Pick<BenchCase, 'load' | 'server' | 'after'> =>
+    noTree === undefined
+      ? { load: reveal(bodies) }
+      : {
+          load: reveal(bodies, { address: noTree.address }),
+          server: noTree.app,
+          after: async () => {
+            await backfillAuditTree(owner.pool, { batchRows: 5_000, lockTimeoutMs: 60_000 });
+          },
+        };
+  // reveal-1 and reveal-100 are compared with the same load without the tree ("vs reference": the tree's cost).
+  const reveal1: BenchCase = { id: 'reveal-1', name: 'reveal 1 token', tokensPerRequest: 1, load: reveal(ones), reference: 'reveal-1-no-tree' };
+  const reveal100: BenchCase = { id: 'reveal-100', name: 'reveal 100 tokens', tokensPerRequest: 100, load: reveal(hundreds), reference: 'reveal-100-no-tree' };
+  /** Random entries of the newest signed checkpoint, signed (untimed) just before the case. */
+  const proofPaths = (path: (size: number) => string) => {
+    const paths: string[] = [];
+    return {
+      paths,
+      before: async () => {
+        await app.auditCheckpointer?.checkpointNow();
+        const size = (await latestSignedTreeSize(owner.pool))?.size ?? 0;
+        if (size < 2) throw new Error('no signed checkpoint to prove to: run a reveal case first');
+        paths.splice(0, paths.length, ...Array.from({ length: 5000 }, () => path(size)));
+      },
+    };
+  };
+  const inclusion = proofPaths((size) => `/audit/proofs/inclusion?seq=${1 + randomInt(size)}`);
+  const consistency = proofPaths((size) => `/audit/proofs/consistency?from=${1 + randomInt(size - 1)}`);
+  const proofLoad = (paths: string[]): LoadCase => ({ url: `${address}/audit/proofs/inclusion?seq=1`, method: 'GET', headers: auditorHeaders, bodies: [], paths, connections: CONNECTIONS, durationSeconds: DURATION });
   const everyInterval = `checkpoints every ${args['checkpoint-interval']} s`;
   const cases: BenchCase[] = [
     { id: 'baseline', name: 'baseline GET /healthz', tokensPerRequest: 0, load: { url: `${address}/healthz`, method: 'GET', headers: {}, bodies: [], connections: CONNECTIONS, durationSeconds: DURATION } },
     reveal1,
+    { id: 'reveal-1-no-tree', name: 'reveal 1 token, no Merkle nodes (rows only)', tokensPerRequest: 1, ...withoutTree(ones) },
     variant(reveal1, 'reveal-1-budget', 'reveal 1 token, budgets enforced', { load: reveal(ones, { headers: budgetedHeaders }) }),
     variant(reveal1, 'reveal-1-checkpoints', `reveal 1 token, ${everyInterval}`, { checkpoints: true }),
     reveal100,
+    { id: 'reveal-100-no-tree', name: 'reveal 100 tokens, no Merkle nodes (rows only)', tokensPerRequest: 100, ...withoutTree(hundreds) },
     variant(reveal100, 'reveal-100-checkpoints', `reveal 100 tokens, ${everyInterval}`, { checkpoints: true }),
     variant(reveal100, 'reveal-100-budget', 'reveal 100 tokens, budgets enforced', { load: reveal(hundreds, { headers: budgetedHeaders }) }),
     { id: 'reveal-100-light', name: `reveal 100 tokens, ${LIGHT_CONNECTIONS} conn`, tokensPerRequest: 100, load: reveal(hundreds, { connections: LIGHT_CONNECTIONS }) },
+    { id: 'proof-inclusion', name: 'GET /audit/proofs/inclusion', tokensPerRequest: 0, load: proofLoad(inclusion.paths), before: inclusion.before },
+    { id: 'proof-consistency', name: 'GET /audit/proofs/consistency', tokensPerRequest: 0, load: proofLoad(consistency.paths), before: consistency.before },
   ];
 
   // Warm-up: JIT, connection pool, prepared statements, data key unwrap.
@@ -202,15 +270,17 @@ async function main(): Promise<void> {
   const runs = new Map<string, { result: LoadResult; audit: ReturnType<typeof between>; rowsPerBatch: number }[]>();
   const checkpointCounts = new Map<string, number>();
   for (let round = 0; round < ROUNDS; round += 1) {
-    for (const { id, name, load, checkpoints } of round % 2 === 0 ? chosen : [...chosen].reverse()) {
+    for (const { id, name, load, checkpoints, server = app, before: prepare, after: finish } of round % 2 === 0 ? chosen : [...chosen].reverse()) {
+      await prepare?.();
       log(`round ${round + 1}/${ROUNDS}: running ${name} for ${DURATION}s with ${load.connections} connections…`);
-      const before = await snapshot(app.revealMetrics.auditWrite);
-      const batchesBefore = await snapshot(app.revealMetrics.auditBatchSize);
+      const before = await snapshot(server.revealMetrics.auditWrite);
+      const batchesBefore = await snapshot(server.revealMetrics.auditBatchSize);
       const stopCheckpoints = checkpoints === true ? checkpointing() : undefined;
       const result = await runLoad(child, load);
       if (stopCheckpoints !== undefined) checkpointCounts.set(id, (checkpointCounts.get(id) ?? 0) + stopCheckpoints());
-      const audit = between(before, await snapshot(app.revealMetrics.auditWrite));
-      const batches = between(batchesBefore, await snapshot(app.revealMetrics.auditBatchSize));
+      const audit = between(before, await snapshot(server.revealMetrics.auditWrite));
+      const batches = between(batchesBefore, await snapshot(server.revealMetrics.auditBatchSize));
+      await finish?.();
       runs.set(id, [...(runs.get(id) ?? []), { result, audit, rowsPerBatch: batches.count === 0 ? 0 : audit.count / batches.count }]);
       log(`  → ${fmt(result.requestsPerSecond, 0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms`);
     }
@@ -335,6 +405,8 @@ anonymous flood: one audit row per request before issue 16 (1,000 rows per 1,000
     `\naudit chain after the run: ${chain.ok ? 'intact' : `BROKEN at ${chain.firstBrokenSeq}`}, ${chain.checked} rows (one per request).` +
       `\n${CONNECTIONS} connections unless stated, ${DURATION}s per case and round, ${ROUNDS} round(s), ${ROWS} vault rows, pool ${args.pool}, loopback, load generator in a separate process.` +
       '\naudit = time from append to COMMIT of the request\'s audit row (server histogram; p99 at bucket resolution).' +
+      '\nreveal-1 / reveal-100 "vs reference": with the Merkle tree (leaf + nodes in the row\'s transaction) vs the same load on a server writing rows only (*-no-tree).' +
+      `\nLoad average (1/5/15 min) at the end: ${loadavg().map((value) => fmt(value, 2)).join(' ')}.` +
       [...checkpointCounts].map(([id, count]) => `\n${id}: ${count} signed checkpoints written during the case`).join(''),
   );
 }

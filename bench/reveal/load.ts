@@ -12,6 +12,8 @@ export interface LoadCase {
   bodies: string[];
   /** Header sets used round-robin instead of `headers` (e.g. no credentials, then a garbage token). */
   headerSets?: Record<string, string>[];
+  /** Paths (with query) used round-robin on the url's origin (e.g. proofs of different entries). */
+  paths?: string[];
   connections: number;
   durationSeconds: number;
 }
@@ -38,7 +40,7 @@ async function run(load: LoadCase): Promise<LoadResult> {
     headers: load.headers,
     connections: load.connections,
     duration: load.durationSeconds,
-    ...(load.bodies.length === 0 && load.headerSets === undefined
+    ...(load.bodies.length === 0 && load.headerSets === undefined && load.paths === undefined
       ? {}
       : {
           requests: [
@@ -46,6 +48,7 @@ async function run(load: LoadCase): Promise<LoadResult> {
               setupRequest: (request) => {
                 if (load.bodies.length > 0) request.body = load.bodies[next % load.bodies.length] ?? '';
                 if (load.headerSets !== undefined) request.headers = { ...(load.headerSets[next % load.headerSets.length] ?? {}) };
+                if (load.paths !== undefined && load.paths.length > 0) request.path = load.paths[next % load.paths.length] ?? '/';
                 next += 1;
                 return request;
               },

@@ -21,3 +21,42 @@ export async function latestSignedTreeSize(db: Queryable): Promise<SignedTreeSiz
   const row = rows[0];
   return row === undefined ? undefined : { index: Number(row.idx), size: Number(row.seq) };
 }
+
+/**
+ * latestSignedTreeSize, read at most once per `ttlMs` (concurrent callers share the read): proof
+ * endpoints answer thousands of requests a second, checkpoints change once an interval. A proof
+ * may then be to a checkpoint up to ttlMs older than the newest; the answer names which one.
+ */
+export class SignedTreeSizeCache {
+  private value: { at: number; size: SignedTreeSize | undefined } | undefined;
+  private reading: Promise<SignedTreeSize | undefined> | undefined;
+  /** Bumped by invalidate(): a read that started before it does not fill the cache. */
+  private generation = 0;
+
+  constructor(
+    private readonly db: Queryable,
+    private readonly ttlMs = 1_000,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** A checkpoint was just written (by this process): the next get() reads it. */
+  invalidate(): void {
+    this.generation += 1;
+    this.value = undefined;
+    this.reading = undefined;
+  }
+
+  get(): Promise<SignedTreeSize | undefined> {
+    if (this.value !== undefined && this.now() - this.value.at < this.ttlMs) return Promise.resolve(this.value.size);
+    if (this.reading !== undefined) return this.reading;
+    const generation = this.generation;
+    const reading = latestSignedTreeSize(this.db).finally(() => {
+      if (this.reading === reading) this.reading = undefined;
+    });
+    this.reading = reading;
+    return reading.then((size) => {
+      if (generation === this.generation) this.value = { at: this.now(), size };
+      return size;
+    });
+  }
+}

@@ -26,6 +26,7 @@ import type { WitnessEndpoint } from '../../lib/audit/witness-client.js';
 import { ApprovalDesk } from './approvals/desk.js';
 import { webhookNotifier } from './approvals/notifier.js';
 import { AuditWriter } from '../../lib/audit/writer.js';
+import { SignedTreeSizeCache } from '../../lib/audit/signed-tree.js';
 import type { LocalSigningKey } from '../../lib/auth/local-signing-key.js';
 import { ExhaustedBudgets } from './budget/standing.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
@@ -165,6 +166,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   const noteSigners = auditSigner === undefined || checkpoints === undefined ? undefined : await createNoteSigners(checkpoints, auditSigner);
   const logKeys = noteSigners?.signers.map((signer) => parseVerifierKey(signer.verifierKey)) ?? [];
   const witnesses: WitnessEndpoint[] = (checkpoints?.witnesses ?? []).map((witness) => ({ url: witness.url, verifier: parseVerifierKey(witness.vkey) }));
+  // Proofs default to the newest signed checkpoint: read once a second, and at once after this replica signs one.
+  const signedTreeSize = new SignedTreeSizeCache(database.pool);
   const checkpointer = auditSigner === undefined || checkpoints === undefined || noteSigners === undefined ? undefined : buildCheckpointer(app.log);
   app.decorate('auditCheckpointer', checkpointer);
 
@@ -197,6 +200,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
         logger,
         witnessTimeoutMs: options.witnessTimeoutMs,
         onWritten: (_record, size) => {
+          signedTreeSize.invalidate();
           metrics.auditCheckpoints.inc();
           metrics.auditCheckpointSeq.set(size);
         },
@@ -220,6 +224,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     auditSigner,
     checkpoints: checkpointer?.state,
     metrics,
+    signedTreeSize: () => signedTreeSize.get(),
     approvals: new ApprovalDesk({
       pool: database.pool,
       policy,

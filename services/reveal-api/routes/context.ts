@@ -11,6 +11,7 @@ import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';
 import type { ActiveTokenKey } from '../../../lib/keys/active-token-key.js';
 import type { Vault } from '../vault/vault.js';
+import type { SignedTreeSize } from '../../../lib/audit/signed-tree.js';
 
 /** What the route plugins share; built once per app. */
 export interface RouteContext {
@@ -26,6 +27,8 @@ export interface RouteContext {
   /** What the checkpointer last did (readiness), when checkpoints are configured. */
   checkpoints: CheckpointerState | undefined;
   metrics: RevealMetrics;
+  /** The newest signed checkpoint's tree size, the default size of proofs (cached for a second). */
+  signedTreeSize: () => Promise<SignedTreeSize | undefined>;
   approvals: ApprovalDesk;
   exhaustedBudgets: ExhaustedBudgets;
   authenticate: (request: FastifyRequest) => Promise<void>;

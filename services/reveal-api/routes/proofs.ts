@@ -6,7 +6,7 @@ import { leafHash } from '../../../lib/audit/merkle/hash.js';
 import { ProofRangeError, proveConsistency, proveInclusion, type InclusionProof } from '../../../lib/audit/proofs.js';
 import { ROW_COLUMNS, toRow, type RawRow } from '../../../lib/audit/reader.js';
 import { inclusionReceipts, notCoveredNote } from '../../../lib/audit/receipts.js';
-import { latestSignedTreeSize, type SignedTreeSize } from '../../../lib/audit/signed-tree.js';
+import type { SignedTreeSize } from '../../../lib/audit/signed-tree.js';
 import type { PermissionRule } from '../http/authorize.js';
 import { ConflictError, ForbiddenError, HttpError, NotFoundError } from '../http/errors.js';
 import { principalOf, type RouteContext } from './context.js';
@@ -94,7 +94,7 @@ function proofRefused(error: unknown): unknown {
 
 /** The size to prove to: the one asked for, or the newest signed checkpoint's; a refusal saying which is missing. */
 async function sizeFor(context: RouteContext, asked: number | undefined, what: string): Promise<{ size: number; checkpoint: SignedTreeSize | undefined }> {
-  const checkpoint = await latestSignedTreeSize(context.pool);
+  const checkpoint = await context.signedTreeSize();
   if (asked !== undefined) return { size: asked, checkpoint };
   if (checkpoint === undefined) throw new ConflictError('no_signed_checkpoint', `no checkpoint has been signed yet: give ${what} to prove to the current tree`);
   return { size: checkpoint.size, checkpoint };
