@@ -20,7 +20,8 @@ import { ApprovalDesk } from './approvals/desk.js';
 import { webhookNotifier } from './approvals/notifier.js';
 import { AuditWriter } from '../../lib/audit/writer.js';
 import type { LocalSigningKey } from '../../lib/auth/local-signing-key.js';
-import { ExhaustedBudgets } from './budget/standing.js';
+import { ExhaustedBudgets, limitsFor } from './budget/standing.js';
+import { BudgetReconciler } from './budget/reconciler.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import type { RevealConfig } from './config.js';
 import { authenticateWith } from './http/authenticate.js';
@@ -62,7 +63,7 @@ export interface RevealDeps {
   localSigningKey?: LocalSigningKey;
 }
 
-export type RevealApp = FastifyInstance & { revealMetrics: RevealMetrics; auditCheckpointer: AuditCheckpointer | undefined };
+export type RevealApp = FastifyInstance & { revealMetrics: RevealMetrics; auditCheckpointer: AuditCheckpointer | undefined; budgetReconciler: BudgetReconciler };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -145,6 +146,13 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       onFailure: (reason) => metrics.auditCheckpointFailures.inc({ reason }),
     });
   }
+  const budgetReconciler = new BudgetReconciler(database.pool, (roles, action) => limitsFor(policy.permissionsFor(roles), action === 'reveal.break_glass'), {
+    intervalMs: config.budgetReconcileIntervalMs,
+    lockTimeoutMs: config.auditLockTimeoutMs,
+    logger: app.log,
+    onMismatch: (mismatch) => metrics.budgetMismatch.inc({ budget: mismatch.budget }),
+  });
+  app.decorate('budgetReconciler', budgetReconciler);
   const context: RouteContext = {
     pool: database.pool,
     policy,
@@ -164,6 +172,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       notify: webhookNotifier(config.approvalWebhookUrl, app.log, (ok) => metrics.approvalWebhook.inc({ result: ok ? 'ok' : 'failed' })),
     }),
     exhaustedBudgets: new ExhaustedBudgets(),
+    budgetReconciler,
     authenticate: authenticateWith(verifier),
   };
   const refusals = new RefusalSampler({
@@ -234,6 +243,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
 
   app.addHook('onClose', async () => {
     for (const timer of timers) clearInterval(timer);
+    await budgetReconciler.close();
     await refusals.flushAll();
     await auditWriter.flush();
     // After the last audit row: the final checkpoint covers everything this replica wrote.
@@ -243,6 +253,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   });
   await app.ready();
   checkpointer?.start();
+  budgetReconciler.start();
   if (checkpointer !== undefined) {
     app.log.info({ keyId: auditSigner?.keyId, signer: auditSigner?.label, intervalMs: checkpoints?.intervalMs }, 'audit checkpoints enabled');
   } else {
