@@ -14,6 +14,8 @@ import type { AuditSigner } from '../../lib/keys/audit-signer.js';
 import { createAuditSigner } from '../../lib/keys/create-audit-signer.js';
 import { AuditCheckpointer } from './audit/checkpointer.js';
 import { AuditChainMonitor } from './audit/monitor.js';
+import { AuditExporter } from './audit/exporter.js';
+import { processEnv } from '../../lib/config/env.js';
 import { CheckpointPublisher } from './audit/publisher.js';
 import { FileCheckpointSink, LogCheckpointSink, S3CheckpointSink, type CheckpointSink } from './audit/sinks.js';
 import { ApprovalDesk } from './approvals/desk.js';
@@ -153,6 +155,13 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     onMismatch: (mismatch) => metrics.budgetMismatch.inc({ budget: mismatch.budget }),
   });
   app.decorate('budgetReconciler', budgetReconciler);
+  const auditExporter = new AuditExporter({
+    database: config.database,
+    maxConcurrent: config.auditExportsMax,
+    rowsPerSecond: config.auditExportRowsPerSecond,
+    env: processEnv(),
+    logger: app.log,
+  });
   const context: RouteContext = {
     pool: database.pool,
     policy,
@@ -173,6 +182,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     }),
     exhaustedBudgets: new ExhaustedBudgets(),
     budgetReconciler,
+    auditExporter,
     authenticate: authenticateWith(verifier),
   };
   const refusals = new RefusalSampler({
@@ -244,6 +254,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   app.addHook('onClose', async () => {
     for (const timer of timers) clearInterval(timer);
     await budgetReconciler.close();
+    auditExporter.close();
     await refusals.flushAll();
     await auditWriter.flush();
     // After the last audit row: the final checkpoint covers everything this replica wrote.

@@ -3,8 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import { describeVerdict } from '../../../lib/audit/verifier.js';
-import { Readable } from 'node:stream';
-import { exportLines, queryAuditLog } from '../../../lib/audit/reader.js';
+import { queryAuditLog } from '../../../lib/audit/reader.js';
 import type { MonitorVerdict } from '../audit/monitor.js';
 import type { AuditRow } from '../../../lib/audit/chain.js';
 import type { PermissionRule } from '../http/authorize.js';
@@ -137,6 +136,9 @@ function presentVerdict(result: MonitorVerdict, checkpointsConfigured: boolean, 
   };
 }
 
+/** What a refused export is told: roughly how long an export of a large log takes. */
+const EXPORT_RETRY_AFTER_SECONDS = 30;
+
 /** Opaque cursor: base64url of the last seq served. */
 export function encodeCursor(seq: number): string {
   return Buffer.from(String(seq), 'utf8').toString('base64url');
@@ -240,7 +242,9 @@ export function auditRoutes(context: RouteContext) {
         summary: 'Export the audit log as NDJSON for offline verification',
         description:
           'Streams `{"type":"row",...}` lines in seq order, then every `{"type":"checkpoint",...}` line (docs/audit-format.md). ' +
-          'Resume an interrupted download with `after_seq` = the last seq received. Verify with ' +
+          'Resume an interrupted download with `after_seq` = the last seq received. One export runs at a time per replica ' +
+          '(AUDIT_EXPORTS_MAX), in a low-priority process of its own so it cannot slow reveals: another answers 429 export_busy ' +
+          'with Retry-After. A download cut off before its end failed: resume it. Verify with ' +
           '`npm run audit:verify -- --export FILE --checkpoints FILE --public-key FILE`.',
         tags: ['audit'],
         security: bearerSecurity,
@@ -249,12 +253,26 @@ export function auditRoutes(context: RouteContext) {
       },
       handler: async (request, reply) => {
         const afterSeq = request.query.after_seq;
-        await context.auditor.record(request, { outcome: 'allowed', reason: `export after_seq=${afterSeq}`, tokens: [], purpose: null, ticket: null });
-        return reply
-          .type('application/x-ndjson; charset=utf-8')
-          .header('content-disposition', 'attachment; filename="audit-export.ndjson"')
-          // A stream is sent as-is (no serializer): the typed reply only knows the JSON error shapes.
-          .send(Readable.from(exportLines(context.pool, afterSeq)) as never);
+        const lease = context.auditExporter.acquire();
+        if (lease === undefined) {
+          // Audited as a refusal (outcome rate_limited) by the error handler.
+          throw new HttpError(429, 'export_busy', 'an audit export is already running on this replica (exports run one at a time so they cannot slow reveals); retry later, or run npm run audit:export against the database', {
+            headers: { 'retry-after': String(EXPORT_RETRY_AFTER_SECONDS) },
+          });
+        }
+        try {
+          await context.auditor.record(request, { outcome: 'allowed', reason: `export after_seq=${afterSeq}`, tokens: [], purpose: null, ticket: null });
+        } catch (error) {
+          lease.release();
+          throw error;
+        }
+        return (
+          reply
+            .type('application/x-ndjson; charset=utf-8')
+            .header('content-disposition', 'attachment; filename="audit-export.ndjson"')
+            // A stream is sent as-is (no serializer): the typed reply only knows the JSON error shapes.
+            .send(lease.start(afterSeq) as never)
+        );
       },
     });
 
