@@ -8,6 +8,8 @@ const POLICY = {
   roles: {
     investigator: { reveal: { ip: 'plain', device_id: 'plain' }, approval: { fields: ['device_id'] } },
     approver: { approve: true },
+    analyst: { tokenize: ['ip'] },
+    'privacy-officer': { erase: ['ip'], person: { access: { ip: 'plain' }, erase: true } },
   },
   approval: { ttl_seconds: 600, approvers_required: 1 },
 };
@@ -41,7 +43,7 @@ describe('the cap of open requests per requester', () => {
 });
 
 describe('a small connection pool', () => {
-  it('serves 20 concurrent collections and 20 reveals with DATABASE_POOL_SIZE=4 without a 503', async () => {
+  it('serves 20 concurrent collections and 20 reveals (with erasures, tokenizations and person requests) with DATABASE_POOL_SIZE=4 without a 503', async () => {
     harness = await startRevealHarness({ POLICY_FILE: await writePolicyFile(POLICY), DATABASE_POOL_SIZE: '4' });
     const { app } = harness;
     expect(harness.database.pool.options.max).toBe(4);
@@ -60,14 +62,25 @@ describe('a small connection pool', () => {
       requests.push({ id, sub, value: device.value });
     }
     const revealer = bearer(await harness.token('eve', ['investigator']));
+    const erasable = await harness.seed(Array.from({ length: 5 }, (_, index) => ({ field: 'ip' as const, value: `198.51.100.${index + 1}` })));
+    const officer = bearer(await harness.token('pia', ['privacy-officer']));
+    const analyst = bearer(await harness.token('ana', ['analyst']));
 
-    const [collections, reveals] = await Promise.all([
+    const [collections, reveals, others] = await Promise.all([
       Promise.all(requests.map(({ id, sub }) => app.inject({ url: `/reveal-requests/${id}`, headers: asRequester.get(sub) }))),
       Promise.all(Array.from({ length: 20 }, () => app.inject({ method: 'POST', url: '/reveal', headers: revealer, payload: { tokens: [ip?.token], purpose: PURPOSE } }))),
+      Promise.all([
+        ...erasable.map((value) => app.inject({ method: 'POST', url: '/erase', headers: officer, payload: { tokens: [value.token], purpose: PURPOSE } })),
+        ...erasable.map((_, index) => app.inject({ method: 'POST', url: '/tokenize', headers: analyst, payload: { field: 'ip', values: [`203.0.113.${index + 1}`] } })),
+        ...erasable.map((_, index) =>
+          app.inject({ method: 'POST', url: '/persons/access', headers: officer, payload: { user_id: `person-${index}`, purpose: PURPOSE, ticket: `DSR-${index}` } }),
+        ),
+      ]),
     ]);
     expect(collections.map((response) => response.statusCode)).toEqual(requests.map(() => 200));
     collections.forEach((response, index) => expect(response.json()).toMatchObject({ status: 'collected', results: [{ value: requests[index]!.value }] }));
     expect(reveals.map((response) => response.statusCode)).toEqual(reveals.map(() => 200));
+    expect(others.map((response) => response.statusCode)).toEqual(others.map(() => 200));
     expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 });
