@@ -209,7 +209,7 @@ export class ApprovalDesk {
     switch (stored.status) {
       case 'pending':
         // A status poll reveals nothing and writes nothing.
-        return { value: stored, attempt: undefined };
+        return { value: { ...stored, approvalsRequired: this.required(stored) }, attempt: undefined };
       case 'denied':
         return refused('request_denied', new HttpError(403, 'request_denied', `this reveal request was denied: ${stored.decisionReason ?? ''}`.trim()), stored);
       case 'collected':
@@ -289,7 +289,7 @@ export class ApprovalDesk {
   }
 
   /** Approvals a request needs: what was required when it was made, or more if the policy now asks for more. */
-  private required(stored: RevealRequest): number {
+  required(stored: Pick<RevealRequest, 'approvalsRequired'>): number {
     return Math.max(stored.approvalsRequired, this.deps.policy.approval.approvers_required);
   }
 

@@ -148,6 +148,8 @@ describe('collection of a four-eyes request edited by the database owner', () =>
     expect(early.json().error.code).toBe('more_approvals_required');
     expect(early.body).not.toContain(values[31]!.value);
     expect(await unverifiedCount()).toBe(before);
+    const listed = await stricter.inject({ url: '/approvals', headers: await as('pete', ['approver']) });
+    expect(listed.json().requests.find((item: { id: string }) => item.id === id)).toMatchObject({ approvals: [{ approver: 'olga' }], approvals_required: 2 });
     const second = await stricter.inject({ method: 'POST', url: `/approvals/${id}`, headers: await as('pete', ['approver']), payload: { decision: 'approve', reason: 'second look' } });
     expect(second.json()).toMatchObject({ status: 'approved', approvals: 2, approvals_required: 2 });
     const collected = await stricter.inject({ url: `/reveal-requests/${id}`, headers: await as('yara', ['investigator']) });
