@@ -20,6 +20,8 @@ export interface RevealMetrics {
   refusalsSummarised: Counter<'code'>;
   approvalUnverified: Counter<'reason'>;
   budgetMismatch: Counter<'budget'>;
+  refusalsRecovered: Counter;
+  addressGuardHits: Counter<'action'>;
 }
 
 export function createRevealMetrics(): RevealMetrics {
@@ -125,6 +127,17 @@ export function createRevealMetrics(): RevealMetrics {
       name: 'tokenvault_budget_mismatch_total',
       help: 'Budget windows whose stored usage was below what the audit chain shows (reset by someone with database rights), found and raised by reconciliation',
       labelNames: ['budget'],
+      registers: [registry],
+    }),
+    refusalsRecovered: new Counter({
+      name: 'tokenvault_audit_refusals_recovered_total',
+      help: 'Refusals summarised by this replica on behalf of a replica that stopped before writing their summary (kill -9, crash)',
+      registers: [registry],
+    }),
+    addressGuardHits: new Counter({
+      name: 'tokenvault_address_guard_hits_total',
+      help: 'Requests refused before authentication because their client address sent too many requests without valid credentials',
+      labelNames: ['action'],
       registers: [registry],
     }),
   };
