@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { PassThrough, type Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,12 @@ export interface ExportLease {
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const EXPORT_SCRIPT = fileURLToPath(new URL(`../../../cli/audit-export.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url));
 const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/**
+ * coreutils' nice starts the process niced, every thread of it. Renicing it after the start
+ * (setPriority) reaches only its main thread on Linux, not the garbage collector's and the
+ * compiler's threads it already has: the fallback where nice is missing.
+ */
+const NICE = ['/usr/bin/nice', '/bin/nice'].find((path) => existsSync(path));
 
 /**
  * GET /audit/export without slowing reveals (issue 16): the NDJSON is produced by a separate,
@@ -67,13 +74,15 @@ export class AuditExporter {
 
   private spawnExport(afterSeq: number, release: () => void): Readable {
     const { database, env, logger } = this.options;
-    const child = spawn(process.execPath, [...(FROM_SOURCE ? ['--import', 'tsx'] : []), EXPORT_SCRIPT, '--out', '-', '--after-seq', String(afterSeq), '--rows-per-second', String(this.options.rowsPerSecond)], {
+    const command = [process.execPath, ...(FROM_SOURCE ? ['--import', 'tsx'] : []), EXPORT_SCRIPT, '--out', '-', '--after-seq', String(afterSeq), '--rows-per-second', String(this.options.rowsPerSecond)];
+    const [file, ...args] = NICE === undefined ? command : [NICE, '-n', String(EXPORT_NICENESS), ...command];
+    const child = spawn(file as string, args, {
       cwd: PROJECT_ROOT,
       env: { ...env, DATABASE_URL: database.url, DATABASE_ROLE: database.role ?? 'reveal_api' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.running.add(child);
-    if (child.pid !== undefined) {
+    if (NICE === undefined && child.pid !== undefined) {
       try {
         setPriority(child.pid, EXPORT_NICENESS);
       } catch (error) {
