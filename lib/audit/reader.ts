@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { ChainVerifier, type AuditRow, type ChainVerdict } from './chain.js';
 import { checkpointBodySchema, type CheckpointBody } from './checkpoint.js';
@@ -180,21 +181,40 @@ function storedCheckpoint(raw: RawCheckpoint): CheckpointRecord {
   return { kind: 'json', index, checkpoint: { body, signature: raw.signature ?? Buffer.alloc(0) } };
 }
 
+export interface ExportOptions {
+  /** Rows per query (and per chunk yielded). */
+  pageSize?: number;
+  /** At most this many rows a second on average (0 or undefined: as fast as the reader reads). */
+  rowsPerSecond?: number;
+  /** The clock of the export_start line (tests). */
+  now?: () => number;
+}
+
 /**
  * The export (docs/audit-format.md §6): its start line, NDJSON rows after afterSeq, then the
  * checkpoint records that existed when it started. One chunk per page of rows, pulled as the
- * consumer reads, so memory stays flat.
+ * consumer reads, so memory stays flat. With `rowsPerSecond`, pages are spaced out so the
+ * export's share of the database (and of the machine) stays bounded however fast the reader is.
  */
-export async function* exportLines(db: Queryable, afterSeq = 0, now: () => number = Date.now): AsyncGenerator<string> {
+export async function* exportLines(db: Queryable, afterSeq = 0, options: ExportOptions = {}): AsyncGenerator<string> {
+  const pageSize = options.pageSize ?? 5000;
+  const rate = options.rowsPerSecond ?? 0;
   // Taken before the first row is read: every row committed before this instant is in the export,
   // and so is every row a checkpoint stored before it covers. A checkpoint signed while the rows
   // stream could cover rows the export does not have: it is left out (it is newer than the export).
-  const startedAt = new Date(now()).toISOString();
-  const { rows } = await db.query<{ idx: string | null }>('SELECT max(idx) AS idx FROM audit_checkpoints');
-  const lastIndex = Number(rows[0]?.idx ?? 0);
+  const startedAt = new Date(options.now?.() ?? Date.now()).toISOString();
+  const { rows: last } = await db.query<{ idx: string | null }>('SELECT max(idx) AS idx FROM audit_checkpoints');
+  const lastIndex = Number(last[0]?.idx ?? 0);
   yield `${exportStartLine({ startedAt, afterSeq })}\n`;
-  for await (const page of readAuditRows(db, { afterSeq, pageSize: 5000 })) {
+  const started = performance.now();
+  let rows = 0;
+  for await (const page of readAuditRows(db, { afterSeq, pageSize })) {
     yield `${page.map(rowLine).join('\n')}\n`;
+    rows += page.length;
+    if (rate > 0) {
+      const due = started + (rows / rate) * 1000 - performance.now();
+      if (due > 0) await sleep(due);
+    }
   }
   for await (const record of readStoredCheckpoints(db)) {
     if (record.index > lastIndex) break;

@@ -14,6 +14,8 @@ import type { AuditSigner } from '../../lib/keys/audit-signer.js';
 import { createAuditSigner } from '../../lib/keys/create-audit-signer.js';
 import { AuditCheckpointer } from './audit/checkpointer.js';
 import { AuditChainMonitor } from './audit/monitor.js';
+import { AuditExporter } from './audit/exporter.js';
+import { processEnv } from '../../lib/config/env.js';
 import { CheckpointPublisher } from './audit/publisher.js';
 import { FileCheckpointSink, LogCheckpointSink, S3CheckpointSink, type CheckpointSink } from './audit/sinks.js';
 import { CheckpointAnchor } from './audit/anchor.js';
@@ -28,7 +30,8 @@ import { webhookNotifier } from './approvals/notifier.js';
 import { AuditWriter } from '../../lib/audit/writer.js';
 import { SignedTreeSizeCache } from '../../lib/audit/signed-tree.js';
 import type { LocalSigningKey } from '../../lib/auth/local-signing-key.js';
-import { ExhaustedBudgets } from './budget/standing.js';
+import { ExhaustedBudgets, limitsFor } from './budget/standing.js';
+import { BudgetReconciler } from './budget/reconciler.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import type { RevealConfig } from './config.js';
 import { authenticateWith } from './http/authenticate.js';
@@ -82,6 +85,7 @@ export type RevealApp = FastifyInstance & {
   auditCheckpointer: AuditCheckpointer | undefined;
   /** Every route registered (method, pattern, declared query parameters). */
   routeList: readonly RouteEntry[];
+  budgetReconciler: BudgetReconciler;
 };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -209,6 +213,20 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       },
     );
   }
+  const budgetReconciler = new BudgetReconciler(database.pool, (roles, action) => limitsFor(policy.permissionsFor(roles), action === 'reveal.break_glass'), {
+    intervalMs: config.budgetReconcileIntervalMs,
+    lockTimeoutMs: config.auditLockTimeoutMs,
+    logger: app.log,
+    onMismatch: (mismatch) => metrics.budgetMismatch.inc({ budget: mismatch.budget }),
+  });
+  app.decorate('budgetReconciler', budgetReconciler);
+  const auditExporter = new AuditExporter({
+    database: config.database,
+    maxConcurrent: config.auditExportsMax,
+    rowsPerSecond: config.auditExportRowsPerSecond,
+    env: processEnv(),
+    logger: app.log,
+  });
   const context: RouteContext = {
     pool: database.pool,
     policy,
@@ -235,6 +253,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       notify: webhookNotifier(config.approvalWebhookUrl, app.log, (ok) => metrics.approvalWebhook.inc({ result: ok ? 'ok' : 'failed' })),
     }),
     exhaustedBudgets: new ExhaustedBudgets(),
+    budgetReconciler,
+    auditExporter,
     authenticate: authenticateWith(verifier),
   };
   const refusals = new RefusalSampler({
@@ -329,6 +349,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
 
   app.addHook('onClose', async () => {
     for (const timer of timers) clearInterval(timer);
+    await budgetReconciler.close();
+    auditExporter.close();
     await refusals.close();
     await auditWriter.close();
     // After the last audit row: the final checkpoint covers everything this replica wrote.
@@ -343,6 +365,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   // Leaves for rows an older version wrote without them (a rolling upgrade); nothing to do normally.
   auditWriter.catchUpTree();
   checkpointer?.start();
+  budgetReconciler.start();
   if (checkpointer !== undefined) {
     app.log.info(
       { keyId: auditSigner?.keyId, signer: auditSigner?.label, vkeys: noteSigners?.signers.map((signer) => signer.verifierKey), witnesses: witnesses.map((witness) => witness.url), intervalMs: checkpoints?.intervalMs },
