@@ -133,11 +133,17 @@ interface RawCheckpoint {
 
 const CHECKPOINT_COLUMNS = 'idx, body, signature, note, signed_at, proof_from_size, consistency_proof';
 
-/** Checkpoint records stored in audit_checkpoints with idx > afterIndex, in index order (v1 JSON and signed notes). */
-export async function* readStoredCheckpoints(db: Queryable, afterIndex = 0, pageSize = 1000): AsyncGenerator<CheckpointRecord> {
+/**
+ * Checkpoint records stored in audit_checkpoints with idx > afterIndex, in index order (v1 JSON
+ * and signed notes); with `recordedBefore`, only those recorded before that instant (database clock).
+ */
+export async function* readStoredCheckpoints(db: Queryable, afterIndex = 0, pageSize = 1000, recordedBefore?: Date): AsyncGenerator<CheckpointRecord> {
   let after = afterIndex;
   for (;;) {
-    const page = await db.query<RawCheckpoint>(`SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE idx > $1 ORDER BY idx LIMIT $2`, [after, pageSize]);
+    const page = await db.query<RawCheckpoint>(
+      `SELECT ${CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE idx > $1 AND ($3::timestamptz IS NULL OR recorded_at < $3) ORDER BY idx LIMIT $2`,
+      [after, pageSize, recordedBefore ?? null],
+    );
     for (const raw of page.rows) yield storedCheckpoint(raw);
     const last = page.rows.at(-1);
     if (last === undefined || page.rows.length < pageSize) return;
@@ -202,9 +208,11 @@ export async function* exportLines(db: Queryable, afterSeq = 0, options: ExportO
   // Taken before the first row is read: every row committed before this instant is in the export,
   // and so is every row a checkpoint stored before it covers. A checkpoint signed while the rows
   // stream could cover rows the export does not have: it is left out (it is newer than the export).
+  // The checkpointer records a note with the database's clock_timestamp() just before it commits,
+  // after reading the tree head: one recorded before this instant covers only rows committed before it.
   const startedAt = new Date(options.now?.() ?? Date.now()).toISOString();
-  const { rows: last } = await db.query<{ idx: string | null }>('SELECT max(idx) AS idx FROM audit_checkpoints');
-  const lastIndex = Number(last[0]?.idx ?? 0);
+  const { rows: clock } = await db.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+  const cutoff = clock[0]!.now;
   yield `${exportStartLine({ startedAt, afterSeq })}\n`;
   const started = performance.now();
   let rows = 0;
@@ -216,8 +224,5 @@ export async function* exportLines(db: Queryable, afterSeq = 0, options: ExportO
       if (due > 0) await sleep(due);
     }
   }
-  for await (const record of readStoredCheckpoints(db)) {
-    if (record.index > lastIndex) break;
-    yield `${recordLine(record)}\n`;
-  }
+  for await (const record of readStoredCheckpoints(db, 0, 1000, cutoff)) yield `${recordLine(record)}\n`;
 }

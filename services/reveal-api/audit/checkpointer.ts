@@ -209,8 +209,10 @@ export class AuditCheckpointer {
       ...(consistency === undefined ? {} : { consistency }),
     };
     await client.query(
-      `INSERT INTO audit_checkpoints (idx, seq, note, tree_size, root_hash, signed_at, proof_from_size, consistency_proof)
-       VALUES ($1, $2, $3, $2, $4, $5, $6, $7)`,
+      // recorded_at: the clock when the row is written, after the tree head was read (an export
+      // started later holds every row this checkpoint covers: lib/audit/reader.ts exportLines).
+      `INSERT INTO audit_checkpoints (idx, seq, note, tree_size, root_hash, signed_at, proof_from_size, consistency_proof, recorded_at)
+       VALUES ($1, $2, $3, $2, $4, $5, $6, $7, clock_timestamp())`,
       [index, head.size, record.note, head.root, record.time, consistency?.fromSize ?? null, consistency?.proof ?? null],
     );
     return { status: 'written', record, size: head.size, root: head.root, cosignatures: cosigned.cosignatures };
