@@ -31,7 +31,7 @@ export class SinkConflictError extends TokenvaultError {
 }
 
 /** How much of the file's end is read to find its last line (a record is a few KiB at most). */
-const TAIL_BYTES = 256 * 1024;
+const TAIL_BYTES = 64 * 1024;
 
 /**
  * Appends one JSON line per checkpoint record to a file (the `npm start` default) and fsyncs it.
