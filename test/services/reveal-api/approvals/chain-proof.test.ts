@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { chainHash, type AuditContent, type AuditRow } from '../../../../lib/audit/chain.js';
+import { auditLeafHash } from '../../../../lib/audit/merkle/audit-leaf.js';
+import { CompactRange } from '../../../../lib/audit/merkle/compact-range.js';
 import { proveApproval } from '../../../../services/reveal-api/approvals/chain-proof.js';
 import type { ChainStep, RevealRequest } from '../../../../services/reveal-api/approvals/store.js';
 import { ROW_COLUMNS, toRow, verifyAuditChain, type RawRow } from '../../../../lib/audit/reader.js';
@@ -318,15 +320,30 @@ describe('an approval row forged into the audit log by the database owner', () =
   });
 });
 
-/** Re-links the chain after a test that left it broken, so later tests start from an intact log. */
+/**
+ * Re-links the chain after a test that left it broken, and rebuilds the Merkle tree over the
+ * re-linked rows (their leaves changed with their prev_hash), so later tests start from an intact
+ * log that the checkpointer signs.
+ */
 async function restoreChain() {
   await asOwner(async (client) => {
     const { rows } = await client.query<RawRow>(`SELECT ${ROW_COLUMNS} FROM audit_log ORDER BY seq`);
     let prev: Buffer | null = null;
+    const range = CompactRange.empty();
+    const nodes = [];
     for (const raw of rows) {
-      const hash = chainHash({ ...toRow(raw), prevHash: prev });
+      const content = { ...toRow(raw), prevHash: prev };
+      const hash = chainHash(content);
       await client.query('UPDATE audit_log SET prev_hash = $2, hash = $3 WHERE seq = $1', [raw.seq, prev, hash]);
+      nodes.push(...range.append(auditLeafHash(content)));
       prev = hash;
     }
+    await client.query('ALTER TABLE audit_tree_nodes DISABLE TRIGGER USER; DELETE FROM audit_tree_nodes');
+    await client.query('INSERT INTO audit_tree_nodes (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])', [
+      nodes.map((node) => node.level),
+      nodes.map((node) => node.index),
+      nodes.map((node) => node.hash),
+    ]);
+    await client.query('ALTER TABLE audit_tree_nodes ENABLE TRIGGER USER');
   });
 }
