@@ -241,11 +241,22 @@ async function runReplicas(replicas: number, job: Omit<AppendJob, 'replica'>): P
   const children = Array.from({ length: replicas }, () =>
     fork(fileURLToPath(new URL('./audit/appender.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
   );
+  // A replica that dies fails the run instead of leaving it waiting.
+  const exited = children.map(
+    (child, replica) =>
+      new Promise<never>((_resolve, reject) => {
+        child.once('exit', (code, signal) => reject(new Error(`replica ${replica} exited (${code ?? signal}) before reporting`)));
+      }),
+  );
+  for (const promise of exited) promise.catch(() => undefined);
   const next = (child: (typeof children)[number]) =>
-    new Promise<unknown>((resolve, reject) => {
-      child.once('message', resolve);
-      child.once('error', reject);
-    });
+    Promise.race([
+      new Promise<unknown>((resolve, reject) => {
+        child.once('message', resolve);
+        child.once('error', reject);
+      }),
+      exited[children.indexOf(child)]!,
+    ]);
   await Promise.all(children.map((child) => next(child)));
   const ready = children.map((child) => next(child));
   children.forEach((child, replica) => child.send({ ...job, replica } satisfies AppendJob));
