@@ -241,11 +241,14 @@ async function runReplicas(replicas: number, job: Omit<AppendJob, 'replica'>): P
   const children = Array.from({ length: replicas }, () =>
     fork(fileURLToPath(new URL('./audit/appender.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
   );
-  // A replica that dies fails the run instead of leaving it waiting.
+  // A replica that dies fails the run instead of leaving it waiting. (A clean exit comes after its
+  // report was sent: 'exit' may be emitted before that message is read, so it is not a failure.)
   const exited = children.map(
     (child, replica) =>
       new Promise<never>((_resolve, reject) => {
-        child.once('exit', (code, signal) => reject(new Error(`replica ${replica} exited (${code ?? signal}) before reporting`)));
+        child.once('exit', (code, signal) => {
+          if (code !== 0) reject(new Error(`replica ${replica} exited (${code ?? signal}) before reporting`));
+        });
       }),
   );
   for (const promise of exited) promise.catch(() => undefined);
