@@ -1,6 +1,7 @@
 /**
  * npm run bench:audit [-- --sections export,appends --rows 1000000 --baseline-rows 100000
- *                        --replicas 1,2,4 --append-seconds 10 --append-concurrency 32 --append-tokens 1 --append-pool 4]
+ *                        --replicas 1,2,4 --append-seconds 10 --append-concurrency 32 --append-tokens 1 --append-pool 4
+ *                        --append-rounds 3]
  *
  * Section `appends` (issue 17, requirement 8): audit appends per second with 1, 2 and 4
  * reveal-api replicas on one database, same run. Each replica is a process of its own with its
@@ -9,7 +10,9 @@
  * --append-tokens tokens for --append-seconds. Each replica count runs twice, with the Merkle
  * tree (leaf and nodes in each row's transaction) and without (rows only, as before issue 17);
  * the tree is caught up, untimed, after each run without it. No HTTP: this is the ceiling of
- * the audit log itself, which every audited request goes through.
+ * the audit log itself, which every audited request goes through. Each pair runs
+ * --append-rounds times, the order alternating; the table shows the median of each side and
+ * the median of the per-round ratios (the machine's load drifts; a ratio within a round does not).
  *
  * Section `export`:
  * Export and offline verification of the audit log at scale, in flat memory. Starts its own
@@ -47,6 +50,7 @@ const { values: args } = parseArgs({
     'append-concurrency': { type: 'string', default: '32' },
     'append-tokens': { type: 'string', default: '1' },
     'append-pool': { type: 'string', default: '4' },
+    'append-rounds': { type: 'string', default: '3' },
   },
 });
 const sections = new Set(args.sections.split(','));
@@ -180,35 +184,42 @@ async function appendsPerSecond(postgres: Awaited<ReturnType<typeof startEmbedde
     const job = { databaseUrl: url, poolSize: Number(args['append-pool']), concurrency: Number(args['append-concurrency']), seconds, tokens: Number(args['append-tokens']) };
     const loadBefore = loadavg();
     const table: string[][] = [];
-    for (const [round, replicas] of args.replicas.split(',').map(Number).entries()) {
-      const measured = new Map<boolean, ReplicaRun>();
-      // Alternate which mode goes first: drift hits both sides alike.
-      for (const treeNodes of round % 2 === 0 ? [true, false] : [false, true]) {
-        log(`appends: ${replicas} replica(s), ${job.concurrency} loops each, ${job.tokens} token(s) per entry, ${treeNodes ? 'with' : 'without'} the Merkle tree, ${seconds}s…`);
-        measured.set(treeNodes, await runReplicas(replicas, { ...job, treeNodes }));
-        if (!treeNodes) await backfillAuditTree(owner.pool, { batchRows: 5_000, lockTimeoutMs: 60_000 });
+    const rounds = Math.max(1, Number(args['append-rounds']));
+    let pair = 0;
+    for (const replicas of args.replicas.split(',').map(Number)) {
+      const runs: { tree: ReplicaRun; rows: ReplicaRun }[] = [];
+      for (let round = 0; round < rounds; round += 1) {
+        const measured = new Map<boolean, ReplicaRun>();
+        // Alternate which mode goes first: drift hits both sides alike.
+        for (const treeNodes of pair % 2 === 0 ? [true, false] : [false, true]) {
+          log(`appends: ${replicas} replica(s), round ${round + 1}/${rounds}, ${job.concurrency} loops each, ${job.tokens} token(s) per entry, ${treeNodes ? 'with' : 'without'} the Merkle tree, ${seconds}s…`);
+          measured.set(treeNodes, await runReplicas(replicas, { ...job, treeNodes }));
+          if (!treeNodes) await backfillAuditTree(owner.pool, { batchRows: 5_000, lockTimeoutMs: 60_000 });
+        }
+        pair += 1;
+        runs.push({ tree: measured.get(true)!, rows: measured.get(false)! });
+        log(`  → ${fmt(runs.at(-1)!.tree.perSecond, 0)} with the tree, ${fmt(runs.at(-1)!.rows.perSecond, 0)} rows only`);
       }
-      const tree = measured.get(true)!;
-      const rows = measured.get(false)!;
+      const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+      const side = (pick: (run: { tree: ReplicaRun; rows: ReplicaRun }) => number) => median(runs.map(pick));
       table.push([
         String(replicas),
-        fmt(tree.perSecond, 0),
-        fmt(rows.perSecond, 0),
-        `${fmt(tree.perSecond / rows.perSecond, 2)}×`,
-        fmt(tree.rowsPerCommit, 1),
-        fmt(rows.rowsPerCommit, 1),
-        `${fmt(tree.p50, 1)} / ${fmt(tree.p99, 1)}`,
-        `${fmt(rows.p50, 1)} / ${fmt(rows.p99, 1)}`,
-        String(tree.errors + rows.errors),
+        fmt(side((run) => run.tree.perSecond), 0),
+        fmt(side((run) => run.rows.perSecond), 0),
+        `${fmt(side((run) => run.tree.perSecond / run.rows.perSecond), 2)}×`,
+        fmt(side((run) => run.tree.rowsPerCommit), 1),
+        `${fmt(side((run) => run.tree.p50), 1)} / ${fmt(side((run) => run.tree.p99), 1)}`,
+        `${fmt(side((run) => run.rows.p50), 1)} / ${fmt(side((run) => run.rows.p99), 1)}`,
+        String(runs.reduce((sum, run) => sum + run.tree.errors + run.rows.errors, 0)),
       ]);
     }
     const nodes = await owner.pool.query<{ rows: string; nodes: string }>('SELECT (SELECT count(*) FROM audit_log) AS rows, (SELECT count(*) FROM audit_tree_nodes) AS nodes');
     printTable(
-      ['replicas', 'appends/s (tree)', 'appends/s (rows only)', 'tree ÷ rows only', 'rows/commit (tree)', 'rows/commit (rows only)', 'latency p50/p99 ms (tree)', 'p50/p99 ms (rows only)', 'errors'],
+      ['replicas', 'appends/s (tree)', 'appends/s (rows only)', 'tree ÷ rows only', 'rows/commit', 'latency p50/p99 ms (tree)', 'p50/p99 ms (rows only)', 'errors'],
       table,
     );
     console.log(
-      `\nEach replica: a process with its own pool (${job.poolSize}) and AuditWriter, ${job.concurrency} concurrent appenders, ${job.tokens} token(s) per entry, ${seconds}s per run; one embedded PostgreSQL on the same machine.` +
+      `\nEach replica: a process with its own pool (${job.poolSize}) and AuditWriter, ${job.concurrency} concurrent appenders, ${job.tokens} token(s) per entry, ${seconds}s per run, ${rounds} round(s) per pair (medians); one embedded PostgreSQL on the same machine.` +
         `\nAfter the runs: ${nodes.rows[0]?.rows} audit rows, ${nodes.rows[0]?.nodes} Merkle nodes (the tree caught up after each run without it).` +
         `\nLoad average (1/5/15 min) before: ${loadBefore.map((value) => fmt(value, 2)).join(' ')}; after: ${loadavg().map((value) => fmt(value, 2)).join(' ')}.\n`,
     );
@@ -230,11 +241,25 @@ async function runReplicas(replicas: number, job: Omit<AppendJob, 'replica'>): P
   const children = Array.from({ length: replicas }, () =>
     fork(fileURLToPath(new URL('./audit/appender.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
   );
+  // A replica that dies fails the run instead of leaving it waiting. (A clean exit comes after its
+  // report was sent: 'exit' may be emitted before that message is read, so it is not a failure.)
+  const exited = children.map(
+    (child, replica) =>
+      new Promise<never>((_resolve, reject) => {
+        child.once('exit', (code, signal) => {
+          if (code !== 0) reject(new Error(`replica ${replica} exited (${code ?? signal}) before reporting`));
+        });
+      }),
+  );
+  for (const promise of exited) promise.catch(() => undefined);
   const next = (child: (typeof children)[number]) =>
-    new Promise<unknown>((resolve, reject) => {
-      child.once('message', resolve);
-      child.once('error', reject);
-    });
+    Promise.race([
+      new Promise<unknown>((resolve, reject) => {
+        child.once('message', resolve);
+        child.once('error', reject);
+      }),
+      exited[children.indexOf(child)]!,
+    ]);
   await Promise.all(children.map((child) => next(child)));
   const ready = children.map((child) => next(child));
   children.forEach((child, replica) => child.send({ ...job, replica } satisfies AppendJob));

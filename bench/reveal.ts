@@ -232,6 +232,15 @@ async function main(): Promise<void> {
           load: reveal(bodies, { address: noTree.address }),
           server: noTree.app,
           after: async () => {
+            // Requests the load generator gave up on at the deadline may still be appending: wait until the log stops growing.
+            let last = -1;
+            for (;;) {
+              const { rows } = await owner.pool.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM audit_log');
+              const seq = Number(rows[0]?.seq ?? 0);
+              if (seq === last) break;
+              last = seq;
+              await new Promise((resolve) => setTimeout(resolve, 250));
+            }
             await backfillAuditTree(owner.pool, { batchRows: 5_000, lockTimeoutMs: 60_000 });
           },
         };
@@ -308,7 +317,8 @@ async function main(): Promise<void> {
       const batches = between(batchesBefore, await snapshot(server.revealMetrics.auditBatchSize));
       await finish?.();
       runs.set(id, [...(runs.get(id) ?? []), { result, audit, rowsPerBatch: batches.count === 0 ? 0 : audit.count / batches.count }]);
-      log(`  → ${fmt(result.requestsPerSecond, 0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms`);
+      const failed = Object.entries(result.statuses).filter(([status]) => !status.startsWith('2'));
+      log(`  → ${fmt(result.requestsPerSecond, 0)} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms${failed.length === 0 ? '' : `; answers other than 2xx: ${failed.map(([status, count]) => `${count}× ${status}`).join(', ')}`}`);
     }
   }
 

@@ -74,8 +74,8 @@ process.once('message', (job: AppendJob) => {
       const seconds = (performance.now() - started) / 1000;
       await writer.close();
       await database.close();
-      process.send?.({ appends, batches, seconds, latenciesMs, errors } satisfies AppendResult);
-      process.disconnect();
+      // Disconnect once the report is written: a large message still queued would be lost.
+      process.send?.({ appends, batches, seconds, latenciesMs, errors } satisfies AppendResult, undefined, {}, () => process.disconnect());
     });
 });
 process.send?.('started');
