@@ -18,6 +18,8 @@ export interface RevealMetrics {
   approvalSteps: Counter<'step'>;
   approvalWebhook: Counter<'result'>;
   refusalsSummarised: Counter<'code'>;
+  /** user_logins rows read by /persons/access and /persons/erase, by the outcome of their tag check. */
+  personRows: Counter<'action' | 'authentication'>;
 }
 
 export function createRevealMetrics(): RevealMetrics {
@@ -111,6 +113,12 @@ export function createRevealMetrics(): RevealMetrics {
       name: 'tokenvault_audit_refusals_summarised_total',
       help: 'Repeated refusals counted into a summary audit row instead of a row each',
       labelNames: ['code'],
+      registers: [registry],
+    }),
+    personRows: new Counter({
+      name: 'tokenvault_person_rows_total',
+      help: 'user_logins rows read for a person request, by action and row authentication (verified, unauthenticated: ingested before it, failed: edited, not served nor erased)',
+      labelNames: ['action', 'authentication'],
       registers: [registry],
     }),
   };
