@@ -1,13 +1,18 @@
 /**
- * npm run bench:ingest [-- --messages 20000 --ips 20000 --devices 30000 --naive 3000 --pollers 8 --batch 1000 --sink-only]
+ * npm run bench:ingest [-- --messages 100000 --rtt-ms 10 --ips 20000 --devices 30000 --naive 3000 --batch 1000 --sink-only]
  *
  * Starts its own embedded PostgreSQL, an SQS emulator (child process) and a local keyring,
  * then measures, in one run, on the same synthetic messages:
- *   (a) sink only: validate + tokenise + encrypt + one transaction per batch
- *   (b) raw COPY of the same final rows into the same tables (the database's ceiling)
- *   (c) the full path: SQS → ingestor pollers → PostgreSQL → DeleteMessageBatch
- *   (d) queue only: the same pollers receiving and deleting, no processing (ceiling for c)
- *   (e) naive: one message per receive, per transaction, per delete (the baseline)
+ *   (a)  sink only: validate + tokenise + tag + encrypt + COPY, batches of --batch
+ *   (a0) the same sink without the row tag (the per-row cost of row authentication)
+ *   (b)  raw COPY of the same final rows into the same tables (the database's ceiling)
+ *   (d)  queue only, per --rtt-ms: the ingestor's transport receiving and deleting, no processing
+ *   (c)  the full path, per --rtt-ms: SQS → ingestor (adaptive receives) → PostgreSQL → DeleteMessageBatch
+ *   (e)  naive: one message per receive, per transaction, per delete (the baseline)
+ * --rtt-ms takes a list (0,10,20): the SQS traffic of (c) and (d) then goes through a proxy in
+ * this process that delays every chunk by half of it in each direction (local/delay-proxy.ts).
+ * During (c) and (d), producers in another process keep --backlog messages on the queue (a
+ * standing backlog, as on a busy queue) until all --messages are sent (bench/ingest/producer.ts).
  *
  * With --partitioning [--rows 10000000]: instead, the sink into the monthly-partitioned
  * user_logins vs an unpartitioned copy, both preloaded with --rows rows, in the same run, plus
@@ -15,27 +20,31 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import pino from 'pino';
-import { createDatabase } from '../db/client.js';
+import { createDatabase, type Database } from '../db/client.js';
 import { runMigrations } from '../db/migrate.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import { DataKeyRing } from '../lib/keys/data-key-ring.js';
 import { LocalKeyring } from '../lib/keys/local-keyring.js';
 import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
+import type { Tokenizer } from '../lib/crypto/tokens.js';
 import { KnownTokens } from '../services/ingestor/known-tokens.js';
 import type { InboundMessage } from '../services/ingestor/message.js';
 import { createSink } from '../services/ingestor/sink.js';
+import { createIngestorSqsClient } from '../services/ingestor/sqs-client.js';
+import { SqsPoller } from '../services/ingestor/sqs-poller.js';
 import { createIngestor } from '../services/ingestor/worker.js';
-import { copyFrom, copyPayload } from './ingest/copy.js';
+import { printTable } from './table.js';
+import { copyFinalRows, readFinalRows } from './ingest/copy.js';
+import { startDelayProxy } from '../local/delay-proxy.js';
 import { syntheticBodies } from './ingest/messages.js';
-import { drainQueueOnly, fillQueue, naiveConsumer } from './ingest/queue.js';
+import { fillQueue, naiveConsumer } from './ingest/queue.js';
 import { RssSampler } from './ingest/rss.js';
 
 const { values: args } = parseArgs({
@@ -44,12 +53,15 @@ const { values: args } = parseArgs({
     ips: { type: 'string', default: '20000' },
     devices: { type: 'string', default: '30000' },
     naive: { type: 'string', default: '3000' },
-    pollers: { type: 'string', default: '8' },
     batch: { type: 'string', default: '1000' },
     'sink-concurrency': { type: 'string', default: '2' },
-    // Group-commit transactions in flight per process (the sink's `writers`, INGEST_WRITERS).
+    // Group-commit transactions in flight per process (the sink's `writers`).
     writers: { type: 'string', default: '2' },
-    // Quick iterations on the storage path: only (a) and (b).
+    // Round trips added to every SQS call of (c) and (d), a comma-separated list.
+    'rtt-ms': { type: 'string', default: '0' },
+    // Messages kept on the queue by the producers during (c) and (d): a standing backlog.
+    backlog: { type: 'string', default: '5000' },
+    // Quick iterations on the storage path: only (a), (a0) and (b).
     'sink-only': { type: 'boolean', default: false },
     partitioning: { type: 'boolean', default: false },
     rows: { type: 'string', default: '10000000' },
@@ -57,15 +69,27 @@ const { values: args } = parseArgs({
 });
 const N = Number(args.messages);
 const NAIVE = Math.min(Number(args.naive), N);
-const POLLERS = Number(args.pollers);
 const BATCH = Number(args.batch);
 const SINK_CONCURRENCY = Number(args['sink-concurrency']);
 const WRITERS = Number(args.writers);
+const RTTS = args['rtt-ms'].split(',').map((value) => Number(value.trim()));
+const BACKLOG = Math.min(Number(args.backlog), N);
 const WAIT_SECONDS = 1;
+const MAX_POLLERS = 64;
 
 const rss = new RssSampler();
 const cleanups: (() => Promise<unknown>)[] = [];
 const log = (line: string) => process.stderr.write(`${line}\n`);
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+interface Phase {
+  key: string;
+  path: string;
+  messages: number;
+  seconds: number;
+  load: string;
+  detail?: string;
+}
 
 async function main(): Promise<void> {
   if (args.partitioning) {
@@ -73,24 +97,25 @@ async function main(): Promise<void> {
     await runLifecycleBench({ rows: Number(args.rows), messages: Math.min(N, 50_000), batch: BATCH, persons: 50, log });
     return;
   }
+  for (const rtt of RTTS) if (!(Number.isFinite(rtt) && rtt >= 0 && rtt <= 1000)) throw new Error(`--rtt-ms: ${args['rtt-ms']} is not a list of milliseconds from 0 to 1000`);
+  const loadAtStart = loadavg();
   const bodies = syntheticBodies({ messages: N, distinctIps: Number(args.ips), distinctDevices: Number(args.devices), malformedRate: 0.01, seed: 42 });
   const validCount = bodies.filter((body) => !body.startsWith('{"foo"')).length;
 
-  const dir = await mkdtemp(join(tmpdir(), 'tokenvault-bench-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
   log('starting PostgreSQL and the SQS emulator…');
   const postgres = await startEmbeddedPostgres({ temporaryPrefix: 'tokenvault-bench-pg-' });
   cleanups.unshift(() => postgres.stop());
   const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
   cleanups.unshift(() => owner.close());
   await runMigrations(owner);
-  const database = createDatabase({ url: postgres.url, role: 'ingestor', poolSize: Math.max(POLLERS, SINK_CONCURRENCY, WRITERS) + 2 }, { applicationName: 'bench' });
+  const database = createDatabase({ url: postgres.url, role: 'ingestor', poolSize: Math.max(SINK_CONCURRENCY, WRITERS) + 4 }, { applicationName: 'bench' });
   cleanups.unshift(() => database.close());
   const { endpoint, child } = await startSqsProcess();
   cleanups.unshift(async () => {
     child.kill('SIGTERM');
   });
-  const sqs = new SQSClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+  const sqs = new SQSClient({ region: 'us-east-1', endpoint, credentials });
   cleanups.unshift(async () => sqs.destroy());
   const keys = LocalKeyring.fromKey(randomBytes(32));
   const tokenizer = await loadActiveTokenizer(database.db, keys);
@@ -98,147 +123,231 @@ async function main(): Promise<void> {
   const truncate = () => owner.pool.query('TRUNCATE user_logins, pii_vault, quarantine');
   const counts = async () => {
     const { rows } = await owner.pool.query(
-      `SELECT (SELECT count(*) FROM user_logins)::int AS logins, (SELECT count(*) FROM pii_vault)::int AS vault, (SELECT count(*) FROM quarantine)::int AS quarantine`,
+      `SELECT (SELECT count(*) FROM user_logins)::int AS logins, (SELECT count(*) FROM pii_vault)::int AS vault, (SELECT count(*) FROM quarantine)::int AS quarantine,
+              (SELECT count(*) FROM user_logins WHERE row_mac IS NOT NULL)::int AS tagged`,
     );
-    return rows[0] as { logins: number; vault: number; quarantine: number };
+    return rows[0] as { logins: number; vault: number; quarantine: number; tagged: number };
+  };
+  const phases: Phase[] = [];
+  const measure = async (key: string, path: string, messages: number, run: () => Promise<number>, detail?: () => string): Promise<number> => {
+    rss.enter(key);
+    const seconds = await run();
+    phases.push({ key, path, messages, seconds, load: loadavg(), ...(detail === undefined ? {} : { detail: detail() }) });
+    return seconds;
   };
 
-  // (a) sink only
+  // Warm-up (JIT, data key, first partitions), not measured.
+  await runSink(database, keys, tokenizer, policy, bodies.slice(0, 2_000), true);
+  await truncate();
+
   log(`(a) sink: ${N} messages in batches of ${BATCH}, ${SINK_CONCURRENCY} concurrent, ${WRITERS} writers…`);
-  rss.enter('a sink');
+  await measure('a', '(a) sink only: validate+tokenise+tag+encrypt+COPY', N, () => runSink(database, keys, tokenizer, policy, bodies, true));
+  const afterSink = await counts();
+  check(afterSink.logins === validCount && afterSink.tagged === validCount && afterSink.quarantine === N - validCount, `sink stored ${JSON.stringify(afterSink)}`);
+
+  log('(b) COPY of the same rows…');
+  rss.enter('b read rows');
+  let payloads = await readFinalRows(owner.pool);
+  await truncate();
+  await measure('b', '(b) raw COPY of the same final rows (1 tx)', N, () => copyFinalRows(owner.pool, payloads));
+  payloads = [];
+  const afterCopy = await counts();
+  check(afterCopy.logins === afterSink.logins && afterCopy.vault === afterSink.vault, `copy stored ${JSON.stringify(afterCopy)}`);
+
+  await truncate();
+  log('(a0) sink without the row tag…');
+  await measure('a0', '(a0) sink only, without the row MAC', N, () => runSink(database, keys, tokenizer, policy, bodies, false));
+  const afterUntagged = await counts();
+  check(afterUntagged.logins === validCount && afterUntagged.tagged === 0, `untagged sink stored ${JSON.stringify(afterUntagged)}`);
+  const tagMicros = tagCostMicros(tokenizer, Math.min(N, 100_000));
+
+  if (!args['sink-only']) {
+    for (const rtt of RTTS) {
+      const proxy = await startDelayProxy(endpoint, rtt);
+      const viaProxy = createIngestorSqsClient({ region: 'us-east-1', endpoint: proxy.endpoint, maxPollers: MAX_POLLERS, credentials });
+      try {
+        // (d) queue only: the same transport, a handler that stores nothing.
+        const queueOnlyUrl = await createQueue(sqs, `bench-queue-only-${rtt}`);
+        log(`(d) producers: ${N} messages, ${BACKLOG} kept on the queue…`);
+        rss.enter('fill');
+        const queueOnlyProducer = await startProducer(endpoint, queueOnlyUrl);
+        log(`(d) queue only @ ${rtt} ms: adaptive receives + delete…`);
+        let peak = 0;
+        await measure(`d${rtt}`, `(d) queue only @ ${rtt} ms RTT: receive + delete, no processing`, N, async () => {
+          let handledCount = 0;
+          const transport = new SqsPoller({
+            sqs: viaProxy,
+            options: { queueUrl: queueOnlyUrl, batchSize: 10, waitTimeSeconds: WAIT_SECONDS, pollers: 4, maxPollers: MAX_POLLERS },
+            handleBatch: async (messages) => {
+              handledCount += messages.length;
+              return { succeeded: messages.map((message) => message.messageId) };
+            },
+          });
+          const started = performance.now();
+          transport.start();
+          while (handledCount < N) {
+            peak = Math.max(peak, transport.stats().limit);
+            await sleep(20);
+          }
+          const seconds = (performance.now() - started) / 1000;
+          await transport.stop();
+          return seconds;
+        }, () => `limit peak ${peak}`);
+        await queueOnlyProducer.done;
+
+        await truncate();
+        const fullUrl = await createQueue(sqs, `bench-full-${rtt}`);
+        log(`(c) producers: ${N} messages, ${BACKLOG} kept on the queue…`);
+        rss.enter('fill');
+        const fullProducer = await startProducer(endpoint, fullUrl);
+        log(`(c) full path @ ${rtt} ms: ingestor with adaptive receives…`);
+        let fullPeak = 0;
+        await measure(`c${rtt}`, `(c) full path @ ${rtt} ms RTT: SQS → ingestor → PG → delete`, N, async () => {
+          const ingestor = createIngestor({
+            sqs: viaProxy,
+            queueUrl: fullUrl,
+            database,
+            keys,
+            logger: pino({ level: 'warn' }),
+            options: { waitTimeSeconds: WAIT_SECONDS, maxPollers: MAX_POLLERS },
+          });
+          const started = performance.now();
+          await ingestor.start();
+          while (handled(ingestor.stats()) < N) {
+            fullPeak = Math.max(fullPeak, ingestor.stats().transport.limit);
+            await sleep(20);
+          }
+          const seconds = (performance.now() - started) / 1000;
+          await ingestor.stop();
+          return seconds;
+        }, () => `limit peak ${fullPeak}`);
+        await fullProducer.done;
+        const afterFull = await counts();
+        check(afterFull.logins === validCount && afterFull.quarantine === N - validCount, `full path stored ${JSON.stringify(afterFull)}`);
+      } finally {
+        viaProxy.destroy();
+        await proxy.close();
+      }
+    }
+
+    // (e) naive baseline, time-boxed to NAIVE messages, no added latency
+    await truncate();
+    const naiveQueueUrl = await createQueue(sqs, 'bench-naive');
+    rss.enter('fill');
+    await fillQueue(sqs, naiveQueueUrl, bodies.slice(0, NAIVE));
+    log(`(e) naive: ${NAIVE} messages one at a time…`);
+    await measure('e', '(e) naive @ 0 ms: 1 msg/receive, 1 tx, 1 delete', NAIVE, () =>
+      naiveConsumer({ sqs, queueUrl: naiveQueueUrl, total: NAIVE, database, dataKeys: new DataKeyRing(database.db, keys, policy), tokenizer }),
+    );
+  }
+  rss.enter('done');
+  rss.stop();
+  report(phases, { validCount, tagMicros, loadAtStart });
+}
+
+/** The sink over `bodies` in batches, SINK_CONCURRENCY at a time; returns seconds. */
+async function runSink(database: Database, keys: LocalKeyring, tokenizer: Tokenizer, policy: { maxUses: number; maxAgeMs: number }, bodies: readonly string[], tagged: boolean): Promise<number> {
   const sentAt = new Date();
   const inbound: InboundMessage[] = bodies.map((body) => ({ messageId: randomUUID(), body, sentAt, receiveCount: 1 }));
-  const sink = createSink({ database, dataKeys: new DataKeyRing(database.db, keys, policy), tokenizer: () => tokenizer, knownTokens: new KnownTokens(100_000), writers: WRITERS });
-  let nextBatch = 0;
-  const sinkStarted = performance.now();
+  const sink = createSink({
+    database,
+    dataKeys: new DataKeyRing(database.db, keys, policy),
+    tokenizer: () => tokenizer,
+    knownTokens: new KnownTokens(100_000),
+    writers: WRITERS,
+    authenticateRows: tagged,
+  });
+  let next = 0;
+  const started = performance.now();
   await Promise.all(
     Array.from({ length: SINK_CONCURRENCY }, async () => {
       for (;;) {
-        const start = nextBatch;
-        nextBatch += BATCH;
+        const start = next;
+        next += BATCH;
         if (start >= inbound.length) return;
         await sink.write(inbound.slice(start, start + BATCH));
       }
     }),
   );
-  const sinkSeconds = (performance.now() - sinkStarted) / 1000;
-  const afterSink = await counts();
-  check(afterSink.logins === validCount && afterSink.quarantine === N - validCount, `sink stored ${JSON.stringify(afterSink)}`);
+  return (performance.now() - started) / 1000;
+}
 
-  // (b) COPY of the same final rows
-  log('(b) COPY of the same rows…');
-  rss.enter('b copy');
-  const tables = {
-    pii_vault: 'token, field, ciphertext, data_key_id, token_key_version, created_at',
-    user_logins:
-      'message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version, app_version_major, app_version_minor, app_version_patch, create_date, sent_at, ingested_at, token_key_version',
-    quarantine: 'message_id, reasons, body_ciphertext, data_key_id, body_bytes, sent_at, receive_count, received_at',
-  } as const;
-  const payloads: { table: string; columns: string; chunks: Buffer[] }[] = [];
-  for (const [table, columns] of Object.entries(tables)) {
-    const { rows } = await owner.pool.query({ text: `SELECT ${columns} FROM ${table}`, rowMode: 'array' });
-    payloads.push({ table, columns, chunks: copyPayload(rows as unknown[][]) });
-  }
-  await truncate();
-  const copyClient = await owner.pool.connect();
-  const copyStarted = performance.now();
-  try {
-    await copyClient.query('BEGIN');
-    for (const { table, columns, chunks } of payloads) await copyFrom(copyClient, `COPY ${table} (${columns}) FROM STDIN`, chunks);
-    await copyClient.query('COMMIT');
-  } finally {
-    copyClient.release();
-  }
-  const copySeconds = (performance.now() - copyStarted) / 1000;
-  payloads.length = 0;
-  const afterCopy = await counts();
-  check(afterCopy.logins === afterSink.logins && afterCopy.vault === afterSink.vault, `copy stored ${JSON.stringify(afterCopy)}`);
+/** CPU cost of one row tag, measured alone (µs per row). */
+function tagCostMicros(tokenizer: Tokenizer, rows: number): number {
+  const ip = tokenizer.tokenizeCanonical('ip', '203.0.113.10');
+  const device = tokenizer.tokenizeCanonical('device_id', '123-45-6789');
+  const fields = Array.from({ length: rows }, (_, i) => ({
+    messageId: randomUUID(),
+    userId: randomUUID(),
+    createDate: '2026-12-01',
+    sentAtMs: 1_795_000_000_000 + i,
+    deviceType: 'android',
+    locale: i % 3 === 0 ? null : 'RU',
+    appVersion: '2.3.0',
+    maskedIp: ip,
+    maskedDeviceId: device,
+  }));
+  const started = performance.now();
+  for (const row of fields) tokenizer.rowMac.tag(row);
+  return ((performance.now() - started) * 1000) / rows;
+}
 
-  if (args['sink-only']) {
-    const fmt = (value: number) => Math.round(value).toLocaleString('en-US');
-    console.table([
-      { path: '(a) sink only', messages: N, seconds: sinkSeconds.toFixed(2), 'msg/s': fmt(N / sinkSeconds) },
-      { path: '(b) raw COPY', messages: N, seconds: copySeconds.toFixed(2), 'msg/s': fmt(N / copySeconds) },
-    ]);
-    console.log(`(a)/(b) = ${(copySeconds / sinkSeconds).toFixed(2)}`);
-    return;
-  }
-
-  // (d) queue only (before (c) so both start from a freshly filled queue)
-  const queueUrl = await createQueue(sqs, 'bench-queue-only');
-  log(`(d) filling the queue with ${N} messages…`);
-  rss.enter('fill');
-  await fillQueue(sqs, queueUrl, bodies);
-  log(`(d) queue only: ${POLLERS} pollers receive + delete…`);
-  rss.enter('d queue only');
-  const queueSeconds = await drainQueueOnly(sqs, queueUrl, N, POLLERS, WAIT_SECONDS);
-
-  // (c) full path
-  await truncate();
-  const fullQueueUrl = await createQueue(sqs, 'bench-full');
-  log(`(c) filling the queue with ${N} messages…`);
-  rss.enter('fill');
-  await fillQueue(sqs, fullQueueUrl, bodies);
-  log(`(c) full path: ingestor with ${POLLERS} pollers…`);
-  rss.enter('c full path');
-  const ingestor = createIngestor({
-    sqs,
-    queueUrl: fullQueueUrl,
-    database,
-    keys,
-    logger: pino({ level: 'warn' }),
-    options: { pollers: POLLERS, waitTimeSeconds: WAIT_SECONDS },
-  });
-  const fullStarted = performance.now();
-  await ingestor.start();
-  while (handled(ingestor.stats()) < N) await new Promise((resolve) => setTimeout(resolve, 10));
-  const fullSeconds = (performance.now() - fullStarted) / 1000;
-  await ingestor.stop();
-  const afterFull = await counts();
-  check(afterFull.logins === validCount && afterFull.quarantine === N - validCount, `full path stored ${JSON.stringify(afterFull)}`);
-
-  // (e) naive baseline, time-boxed to NAIVE messages
-  await truncate();
-  const naiveQueueUrl = await createQueue(sqs, 'bench-naive');
-  rss.enter('fill');
-  await fillQueue(sqs, naiveQueueUrl, bodies.slice(0, NAIVE));
-  log(`(e) naive: ${NAIVE} messages one at a time…`);
-  rss.enter('e naive');
-  const naiveSeconds = await naiveConsumer({
-    sqs,
-    queueUrl: naiveQueueUrl,
-    total: NAIVE,
-    database,
-    dataKeys: new DataKeyRing(database.db, keys, policy),
-    tokenizer,
-  });
-  rss.enter('done');
-  rss.stop();
-
-  const rate = (messages: number, seconds: number) => messages / seconds;
-  const a = rate(N, sinkSeconds);
-  const b = rate(N, copySeconds);
-  const c = rate(N, fullSeconds);
-  const d = rate(N, queueSeconds);
-  const e = rate(NAIVE, naiveSeconds);
+function report(phases: Phase[], facts: { validCount: number; tagMicros: number; loadAtStart: string }): void {
+  const byKey = new Map(phases.map((phase) => [phase.key, phase]));
+  const rate = (key: string) => {
+    const phase = byKey.get(key);
+    return phase === undefined ? undefined : phase.messages / phase.seconds;
+  };
   const fmt = (value: number) => Math.round(value).toLocaleString('en-US');
-  console.log(`\nbench:ingest — ${N} messages (${validCount} valid), ${args.ips} distinct IPs, ${args.devices} distinct devices, 2-core machine\n`);
-  console.table([
-    { path: '(a) sink only: validate+tokenise+encrypt+1 tx/batch', messages: N, seconds: sinkSeconds.toFixed(2), 'msg/s': fmt(a) },
-    { path: '(b) raw COPY of the same final rows (1 tx)', messages: N, seconds: copySeconds.toFixed(2), 'msg/s': fmt(b) },
-    { path: `(c) full path: SQS → ${POLLERS} pollers → PG → delete`, messages: N, seconds: fullSeconds.toFixed(2), 'msg/s': fmt(c) },
-    { path: `(d) queue only: ${POLLERS} pollers receive+delete`, messages: N, seconds: queueSeconds.toFixed(2), 'msg/s': fmt(d) },
-    { path: '(e) naive: 1 msg/receive, 1 tx, 1 delete', messages: NAIVE, seconds: naiveSeconds.toFixed(2), 'msg/s': fmt(e) },
-  ]);
-  console.log('ratios');
-  console.table([
-    { ratio: '(a)/(b) sink vs COPY', value: (a / b).toFixed(2), target: '≥ 0.5' },
-    { ratio: '(c)/(d) full path vs queue only', value: (c / d).toFixed(2), target: '≥ 0.7' },
-    { ratio: '(c)/(e) full path vs naive', value: (c / e).toFixed(1), target: '≥ 10' },
-  ]);
+  const rssByPhase = new Map(rss.summary().map((row) => [row.phase, row.max]));
+  console.log(
+    `\nbench:ingest — ${N} messages (${facts.validCount} valid), ${args.ips} distinct IPs, ${args.devices} distinct devices, batches of ${BATCH}; ` +
+      `${cpus().length} CPUs, load average at start ${facts.loadAtStart} (1/5/15 min)\n`,
+  );
+  printTable(
+    ['path', 'messages', 'seconds', 'msg/s', 'max RSS MiB', 'load avg after', 'note'],
+    phases.map((phase) => [
+      phase.path,
+      fmt(phase.messages),
+      phase.seconds.toFixed(2),
+      fmt(phase.messages / phase.seconds),
+      String(rssByPhase.get(phase.key) ?? ''),
+      phase.load,
+      phase.detail ?? '',
+    ]),
+  );
+  const ratios: string[][] = [];
+  const ratio = (name: string, value: number | undefined, target: string) => {
+    if (value !== undefined && Number.isFinite(value)) ratios.push([name, value.toFixed(2), target]);
+  };
+  const a = rate('a');
+  const a0 = rate('a0');
+  const b = rate('b');
+  ratio('(a)/(b) sink vs raw COPY', a !== undefined && b !== undefined ? a / b : undefined, '≥ 0.5');
+  for (const rtt of RTTS) {
+    const c = rate(`c${rtt}`);
+    const d = rate(`d${rtt}`);
+    ratio(`(c)/(a) full path @ ${rtt} ms vs sink only`, c !== undefined && a !== undefined ? c / a : undefined, rtt === 10 ? '≥ 0.5' : '');
+    ratio(`(c)/(d) full path @ ${rtt} ms vs queue only @ ${rtt} ms`, c !== undefined && d !== undefined ? c / d : undefined, '');
+  }
+  const e = rate('e');
+  const c0 = rate(`c${RTTS[0]}`);
+  ratio(`(c)/(e) full path @ ${RTTS[0]} ms vs naive @ 0 ms`, c0 !== undefined && e !== undefined ? c0 / e : undefined, '≥ 10');
+  ratio('(a)/(a0) sink with the row MAC vs without', a !== undefined && a0 !== undefined ? a / a0 : undefined, '');
+  console.log('\nratios (same run)');
+  printTable(['ratio', 'value', 'target'], ratios);
+  const tA = byKey.get('a');
+  const tA0 = byKey.get('a0');
+  console.log(
+    `\nrow MAC cost: ${facts.tagMicros.toFixed(2)} µs of CPU per row (HMAC-SHA256 alone)` +
+      (tA !== undefined && tA0 !== undefined ? `; sink wall time ${(((tA.seconds - tA0.seconds) * 1e6) / N).toFixed(2)} µs per message with vs without (noise included)` : ''),
+  );
   console.log(`peak RSS (process.resourceUsage().maxRSS): ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
   console.log('RSS by phase (MiB, sampled every 250 ms):');
-  console.table(rss.summary());
+  printTable(
+    ['phase', 'samples', 'first', 'min', 'max', 'last'],
+    rss.summary().map((row) => [row.phase, String(row.samples), String(row.first), String(row.min), String(row.max), String(row.last)]),
+  );
 }
 
 function handled(stats: { stored: number; quarantined: number; duplicates: number }): number {
@@ -249,10 +358,31 @@ function check(condition: boolean, what: string): void {
   if (!condition) throw new Error(`bench sanity check failed: ${what}`);
 }
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 async function createQueue(sqs: SQSClient, name: string): Promise<string> {
   const out = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: { VisibilityTimeout: '120' } }));
   if (out.QueueUrl === undefined) throw new Error('CreateQueue returned no URL');
   return out.QueueUrl;
+}
+
+/** Starts the producers (another process); resolves once the first backlog is on the queue. */
+async function startProducer(endpoint: string, queueUrl: string): Promise<{ done: Promise<void> }> {
+  const script = fileURLToPath(new URL('./ingest/producer.ts', import.meta.url));
+  const options = { endpoint, queueUrl, backlog: BACKLOG, messages: N, distinctIps: Number(args.ips), distinctDevices: Number(args.devices), malformedRate: 0.01, seed: 42 };
+  const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanups.unshift(async () => {
+    child.kill('SIGTERM');
+  });
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const exited = new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`producer exited with ${code}`)))));
+  await new Promise<void>((resolve, reject) => {
+    lines.once('line', () => resolve());
+    exited.catch(reject);
+  });
+  return { done: exited };
 }
 
 async function startSqsProcess(): Promise<{ endpoint: string; child: ChildProcess }> {

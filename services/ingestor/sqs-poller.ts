@@ -279,8 +279,9 @@ export class SqsPoller {
       return;
     }
     this.receiving -= 1;
-    this.deps.events?.onReceive?.({ durationMs: Date.now() - startedAt, messages: received.length });
-    this.changed(this.limit.completed(received.length, received.length >= this.options.batchSize, () => this.deps.memoryPressure?.() === true));
+    const durationMs = Date.now() - startedAt;
+    this.deps.events?.onReceive?.({ durationMs, messages: received.length });
+    this.changed(this.limit.completed(received.length, received.length >= this.options.batchSize, durationMs, () => this.deps.memoryPressure?.() === true));
     const messages = toPolled(received);
     if (messages.length > 0) this.track(this.handle(messages));
     // Without long polling an empty queue would be polled in a tight loop.

@@ -81,6 +81,8 @@ export interface IngestorStats {
   inFlight: number;
   tokenKeyVersion: number | undefined;
   polling: boolean;
+  /** The receive concurrency limit now, and the receives and messages in flight. */
+  transport: { limit: number; receiving: number; inFlightMessages: number };
 }
 
 
@@ -312,7 +314,14 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       return stopped;
     },
     stats() {
-      return { ...counts, inFlight, tokenKeyVersion: tokenizer.loaded ? tokenizer.current().keyVersion : undefined, polling };
+      const { limit, receiving, inFlightMessages } = poller.stats();
+      return {
+        ...counts,
+        inFlight,
+        tokenKeyVersion: tokenizer.loaded ? tokenizer.current().keyVersion : undefined,
+        polling,
+        transport: { limit, receiving, inFlightMessages },
+      };
     },
     ready() {
       return polling && !stopping && tokenizer.loaded && databaseHealthy;
