@@ -45,6 +45,7 @@ import { copyFinalRows, readFinalRows } from './ingest/copy.js';
 import { startDelayProxy } from '../local/delay-proxy.js';
 import { syntheticBodies } from './ingest/messages.js';
 import { fillQueue, naiveConsumer } from './ingest/queue.js';
+import { cpuSeconds } from './ingest/cpu.js';
 import { RssSampler } from './ingest/rss.js';
 
 const { values: args } = parseArgs({
@@ -89,6 +90,8 @@ interface Phase {
   seconds: number;
   load: string;
   detail?: string;
+  /** CPU seconds the phase cost, per process (undefined where /proc is not available). */
+  cpu: { node: number; postgres: number | undefined; sqs: number | undefined; producer: number | undefined };
 }
 
 async function main(): Promise<void> {
@@ -129,10 +132,27 @@ async function main(): Promise<void> {
     return rows[0] as { logins: number; vault: number; quarantine: number; tagged: number };
   };
   const phases: Phase[] = [];
-  const measure = async (key: string, path: string, messages: number, run: () => Promise<number>, detail?: () => string): Promise<number> => {
+  const measure = async (
+    key: string,
+    path: string,
+    messages: number,
+    run: () => Promise<number>,
+    detail?: () => string,
+    producer?: { done: Promise<number> },
+  ): Promise<number> => {
     rss.enter(key);
+    const before = { node: process.cpuUsage(), postgres: cpuSeconds(postgres.pid, true), sqs: cpuSeconds(child.pid ?? -1) };
     const seconds = await run();
-    phases.push({ key, path, messages, seconds, load: loadavg(), ...(detail === undefined ? {} : { detail: detail() }) });
+    const node = process.cpuUsage(before.node);
+    const postgresAfter = cpuSeconds(postgres.pid, true);
+    const sqsAfter = cpuSeconds(child.pid ?? -1);
+    const cpu = {
+      node: (node.user + node.system) / 1e6,
+      postgres: postgresAfter === undefined || before.postgres === undefined ? undefined : postgresAfter - before.postgres,
+      sqs: sqsAfter === undefined || before.sqs === undefined ? undefined : sqsAfter - before.sqs,
+      producer: producer === undefined ? undefined : await producer.done,
+    };
+    phases.push({ key, path, messages, seconds, load: loadavg(), cpu, ...(detail === undefined ? {} : { detail: detail() }) });
     return seconds;
   };
 
@@ -192,8 +212,7 @@ async function main(): Promise<void> {
           const seconds = (performance.now() - started) / 1000;
           await transport.stop();
           return seconds;
-        }, () => `limit peak ${peak}`);
-        await queueOnlyProducer.done;
+        }, () => `limit peak ${peak}`, queueOnlyProducer);
 
         await truncate();
         const fullUrl = await createQueue(sqs, `bench-full-${rtt}`);
@@ -220,8 +239,7 @@ async function main(): Promise<void> {
           const seconds = (performance.now() - started) / 1000;
           await ingestor.stop();
           return seconds;
-        }, () => `limit peak ${fullPeak}`);
-        await fullProducer.done;
+        }, () => `limit peak ${fullPeak}`, fullProducer);
         const afterFull = await counts();
         check(afterFull.logins === validCount && afterFull.quarantine === N - validCount, `full path stored ${JSON.stringify(afterFull)}`);
       } finally {
@@ -304,17 +322,31 @@ function report(phases: Phase[], facts: { validCount: number; tagMicros: number;
     `\nbench:ingest — ${N} messages (${facts.validCount} valid), ${args.ips} distinct IPs, ${args.devices} distinct devices, batches of ${BATCH}; ` +
       `${cpus().length} CPUs, load average at start ${facts.loadAtStart} (1/5/15 min)\n`,
   );
+  const cpuCell = (seconds: number | undefined) => (seconds === undefined ? 'n/a' : seconds.toFixed(1));
+  const perMessage = (phase: Phase) => {
+    const { node, postgres, sqs, producer } = phase.cpu;
+    return `${(((node + (postgres ?? 0) + (sqs ?? 0) + (producer ?? 0)) * 1e6) / phase.messages).toFixed(0)}`;
+  };
   printTable(
-    ['path', 'messages', 'seconds', 'msg/s', 'max RSS MiB', 'load avg after', 'note'],
+    ['path', 'messages', 'seconds', 'msg/s', 'CPU s: node', 'postgres', 'sqs', 'producers', 'CPU µs/msg', 'max RSS MiB', 'load avg after', 'note'],
     phases.map((phase) => [
       phase.path,
       fmt(phase.messages),
       phase.seconds.toFixed(2),
       fmt(phase.messages / phase.seconds),
+      cpuCell(phase.cpu.node),
+      cpuCell(phase.cpu.postgres),
+      cpuCell(phase.cpu.sqs),
+      cpuCell(phase.cpu.producer),
+      perMessage(phase),
       String(rssByPhase.get(phase.key) ?? ''),
       phase.load,
       phase.detail ?? '',
     ]),
+  );
+  console.log(
+    '(CPU s: seconds of CPU each process used during the phase — on a shared machine they say more than wall time; ' +
+      "node is this process: the sink or the ingestor, plus the bench's own loops)",
   );
   const ratios: string[][] = [];
   const ratio = (name: string, value: number | undefined, target: string) => {
@@ -368,8 +400,8 @@ async function createQueue(sqs: SQSClient, name: string): Promise<string> {
   return out.QueueUrl;
 }
 
-/** Starts the producers (another process); resolves once the first backlog is on the queue. */
-async function startProducer(endpoint: string, queueUrl: string): Promise<{ done: Promise<void> }> {
+/** Starts the producers (another process); resolves once the first backlog is on the queue. `done` gives the CPU seconds it used. */
+async function startProducer(endpoint: string, queueUrl: string): Promise<{ done: Promise<number> }> {
   const script = fileURLToPath(new URL('./ingest/producer.ts', import.meta.url));
   const options = { endpoint, queueUrl, backlog: BACKLOG, messages: N, distinctIps: Number(args.ips), distinctDevices: Number(args.devices), malformedRate: 0.01, seed: 42 };
   const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -377,12 +409,17 @@ async function startProducer(endpoint: string, queueUrl: string): Promise<{ done
     child.kill('SIGTERM');
   });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  let cpu = 0;
+  lines.on('line', (line) => {
+    const match = /^done (\S+)$/.exec(line);
+    if (match !== null) cpu = Number(match[1]);
+  });
   const exited = new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`producer exited with ${code}`)))));
   await new Promise<void>((resolve, reject) => {
     lines.once('line', () => resolve());
     exited.catch(reject);
   });
-  return { done: exited };
+  return { done: exited.then(() => cpu) };
 }
 
 async function startSqsProcess(): Promise<{ endpoint: string; child: ChildProcess }> {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, type Message, type QueueAttributeName, type SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { backoffMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
@@ -189,6 +190,8 @@ export class SqsPoller {
     this.maxInFlightMessages = Math.max(this.options.maxInFlightMessages ?? DEFAULT_MAX_IN_FLIGHT_MESSAGES, this.options.batchSize);
     this.maxInFlightBytes = this.options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES;
     this.deleter = new SqsDeleter(deps.sqs, this.queueUrl, deps.events?.onDelete);
+    // Every receive in flight listens on the one abort signal (stop() ends them all).
+    setMaxListeners(max + 8, this.abort.signal);
   }
 
   get state(): SqsPollerState {

@@ -299,12 +299,12 @@ describe('SqsPoller: the SQS transport', () => {
     client.destroy();
   });
 
-  it('imports nothing of the domain: only the SQS client, zod, the back-off, the concurrency limit and the deleter', () => {
+  it('imports nothing of the domain: only the SQS client, zod, node:events, the back-off, the concurrency limit and the deleter', () => {
     const importsOf = (file: string) => {
       const source = readFileSync(new URL(`../../../services/ingestor/${file}`, import.meta.url), 'utf8');
       return [...source.matchAll(/^import .* from '([^']+)';$/gm)].map((match) => match[1]).sort();
     };
-    expect(importsOf('sqs-poller.ts')).toEqual(['./backoff.js', './concurrency-limit.js', './sqs-deleter.js', '@aws-sdk/client-sqs', 'zod']);
+    expect(importsOf('sqs-poller.ts')).toEqual(['./backoff.js', './concurrency-limit.js', './sqs-deleter.js', '@aws-sdk/client-sqs', 'node:events', 'zod']);
     expect(importsOf('sqs-deleter.ts')).toEqual(['@aws-sdk/client-sqs']);
     expect(importsOf('concurrency-limit.ts')).toEqual([]);
     expect(importsOf('backoff.ts')).toEqual([]);
