@@ -13,7 +13,7 @@ export const INGESTOR_DEFAULTS = {
   maxPollers: 64,
   /** Messages received and not yet deleted, at most: bounds memory and what waits for the database. */
   maxInFlightMessages: 5_000,
-  maxInFlightMiB: 64,
+  maxInFlightMiB: 32,
   waitTimeSeconds: 20,
   /** Messages per receive (the SQS maximum). */
   maxMessages: 10,

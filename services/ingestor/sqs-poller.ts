@@ -130,7 +130,7 @@ const RECEIVE_ATTRIBUTES = ['SentTimestamp', 'ApproximateReceiveCount'] as const
 const DEFAULT_IDLE_PAUSE_MS = 200;
 export const DEFAULT_MAX_POLLERS = 64;
 export const DEFAULT_MAX_IN_FLIGHT_MESSAGES = 5_000;
-export const DEFAULT_MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
 
 export type SqsPollerState = 'idle' | 'polling' | 'stopping' | 'stopped';
 
@@ -299,7 +299,7 @@ export class SqsPoller {
       this.failures += 1;
       this.failedAt = Date.now();
       delayMs = backoffMs(this.backoff, this.failures);
-      this.pausedUntil = this.failedAt + delayMs;
+      this.pausedUntil = Math.max(this.pausedUntil, this.failedAt + delayMs);
       this.changed(this.limit.pushback('receive_error'));
     }
     this.deps.events?.onReceiveError?.({ error, failures: this.failures, delayMs });

@@ -30,7 +30,7 @@ describe('ingestor configuration', () => {
     });
     // Adaptive by default: nothing to set on real SQS.
     expect(config.pollers).toEqual({ initial: 4, min: 1, max: 64 });
-    expect(config.inFlight).toEqual({ messages: 5000, bytes: 64 * 1024 * 1024 });
+    expect(config.inFlight).toEqual({ messages: 5000, bytes: 32 * 1024 * 1024 });
     expect(config.tokenKeyRefreshMs).toBe(30_000);
     expect(config.metrics).toEqual({ host: '127.0.0.1', port: 9464 });
     expect(config.keyProvider).toMatchObject({ kind: 'aws-kms', keyId: 'alias/tokenvault' });
