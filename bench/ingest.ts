@@ -4,11 +4,14 @@
  * Starts its own embedded PostgreSQL, an SQS emulator (child process) and a local keyring,
  * then measures, in one run, on the same synthetic messages:
  *   (a)  sink only: validate + tokenise + tag + encrypt + COPY, batches of --batch
- *   (a0) the same sink without the row tag (the per-row cost of row authentication)
+ *   (a0) the same sink without the row tag (the per-row cost of row authentication); (a) and (a0)
+ *        run twice each, A-B-B-A, and the table shows the means
  *   (b)  raw COPY of the same final rows into the same tables (the database's ceiling)
  *   (d)  queue only, per --rtt-ms: the ingestor's transport receiving and deleting, no processing
  *   (c)  the full path, per --rtt-ms: SQS → ingestor (adaptive receives) → PostgreSQL → DeleteMessageBatch
  *   (e)  naive: one message per receive, per transaction, per delete (the baseline)
+ * --fixed-pollers N adds, per round trip, the full path with N receives in flight fixed (before
+ * they adapted, the default was 4).
  * --rtt-ms takes a list (0,10,20): the SQS traffic of (c) and (d) then goes through a proxy in
  * this process that delays every chunk by half of it in each direction (local/delay-proxy.ts).
  * During (c) and (d), producers in another process keep --backlog messages on the queue (a
@@ -62,6 +65,8 @@ const { values: args } = parseArgs({
     'rtt-ms': { type: 'string', default: '0' },
     // Messages kept on the queue by the producers during (c) and (d): a standing backlog.
     backlog: { type: 'string', default: '5000' },
+    // Also run the full path with this many receives in flight, fixed (as before they adapted: 4).
+    'fixed-pollers': { type: 'string' },
     // Quick iterations on the storage path: only (a), (a0) and (b).
     'sink-only': { type: 'boolean', default: false },
     partitioning: { type: 'boolean', default: false },
@@ -75,6 +80,7 @@ const SINK_CONCURRENCY = Number(args['sink-concurrency']);
 const WRITERS = Number(args.writers);
 const RTTS = args['rtt-ms'].split(',').map((value) => Number(value.trim()));
 const BACKLOG = Math.min(Number(args.backlog), N);
+const FIXED_POLLERS = args['fixed-pollers'] === undefined ? undefined : Number(args['fixed-pollers']);
 const WAIT_SECONDS = 1;
 const MAX_POLLERS = 64;
 
@@ -160,10 +166,19 @@ async function main(): Promise<void> {
   await runSink(database, keys, tokenizer, policy, bodies.slice(0, 2_000), true);
   await truncate();
 
-  log(`(a) sink: ${N} messages in batches of ${BATCH}, ${SINK_CONCURRENCY} concurrent, ${WRITERS} writers…`);
-  await measure('a', '(a) sink only: validate+tokenise+tag+encrypt+COPY', N, () => runSink(database, keys, tokenizer, policy, bodies, true));
+  // With and without the row tag in A-B-B-A order (first runs pay for warm-up and heap growth): the mean of each pair.
+  const sinkRuns: Record<'a' | 'a0', Phase[]> = { a: [], a0: [] };
+  for (const tagged of [true, false, false, true]) {
+    const key = tagged ? 'a' : 'a0';
+    log(`(${key}) sink${tagged ? '' : ' without the row tag'}: ${N} messages in batches of ${BATCH}, ${SINK_CONCURRENCY} concurrent, ${WRITERS} writers…`);
+    await truncate();
+    await measure(key, '', N, () => runSink(database, keys, tokenizer, policy, bodies, tagged));
+    sinkRuns[key].push(phases.pop() as Phase);
+    const stored = await counts();
+    check(stored.logins === validCount && stored.tagged === (tagged ? validCount : 0) && stored.quarantine === N - validCount, `sink stored ${JSON.stringify(stored)}`);
+  }
+  phases.push(meanOf(sinkRuns.a, 'a', '(a) sink only: validate+tokenise+tag+encrypt+COPY'), meanOf(sinkRuns.a0, 'a0', '(a0) sink only, without the row MAC'));
   const afterSink = await counts();
-  check(afterSink.logins === validCount && afterSink.tagged === validCount && afterSink.quarantine === N - validCount, `sink stored ${JSON.stringify(afterSink)}`);
 
   log('(b) COPY of the same rows…');
   rss.enter('b read rows');
@@ -173,12 +188,6 @@ async function main(): Promise<void> {
   payloads = [];
   const afterCopy = await counts();
   check(afterCopy.logins === afterSink.logins && afterCopy.vault === afterSink.vault, `copy stored ${JSON.stringify(afterCopy)}`);
-
-  await truncate();
-  log('(a0) sink without the row tag…');
-  await measure('a0', '(a0) sink only, without the row MAC', N, () => runSink(database, keys, tokenizer, policy, bodies, false));
-  const afterUntagged = await counts();
-  check(afterUntagged.logins === validCount && afterUntagged.tagged === 0, `untagged sink stored ${JSON.stringify(afterUntagged)}`);
   const tagMicros = tagCostMicros(tokenizer, Math.min(N, 100_000));
 
   if (!args['sink-only']) {
@@ -214,34 +223,38 @@ async function main(): Promise<void> {
           return seconds;
         }, () => `limit peak ${peak}`, queueOnlyProducer);
 
-        await truncate();
-        const fullUrl = await createQueue(sqs, `bench-full-${rtt}`);
-        log(`(c) producers: ${N} messages, ${BACKLOG} kept on the queue…`);
-        rss.enter('fill');
-        const fullProducer = await startProducer(endpoint, fullUrl);
-        log(`(c) full path @ ${rtt} ms: ingestor with adaptive receives…`);
-        let fullPeak = 0;
-        await measure(`c${rtt}`, `(c) full path @ ${rtt} ms RTT: SQS → ingestor → PG → delete`, N, async () => {
-          const ingestor = createIngestor({
-            sqs: viaProxy,
-            queueUrl: fullUrl,
-            database,
-            keys,
-            logger: pino({ level: 'warn' }),
-            options: { waitTimeSeconds: WAIT_SECONDS, maxPollers: MAX_POLLERS },
-          });
-          const started = performance.now();
-          await ingestor.start();
-          while (handled(ingestor.stats()) < N) {
-            fullPeak = Math.max(fullPeak, ingestor.stats().transport.limit);
-            await sleep(20);
-          }
-          const seconds = (performance.now() - started) / 1000;
-          await ingestor.stop();
-          return seconds;
-        }, () => `limit peak ${fullPeak}`, fullProducer);
-        const afterFull = await counts();
-        check(afterFull.logins === validCount && afterFull.quarantine === N - validCount, `full path stored ${JSON.stringify(afterFull)}`);
+        for (const fixed of FIXED_POLLERS === undefined ? [undefined] : [undefined, FIXED_POLLERS]) {
+          const name = fixed === undefined ? `c${rtt}` : `c${rtt}-fixed${fixed}`;
+          await truncate();
+          const fullUrl = await createQueue(sqs, `bench-full-${rtt}-${fixed ?? 'adaptive'}`);
+          log(`(c) producers: ${N} messages, ${BACKLOG} kept on the queue…`);
+          rss.enter('fill');
+          const fullProducer = await startProducer(endpoint, fullUrl);
+          log(`(c) full path @ ${rtt} ms: ingestor with ${fixed === undefined ? 'adaptive receives' : `${fixed} receives, fixed`}…`);
+          let fullPeak = 0;
+          const label = fixed === undefined ? '' : ` (${fixed} receives fixed)`;
+          await measure(name, `(c) full path @ ${rtt} ms RTT${label}: SQS → ingestor → PG → delete`, N, async () => {
+            const ingestor = createIngestor({
+              sqs: viaProxy,
+              queueUrl: fullUrl,
+              database,
+              keys,
+              logger: pino({ level: 'warn' }),
+              options: { waitTimeSeconds: WAIT_SECONDS, ...(fixed === undefined ? { maxPollers: MAX_POLLERS } : { pollers: fixed, minPollers: fixed, maxPollers: fixed }) },
+            });
+            const started = performance.now();
+            await ingestor.start();
+            while (handled(ingestor.stats()) < N) {
+              fullPeak = Math.max(fullPeak, ingestor.stats().transport.limit);
+              await sleep(20);
+            }
+            const seconds = (performance.now() - started) / 1000;
+            await ingestor.stop();
+            return seconds;
+          }, () => `limit peak ${fullPeak}`, fullProducer);
+          const afterFull = await counts();
+          check(afterFull.logins === validCount && afterFull.quarantine === N - validCount, `full path stored ${JSON.stringify(afterFull)}`);
+        }
       } finally {
         viaProxy.destroy();
         await proxy.close();
@@ -261,6 +274,23 @@ async function main(): Promise<void> {
   rss.enter('done');
   rss.stop();
   report(phases, { validCount, tagMicros, loadAtStart });
+}
+
+/** One row for several runs of a phase: mean seconds and CPU, the single runs in the note. */
+function meanOf(runs: readonly Phase[], key: string, path: string): Phase {
+  const mean = (read: (phase: Phase) => number | undefined): number | undefined => {
+    const values = runs.map(read);
+    return values.some((value) => value === undefined) ? undefined : (values as number[]).reduce((sum, value) => sum + value, 0) / values.length;
+  };
+  return {
+    key,
+    path,
+    messages: runs[0]?.messages ?? 0,
+    seconds: mean((phase) => phase.seconds) ?? 0,
+    load: runs.at(-1)?.load ?? '',
+    detail: `mean of ${runs.map((phase) => `${phase.seconds.toFixed(2)} s`).join(', ')}`,
+    cpu: { node: mean((phase) => phase.cpu.node) ?? 0, postgres: mean((phase) => phase.cpu.postgres), sqs: mean((phase) => phase.cpu.sqs), producer: undefined },
+  };
 }
 
 /** The sink over `bodies` in batches, SINK_CONCURRENCY at a time; returns seconds. */
@@ -363,6 +393,8 @@ function report(phases: Phase[], facts: { validCount: number; tagMicros: number;
     const d = rate(`d${rtt}`);
     ratio(`(c)/(a) full path @ ${rtt} ms vs sink only`, c !== undefined && a !== undefined ? c / a : undefined, rtt === 10 ? '≥ 0.5' : '');
     ratio(`(c)/(d) full path @ ${rtt} ms vs queue only @ ${rtt} ms`, c !== undefined && d !== undefined ? c / d : undefined, '');
+    const fixed = FIXED_POLLERS === undefined ? undefined : rate(`c${rtt}-fixed${FIXED_POLLERS}`);
+    ratio(`(c) adaptive vs ${FIXED_POLLERS} receives fixed @ ${rtt} ms`, c !== undefined && fixed !== undefined ? c / fixed : undefined, '');
   }
   const e = rate('e');
   const c0 = rate(`c${RTTS[0]}`);
