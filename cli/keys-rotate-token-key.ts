@@ -35,7 +35,10 @@ async function main(): Promise<number> {
       `token key v${result.version} ${result.created ? 'activated by this run' : '(resumed rotation)'}: ` +
         `${result.vaultRowsRetokenized} vault rows re-tokenised, ` +
         `${result.userLoginTokensRewritten.ip} masked_ip and ${result.userLoginTokensRewritten.device_id} masked_device_id values rewritten` +
-        (result.vaultRowsGone > 0 ? `, ${result.vaultRowsGone} vault rows erased meanwhile (not recreated)` : ''),
+        (result.vaultRowsGone > 0 ? `, ${result.vaultRowsGone} vault rows erased meanwhile (not recreated)` : '') +
+        (result.loginRowsFailedAuthentication > 0
+          ? `; ${result.loginRowsFailedAuthentication} user_logins token rewrites touched rows whose tag does not hold (edited in the database): tokens moved, tag left failing — investigate them`
+          : ''),
     );
     if (!result.completed) {
       console.log(`${result.remaining.vault} vault rows still on an older version: run the command again to resume`);

@@ -47,6 +47,10 @@ export const userLogins = pgTable(
     sentAt: timestamp('sent_at', { withTimezone: true }).notNull(),
     ingestedAt: timestamp('ingested_at', { withTimezone: true }).notNull().defaultNow(),
     tokenKeyVersion: smallint('token_key_version').notNull(),
+    // HMAC over the row's identity and token columns (lib/crypto/login-row-mac.ts), keyed from the
+    // token key of row_mac_key_version; both NULL on rows ingested before row authentication.
+    rowMac: bytea('row_mac'),
+    rowMacKeyVersion: smallint('row_mac_key_version'),
   },
   (t) => [
     primaryKey({ name: 'user_logins_pkey', columns: [t.messageId, t.createDate] }),

@@ -12,6 +12,7 @@ import { ConfigError } from '../lib/errors.js';
 import { createKeyProvider } from '../lib/keys/create-key-provider.js';
 import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
 import { loadIngestorConfig } from '../services/ingestor/config.js';
+import { createIngestorSqsClient } from '../services/ingestor/sqs-client.js';
 import { startIngestor } from '../services/ingestor/start.js';
 import type { Ingestor } from '../services/ingestor/worker.js';
 import { buildRevealApp } from '../services/reveal-api/app.js';
@@ -145,14 +146,20 @@ async function main(): Promise<void> {
 
   const ingestorDatabase = createDatabase(ingestorConfig.database, { applicationName: 'tokenvault-ingestor', logger });
   shutdown.add(() => ingestorDatabase.close());
-  const sqs = sqsClient(ingestorConfig.sqs.region, ingestorConfig.sqs.endpoint, sqsSetup.embedded);
+  const sqs = createIngestorSqsClient({
+    region: ingestorConfig.sqs.region,
+    endpoint: ingestorConfig.sqs.endpoint,
+    maxPollers: ingestorConfig.pollers.max,
+    ...(sqsSetup.embedded ? { credentials: LOCAL_AWS_CREDENTIALS } : {}),
+  });
   shutdown.add(() => sqs.destroy());
   // The same composition as the ingestor container (services/ingestor/main.ts), from the same config.
   const running = await startIngestor(ingestorConfig, { sqs, database: ingestorDatabase, keys, logger });
   const ingestor = running.ingestor;
   shutdown.add(() => running.stop());
   if (ingestorConfig.metrics !== undefined && running.health !== undefined) {
-    say(`  ingestor      ${ingestorConfig.pollers} pollers; metrics http://${ingestorConfig.metrics.host}:${running.health.port}/metrics`);
+    const { initial, min, max } = ingestorConfig.pollers;
+    say(`  ingestor      receives in flight follow latency (${initial} at start, ${min}–${max}); metrics http://${ingestorConfig.metrics.host}:${running.health.port}/metrics`);
   }
 
   await reportDrain(ingestor, sqs, ingestorConfig.sqs.queueUrl, owner);

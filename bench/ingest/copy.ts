@@ -1,89 +1,50 @@
 import type pg from 'pg';
+import { to as copyToStdout } from 'pg-copy-streams';
+import { copyIn } from '../../db/copy.js';
 
 /**
- * COPY ... FROM STDIN through node-postgres without pg-copy-streams: pg accepts any
- * "submittable" (an object with submit()) as a query and hands it the protocol messages,
- * so the CopyIn sub-protocol is a few methods. The whole payload is sent at once (bench only).
+ * The database's ceiling for the same final rows: what the sink stored, read back with COPY … TO
+ * (text format, kept as the raw chunks: no row objects in memory) and written again with one
+ * COPY … FROM per table in one transaction, after a TRUNCATE.
  */
-class CopyIn {
-  rowCount = 0;
-  private error: Error | undefined;
-  readonly done: Promise<number>;
-  private settle!: { resolve: (rows: number) => void; reject: (error: Error) => void };
+export const FINAL_ROWS = {
+  pii_vault: 'token, field, ciphertext, data_key_id, token_key_version, created_at',
+  user_logins:
+    'message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version, app_version_major, app_version_minor, app_version_patch, create_date, sent_at, ingested_at, token_key_version, row_mac, row_mac_key_version',
+  quarantine: 'message_id, reasons, body_ciphertext, data_key_id, body_bytes, sent_at, receive_count, received_at',
+} as const;
 
-  constructor(
-    readonly text: string,
-    private readonly chunks: Buffer[],
-  ) {
-    this.done = new Promise((resolve, reject) => {
-      this.settle = { resolve, reject };
-    });
-  }
-
-  submit(connection: CopyConnection): void {
-    connection.query(this.text);
-  }
-  handleCopyInResponse(connection: CopyConnection): void {
-    for (const chunk of this.chunks) connection.sendCopyFromChunk(chunk);
-    connection.endCopyFrom();
-  }
-  handleCommandComplete(message: { text?: string }): void {
-    this.rowCount = Number(/^COPY (\d+)/.exec(message.text ?? '')?.[1] ?? 0);
-  }
-  handleError(error: Error): void {
-    this.error = error;
-  }
-  handleReadyForQuery(): void {
-    if (this.error === undefined) this.settle.resolve(this.rowCount);
-    else this.settle.reject(this.error);
-  }
-  handleRowDescription(): void {}
-  handleDataRow(): void {}
-  handleEmptyQuery(): void {}
-  handleCopyData(): void {}
-  handlePortalSuspended(): void {}
+export interface CopyPayload {
+  table: string;
+  columns: string;
+  chunks: Buffer[];
 }
 
-interface CopyConnection {
-  query(text: string): void;
-  sendCopyFromChunk(chunk: Buffer): void;
-  endCopyFrom(): void;
-}
-
-export async function copyFrom(client: pg.PoolClient, text: string, chunks: Buffer[]): Promise<number> {
-  const copy = new CopyIn(text, chunks);
-  (client as unknown as { query(submittable: unknown): unknown }).query(copy);
-  return copy.done;
-}
-
-/** One value in COPY text format. */
-export function copyValue(value: unknown): string {
-  if (value === null || value === undefined) return '\\N';
-  if (Buffer.isBuffer(value)) return `\\\\x${value.toString('hex')}`;
-  if (value instanceof Date) return value.toISOString();
-  if (typeof value === 'object') return escape(JSON.stringify(value));
-  return escape(String(value));
-}
-
-function escape(text: string): string {
-  return text.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
-}
-
-/** Rows → COPY text payload in chunks of ~1 MiB. */
-export function copyPayload(rows: unknown[][]): Buffer[] {
-  const chunks: Buffer[] = [];
-  let lines: string[] = [];
-  let size = 0;
-  for (const row of rows) {
-    const line = `${row.map(copyValue).join('\t')}\n`;
-    lines.push(line);
-    size += line.length;
-    if (size > 1 << 20) {
-      chunks.push(Buffer.from(lines.join(''), 'utf8'));
-      lines = [];
-      size = 0;
+export async function readFinalRows(pool: pg.Pool): Promise<CopyPayload[]> {
+  const client = await pool.connect();
+  try {
+    const payloads: CopyPayload[] = [];
+    for (const [table, columns] of Object.entries(FINAL_ROWS)) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of client.query(copyToStdout(`COPY (SELECT ${columns} FROM ${table}) TO STDOUT`))) chunks.push(chunk as Buffer);
+      payloads.push({ table, columns, chunks });
     }
+    return payloads;
+  } finally {
+    client.release();
   }
-  if (lines.length > 0) chunks.push(Buffer.from(lines.join(''), 'utf8'));
-  return chunks;
+}
+
+/** Writes the payloads in one transaction; returns the seconds the COPYs and the COMMIT took. */
+export async function copyFinalRows(pool: pg.Pool, payloads: readonly CopyPayload[]): Promise<number> {
+  const client = await pool.connect();
+  try {
+    const started = performance.now();
+    await client.query('BEGIN');
+    for (const { table, columns, chunks } of payloads) await copyIn(client, `COPY ${table} (${columns}) FROM STDIN`, chunks);
+    await client.query('COMMIT');
+    return (performance.now() - started) / 1000;
+  } finally {
+    client.release();
+  }
 }

@@ -1,5 +1,4 @@
 import {
-  DeleteMessageBatchCommand,
   DeleteMessageCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -31,30 +30,6 @@ export async function fillQueue(sqs: SQSClient, queueUrl: string, bodies: string
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-}
-
-/** (d) The ceiling for the full path: the same pollers receiving and batch-deleting, no processing. */
-export async function drainQueueOnly(sqs: SQSClient, queueUrl: string, total: number, pollers: number, waitTimeSeconds: number): Promise<number> {
-  const seen = new Set<string>();
-  const started = performance.now();
-  const poller = async (): Promise<void> => {
-    while (seen.size < total) {
-      const out = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitTimeSeconds, AttributeNames: ATTRIBUTES }),
-      );
-      const messages = out.Messages ?? [];
-      if (messages.length === 0) continue;
-      await sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: messages.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle })),
-        }),
-      );
-      for (const message of messages) if (message.MessageId !== undefined) seen.add(message.MessageId);
-    }
-  };
-  await Promise.all(Array.from({ length: pollers }, poller));
-  return (performance.now() - started) / 1000;
 }
 
 /**

@@ -9,8 +9,13 @@ export class RssSampler {
     this.timer.unref();
   }
 
+  /**
+   * Starts a phase. With `node --expose-gc` (npm run bench:ingest) the garbage of the previous
+   * phase is collected first, so each phase's maximum is its own footprint, not its predecessor's.
+   */
   enter(phase: string): void {
     this.sample();
+    (globalThis as { gc?: () => void }).gc?.();
     this.phase = phase;
     this.sample();
   }

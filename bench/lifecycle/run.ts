@@ -157,7 +157,12 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
       access.push(performance.now() - started);
       started = performance.now();
       const rows = await withTransaction(reveal.pool, async (client) => {
-        const { rows: erased } = await client.query<{ rows_deleted: string; shredded_tokens: string[]; kept_tokens: string[] }>('SELECT * FROM person_erase($1)', [userId]);
+        // As /persons/erase does: lock and read the rows (their tags would be checked here), then erase those.
+        const { rows: held } = await client.query<{ message_id: string; create_date: string }>('SELECT message_id, create_date FROM person_erase_begin($1)', [userId]);
+        const { rows: erased } = await client.query<{ rows_deleted: string; shredded_tokens: string[]; kept_tokens: string[] }>(
+          'SELECT * FROM person_erase($1, $2::text[], $3::date[])',
+          [userId, held.map((row) => row.message_id), held.map((row) => row.create_date)],
+        );
         await insertAudit(client, [
           { action: 'person.erase', actor: 'bench', roles: ['privacy-officer'], clientAddress: null, requestId: null, purpose: 'bench', ticket: 'BENCH-1', tokens: erased[0]?.shredded_tokens ?? [], fieldCounts: {}, outcome: 'allowed', reason: null },
         ]);

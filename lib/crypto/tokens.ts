@@ -1,4 +1,5 @@
 import { createHmac, hkdfSync } from 'node:crypto';
+import { LoginRowMac } from './login-row-mac.js';
 import { canonicalValue, isPiiField, type PiiField } from './normalize.js';
 
 /**
@@ -22,12 +23,15 @@ export function parseToken(token: string): ParsedToken | undefined {
 
 export class Tokenizer {
   readonly keyVersion: number;
+  /** Authenticates user_logins rows holding this version's tokens (its own HKDF label, same root). */
+  readonly rowMac: LoginRowMac;
   private readonly subkeys: Record<PiiField, Buffer>;
 
   constructor(key: Buffer, keyVersion: number) {
     if (key.length !== 32) throw new Error('token key must be 32 bytes');
     this.keyVersion = keyVersion;
     this.subkeys = { ip: deriveSubkey(key, 'ip'), device_id: deriveSubkey(key, 'device_id') };
+    this.rowMac = new LoginRowMac(key, keyVersion);
   }
 
   /** Token of an already canonical value (see canonicalValue). */

@@ -1,5 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
-
 export interface BackoffPolicy {
   baseMs: number;
   maxMs: number;
@@ -14,13 +12,4 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 20_000 };
 export function backoffMs(policy: BackoffPolicy, failures: number, random: () => number = Math.random): number {
   const window = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(Math.max(failures - 1, 0), 30));
   return window / 2 + random() * (window / 2);
-}
-
-/** Sleeps, or returns early when the signal aborts (shutdown). */
-export async function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  try {
-    await delay(ms, undefined, { signal });
-  } catch {
-    // Aborted: the caller checks its own stop flag.
-  }
 }

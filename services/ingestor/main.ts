@@ -1,4 +1,3 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
 import { createDatabase } from '../../db/client.js';
@@ -7,6 +6,7 @@ import { processEnv } from '../../lib/config/env.js';
 import { runMain } from '../../lib/entry-point.js';
 import { createKeyProvider } from '../../lib/keys/create-key-provider.js';
 import { loadIngestorConfig, type IngestorConfig } from './config.js';
+import { createIngestorSqsClient } from './sqs-client.js';
 import { startIngestor, type RunningIngestor } from './start.js';
 
 /**
@@ -18,7 +18,7 @@ async function main(): Promise<number | void> {
   const logger = pino({ level: config.logLevel, base: { service: 'ingestor' } });
   const database = createDatabase(config.database, { applicationName: 'tokenvault-ingestor', logger });
   const keys = await createKeyProvider(config.keyProvider);
-  const sqs = new SQSClient({ region: config.sqs.region, ...(config.sqs.endpoint === undefined ? {} : { endpoint: config.sqs.endpoint }) });
+  const sqs = createIngestorSqsClient({ region: config.sqs.region, endpoint: config.sqs.endpoint, maxPollers: config.pollers.max });
 
   /** Logs why the ingestor cannot start, closes what was opened; the exit code. */
   const fail = async (message: string, error: unknown): Promise<number> => {

@@ -13,13 +13,26 @@ export interface IngestorMetrics {
   kmsCalls: Counter<'operation'>;
   inFlight: Gauge;
   deleteFailures: Counter;
+  /** SQS ReceiveMessage round trips (long-poll waits included). */
+  receiveSeconds: Histogram;
+  /** SQS DeleteMessageBatch round trips. */
+  deleteSeconds: Histogram;
+  /** Changes of the receive concurrency limit, by reason. */
+  limitChanges: Counter<'reason'>;
   /** Labelled by field name: only ever through `unknownFieldNames` (bounded). */
   unknownFields: Counter<'field'>;
   unknownFieldNames: BoundedNames;
 }
 
 /** Metrics on a registry of their own: several ingestors (tests, the embedded `npm start`) never collide. */
-export function createIngestorMetrics(registry = new Registry()): IngestorMetrics {
+/** What the transport holds now, read at scrape time. */
+export interface TransportState {
+  limit: number;
+  receiving: number;
+  inFlightMessages: number;
+}
+
+export function createIngestorMetrics(registry = new Registry(), transport?: () => TransportState): IngestorMetrics {
   const prefix = 'tokenvault_ingestor_';
   // Process and runtime metrics (CPU, memory, event-loop lag, GC), unprefixed as dashboards expect them.
   collectDefaultMetrics({ register: registry });
@@ -69,7 +82,44 @@ export function createIngestorMetrics(registry = new Registry()): IngestorMetric
       help: 'Committed messages SQS did not delete (they come back and are skipped as duplicates)',
       registers: [registry],
     }),
+    receiveSeconds: new Histogram({
+      name: `${prefix}sqs_receive_seconds`,
+      help: 'SQS ReceiveMessage round trips (an empty long poll lasts its whole wait)',
+      buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20],
+      registers: [registry],
+    }),
+    deleteSeconds: new Histogram({
+      name: `${prefix}sqs_delete_seconds`,
+      help: 'SQS DeleteMessageBatch round trips',
+      buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    limitChanges: new Counter({
+      name: `${prefix}receive_concurrency_changes_total`,
+      help: 'Changes of the receive concurrency limit: backlog (up), idle, receive_error, handler_error, memory (down)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    ...transportGauges(prefix, registry, transport),
   };
+}
+
+/** Gauges read from the transport when scraped (no bookkeeping on the hot path). */
+function transportGauges(prefix: string, registry: Registry, transport: (() => TransportState) | undefined): Record<string, never> {
+  if (transport === undefined) return {};
+  const gauge = (name: string, help: string, read: (state: TransportState) => number) =>
+    new Gauge({
+      name: `${prefix}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(transport()));
+      },
+    });
+  gauge('receive_concurrency', 'Receives the concurrency limit allows in flight now (follows latency between INGESTOR_POLLERS_MIN and _MAX)', (s) => s.limit);
+  gauge('receives_in_flight', 'SQS receives in flight now', (s) => s.receiving);
+  gauge('messages_in_flight', 'Messages received and not yet deleted (bounded by INGESTOR_MAX_IN_FLIGHT_MESSAGES)', (s) => s.inFlightMessages);
+  return {};
 }
 
 /** Counts every key-provider call, so KMS cost and outages show up in /metrics. */

@@ -33,6 +33,11 @@ export interface SinkDeps {
   writers?: number;
   /** What to do with fields a login event does not define (default drop). */
   unknownFields?: UnknownFieldPolicy;
+  /**
+   * Tag every login row (default true; lib/crypto/login-row-mac.ts). Not a setting: false only
+   * lets bench:ingest measure what the tag costs.
+   */
+  authenticateRows?: boolean;
 }
 
 export interface Sink {
@@ -49,8 +54,9 @@ const MAX_GROUP_MESSAGES = 5000;
 export const DEFAULT_WRITERS = 2;
 
 /**
- * The storage path: prepare (sink/prepare.ts) → group commit (lib/group-commit.ts, the SQL in
- * sink/sql.ts) → on a refused batch, message by message (sink/fallback.ts).
+ * The storage path: prepare (sink/prepare.ts: validate, tokenise, tag, seal) → group commit
+ * (lib/group-commit.ts; COPY-based SQL in sink/sql.ts) → on a refused batch, message by message
+ * (sink/fallback.ts).
  */
 export function createSink(deps: SinkDeps): Sink {
   const { database, dataKeys, knownTokens } = deps;
@@ -60,6 +66,7 @@ export function createSink(deps: SinkDeps): Sink {
       tokenizer: deps.tokenizer(),
       isStored: (token) => knownTokens.has(token),
       unknownFields: deps.unknownFields ?? 'drop',
+      authenticateRows: deps.authenticateRows ?? true,
       ...(forced === undefined ? {} : { forced }),
     });
     const count = sealCount(plan);

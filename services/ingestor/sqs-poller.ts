@@ -1,12 +1,23 @@
-import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type Message, type QueueAttributeName, type SQSClient } from '@aws-sdk/client-sqs';
+import { setMaxListeners } from 'node:events';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, type Message, type QueueAttributeName, type SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
-import { backoffMs, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from './backoff.js';
+import { backoffMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { ConcurrencyLimit, type LimitChange } from './concurrency-limit.js';
+import { SqsDeleter, type Acknowledgement, type DeleteCall } from './sqs-deleter.js';
+
+export type { Acknowledgement } from './sqs-deleter.js';
+export type { LimitChange } from './concurrency-limit.js';
 
 /**
- * The SQS transport, and nothing else: long-polls a queue with a few concurrent pollers, hands
- * each received batch to `handleBatch`, deletes exactly the messages the handler reports as
- * succeeded and leaves the rest to come back after the visibility timeout. It knows nothing of
- * what the messages mean (no database, no keys): the caller composes it with its own handler.
+ * The SQS transport, and nothing else: long-polls a queue with as many receives in flight as
+ * the latency needs (ConcurrencyLimit: grows while a backlog waits and throughput keeps up,
+ * shrinks on failures, memory pressure or an empty queue, within [minPollers, maxPollers]),
+ * hands each received batch to `handleBatch` at once (receives do not wait for it), deletes
+ * exactly the messages the handler reports as succeeded (SqsDeleter: DeleteMessageBatch,
+ * pooled across batches, off the receive path) and leaves the rest to come back after the
+ * visibility timeout. Messages received and not yet deleted are bounded (count and bytes):
+ * at the bound, receives wait. It knows nothing of what the messages mean (no database, no
+ * keys): the caller composes it with its own handler.
  */
 
 /** One received message, SQS attributes already read. */
@@ -20,40 +31,34 @@ export interface PolledMessage {
   receiveCount: number | undefined;
 }
 
-/** What SQS did with a batch's delete. Never thrown: a failed delete is reported here. */
-export interface Acknowledgement {
-  /** Messages (receipt handles) SQS deleted. */
-  deleted: number;
-  /** Messages SQS did not delete: they come back after the visibility timeout. */
-  failed: number;
-  /** SQS error codes of the entries it refused (when the call itself succeeded). */
-  failedCodes: string[];
-  /** Set when DeleteMessageBatch itself failed (then `failed` counts every handle). */
-  error?: unknown;
-}
-
 export interface BatchOutcome {
   /** Message ids to delete; every other message of the batch stays on the queue. */
   succeeded: Iterable<string>;
   /**
    * Called once the delete has finished (or at once when nothing is to be deleted). The poller
-   * receives its next batch without waiting for this, but stop() does wait for it.
+   * receives its next batches without waiting for this, but stop() does wait for it.
    */
   onAcknowledged?: (ack: Acknowledgement) => void;
 }
 
 /**
  * Handles one batch. Resolve with the ids that may be deleted; throw when none may (the poller
- * then backs off before its next receive, as after a receive error).
+ * then pauses its receives, backing off, and lowers its concurrency).
  */
 export type BatchHandler = (messages: PolledMessage[]) => Promise<BatchOutcome>;
 
 /** Observability hooks: the poller logs nothing itself. */
 export interface SqsPollerEvents {
-  /** A receive failed; the poller sleeps `delayMs` before trying again. */
-  onReceiveError?: (event: { poller: number; error: unknown; failures: number; delayMs: number }) => void;
+  /** A receive failed; receives pause `delayMs` before trying again. */
+  onReceiveError?: (event: { error: unknown; failures: number; delayMs: number }) => void;
   /** The handler threw (or its onAcknowledged did): nothing of the batch was deleted by that failure. */
-  onHandlerError?: (event: { poller: number; error: unknown; messageIds: string[] }) => void;
+  onHandlerError?: (event: { error: unknown; messageIds: string[] }) => void;
+  /** A receive answered (round trip, long-poll wait included). */
+  onReceive?: (event: { durationMs: number; messages: number }) => void;
+  /** A DeleteMessageBatch call finished (or failed). */
+  onDelete?: (event: DeleteCall) => void;
+  /** The concurrency limit changed. */
+  onLimitChange?: (change: LimitChange) => void;
 }
 
 /** An integer option in [min, max], with one message for a wrong type and a wrong value alike. */
@@ -62,27 +67,40 @@ const integer = (min: number, max: number) => {
   return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 };
 
-const optionsSchema = z.object({
-  queueUrl: z.url({ error: 'must be the queue URL' }),
-  /** Messages per receive: 1..10 (the SQS limit). */
-  batchSize: integer(1, 10),
-  /** Long-poll wait: 0..20 s (the SQS limit). 0 = short polling (the poller then pauses between empty receives). */
-  waitTimeSeconds: integer(0, 20),
-  /** Per-receive visibility timeout, 0..43200 s; undefined keeps the queue's own setting. */
-  visibilityTimeoutSeconds: integer(0, 43_200).optional(),
-  /** Concurrent long-pollers; each handles one batch at a time. */
-  pollers: integer(1, 64),
-  /** Back-off after a failed receive or a batch the handler failed; default DEFAULT_BACKOFF. */
-  backoff: z
-    .object({
-      baseMs: z.number({ error: 'must be a positive number of milliseconds' }).finite().positive({ error: 'must be a positive number of milliseconds' }),
-      maxMs: z.number({ error: 'must be a positive number of milliseconds' }).finite().positive({ error: 'must be a positive number of milliseconds' }),
-    })
-    .refine((policy) => policy.maxMs >= policy.baseMs, { error: 'maxMs must not be below baseMs', path: ['maxMs'] })
-    .optional(),
-  /** Pause after an empty receive when waitTimeSeconds is 0 (no long poll to wait in). */
-  idlePauseMs: integer(0, 60_000).optional(),
-});
+export const MAX_POLLERS = 256;
+
+const optionsSchema = z
+  .object({
+    queueUrl: z.url({ error: 'must be the queue URL' }),
+    /** Messages per receive: 1..10 (the SQS limit). */
+    batchSize: integer(1, 10),
+    /** Long-poll wait: 0..20 s (the SQS limit). 0 = short polling (the poller then pauses between empty receives). */
+    waitTimeSeconds: integer(0, 20),
+    /** Per-receive visibility timeout, 0..43200 s; undefined keeps the queue's own setting. */
+    visibilityTimeoutSeconds: integer(0, 43_200).optional(),
+    /** Receives in flight at start; the limit then moves between minPollers and maxPollers. */
+    pollers: integer(1, MAX_POLLERS),
+    /** Fewest receives kept in flight (default 1). */
+    minPollers: integer(1, MAX_POLLERS).optional(),
+    /** Most receives in flight (default max(pollers, 64)). */
+    maxPollers: integer(1, MAX_POLLERS).optional(),
+    /** Messages received and not yet deleted (or given back), at most; receives wait at the bound. */
+    maxInFlightMessages: integer(10, 1_000_000).optional(),
+    /** Bytes of message bodies received and not yet deleted, at most. */
+    maxInFlightBytes: integer(262_144, 2 ** 40).optional(),
+    /** Back-off after a failed receive or a batch the handler failed; default DEFAULT_BACKOFF. */
+    backoff: z
+      .object({
+        baseMs: z.number({ error: 'must be a positive number of milliseconds' }).finite().positive({ error: 'must be a positive number of milliseconds' }),
+        maxMs: z.number({ error: 'must be a positive number of milliseconds' }).finite().positive({ error: 'must be a positive number of milliseconds' }),
+      })
+      .refine((policy) => policy.maxMs >= policy.baseMs, { error: 'maxMs must not be below baseMs', path: ['maxMs'] })
+      .optional(),
+    /** Pause after an empty receive when waitTimeSeconds is 0 (no long poll to wait in). */
+    idlePauseMs: integer(0, 60_000).optional(),
+  })
+  .refine((options) => (options.minPollers ?? 1) <= options.pollers, { error: 'must not be above pollers', path: ['minPollers'] })
+  .refine((options) => options.maxPollers === undefined || options.maxPollers >= options.pollers, { error: 'must not be below pollers', path: ['maxPollers'] });
 
 export type SqsPollerOptions = z.input<typeof optionsSchema>;
 
@@ -110,65 +128,182 @@ function validate(options: SqsPollerOptions): z.output<typeof optionsSchema> {
 // SentTimestamp for the message's time, ApproximateReceiveCount for redelivery diagnostics.
 const RECEIVE_ATTRIBUTES = ['SentTimestamp', 'ApproximateReceiveCount'] as const;
 const DEFAULT_IDLE_PAUSE_MS = 200;
+export const DEFAULT_MAX_POLLERS = 64;
+export const DEFAULT_MAX_IN_FLIGHT_MESSAGES = 5_000;
+export const DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
 
 export type SqsPollerState = 'idle' | 'polling' | 'stopping' | 'stopped';
+
+export interface SqsPollerStats {
+  /** The concurrency limit: receives allowed in flight. */
+  limit: number;
+  /** Receives in flight now. */
+  receiving: number;
+  /** Batches in the handler now. */
+  handling: number;
+  /** Messages received and not yet deleted (or given back to the queue). */
+  inFlightMessages: number;
+  inFlightBytes: number;
+}
 
 export interface SqsPollerDeps {
   sqs: SQSClient;
   options: SqsPollerOptions;
   handleBatch: BatchHandler;
   events?: SqsPollerEvents;
+  /** Asked once per window of receives: true when memory is short (the limit then shrinks). */
+  memoryPressure?: () => boolean;
 }
 
 export class SqsPoller {
   readonly queueUrl: string;
   private readonly options: z.output<typeof optionsSchema>;
   private readonly backoff: BackoffPolicy;
+  private readonly limit: ConcurrencyLimit;
+  private readonly deleter: SqsDeleter;
+  private readonly maxInFlightMessages: number;
+  private readonly maxInFlightBytes: number;
   private readonly abort = new AbortController();
-  private loops: Promise<void>[] = [];
+  /** Receives and handled batches (handler, delete, acknowledgement) not finished yet. */
+  private readonly work = new Set<Promise<void>>();
   private stopped: Promise<void> | undefined;
   private current: SqsPollerState = 'idle';
+  private receiving = 0;
+  private handling = 0;
+  private inFlightMessages = 0;
+  private inFlightBytes = 0;
+  /** Consecutive failures (receive or handler); reset by a batch the handler stored. */
+  private failures = 0;
+  /** No receive starts before this (back-off after a failure, pause after an empty short poll). */
+  private pausedUntil = 0;
+  /** When the current back-off began: a receive started before it that fails is the same outage. */
+  private failedAt = Number.NEGATIVE_INFINITY;
+  private pauseTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: SqsPollerDeps) {
     this.options = validate(deps.options);
     this.queueUrl = this.options.queueUrl;
     this.backoff = this.options.backoff ?? DEFAULT_BACKOFF;
+    const min = this.options.minPollers ?? 1;
+    const max = this.options.maxPollers ?? Math.max(this.options.pollers, DEFAULT_MAX_POLLERS);
+    this.limit = new ConcurrencyLimit({ min, max, initial: this.options.pollers });
+    this.maxInFlightMessages = Math.max(this.options.maxInFlightMessages ?? DEFAULT_MAX_IN_FLIGHT_MESSAGES, this.options.batchSize);
+    this.maxInFlightBytes = this.options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES;
+    this.deleter = new SqsDeleter(deps.sqs, this.queueUrl, deps.events?.onDelete);
+    // Every receive in flight listens on the one abort signal (stop() ends them all).
+    setMaxListeners(max + 8, this.abort.signal);
   }
 
   get state(): SqsPollerState {
     return this.current;
   }
 
-  /** Starts the pollers. Idempotent; a stopped poller does not start again. */
+  stats(): SqsPollerStats {
+    return {
+      limit: this.limit.value,
+      receiving: this.receiving,
+      handling: this.handling,
+      inFlightMessages: this.inFlightMessages,
+      inFlightBytes: this.inFlightBytes,
+    };
+  }
+
+  /** Starts receiving. Idempotent; a stopped poller does not start again. */
   start(): void {
     if (this.current !== 'idle') return;
     this.current = 'polling';
-    this.loops = Array.from({ length: this.options.pollers }, (_, index) => this.pollLoop(index));
+    this.pump();
   }
 
   /**
-   * Stops receiving (waiting long polls and back-off sleeps end at once), lets every batch in
+   * Stops receiving (waiting long polls and back-off pauses end at once), lets every batch in
    * the handler finish and its delete complete, then resolves. Idempotent.
    */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.current = 'stopping';
       this.abort.abort();
-      await Promise.all(this.loops);
+      clearTimeout(this.pauseTimer);
+      while (this.work.size > 0) await Promise.all(this.work);
+      await this.deleter.idle();
       this.current = 'stopped';
     })();
     return this.stopped;
   }
 
-  /** Asks the queue itself (GetQueueAttributes), now: pollers may be in back-off for a while. */
+  /** Asks the queue itself (GetQueueAttributes), now: receives may be paused for a while. */
   async checkQueue(timeoutMs: number): Promise<void> {
     await this.deps.sqs.send(new GetQueueAttributesCommand({ QueueUrl: this.queueUrl, AttributeNames: ['QueueArn'] }), {
       abortSignal: AbortSignal.timeout(timeoutMs),
     });
   }
 
-  private get stopping(): boolean {
-    return this.current === 'stopping' || this.current === 'stopped';
+  private get polling(): boolean {
+    return this.current === 'polling';
+  }
+
+  /** Starts receives while the limit, the in-flight bounds and any pause allow. */
+  private pump(): void {
+    while (this.polling && this.receiving < this.limit.value) {
+      const now = Date.now();
+      if (now < this.pausedUntil) {
+        this.wakeAt(this.pausedUntil);
+        return;
+      }
+      // Room for a full batch, or the handler and the deletes first drain what is held.
+      if (this.inFlightMessages + this.options.batchSize > this.maxInFlightMessages || this.inFlightBytes >= this.maxInFlightBytes) return;
+      this.receiving += 1;
+      this.limit.started(this.receiving);
+      this.track(this.receiveOnce());
+    }
+  }
+
+  private wakeAt(time: number): void {
+    if (this.pauseTimer !== undefined) return;
+    this.pauseTimer = setTimeout(() => {
+      this.pauseTimer = undefined;
+      this.pump();
+    }, Math.max(0, time - Date.now()));
+  }
+
+  private track(promise: Promise<void>): void {
+    const tracked = promise.finally(() => this.work.delete(tracked));
+    this.work.add(tracked);
+  }
+
+  private async receiveOnce(): Promise<void> {
+    const startedAt = Date.now();
+    let received: Message[];
+    try {
+      received = await this.receive();
+    } catch (error) {
+      this.receiving -= 1;
+      if (this.polling) this.receiveFailed(error, startedAt);
+      return;
+    }
+    this.receiving -= 1;
+    const durationMs = Date.now() - startedAt;
+    this.deps.events?.onReceive?.({ durationMs, messages: received.length });
+    this.changed(this.limit.completed(received.length, received.length >= this.options.batchSize, durationMs, () => this.deps.memoryPressure?.() === true));
+    const messages = toPolled(received);
+    if (messages.length > 0) this.track(this.handle(messages));
+    // Without long polling an empty queue would be polled in a tight loop.
+    else if (this.options.waitTimeSeconds === 0) this.pausedUntil = Math.max(this.pausedUntil, Date.now() + (this.options.idlePauseMs ?? DEFAULT_IDLE_PAUSE_MS));
+    this.pump();
+  }
+
+  private receiveFailed(error: unknown, startedAt: number): void {
+    // Every receive in flight fails together in an outage: one failure, one pause.
+    let delayMs = Math.max(0, this.pausedUntil - Date.now());
+    if (startedAt >= this.failedAt) {
+      this.failures += 1;
+      this.failedAt = Date.now();
+      delayMs = backoffMs(this.backoff, this.failures);
+      this.pausedUntil = Math.max(this.pausedUntil, this.failedAt + delayMs);
+      this.changed(this.limit.pushback('receive_error'));
+    }
+    this.deps.events?.onReceiveError?.({ error, failures: this.failures, delayMs });
+    this.pump();
   }
 
   private async receive(): Promise<Message[]> {
@@ -187,96 +322,56 @@ export class SqsPoller {
     return out.Messages ?? [];
   }
 
-  private async pollLoop(poller: number): Promise<void> {
-    let failures = 0;
-    // The previous batch's delete, left running while this poller receives the next batch.
-    let deleting: Promise<void> = Promise.resolve();
-    try {
-      while (!this.stopping) {
-        let received: Message[];
-        try {
-          received = await this.receive();
-        } catch (error) {
-          if (this.stopping) break;
-          failures += 1;
-          const delayMs = backoffMs(this.backoff, failures);
-          this.deps.events?.onReceiveError?.({ poller, error, failures, delayMs });
-          await sleep(delayMs, this.abort.signal);
-          continue;
-        }
-        if (received.length === 0) {
-          // Without long polling an empty queue would be polled in a tight loop.
-          if (this.options.waitTimeSeconds === 0) await sleep(this.options.idlePauseMs ?? DEFAULT_IDLE_PAUSE_MS, this.abort.signal);
-          continue;
-        }
-        const messages = toPolled(received);
-        let acknowledged: Promise<void>;
-        try {
-          acknowledged = messages.length === 0 ? Promise.resolve() : (await this.handle(poller, messages)).acknowledged;
-        } catch {
-          failures += 1;
-          await sleep(backoffMs(this.backoff, failures), this.abort.signal);
-          continue;
-        }
-        failures = 0;
-        // This batch's delete has started; the poller goes on once the previous one is done
-        // (it had a receive and a handler to finish), so at most two are in flight per poller.
-        await deleting;
-        deleting = acknowledged;
-      }
-    } finally {
-      // stop() awaits the loops: every handled batch is deleted before it resolves.
-      await deleting;
-    }
-  }
-
-  /**
-   * Runs the handler; once it resolves, starts the delete and returns it, wrapped: the caller
-   * decides when to wait for it (a promise returned bare would be awaited here).
-   */
-  private async handle(poller: number, messages: PolledMessage[]): Promise<{ acknowledged: Promise<void> }> {
+  /** Runs the handler, deletes what it vouches for, reports the acknowledgement; never rejects. */
+  private async handle(messages: PolledMessage[]): Promise<void> {
     const messageIds = [...new Set(messages.map((message) => message.messageId))];
+    let held = messages.length;
+    let heldBytes = messages.reduce((sum, message) => sum + message.body.length, 0);
+    this.inFlightMessages += held;
+    this.inFlightBytes += heldBytes;
+    const release = (count: number, bytes: number) => {
+      this.inFlightMessages -= count;
+      this.inFlightBytes -= bytes;
+      held -= count;
+      heldBytes -= bytes;
+      this.pump();
+    };
+    this.handling += 1;
     let outcome: BatchOutcome;
     try {
       outcome = await this.deps.handleBatch(messages);
     } catch (error) {
-      this.deps.events?.onHandlerError?.({ poller, error, messageIds });
-      throw error;
+      this.handling -= 1;
+      this.deps.events?.onHandlerError?.({ error, messageIds });
+      this.handlerFailed();
+      release(held, heldBytes);
+      return;
     }
+    this.handling -= 1;
+    this.failures = 0;
     // Only what the handler vouches for: a message deleted before it is safe would be lost.
     const succeeded = new Set(outcome.succeeded);
-    const handles = messages.filter((message) => succeeded.has(message.messageId)).map((message) => message.receiptHandle);
-    const acknowledged = this.delete(handles)
-      .then((ack) => outcome.onAcknowledged?.(ack))
-      // Nobody awaits this promise at once: a throwing callback must not become an unhandled rejection.
-      .catch((error: unknown) => this.deps.events?.onHandlerError?.({ poller, error, messageIds }));
-    return { acknowledged };
+    const deleting = messages.filter((message) => succeeded.has(message.messageId));
+    // The others go back to the queue by themselves: they no longer count as held.
+    release(held - deleting.length, heldBytes - deleting.reduce((sum, message) => sum + message.body.length, 0));
+    const ack = await this.deleter.delete(deleting.map((message) => message.receiptHandle));
+    try {
+      outcome.onAcknowledged?.(ack);
+    } catch (error) {
+      this.deps.events?.onHandlerError?.({ error, messageIds });
+    }
+    release(held, heldBytes);
   }
 
-  /** Entry ids are indexes: SQS requires them distinct within a call, message ids may repeat. */
-  private async delete(handles: string[]): Promise<Acknowledgement> {
-    if (handles.length === 0) return { deleted: 0, failed: 0, failedCodes: [] };
-    const acknowledgement: Acknowledgement = { deleted: 0, failed: 0, failedCodes: [] };
-    // DeleteMessageBatch takes at most 10 entries (a receive returns at most 10 messages).
-    for (let start = 0; start < handles.length; start += 10) {
-      const chunk = handles.slice(start, start + 10);
-      try {
-        const out = await this.deps.sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: this.queueUrl,
-            Entries: chunk.map((ReceiptHandle, index) => ({ Id: String(index), ReceiptHandle })),
-          }),
-        );
-        const failed = out.Failed ?? [];
-        acknowledgement.deleted += chunk.length - failed.length;
-        acknowledgement.failed += failed.length;
-        acknowledgement.failedCodes.push(...failed.map((entry) => entry.Code ?? 'unknown'));
-      } catch (error) {
-        acknowledgement.failed += chunk.length;
-        acknowledgement.error ??= error;
-      }
-    }
-    return acknowledgement;
+  private handlerFailed(): void {
+    this.failures += 1;
+    this.failedAt = Date.now();
+    this.pausedUntil = Math.max(this.pausedUntil, this.failedAt + backoffMs(this.backoff, this.failures));
+    this.changed(this.limit.pushback('handler_error'));
+  }
+
+  private changed(change: LimitChange | undefined): void {
+    if (change !== undefined) this.deps.events?.onLimitChange?.(change);
   }
 }
 

@@ -26,7 +26,11 @@ export interface RunningIngestor {
 /** The worker options a validated config asks for: the one mapping from settings to the ingestor. */
 export function ingestorOptions(config: IngestorConfig): IngestorOptions {
   return {
-    pollers: config.pollers,
+    pollers: config.pollers.initial,
+    minPollers: config.pollers.min,
+    maxPollers: config.pollers.max,
+    maxInFlightMessages: config.inFlight.messages,
+    maxInFlightBytes: config.inFlight.bytes,
     waitTimeSeconds: config.sqs.waitTimeSeconds,
     ...(config.sqs.visibilityTimeoutSeconds === undefined ? {} : { visibilityTimeoutSeconds: config.sqs.visibilityTimeoutSeconds }),
     tokenKeyRefreshMs: config.tokenKeyRefreshMs,

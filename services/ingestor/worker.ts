@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -17,8 +18,16 @@ import { createSink, type Sink, type SinkResult } from './sink.js';
 import { SqsPoller, type Acknowledgement, type BatchOutcome, type PolledMessage } from './sqs-poller.js';
 
 export interface IngestorOptions {
-  /** Concurrent long-pollers (each handles one batch at a time). Default: INGESTOR_DEFAULTS. */
+  /** Receives in flight at start; the limit then follows latency between minPollers and maxPollers. Default: INGESTOR_DEFAULTS. */
   pollers?: number;
+  /** Fewest receives kept in flight. Default: INGESTOR_DEFAULTS. */
+  minPollers?: number;
+  /** Most receives in flight. Default: INGESTOR_DEFAULTS. */
+  maxPollers?: number;
+  /** Messages received and not yet deleted, at most (receives wait at the bound). Default: INGESTOR_DEFAULTS. */
+  maxInFlightMessages?: number;
+  /** Bytes of bodies received and not yet deleted, at most. Default: INGESTOR_DEFAULTS. */
+  maxInFlightBytes?: number;
   /** Long-poll wait, 0..20 s. Default: INGESTOR_DEFAULTS. */
   waitTimeSeconds?: number;
   /** Per-receive visibility timeout; default: the queue's own setting. */
@@ -72,6 +81,8 @@ export interface IngestorStats {
   inFlight: number;
   tokenKeyVersion: number | undefined;
   polling: boolean;
+  /** The receive concurrency limit now, and the receives and messages in flight. */
+  transport: { limit: number; receiving: number; inFlightMessages: number };
 }
 
 
@@ -101,6 +112,8 @@ export interface Ingestor {
 export function createIngestor(deps: IngestorDeps): Ingestor {
   const options = deps.options ?? {};
   const pollers = options.pollers ?? INGESTOR_DEFAULTS.pollers;
+  const minPollers = options.minPollers ?? Math.min(INGESTOR_DEFAULTS.minPollers, pollers);
+  const maxPollers = options.maxPollers ?? Math.max(INGESTOR_DEFAULTS.maxPollers, pollers);
   const waitTimeSeconds = options.waitTimeSeconds ?? INGESTOR_DEFAULTS.waitTimeSeconds;
   const logger = deps.logger.child({ component: 'ingestor' });
   // First: options SQS would reject stop construction here, before anything else is built.
@@ -111,25 +124,45 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       batchSize: options.maxMessages ?? INGESTOR_DEFAULTS.maxMessages,
       waitTimeSeconds,
       pollers,
+      minPollers,
+      maxPollers,
+      maxInFlightMessages: options.maxInFlightMessages ?? INGESTOR_DEFAULTS.maxInFlightMessages,
+      maxInFlightBytes: options.maxInFlightBytes ?? INGESTOR_DEFAULTS.maxInFlightMiB * 1024 * 1024,
       ...(options.visibilityTimeoutSeconds === undefined ? {} : { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds }),
       ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
     },
     handleBatch: storeBatch,
+    memoryPressure: heapShort,
     events: {
-      onReceiveError({ poller: index, error, failures }) {
+      onReceiveError({ error, failures }) {
         counts.retried += 1;
         metrics.retried.inc({ cause: 'sqs' });
-        logger.warn({ poller: index, err: errorSummary(error), failures }, 'receiving from SQS failed; backing off');
+        logger.warn({ err: errorSummary(error), failures }, 'receiving from SQS failed; backing off');
       },
       onHandlerError({ error, messageIds }) {
         // storeBatch logs its own failures; this is only reached by an unexpected throw.
         if (error instanceof BatchNotStored) return;
         logger.error({ err: errorSummary(error), messageIds }, 'after-commit step of a batch failed');
       },
+      onReceive({ durationMs }) {
+        metrics.receiveSeconds.observe(durationMs / 1000);
+      },
+      onDelete({ durationMs, entries, failed, error }) {
+        metrics.deleteSeconds.observe(durationMs / 1000);
+        if (failed === 0) return;
+        // Committed already: a message SQS did not delete comes back and is absorbed by the key (message_id).
+        metrics.deleteFailures.inc(failed);
+        if (error !== undefined) logger.warn({ err: errorSummary(error), entries, failed }, 'deleting committed messages failed; they will come back and be skipped as duplicates');
+        else logger.warn({ entries, failed }, 'SQS did not delete some committed messages; they will come back and be skipped as duplicates');
+      },
+      onLimitChange({ limit, previous, reason }) {
+        metrics.limitChanges.inc({ reason });
+        logger.debug({ limit, previous, reason }, 'receive concurrency changed');
+      },
     },
   });
 
-  const metrics = createIngestorMetrics(deps.registry);
+  const metrics = createIngestorMetrics(deps.registry, () => poller.stats());
   const keys = countingKeyProvider(deps.keys, metrics.kmsCalls);
   const dataKeys = new DataKeyRing(deps.database.db, keys, options.dataKeyPolicy ?? DEFAULT_DATA_KEY_POLICY);
   const tokenizer = new ActiveTokenKey(deps.database, keys);
@@ -183,7 +216,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       succeeded: messageIds,
       onAcknowledged(ack) {
         try {
-          recordDelete(ack, messageIds);
+          recordDelete(ack);
           record(result);
           logger.info(
             {
@@ -209,17 +242,10 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
     };
   }
 
-  /** Committed already: a message SQS did not delete comes back and is absorbed by ON CONFLICT (message_id). */
-  function recordDelete(ack: Acknowledgement, messageIds: string[]): void {
+  /** Counted for stats(); the failed calls themselves are logged and counted in onDelete. */
+  function recordDelete(ack: Acknowledgement): void {
     counts.deleted += ack.deleted;
-    if (ack.failed === 0) return;
     counts.deleteFailures += ack.failed;
-    metrics.deleteFailures.inc(ack.failed);
-    if (ack.error !== undefined) {
-      logger.warn({ err: errorSummary(ack.error), messageIds }, 'deleting committed messages failed; they will be skipped as duplicates');
-    } else {
-      logger.warn({ failed: ack.failed, codes: ack.failedCodes }, 'SQS did not delete some committed messages; they will be skipped as duplicates');
-    }
   }
 
   function record(result: SinkResult): void {
@@ -264,7 +290,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       const loaded = await tokenizer.load();
       databaseHealthy = true;
       polling = true;
-      logger.info({ pollers, waitTimeSeconds, tokenKeyVersion: loaded.keyVersion, keys: deps.keys.description }, 'ingestor started');
+      logger.info({ pollers, minPollers, maxPollers, waitTimeSeconds, tokenKeyVersion: loaded.keyVersion, keys: deps.keys.description }, 'ingestor started');
       poller.start();
       refreshTimer = setInterval(() => {
         refreshing ??= refreshTokenKey().finally(() => {
@@ -288,7 +314,14 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       return stopped;
     },
     stats() {
-      return { ...counts, inFlight, tokenKeyVersion: tokenizer.loaded ? tokenizer.current().keyVersion : undefined, polling };
+      const { limit, receiving, inFlightMessages } = poller.stats();
+      return {
+        ...counts,
+        inFlight,
+        tokenKeyVersion: tokenizer.loaded ? tokenizer.current().keyVersion : undefined,
+        polling,
+        transport: { limit, receiving, inFlightMessages },
+      };
     },
     ready() {
       return polling && !stopping && tokenizer.loaded && databaseHealthy;
@@ -312,6 +345,14 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
       });
     },
   };
+}
+
+/** The V8 heap is above this share of its limit: the poller lowers its concurrency. */
+const HEAP_PRESSURE = 0.85;
+
+function heapShort(): boolean {
+  const heap = getHeapStatistics();
+  return heap.used_heap_size > heap.heap_size_limit * HEAP_PRESSURE;
 }
 
 /** The sink refused a batch (logged and counted by the handler): the poller leaves it on the queue. */

@@ -7,6 +7,7 @@ import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-z
 import type { Database } from '../../db/client.js';
 import { ConfigError } from '../../lib/errors.js';
 import { ActiveTokenKey } from '../../lib/keys/active-token-key.js';
+import { LoginRowAuthenticator } from '../../lib/keys/login-row-keys.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import { packageInfo } from '../../lib/package-info.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
@@ -232,6 +233,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     policy,
     vault,
     tokenizer: new ActiveTokenKey(database, keys),
+    loginRows: new LoginRowAuthenticator(database.pool, keys),
     auditor,
     auditMonitor: new AuditChainMonitor(database.pool, {
       publicKey: auditSigner?.publicKey,

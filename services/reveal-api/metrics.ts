@@ -24,6 +24,8 @@ export interface RevealMetrics {
   budgetMismatch: Counter<'budget'>;
   refusalsRecovered: Counter;
   addressGuardHits: Counter<'action'>;
+  /** user_logins rows read by /persons/access and /persons/erase, by the outcome of their tag check. */
+  personRows: Counter<'action' | 'authentication'>;
 }
 
 export function createRevealMetrics(): RevealMetrics {
@@ -153,6 +155,12 @@ export function createRevealMetrics(): RevealMetrics {
       name: 'tokenvault_address_guard_hits_total',
       help: 'Requests refused before authentication because their client address sent too many requests without valid credentials',
       labelNames: ['action'],
+      registers: [registry],
+    }),
+    personRows: new Counter({
+      name: 'tokenvault_person_rows_total',
+      help: 'user_logins rows read for a person request, by action and row authentication (verified, unauthenticated: ingested before it, failed: edited, not served nor erased)',
+      labelNames: ['action', 'authentication'],
       registers: [registry],
     }),
   };

@@ -4,11 +4,12 @@ import { withTransaction } from '../../../db/transaction.js';
 import type { DataKeyPolicy } from '../../config/shared.js';
 import { seal } from '../../crypto/aead.js';
 import { isPiiField, type PiiField } from '../../crypto/normalize.js';
-import { Tokenizer } from '../../crypto/tokens.js';
+import { parseToken, Tokenizer } from '../../crypto/tokens.js';
 import { vaultAad } from '../../crypto/vault-context.js';
 import { DecryptionError, TokenvaultError } from '../../errors.js';
 import { DataKeyRing } from '../data-key-ring.js';
 import type { KeyProvider } from '../key-provider.js';
+import { LoginRowAuthenticator, toFields, type StoredLoginRow } from '../login-row-keys.js';
 import { ROTATE_TOKEN_KEY_LOCK_ID, withExclusiveJob } from './advisory-lock.js';
 import { ROTATION_DEFAULTS } from './config.js';
 
@@ -45,6 +46,12 @@ export interface RotateTokenKeyResult {
   /** Old vault rows that vanished between read and write (erased meanwhile): not recreated. */
   vaultRowsGone: number;
   userLoginTokensRewritten: Record<PiiField, number>;
+  /**
+   * user_logins rows whose tag did not hold when their tokens were rewritten (edited in the
+   * database): their tokens move like everyone's, their tag is left as it was, so they keep
+   * failing (and stay reported) instead of being re-tagged as genuine.
+   */
+  loginRowsFailedAuthentication: number;
   batches: number;
   completed: boolean;
   /** Rows still on an older version. user_logins rows whose vault value was erased stay there for good. */
@@ -99,6 +106,7 @@ async function run(database: Database, provider: KeyProvider, options: RotateTok
     vaultRowsRetokenized: 0,
     vaultRowsGone: 0,
     userLoginTokensRewritten: { ip: 0, device_id: 0 },
+    loginRowsFailedAuthentication: 0,
     batches: 0,
     completed: false,
     remaining: { vault: 0, userLogins: 0 },
@@ -112,6 +120,7 @@ async function run(database: Database, provider: KeyProvider, options: RotateTok
   if (!(await settle(version, settleSeconds - ageSeconds, options))) return finish(false);
 
   const ring = new DataKeyRing(database.db, provider, options.dataKeyPolicy);
+  const authenticator = new LoginRowAuthenticator(database.pool, provider);
   try {
     let total = (await remaining(database, version)).vault;
     let done = 0;
@@ -127,7 +136,7 @@ async function run(database: Database, provider: KeyProvider, options: RotateTok
         const rows = await oldVaultRows(database, version, after, batchSize);
         if (rows.length === 0) break;
         foundInPass = true;
-        await retokenizeBatch(database, ring, tokenizer, rows, result);
+        await retokenizeBatch(database, ring, authenticator, tokenizer, rows, result);
         result.batches += 1;
         done += rows.length;
         total = Math.max(total, done);
@@ -214,7 +223,14 @@ async function oldVaultRows(database: Database, version: number, after: string, 
   return rows;
 }
 
-async function retokenizeBatch(database: Database, ring: DataKeyRing, tokenizer: Tokenizer, rows: VaultRow[], result: RotateTokenKeyResult): Promise<void> {
+async function retokenizeBatch(
+  database: Database,
+  ring: DataKeyRing,
+  authenticator: LoginRowAuthenticator,
+  tokenizer: Tokenizer,
+  rows: VaultRow[],
+  result: RotateTokenKeyResult,
+): Promise<void> {
   // Crypto first, outside the transaction: it holds row locks only for the writes.
   const { id: dataKeyId, key } = await ring.acquire(rows.length);
   const moves = await Promise.all(
@@ -234,6 +250,8 @@ async function retokenizeBatch(database: Database, ring: DataKeyRing, tokenizer:
     }),
   );
 
+  // Every tag key unwrapped before rows are locked: no KMS round trip inside the transaction.
+  await authenticator.loadAll();
   result.vaultRowsRetokenized += await withTransaction(database.pool, async (client) => {
       // Only rows still present move: a value erased meanwhile must not come back.
       const { rows: deleted } = await client.query<{ token: string }>(
@@ -253,7 +271,7 @@ async function retokenizeBatch(database: Database, ring: DataKeyRing, tokenizer:
       for (const field of ['ip', 'device_id'] as const) {
         const of = moving.filter((m) => m.field === field);
         if (of.length === 0) continue;
-        result.userLoginTokensRewritten[field] += await rewriteLogins(client, field, of, tokenizer.keyVersion);
+        result.userLoginTokensRewritten[field] += await rewriteLogins(client, authenticator, field, of, tokenizer, result);
       }
       return moving.length;
   });
@@ -261,19 +279,66 @@ async function retokenizeBatch(database: Database, ring: DataKeyRing, tokenizer:
 
 /**
  * Rewrites one token column. A row's token_key_version moves to the new version only when
- * its other token column is already new, so the column never claims more than is true.
+ * its other token column is already new, so the column never claims more than is true. Each
+ * row's tag is checked under its own key version first: a row that verifies is tagged again
+ * under the new version (over its new tokens); a row without a tag (ingested before row
+ * authentication) stays without one; a row whose tag fails keeps that tag, so the rotation
+ * never turns an edited row into one that verifies.
  */
-async function rewriteLogins(client: PoolClient, field: PiiField, moves: { oldToken: string; newToken: string }[], version: number): Promise<number> {
+async function rewriteLogins(
+  client: PoolClient,
+  authenticator: LoginRowAuthenticator,
+  field: PiiField,
+  moves: { oldToken: string; newToken: string }[],
+  tokenizer: Tokenizer,
+  result: RotateTokenKeyResult,
+): Promise<number> {
   const column = field === 'ip' ? 'masked_ip' : 'masked_device_id';
-  const other = field === 'ip' ? 'masked_device_id' : 'masked_ip';
-  const otherPrefix = `${field === 'ip' ? 'device_id' : 'ip'}_v${version}_`;
+  const version = tokenizer.keyVersion;
+  const newTokens = new Map(moves.map((move) => [move.oldToken, move.newToken]));
+  const { rows } = await client.query<StoredLoginRow & { token_key_version: number }>(
+    `SELECT message_id, user_id, to_char(create_date, 'YYYY-MM-DD') AS create_date,
+            (extract(epoch FROM sent_at) * 1000)::text AS sent_at_ms, device_type, locale, app_version, masked_ip, masked_device_id,
+            row_mac, row_mac_key_version, token_key_version
+       FROM user_logins WHERE ${column} = ANY($1::text[])
+      ORDER BY message_id, create_date
+        FOR UPDATE`,
+    [moves.map((move) => move.oldToken)],
+  );
+  if (rows.length === 0) return 0;
+  const updates = await Promise.all(
+    rows.map(async (row) => {
+      const check = await authenticator.check(row);
+      const next: StoredLoginRow = { ...row, [column]: newTokens.get(row[column]) ?? row[column] };
+      const otherIsNew = parseToken(field === 'ip' ? next.masked_device_id : next.masked_ip)?.keyVersion === version;
+      let mac = row.row_mac;
+      let macVersion = row.row_mac_key_version;
+      const fields = toFields(next);
+      if (check.status === 'verified' && fields !== undefined) {
+        mac = tokenizer.rowMac.tag(fields);
+        macVersion = version;
+      } else if (check.status === 'failed') {
+        result.loginRowsFailedAuthentication += 1;
+      }
+      return { row, next, tokenKeyVersion: otherIsNew ? version : row.token_key_version, mac, macVersion };
+    }),
+  );
   const { rowCount } = await client.query(
     `UPDATE user_logins AS u
-        SET ${column} = m.new_token,
-            token_key_version = CASE WHEN starts_with(u.${other}, $3) THEN $4 ELSE u.token_key_version END
-       FROM unnest($1::text[], $2::text[]) AS m(old_token, new_token)
-      WHERE u.${column} = m.old_token`,
-    [moves.map((m) => m.oldToken), moves.map((m) => m.newToken), otherPrefix, version],
+        SET masked_ip = v.masked_ip, masked_device_id = v.masked_device_id, token_key_version = v.token_key_version,
+            row_mac = v.row_mac, row_mac_key_version = v.row_mac_key_version
+       FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::smallint[], $6::bytea[], $7::smallint[])
+            AS v(message_id, create_date, masked_ip, masked_device_id, token_key_version, row_mac, row_mac_key_version)
+      WHERE u.message_id = v.message_id AND u.create_date = v.create_date`,
+    [
+      updates.map((u) => u.row.message_id),
+      updates.map((u) => u.row.create_date),
+      updates.map((u) => u.next.masked_ip),
+      updates.map((u) => u.next.masked_device_id),
+      updates.map((u) => u.tokenKeyVersion),
+      updates.map((u) => u.mac),
+      updates.map((u) => u.macVersion),
+    ],
   );
   return rowCount ?? 0;
 }

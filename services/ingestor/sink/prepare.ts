@@ -23,6 +23,12 @@ export interface LoginRow {
   minor: number | null;
   patch: number | null;
   sentAtMs: number;
+  /** sentAtMs as ISO 8601 (UTC), as it is written. */
+  sentAtIso: string;
+  /** UTC day of sentAtMs (YYYY-MM-DD): the partition key, the same on every redelivery. */
+  createDate: string;
+  /** Row authentication tag (lib/crypto/login-row-mac.ts) under the batch's token key version; null only when disabled (bench). */
+  mac: Buffer | null;
 }
 
 export interface VaultRow {
@@ -69,11 +75,14 @@ export interface PlanOptions {
   unknownFields: UnknownFieldPolicy;
   /** Messages to quarantine with these reasons, without parsing them (the per-message fallback). */
   forced?: ReadonlyMap<string, QuarantineReason[]>;
+  /** Tag each login row (default true). Off only to measure what the tag costs (bench:ingest). */
+  authenticateRows?: boolean;
 }
 
 /** Validation and tokenisation: which rows a batch becomes. */
 export function planBatch(messages: readonly InboundMessage[], options: PlanOptions): BatchPlan {
   const { tokenizer } = options;
+  const authenticate = options.authenticateRows ?? true;
   const plan: BatchPlan = { droppedFields: [], logins: [], vault: [], rejected: [], tokenKeyVersion: tokenizer.keyVersion };
   const pendingTokens = new Set<string>();
   const addVault = (field: PiiField, token: string, value: string): void => {
@@ -99,7 +108,9 @@ export function planBatch(messages: readonly InboundMessage[], options: PlanOpti
     const maskedDeviceId = tokenizer.tokenizeCanonical('device_id', event.deviceId);
     addVault('ip', maskedIp, event.ip);
     addVault('device_id', maskedDeviceId, event.deviceId);
-    plan.logins.push({
+    const sentAtMs = message.sentAt.getTime();
+    const sentAtIso = message.sentAt.toISOString();
+    const row: LoginRow = {
       messageId: message.messageId,
       userId: event.userId,
       deviceType: event.deviceType,
@@ -110,8 +121,13 @@ export function planBatch(messages: readonly InboundMessage[], options: PlanOpti
       major: event.appVersionParts?.major ?? null,
       minor: event.appVersionParts?.minor ?? null,
       patch: event.appVersionParts?.patch ?? null,
-      sentAtMs: message.sentAt.getTime(),
-    });
+      sentAtMs,
+      sentAtIso,
+      createDate: sentAtIso.slice(0, 10),
+      mac: null,
+    };
+    if (authenticate) row.mac = tokenizer.rowMac.tag(row);
+    plan.logins.push(row);
   }
   return plan;
 }

@@ -1,6 +1,8 @@
 import type pg from 'pg';
+import { copyBytea, copyIn, copyNumber, copyText } from '../../../db/copy.js';
+import { sqlState } from '../../../db/errors.js';
 import { withTransaction } from '../../../db/transaction.js';
-import type { PreparedBatch, QuarantineRow, VaultRow } from './prepare.js';
+import type { LoginRow, PreparedBatch, QuarantineRow, VaultRow } from './prepare.js';
 
 /** What one batch's rows did in the database. */
 export interface Written {
@@ -9,22 +11,46 @@ export interface Written {
   quarantined: Set<string>;
 }
 
-/** One transaction for a group of batches: the vault once (merged, sorted), then each batch's rows. */
+/**
+ * The write path of a group of batches, one transaction, built on COPY (the database's fastest
+ * way in, one round trip and one parse for any number of rows):
+ * - vault values: COPY into a session-local staging table, then INSERT … SELECT … ON CONFLICT
+ *   DO NOTHING (another batch or replica often stores the same new value at the same time);
+ * - logins: COPY straight into user_logins, which is what a first delivery needs; a redelivered
+ *   message makes that COPY fail on the key (23505), and only then the group's logins go the
+ *   idempotent way (staging table, ON CONFLICT DO NOTHING), which also counts duplicates;
+ * - quarantine (rare): one INSERT … SELECT FROM unnest … ON CONFLICT DO NOTHING.
+ * Every path inserts in one global order (vault by token, logins and quarantine by message id),
+ * so concurrent writers wait for each other's new rows but do not deadlock.
+ */
 export function writeBatches(pool: pg.Pool, batches: readonly PreparedBatch[]): Promise<Written[]> {
-  return withTransaction(pool, async (client) => {
-    await insertVault(client, batches);
-    const written = await insertLoginsOf(client, batches);
-    await insertQuarantineOf(client, batches, written);
-    return written;
-  });
+  return withTransaction(
+    pool,
+    async (client) => {
+      await insertVault(client, batches);
+      const written = await insertLoginsOf(client, batches);
+      await insertQuarantineOf(client, batches, written);
+      return written;
+    },
+    { begin: STAGING_TABLES },
+  );
 }
 
-// Hot path: one INSERT ... SELECT FROM unnest(arrays) per table per batch is one round trip
-// and one plan for any number of rows (a VALUES list would need a parameter per value and a
-// new statement text for every batch size).
-// ON CONFLICT without a target: naming the column (message_id) needs SELECT on it, which the
+// Temporary (per session, no WAL), emptied at every commit or rollback; created by whichever
+// backend the transaction lands on, so a transaction-mode pooler in front changes nothing. The
+// ingestor role owns them: it needs no privilege beyond INSERT on the real tables.
+const STAGING_TABLES = `SET LOCAL client_min_messages = warning;
+CREATE TEMP TABLE IF NOT EXISTS pii_vault_stage (token text, field text, ciphertext bytea, data_key_id int, token_key_version smallint) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS user_logins_stage (batch int, ${'message_id text, user_id text, device_type text, masked_ip text, masked_device_id text, locale text, app_version text, app_version_major int, app_version_minor int, app_version_patch int, create_date date, sent_at timestamptz, token_key_version smallint, row_mac bytea, row_mac_key_version smallint'}) ON COMMIT DELETE ROWS`;
+
+const LOGIN_COLUMNS =
+  'message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version, app_version_major, app_version_minor, app_version_patch, create_date, sent_at, token_key_version, row_mac, row_mac_key_version';
+const VAULT_COLUMNS = 'token, field, ciphertext, data_key_id, token_key_version';
+const UNIQUE_VIOLATION = '23505';
+
+// ON CONFLICT without a target: naming the columns needs SELECT on them, which the
 // least-privilege ingestor role does not have. The only unique key a new row can hit is
-// message_id (user_logins, quarantine) or token (pii_vault), so the effect is the same.
+// (message_id, create_date) for user_logins, message_id for quarantine and token for pii_vault.
 async function insertVault(client: pg.PoolClient, batches: readonly PreparedBatch[]): Promise<void> {
   const byToken = new Map<string, { row: VaultRow; dataKeyId: number; tokenKeyVersion: number }>();
   for (const batch of batches) {
@@ -33,79 +59,79 @@ async function insertVault(client: pg.PoolClient, batches: readonly PreparedBatc
     }
   }
   if (byToken.size === 0) return;
-  // Sorted: every writer (other replicas too) takes the unique-index locks in the same order, so none deadlock.
-  const rows = [...byToken.values()].sort((a, b) => compare(a.row.token, b.row.token));
-  await client.query(
-    `INSERT INTO pii_vault (token, field, ciphertext, data_key_id, token_key_version)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[], $5::smallint[])
-     ON CONFLICT DO NOTHING`,
-    [
-      rows.map((r) => r.row.token),
-      rows.map((r) => r.row.field),
-      rows.map((r) => r.row.ciphertext),
-      rows.map((r) => r.dataKeyId),
-      rows.map((r) => r.tokenKeyVersion),
-    ],
-  );
+  const lines: string[] = [];
+  for (const { row, dataKeyId, tokenKeyVersion } of byToken.values()) {
+    // Tokens and field names are plain ASCII (base64url, field prefix): nothing to escape.
+    lines.push(`${row.token}\t${row.field}\t${copyBytea(row.ciphertext)}\t${dataKeyId}\t${tokenKeyVersion}\n`);
+  }
+  await copyIn(client, `COPY pii_vault_stage (${VAULT_COLUMNS}) FROM STDIN`, lines.join(''));
+  // Sorted: every writer (other replicas too) takes the unique-index locks in the same order.
+  await client.query(`INSERT INTO pii_vault (${VAULT_COLUMNS}) SELECT ${VAULT_COLUMNS} FROM pii_vault_stage ORDER BY token COLLATE "C" ON CONFLICT DO NOTHING`);
 }
 
 /**
- * All batches' rows in one statement. The ingestor role cannot read rows back (no RETURNING),
- * so per-batch counts come from rowCount: when every row was new (the normal case) each batch
- * stored all of its rows; otherwise (a redelivery in the group) the statement is undone to a
+ * All batches' logins at once. The ingestor role cannot read rows back (no RETURNING), so
+ * per-batch counts come from row counts: when the direct COPY succeeds every row was new;
+ * when the idempotent INSERT stores fewer rows than the group holds, it is undone to a
  * savepoint and repeated batch by batch to learn which batch held the duplicates.
  */
 async function insertLoginsOf(client: pg.PoolClient, batches: readonly PreparedBatch[]): Promise<Written[]> {
   const written: Written[] = batches.map(() => ({ stored: 0, quarantined: new Set<string>() }));
-  const total = batches.reduce((sum, batch) => sum + batch.logins.length, 0);
-  if (total === 0) return written;
-  if (batches.length > 1) await client.query('SAVEPOINT logins');
-  const stored = await insertLogins(client, batches);
-  if (stored === total || batches.length === 1) {
+  const rows = batches.flatMap((batch, index) => batch.logins.map((row) => ({ row, index, tokenKeyVersion: batch.tokenKeyVersion })));
+  if (rows.length === 0) return written;
+  // Sorted like the vault: concurrent writers take the unique-index locks in one order.
+  rows.sort((a, b) => compare(a.row.messageId, b.row.messageId));
+
+  await client.query('SAVEPOINT logins');
+  try {
+    await copyIn(client, `COPY user_logins (${LOGIN_COLUMNS}) FROM STDIN`, rows.map(({ row, tokenKeyVersion }) => `${loginLine(row, tokenKeyVersion)}\n`).join(''));
+    batches.forEach((batch, index) => {
+      (written[index] as Written).stored = batch.logins.length;
+    });
+    return written;
+  } catch (error) {
+    if (sqlState(error) !== UNIQUE_VIOLATION) throw error;
+    // A redelivery: some row is already stored. The same rows, the idempotent way.
+    await client.query('ROLLBACK TO SAVEPOINT logins');
+  }
+  await copyIn(
+    client,
+    `COPY user_logins_stage (batch, ${LOGIN_COLUMNS}) FROM STDIN`,
+    rows.map(({ row, index, tokenKeyVersion }) => `${index}\t${loginLine(row, tokenKeyVersion)}\n`).join(''),
+  );
+  if (batches.length > 1) await client.query('SAVEPOINT logins_staged');
+  const stored = await insertStagedLogins(client, undefined);
+  if (stored === rows.length || batches.length === 1) {
     batches.forEach((batch, index) => {
       (written[index] as Written).stored = batches.length === 1 ? stored : batch.logins.length;
     });
     return written;
   }
-  await client.query('ROLLBACK TO SAVEPOINT logins');
-  for (const [index, batch] of batches.entries()) (written[index] as Written).stored = await insertLogins(client, [batch]);
+  await client.query('ROLLBACK TO SAVEPOINT logins_staged');
+  for (const [index, batch] of batches.entries()) {
+    if (batch.logins.length > 0) (written[index] as Written).stored = await insertStagedLogins(client, index);
+  }
   return written;
 }
 
-async function insertLogins(client: pg.PoolClient, batches: readonly PreparedBatch[]): Promise<number> {
-  const rows = batches.flatMap((batch) => batch.logins.map((row) => ({ ...row, tokenKeyVersion: batch.tokenKeyVersion })));
-  if (rows.length === 0) return 0;
-  // Sorted like the vault: concurrent writers take the unique-index locks in one order.
-  rows.sort((a, b) => compare(a.messageId, b.messageId));
+async function insertStagedLogins(client: pg.PoolClient, batch: number | undefined): Promise<number> {
   const { rowCount } = await client.query(
-    `INSERT INTO user_logins (message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version,
-                              app_version_major, app_version_minor, app_version_patch, create_date, sent_at, token_key_version)
-     SELECT message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version, major, minor, patch,
-            (sent_at AT TIME ZONE 'UTC')::date, sent_at, token_key_version
-     FROM (
-       SELECT u.*, timestamptz 'epoch' + sent_ms * interval '1 millisecond' AS sent_at
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                   $8::int[], $9::int[], $10::int[], $11::bigint[], $12::smallint[])
-            AS u(message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version, major, minor, patch, sent_ms,
-                 token_key_version)
-     ) AS rows
+    `INSERT INTO user_logins (${LOGIN_COLUMNS})
+     SELECT ${LOGIN_COLUMNS} FROM user_logins_stage ${batch === undefined ? '' : 'WHERE batch = $1'}
+     ORDER BY message_id COLLATE "C"
      ON CONFLICT DO NOTHING`,
-    [
-      rows.map((r) => r.messageId),
-      rows.map((r) => r.userId),
-      rows.map((r) => r.deviceType),
-      rows.map((r) => r.maskedIp),
-      rows.map((r) => r.maskedDeviceId),
-      rows.map((r) => r.locale),
-      rows.map((r) => r.appVersion),
-      rows.map((r) => r.major),
-      rows.map((r) => r.minor),
-      rows.map((r) => r.patch),
-      rows.map((r) => r.sentAtMs),
-      rows.map((r) => r.tokenKeyVersion),
-    ],
+    batch === undefined ? [] : [batch],
   );
   return rowCount ?? 0;
+}
+
+/** One login in COPY text format, columns as LOGIN_COLUMNS. Tokens are base64url: never escaped. */
+function loginLine(row: LoginRow, tokenKeyVersion: number): string {
+  return (
+    `${copyText(row.messageId)}\t${copyText(row.userId)}\t${copyText(row.deviceType)}\t${row.maskedIp}\t${row.maskedDeviceId}\t` +
+    `${copyText(row.locale)}\t${copyText(row.appVersion)}\t${copyNumber(row.major)}\t${copyNumber(row.minor)}\t${copyNumber(row.patch)}\t` +
+    `${row.createDate}\t${row.sentAtIso}\t${tokenKeyVersion}\t${copyBytea(row.mac)}\t${row.mac === null ? '\\N' : tokenKeyVersion}`
+  );
 }
 
 /**
@@ -149,6 +175,7 @@ async function insertQuarantine(client: pg.PoolClient, unsorted: readonly { row:
   return rowCount ?? 0;
 }
 
+/** Code-unit order, as COLLATE "C" sorts ASCII ids and tokens. */
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -12,6 +12,7 @@ import type { Auditor } from '../http/auditor.js';
 import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';
 import type { ActiveTokenKey } from '../../../lib/keys/active-token-key.js';
+import type { LoginRowAuthenticator } from '../../../lib/keys/login-row-keys.js';
 import type { Vault } from '../vault/vault.js';
 import type { SignedTreeSize } from '../../../lib/audit/signed-tree.js';
 
@@ -21,6 +22,8 @@ export interface RouteContext {
   policy: Policy;
   vault: Vault;
   tokenizer: ActiveTokenKey;
+  /** Checks the tags of user_logins rows before a person request serves or erases them. */
+  loginRows: LoginRowAuthenticator;
   auditor: Auditor;
   /** Incremental, single-flight verification of the stored log against its checkpoints. */
   auditMonitor: AuditChainMonitor;

@@ -28,7 +28,9 @@ describe('ingestor configuration', () => {
       waitTimeSeconds: 20,
       visibilityTimeoutSeconds: undefined,
     });
-    expect(config.pollers).toBe(4);
+    // Adaptive by default: nothing to set on real SQS.
+    expect(config.pollers).toEqual({ initial: 4, min: 1, max: 64 });
+    expect(config.inFlight).toEqual({ messages: 5000, bytes: 32 * 1024 * 1024 });
     expect(config.tokenKeyRefreshMs).toBe(30_000);
     expect(config.metrics).toEqual({ host: '127.0.0.1', port: 9464 });
     expect(config.keyProvider).toMatchObject({ kind: 'aws-kms', keyId: 'alias/tokenvault' });
@@ -58,6 +60,12 @@ describe('ingestor configuration', () => {
     ['KMS_KEY_ID', { ...minimal, KMS_KEY_ID: undefined }],
     ['SQS_QUEUE_URL', { ...minimal, SQS_QUEUE_URL: 'not a url' }],
     ['INGESTOR_POLLERS', { ...minimal, INGESTOR_POLLERS: '0' }],
+    ['INGESTOR_POLLERS', { ...minimal, INGESTOR_POLLERS: '65' }],
+    ['INGESTOR_POLLERS', { ...minimal, INGESTOR_POLLERS_MIN: '5' }],
+    ['INGESTOR_POLLERS_MIN', { ...minimal, INGESTOR_POLLERS_MIN: '10', INGESTOR_POLLERS_MAX: '8' }],
+    ['INGESTOR_POLLERS_MAX', { ...minimal, INGESTOR_POLLERS_MAX: '257' }],
+    ['INGESTOR_MAX_IN_FLIGHT_MESSAGES', { ...minimal, INGESTOR_MAX_IN_FLIGHT_MESSAGES: '5' }],
+    ['INGESTOR_MAX_IN_FLIGHT_MIB', { ...minimal, INGESTOR_MAX_IN_FLIGHT_MIB: '0' }],
     ['SQS_WAIT_TIME_SECONDS', { ...minimal, SQS_WAIT_TIME_SECONDS: '21' }],
     ['INGEST_UNKNOWN_FIELDS', { ...minimal, INGEST_UNKNOWN_FIELDS: 'ignore' }],
   ])('names %s when it is missing or invalid', (setting, env) => {

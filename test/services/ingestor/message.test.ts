@@ -31,6 +31,30 @@ describe('login event validation', () => {
     );
   });
 
+  it('accepts on its fast path exactly what the schema accepts, with the same event, and leaves every refusal to the schema', () => {
+    const { locale: _omitted, ...withoutLocale } = valid;
+    const texts = ['', 'a', ' padded ', 'x'.repeat(32), 'x'.repeat(33), 'x'.repeat(128), 'x'.repeat(129), 'tab\there', 'nul\u0000', 'del\u007f', 'c1\u0085', 'lone\ud800', 'pair\ud83d\ude00', 'back\\slash', 'ünïcode', 0, true, null, [], {}];
+    const ips = ['199.172.111.135', ' 10.0.0.1 ', '010.0.0.1', '2001:0DB8::0001', '::ffff:1.2.3.4', 'fe80::1%eth0', 'not an ip', ''];
+    const devices = ['593-47-5928', '  593-47-5928  ', '   ', ''];
+    const bodies: string[] = [JSON.stringify(withoutLocale), body({ locale: null }), body({ extra: 1 }), JSON.stringify(valid).replace('{', '{"__proto__":1,')];
+    for (const field of ['user_id', 'app_version', 'device_type', 'ip', 'locale', 'device_id']) {
+      for (const value of texts) bodies.push(body({ [field]: value }));
+    }
+    for (const ip of ips) bodies.push(body({ ip }));
+    for (const device_id of devices) bodies.push(body({ device_id }));
+    let accepted = 0;
+    for (const raw of bodies) {
+      for (const unknownFields of ['drop', 'quarantine'] as const) {
+        const fast = parseLoginEvent(raw, { unknownFields });
+        expect(fast, raw).toEqual(parseLoginEvent(raw, { unknownFields, fastPath: false }));
+        if (fast.ok) accepted += 1;
+      }
+    }
+    // Both outcomes were exercised.
+    expect(accepted).toBeGreaterThan(20);
+    expect(accepted).toBeLessThan(bodies.length * 2 - 20);
+  });
+
   it('treats a null or missing locale as no locale', () => {
     const withNull = parseLoginEvent(body({ locale: null }));
     const { locale: _omitted, ...rest } = valid;

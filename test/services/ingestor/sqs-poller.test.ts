@@ -168,28 +168,53 @@ describe('SqsPoller: the SQS transport', () => {
     const gate = new Promise<void>((resolve) => (release = resolve));
     let calls = 0;
     let acknowledged: Acknowledgement | undefined;
-    const transport = poller(queueUrl, async (messages) => {
-      calls += 1;
-      await gate;
-      return { succeeded: messages.map((message) => message.messageId), onAcknowledged: (ack) => void (acknowledged = ack) };
-    });
-    transport.start();
-    await waitFor(() => calls === 1, 'the batch in the handler');
-    let stopped = false;
-    const stopping = transport.stop().then(() => {
-      stopped = true;
-    });
-    expect(transport.state).toBe('stopping');
-    // The handler still holds the batch: stop() cannot have resolved, and the message is not deleted.
-    await waitFor(async () => (await sqs.remaining(queueUrl)) === 1, 'the message still on the queue');
-    expect(stopped).toBe(false);
-    await sqs.send(queueUrl, ['sent after stop()']);
-    release();
-    await stopping;
-    expect(transport.state).toBe('stopped');
-    expect(acknowledged).toEqual({ deleted: 1, failed: 0, failedCodes: [] });
-    expect(calls).toBe(1);
-    expect(await visibleBodies(queueUrl)).toEqual(['sent after stop()']);
+    // Every ReceiveMessage the poller sends, counted as it leaves (the real client, one middleware).
+    const counting = new SQSClient({ region: 'us-east-1', endpoint: sqs.server.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    let receivesSent = 0;
+    counting.middlewareStack.add(
+      (next, context) => (args) => {
+        if (context.commandName === 'ReceiveMessageCommand') receivesSent += 1;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countReceives' },
+    );
+    try {
+      const transport = poller(
+        queueUrl,
+        async (messages) => {
+          calls += 1;
+          await gate;
+          return { succeeded: messages.map((message) => message.messageId), onAcknowledged: (ack) => void (acknowledged = ack) };
+        },
+        {},
+        counting,
+      );
+      transport.start();
+      await waitFor(() => calls === 1, 'the batch in the handler');
+      let stopped = false;
+      const stopping = transport.stop().then(() => {
+        stopped = true;
+      });
+      const sentBeforeStop = receivesSent;
+      expect(transport.state).toBe('stopping');
+      // The handler still holds the batch: stop() cannot have resolved, and the message is not deleted.
+      await waitFor(async () => (await sqs.remaining(queueUrl)) === 1, 'the message still on the queue');
+      expect(stopped).toBe(false);
+      await sqs.send(queueUrl, ['sent after stop()']);
+      release();
+      await stopping;
+      expect(transport.state).toBe('stopped');
+      expect(acknowledged).toEqual({ deleted: 1, failed: 0, failedCodes: [] });
+      // Nothing more handled, no receive sent after stop() (the long poll in flight was abandoned),
+      // and the message sent afterwards is still on the queue (visible, or back after its visibility
+      // timeout if the abandoned long poll took it server-side).
+      expect(calls).toBe(1);
+      expect(receivesSent).toBe(sentBeforeStop);
+      expect(transport.stats()).toMatchObject({ receiving: 0, handling: 0, inFlightMessages: 0 });
+      expect(await sqs.remaining(queueUrl)).toBe(1);
+    } finally {
+      counting.destroy();
+    }
   });
 
   it('goes idle → polling → stopping → stopped once: start() and stop() are idempotent and a stopped poller stays stopped', async () => {
@@ -252,7 +277,9 @@ describe('SqsPoller: the SQS transport', () => {
     ['batchSize', { batchSize: 2.5 }, /option batchSize: .*\(got 2.5\)/],
     ['waitTimeSeconds', { waitTimeSeconds: 21 }, /option waitTimeSeconds: must be an integer from 0 to 20 \(got 21\)/],
     ['visibilityTimeoutSeconds', { visibilityTimeoutSeconds: -1 }, /option visibilityTimeoutSeconds: must be an integer from 0 to 43200/],
-    ['pollers', { pollers: 0 }, /option pollers: must be an integer from 1 to 64 \(got 0\)/],
+    ['pollers', { pollers: 0 }, /option pollers: must be an integer from 1 to 256 \(got 0\)/],
+    ['minPollers', { pollers: 2, minPollers: 3 }, /option minPollers: must not be above pollers/],
+    ['maxPollers', { pollers: 4, maxPollers: 3 }, /option maxPollers: must not be below pollers/],
     ['pollers', { pollers: Number.NaN }, /option pollers: /],
     ['backoff.baseMs', { backoff: { baseMs: 0, maxMs: 100 } }, /option backoff\.baseMs: must be a positive number/],
     ['backoff.maxMs', { backoff: { baseMs: 100, maxMs: 50 } }, /option backoff\.maxMs: maxMs must not be below baseMs/],
@@ -272,11 +299,14 @@ describe('SqsPoller: the SQS transport', () => {
     client.destroy();
   });
 
-  it('imports nothing of the domain: only the SQS client, zod and the back-off', () => {
-    const source = readFileSync(new URL('../../../services/ingestor/sqs-poller.ts', import.meta.url), 'utf8');
-    const imports = [...source.matchAll(/^import .* from '([^']+)';$/gm)].map((match) => match[1]).sort();
-    expect(imports).toEqual(['./backoff.js', '@aws-sdk/client-sqs', 'zod']);
-    const backoff = readFileSync(new URL('../../../services/ingestor/backoff.ts', import.meta.url), 'utf8');
-    expect([...backoff.matchAll(/^import .* from '([^']+)';$/gm)].map((match) => match[1])).toEqual(['node:timers/promises']);
+  it('imports nothing of the domain: only the SQS client, zod, node:events, the back-off, the concurrency limit and the deleter', () => {
+    const importsOf = (file: string) => {
+      const source = readFileSync(new URL(`../../../services/ingestor/${file}`, import.meta.url), 'utf8');
+      return [...source.matchAll(/^import .* from '([^']+)';$/gm)].map((match) => match[1]).sort();
+    };
+    expect(importsOf('sqs-poller.ts')).toEqual(['./backoff.js', './concurrency-limit.js', './sqs-deleter.js', '@aws-sdk/client-sqs', 'node:events', 'zod']);
+    expect(importsOf('sqs-deleter.ts')).toEqual(['@aws-sdk/client-sqs']);
+    expect(importsOf('concurrency-limit.ts')).toEqual([]);
+    expect(importsOf('backoff.ts')).toEqual([]);
   });
 });

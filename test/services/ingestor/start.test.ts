@@ -13,6 +13,10 @@ describe('ingestorOptions', () => {
     const config = loadIngestorConfig({
       ...BASE,
       INGESTOR_POLLERS: '3',
+      INGESTOR_POLLERS_MIN: '2',
+      INGESTOR_POLLERS_MAX: '40',
+      INGESTOR_MAX_IN_FLIGHT_MESSAGES: '800',
+      INGESTOR_MAX_IN_FLIGHT_MIB: '16',
       SQS_WAIT_TIME_SECONDS: '5',
       SQS_VISIBILITY_TIMEOUT_SECONDS: '45',
       TOKEN_KEY_REFRESH_SECONDS: '7',
@@ -22,6 +26,10 @@ describe('ingestorOptions', () => {
     });
     expect(ingestorOptions(config)).toEqual({
       pollers: 3,
+      minPollers: 2,
+      maxPollers: 40,
+      maxInFlightMessages: 800,
+      maxInFlightBytes: 16 * 1024 * 1024,
       waitTimeSeconds: 5,
       visibilityTimeoutSeconds: 45,
       tokenKeyRefreshMs: 7000,

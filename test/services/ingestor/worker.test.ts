@@ -299,7 +299,7 @@ describe('ingestor: SQS → PostgreSQL', () => {
     const queueUrl = await sqs.createQueue(uniqueName('options'));
     const create = (options: IngestorOptions) => () =>
       createIngestor({ sqs: sqs.sqs, queueUrl, database: ingestorDb, keys, logger: logs.logger, options: { waitTimeSeconds: 1, ...options } });
-    expect(create({ pollers: 0 })).toThrow(/option pollers: must be an integer from 1 to 64/);
+    expect(create({ pollers: 0 })).toThrow(/option pollers: must be an integer from 1 to 256/);
     expect(create({ maxMessages: 11 })).toThrow(/option batchSize: must be an integer from 1 to 10/);
     expect(create({ visibilityTimeoutSeconds: 43_201 })).toThrow(/option visibilityTimeoutSeconds/);
     expect(() => createIngestor({ sqs: sqs.sqs, queueUrl: 'login-queue', database: ingestorDb, keys, logger: logs.logger })).toThrow(/option queueUrl/);
@@ -335,7 +335,7 @@ describe('ingestor: SQS → PostgreSQL', () => {
     // stop() has been asked; the batch's INSERT is still waiting for the blocker's row lock.
     await waitFor(
       async () =>
-        (await testDb.owner.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO user_logins%'")).rowCount === 1,
+        (await testDb.owner.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY user_logins%'")).rowCount === 1,
       "the batch's insert waiting on the lock",
     );
     expect(stopped).toBe(false);

@@ -6,6 +6,7 @@ import { loadActiveTokenizer, loadAllTokenizers } from '../../../../lib/keys/tok
 import { rotateTokenKey, type TokenKeyProgress } from '../../../../lib/keys/rotation/rotate-token-key.js';
 import { createTestDatabase, type TestDatabase } from '../../../support/database.js';
 import { startFakeKms, type FakeKms } from '../../../support/kms-server.js';
+import { LoginRowAuthenticator, type StoredLoginRow } from '../../../../lib/keys/login-row-keys.js';
 import { makeLogins, writeLogins, type Login } from './seed.js';
 
 let testDb: TestDatabase;
@@ -81,6 +82,10 @@ async function expectFullyRotated(version: number, expected: Login[]): Promise<v
     expect(plaintext.toString()).toBe(originals.get(row.token));
   }
 
+  // Every row is tagged again under the new version, over its new tokens.
+  const checks = await rowChecks();
+  expect([...new Set(checks.map(({ check }) => JSON.stringify(check)))]).toEqual([JSON.stringify({ status: 'verified', keyVersion: version })]);
+
   // No plaintext reached the analytics table on the way.
   const dump = JSON.stringify(await query('SELECT * FROM user_logins'));
   for (const login of expected) {
@@ -89,7 +94,41 @@ async function expectFullyRotated(version: number, expected: Login[]): Promise<v
   }
 }
 
+/** Every user_logins row with the outcome of its tag check (as the reveal-api checks it). */
+async function rowChecks(): Promise<{ message_id: string; check: unknown }[]> {
+  const rows = await query<StoredLoginRow>(
+    `SELECT message_id, user_id, to_char(create_date, 'YYYY-MM-DD') AS create_date, (extract(epoch FROM sent_at) * 1000)::text AS sent_at_ms,
+            device_type, locale, app_version, masked_ip, masked_device_id, row_mac, row_mac_key_version
+       FROM user_logins ORDER BY message_id`,
+  );
+  const authenticator = new LoginRowAuthenticator(testDb.owner.pool, provider);
+  return Promise.all(rows.map(async (row) => ({ message_id: row.message_id, check: await authenticator.check(row) })));
+}
+
 describe('rotate-token-key', () => {
+  it('tags rewritten rows again under the new version, but never re-tags an edited row or tags a row that had no tag', async () => {
+    const [edited, legacy] = logins as [Login, Login];
+    // The owner re-points one login to another value's token; another row predates row authentication.
+    await testDb.owner.pool.query(`UPDATE user_logins SET masked_ip = (SELECT masked_ip FROM user_logins WHERE message_id <> $1 AND masked_ip <> u.masked_ip LIMIT 1) FROM user_logins AS u WHERE user_logins.message_id = $1 AND u.message_id = $1`, [edited.messageId]);
+    await testDb.owner.pool.query(`UPDATE user_logins SET row_mac = NULL, row_mac_key_version = NULL WHERE message_id = $1`, [legacy.messageId]);
+    expect((await rowChecks()).find((row) => row.message_id === edited.messageId)?.check).toEqual({ status: 'failed', reason: 'tag_mismatch' });
+
+    const result = await rotateTokenKey(testDb.owner, provider, { dataKeyPolicy: policy, batchSize: 20, settleSeconds: 0 });
+    expect(result).toMatchObject({ version: 2, completed: true, remaining: { vault: 0, userLogins: 0 } });
+    const checks = new Map((await rowChecks()).map((row) => [row.message_id, row.check]));
+    expect(checks.get(edited.messageId)).toEqual({ status: 'failed', reason: 'tag_mismatch' });
+    expect(checks.get(legacy.messageId)).toEqual({ status: 'unauthenticated' });
+    const others = [...checks].filter(([id]) => id !== edited.messageId && id !== legacy.messageId);
+    expect(others).toHaveLength(logins.length - 2);
+    expect(others.every(([, check]) => JSON.stringify(check) === JSON.stringify({ status: 'verified', keyVersion: 2 }))).toBe(true);
+    // Counted once per column rewritten (its ip and its device_id moved in different batches).
+    expect(result.loginRowsFailedAuthentication).toBe(2);
+    // The edited row's tokens moved like everyone's: the rotation maps values, it does not repair rows.
+    const [row] = await query<{ masked_ip: string; token_key_version: number }>('SELECT masked_ip, token_key_version FROM user_logins WHERE message_id = $1', [edited.messageId]);
+    expect(row).toMatchObject({ token_key_version: 2 });
+    expect(row?.masked_ip.startsWith('ip_v2_')).toBe(true);
+  });
+
   it('moves every vault and user_logins row to a new key version; equal values stay equal and still reveal', async () => {
     const [before] = await query<{ n: number }>('SELECT count(*)::int AS n FROM pii_vault');
     expect(before?.n).toBe(105);

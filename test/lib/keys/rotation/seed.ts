@@ -23,11 +23,14 @@ export function makeLogins(count: number, distinctIps: number, distinctDevices: 
   });
 }
 
+export const LOGIN_ROW = { userId: 'u', deviceType: 'ios', locale: 'RU', appVersion: '2.3.0', createDate: '2024-05-01', sentAt: '2024-05-01T10:00:00.000Z' } as const;
+
 /**
- * Writes logins the way the ingestor stores them: tokens in user_logins, each distinct
- * value once in the vault, encrypted with a data key and bound to its token.
+ * Writes logins the way the ingestor stores them: tokens in user_logins (tagged, unless
+ * `tagged` is false: a row from before row authentication), each distinct value once in the
+ * vault, encrypted with a data key and bound to its token. Every row's user_id is its message id.
  */
-export async function writeLogins(database: Database, ring: DataKeyRing, tokenizer: Tokenizer, logins: Login[]): Promise<void> {
+export async function writeLogins(database: Database, ring: DataKeyRing, tokenizer: Tokenizer, logins: Login[], tagged = true): Promise<void> {
   for (const login of logins) {
     const ipToken = tokenizer.tokenize('ip', login.ip);
     const deviceToken = tokenizer.tokenize('device_id', login.deviceId);
@@ -43,11 +46,24 @@ export async function writeLogins(database: Database, ring: DataKeyRing, tokeniz
         [token, field, ciphertext, dataKeyId, tokenizer.keyVersion],
       );
     }
+    const mac = tagged
+      ? tokenizer.rowMac.tag({
+          messageId: login.messageId,
+          userId: login.messageId,
+          createDate: LOGIN_ROW.createDate,
+          sentAtMs: Date.parse(LOGIN_ROW.sentAt),
+          deviceType: LOGIN_ROW.deviceType,
+          locale: LOGIN_ROW.locale,
+          appVersion: LOGIN_ROW.appVersion,
+          maskedIp: ipToken,
+          maskedDeviceId: deviceToken,
+        })
+      : null;
     await database.pool.query(
       `INSERT INTO user_logins (message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version,
-                                create_date, sent_at, token_key_version)
-       VALUES ($1, $2, 'ios', $3, $4, 'RU', '2.3.0', '2024-05-01', '2024-05-01T10:00:00Z', $5)`,
-      [login.messageId, randomUUID(), ipToken, deviceToken, tokenizer.keyVersion],
+                                create_date, sent_at, token_key_version, row_mac, row_mac_key_version)
+       VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [login.messageId, LOGIN_ROW.deviceType, ipToken, deviceToken, LOGIN_ROW.locale, LOGIN_ROW.appVersion, LOGIN_ROW.createDate, LOGIN_ROW.sentAt, tokenizer.keyVersion, mac, mac === null ? null : tokenizer.keyVersion],
     );
   }
 }
