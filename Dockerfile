@@ -3,7 +3,7 @@
 #   docker run IMAGE ingestor | reveal-api | migrate | keys:rotate-kek | keys:rotate-token-key
 # (see deploy/docker-entrypoint.sh). Configuration comes from the environment only; each
 # process stops at start with the name of any missing setting.
-ARG NODE_IMAGE=node:20.18.1-bookworm-slim
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # ---- build: compile TypeScript to dist/, build the web console, add the non-TypeScript assets ----
 FROM ${NODE_IMAGE} AS build

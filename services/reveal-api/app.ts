@@ -43,6 +43,7 @@ import { meRoutes } from './routes/me.js';
 import { operationsRoutes } from './routes/operations.js';
 import { personRoutes } from './routes/persons.js';
 import { revealRoutes } from './routes/reveal.js';
+import { rootRoutes } from './routes/root.js';
 import { revealRequestRoutes } from './routes/reveal-requests.js';
 import { tokenizeRoutes } from './routes/tokenize.js';
 import { Vault } from './vault/vault.js';
@@ -177,12 +178,13 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   });
 
   const allowedMethods = collectRouteMethods(app);
+  const { version } = await packageInfo();
   await app.register(fastifySwagger, {
     openapi: {
       info: {
         title: 'tokenvault reveal API',
         description: 'Audited recovery of tokenised PII. Every attempt is written to a hash-chained audit log before any value is returned.',
-        version: (await packageInfo()).version,
+        version,
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
@@ -221,6 +223,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   await app.register(meRoutes(context));
   await app.register(personRoutes(context));
   await app.register(operationsRoutes(context, keys));
+  await app.register(rootRoutes({ consoleEnabled: config.console.enabled, version }));
   if (config.console.enabled) await app.register(consoleRoutes(context, { config: config.console, localSigningKey: deps.localSigningKey }));
 
   const timers = [

@@ -8,7 +8,7 @@ import type { AuditWriter } from '../../../lib/audit/writer.js';
 import type { Charge, ChargeDecision } from '../../../lib/budget/ledger.js';
 import type { RevealMetrics } from '../metrics.js';
 
-export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'audit_read' | 'audit_verify' | 'audit_export' | 'approval.decide' | 'reveal.collect' | 'person.access' | 'person.erase';
+export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'erase.preview' | 'audit_read' | 'audit_verify' | 'audit_export' | 'approval.decide' | 'reveal.collect' | 'person.access' | 'person.erase';
 
 /** allowed: everything asked was permitted; partial: some items forbidden or invalid; the rest are refusals. */
 export type AuditOutcome = 'allowed' | 'partial' | 'denied' | 'invalid' | 'unauthenticated' | 'rate_limited' | 'failed' | 'pending' | 'expired';
