@@ -95,7 +95,7 @@ describe('npm run audit:verify', () => {
     await withRestoredLog(async () => {
       await tamper("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2");
       const response = await harness.app.inject({ url: '/audit/verify', headers: bearer(await harness.token('audrey', ['auditor'])) });
-      expect(response.json()).toMatchObject({ ok: false, checked: 1, firstBrokenSeq: 2, reason: expect.stringMatching(/edited/) });
+      expect(response.json()).toMatchObject({ ok: false, checked: 1, first_broken_seq: 2, reason: expect.stringMatching(/edited/) });
     });
     const response = await harness.app.inject({ url: '/audit/verify', headers: bearer(await harness.token('audrey', ['auditor'])) });
     expect(response.json()).toMatchObject({ ok: true });

@@ -64,8 +64,12 @@ const consoleSettings = z.object({
  * and name a loopback host (a DNS-rebinding page names its own).
  */
 export function notLocalBecause(request: FastifyRequest): string | undefined {
-  if (!isLoopbackAddress(request.socket.localAddress)) return `it arrived on ${request.socket.localAddress ?? 'an unknown address'}, not a loopback listener`;
-  if (!isLoopbackAddress(request.socket.remoteAddress)) return 'it came from another machine';
+  const { localAddress, remoteAddress } = request.socket;
+  // No local address: not a network connection at all (a unix socket, or an in-process inject).
+  if (localAddress !== undefined) {
+    if (!isLoopbackAddress(localAddress)) return `it arrived on ${localAddress}, not a loopback listener`;
+    if (!isLoopbackAddress(remoteAddress)) return 'it came from another machine';
+  }
   if (['forwarded', 'x-forwarded-for', 'x-real-ip'].some((name) => request.headers[name] !== undefined)) return 'it came through a proxy';
   if (!isLoopbackHost(hostOf(request.headers.host))) return 'its Host header names something other than this machine';
   return undefined;
