@@ -19,7 +19,6 @@ interface ComposeService {
   volumes?: string[];
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: string[] };
-  build?: unknown;
   restart?: string;
   profiles?: string[];
 }
