@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { AUDIT_OUTCOMES } from '../services/reveal-api/http/auditor.js';
 
 const read = (path: string) => readFile(new URL(`../${path}`, import.meta.url), 'utf8');
-const [auditFormat, operations, governance, readme, entrypoint, ciNode] = await Promise.all(
+const [auditFormat, operations, governance, readme, entrypoint, ciNode] = (await Promise.all(
   ['docs/audit-format.md', 'docs/operations.md', 'docs/governance.md', 'README.md', 'deploy/docker-entrypoint.sh', '.ci/node-version'].map(read),
-);
+)) as [string, string, string, string, string, string];
 
 /** The backticked names in the third cell of a `| \`column\` | type | values |` row. */
 function valuesOfRow(markdown: string, column: string): string[] {
