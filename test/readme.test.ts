@@ -6,6 +6,7 @@ import { rotationEnvSchema } from '../lib/keys/rotation/config.js';
 import { maintenanceEnvSchema } from '../lib/lifecycle/config.js';
 import { ingestorEnvSchema } from '../services/ingestor/config.js';
 import { revealEnvSchema } from '../services/reveal-api/config.js';
+import { witnessEnvSchema } from '../services/witness/config.js';
 
 const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
 const documented = new Set([...readme.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((match) => match[1]));
@@ -17,6 +18,7 @@ describe('README', () => {
     ['npm start', localEnvSchema],
     ['key rotation', rotationEnvSchema],
     ['maintenance', maintenanceEnvSchema],
+    ['witness', witnessEnvSchema],
   ] as Array<[string, z.ZodObject]>)('documents every setting of the %s in its settings table', (_name, schema) => {
     const missing = Object.keys(schema.shape).filter((key) => !documented.has(key));
     expect(missing).toEqual([]);

@@ -1,8 +1,9 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { GetPublicKeyCommand, KMSClient, KMSServiceException, SignCommand } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { keyIdOf } from '../audit/checkpoint.js';
 import { KeyProviderError } from '../errors.js';
 import type { AuditSigner } from './audit-signer.js';
+import { callKms, type KmsKeyContext } from './kms-call.js';
 
 export interface KmsAuditSignerOptions {
   keyId: string;
@@ -71,23 +72,8 @@ export class KmsAuditSigner implements AuditSigner {
   }
 }
 
-async function call<T>(operation: string, send: () => Promise<T>): Promise<T> {
-  try {
-    return await send();
-  } catch (cause) {
-    if (cause instanceof KeyProviderError) throw cause;
-    if (cause instanceof KMSServiceException && (cause.name === 'UnsupportedOperationException' || cause.name === 'InvalidKeyUsageException')) {
-      throw new KeyProviderError(
-        'audit_key_unsuitable',
-        `KMS ${operation} failed: ${cause.name}: the key must be an asymmetric ECC_NIST_P256 key with KeyUsage SIGN_VERIFY (AUDIT_SIGNING_KEY_ID)`,
-        { cause },
-      );
-    }
-    if (cause instanceof KMSServiceException) {
-      const transient = cause.$fault === 'server' || cause.name === 'ThrottlingException';
-      throw new KeyProviderError(`kms_${cause.name}`, `KMS ${operation} failed: ${cause.name}: ${cause.message} (AUDIT_SIGNING_KEY_ID)`, { cause, transient });
-    }
-    const message = cause instanceof Error ? cause.message : String(cause);
-    throw new KeyProviderError('kms_unreachable', `KMS ${operation} failed: ${message} (check AWS_ENDPOINT_URL_KMS and credentials)`, { cause, transient: true });
-  }
+const KEY_CONTEXT: KmsKeyContext = { setting: 'AUDIT_SIGNING_KEY_ID', requirement: 'an asymmetric ECC_NIST_P256 key with KeyUsage SIGN_VERIFY' };
+
+function call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+  return callKms(operation, send, KEY_CONTEXT);
 }

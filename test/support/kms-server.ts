@@ -8,7 +8,9 @@ import type { AddressInfo } from 'node:net';
  * has its own 256-bit secret, ciphertext blobs are AES-256-GCM bound to the key id and the
  * encryption context, and a wrong context or key fails like KMS does (InvalidCiphertextException).
  * Asymmetric ECC_NIST_P256 / SIGN_VERIFY keys sign for real (ECDSA_SHA_256, DER signatures as
- * KMS returns them) and give out their public key (GetPublicKey, DER SubjectPublicKeyInfo).
+ * KMS returns them) and give out their public key (GetPublicKey, DER SubjectPublicKeyInfo);
+ * ECC_NIST_EDWARDS25519 / SIGN_VERIFY keys sign with ED25519_SHA_512 (pure Ed25519, MessageType
+ * RAW, 64-byte signatures). Messages are limited to 4096 bytes as in KMS.
  */
 export interface FakeKms {
   endpoint: string;
@@ -17,8 +19,8 @@ export interface FakeKms {
   credentials: { accessKeyId: string; secretAccessKey: string };
   /** Creates a symmetric key and returns its ARN. */
   createKey(alias?: string): string;
-  /** Creates an ECC_NIST_P256 SIGN_VERIFY key and returns its ARN. */
-  createSigningKey(alias?: string): string;
+  /** Creates a SIGN_VERIFY key (ECC_NIST_P256 unless another spec is given) and returns its ARN. */
+  createSigningKey(alias?: string, spec?: SigningKeySpec): string;
   disableKey(keyIdOrArn: string): void;
   /** Calls per operation name, e.g. calls.GenerateDataKey. */
   calls: Record<string, number>;
@@ -27,13 +29,20 @@ export interface FakeKms {
   close(): Promise<void>;
 }
 
+export type SigningKeySpec = 'ECC_NIST_P256' | 'ECC_NIST_EDWARDS25519';
+
+const SIGNING_ALGORITHMS: Record<SigningKeySpec, string[]> = {
+  ECC_NIST_P256: ['ECDSA_SHA_256'],
+  ECC_NIST_EDWARDS25519: ['ED25519_SHA_512', 'ED25519_PH_SHA_512'],
+};
+
 interface FakeKey {
   arn: string;
   id: string;
   secret: Buffer;
   enabled: boolean;
   /** Present on asymmetric signing keys. */
-  signing?: { privateKey: KeyObject; publicKey: KeyObject };
+  signing?: { privateKey: KeyObject; publicKey: KeyObject; spec: SigningKeySpec };
 }
 
 class KmsError extends Error {
@@ -94,10 +103,10 @@ export async function startFakeKms(region = 'us-east-1'): Promise<FakeKms> {
   const operations: Record<string, (input: Record<string, unknown>) => unknown> = {
     CreateKey: (input) => {
       if (input.KeySpec === undefined || input.KeySpec === 'SYMMETRIC_DEFAULT') return { KeyMetadata: metadata(create()) };
-      if (input.KeySpec !== 'ECC_NIST_P256' || input.KeyUsage !== 'SIGN_VERIFY') {
+      if ((input.KeySpec !== 'ECC_NIST_P256' && input.KeySpec !== 'ECC_NIST_EDWARDS25519') || input.KeyUsage !== 'SIGN_VERIFY') {
         throw new KmsError('UnsupportedOperationException', `KeySpec ${String(input.KeySpec)} with KeyUsage ${String(input.KeyUsage)} is not emulated`);
       }
-      return { KeyMetadata: metadata(createSigning()) };
+      return { KeyMetadata: metadata(createSigning(input.KeySpec)) };
     },
     GetPublicKey: (input) => {
       const key = usable(resolve(input.KeyId));
@@ -105,21 +114,29 @@ export async function startFakeKms(region = 'us-east-1'): Promise<FakeKms> {
       return {
         KeyId: key.arn,
         PublicKey: b64(key.signing.publicKey.export({ type: 'spki', format: 'der' })),
-        KeySpec: 'ECC_NIST_P256',
+        KeySpec: key.signing.spec,
         KeyUsage: 'SIGN_VERIFY',
-        SigningAlgorithms: ['ECDSA_SHA_256'],
+        SigningAlgorithms: SIGNING_ALGORITHMS[key.signing.spec],
       };
     },
     Sign: (input) => {
       const key = signingKey(input);
-      const signature = sign('sha256', unb64(input.Message), { key: key.signing.privateKey, dsaEncoding: 'der' });
-      return { KeyId: key.arn, Signature: b64(signature), SigningAlgorithm: 'ECDSA_SHA_256' };
+      const message = unb64(input.Message);
+      const signature =
+        key.signing.spec === 'ECC_NIST_EDWARDS25519'
+          ? sign(null, message, key.signing.privateKey)
+          : sign('sha256', message, { key: key.signing.privateKey, dsaEncoding: 'der' });
+      return { KeyId: key.arn, Signature: b64(signature), SigningAlgorithm: input.SigningAlgorithm };
     },
     Verify: (input) => {
       const key = signingKey(input);
-      const valid = verify('sha256', unb64(input.Message), { key: key.signing.publicKey, dsaEncoding: 'der' }, unb64(input.Signature));
+      const message = unb64(input.Message);
+      const valid =
+        key.signing.spec === 'ECC_NIST_EDWARDS25519'
+          ? verify(null, message, key.signing.publicKey, unb64(input.Signature))
+          : verify('sha256', message, { key: key.signing.publicKey, dsaEncoding: 'der' }, unb64(input.Signature));
       if (!valid) throw new KmsError('KMSInvalidSignatureException', '');
-      return { KeyId: key.arn, SignatureValid: true, SigningAlgorithm: 'ECDSA_SHA_256' };
+      return { KeyId: key.arn, SignatureValid: true, SigningAlgorithm: input.SigningAlgorithm };
     },
     CreateAlias: (input) => {
       aliases.set(String(input.AliasName), resolve(input.TargetKeyId).id);
@@ -154,18 +171,27 @@ export async function startFakeKms(region = 'us-east-1'): Promise<FakeKms> {
     },
   };
 
-  /** Sign/Verify preconditions as KMS checks them: a SIGN_VERIFY key, ECDSA_SHA_256, a RAW message. */
+  /**
+   * Sign/Verify preconditions as KMS checks them: a SIGN_VERIFY key, an algorithm of its key spec,
+   * a message of at most 4096 bytes. Only MessageType RAW is emulated (ED25519_SHA_512 requires it;
+   * ED25519_PH_SHA_512 would need DIGEST).
+   */
   const signingKey = (input: Record<string, unknown>): FakeKey & { signing: NonNullable<FakeKey['signing']> } => {
     const key = usable(resolve(input.KeyId));
     if (key.signing === undefined) throw new KmsError('InvalidKeyUsageException', `${key.arn} key usage is ENCRYPT_DECRYPT which is not valid for signing.`);
-    if (input.SigningAlgorithm !== 'ECDSA_SHA_256') throw new KmsError('InvalidKeyUsageException', `Algorithm ${String(input.SigningAlgorithm)} is incompatible with key spec ECC_NIST_P256.`);
+    if (!SIGNING_ALGORITHMS[key.signing.spec].includes(String(input.SigningAlgorithm))) {
+      throw new KmsError('InvalidKeyUsageException', `Algorithm ${String(input.SigningAlgorithm)} is incompatible with key spec ${key.signing.spec}.`);
+    }
     if ((input.MessageType ?? 'RAW') !== 'RAW') throw new KmsError('UnsupportedOperationException', 'only MessageType RAW is emulated');
+    if (input.SigningAlgorithm === 'ED25519_PH_SHA_512') throw new KmsError('ValidationException', 'ED25519_PH_SHA_512 requires MessageType DIGEST');
+    if (unb64(input.Message).length > 4096) throw new KmsError('ValidationException', 'Message must be at most 4096 bytes long');
     return key as FakeKey & { signing: NonNullable<FakeKey['signing']> };
   };
 
-  const createSigning = (): FakeKey => {
+  const createSigning = (spec: SigningKeySpec = 'ECC_NIST_P256'): FakeKey => {
     const key = create();
-    key.signing = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const pair = spec === 'ECC_NIST_EDWARDS25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    key.signing = { ...pair, spec };
     return key;
   };
 
@@ -187,8 +213,8 @@ export async function startFakeKms(region = 'us-east-1'): Promise<FakeKms> {
       if (alias !== undefined) aliases.set(alias.startsWith('alias/') ? alias : `alias/${alias}`, key.id);
       return key.arn;
     },
-    createSigningKey(alias) {
-      const key = createSigning();
+    createSigningKey(alias, spec) {
+      const key = createSigning(spec);
       if (alias !== undefined) aliases.set(alias.startsWith('alias/') ? alias : `alias/${alias}`, key.id);
       return key.arn;
     },
@@ -240,8 +266,8 @@ export async function startFakeKms(region = 'us-east-1'): Promise<FakeKms> {
       Enabled: key.enabled,
       KeyState: key.enabled ? 'Enabled' : 'Disabled',
       KeyUsage: key.signing === undefined ? 'ENCRYPT_DECRYPT' : 'SIGN_VERIFY',
-      KeySpec: key.signing === undefined ? 'SYMMETRIC_DEFAULT' : 'ECC_NIST_P256',
-      ...(key.signing === undefined ? {} : { SigningAlgorithms: ['ECDSA_SHA_256'] }),
+      KeySpec: key.signing === undefined ? 'SYMMETRIC_DEFAULT' : key.signing.spec,
+      ...(key.signing === undefined ? {} : { SigningAlgorithms: SIGNING_ALGORITHMS[key.signing.spec] }),
       CreationDate: Date.now() / 1000,
     };
   }
