@@ -31,10 +31,11 @@ export function loadDevIdentityProviderConfig(env: Env): DevIdentityProviderConf
 
 /**
  * The roles of a login name: a role of the policy signs in as that role (`auditor`), and
- * `name+role` gives a second person the same role (`olga+approver` approves `investigator`'s
+ * `name.role` gives a second person the same role (`olga.approver` approves `investigator`'s
  * requests). Anything else gets no roles.
  */
 export function rolesForLogin(login: string, known: readonly string[]): string[] {
-  const role = login.includes('+') ? login.slice(login.lastIndexOf('+') + 1) : login;
+  // A dot, not a plus: `curl -d sub=olga+approver` would send a space.
+  const role = login.includes('.') ? login.slice(login.lastIndexOf('.') + 1) : login;
   return known.includes(role) ? [role] : [];
 }

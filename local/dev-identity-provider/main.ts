@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const { server, port } = await listenDevIdentityProvider(provider, config.DEV_IDP_HOST, config.DEV_IDP_PORT);
   console.log(
     `development OpenID provider (NOT FOR PRODUCTION) at ${provider.issuer}, listening on ${config.DEV_IDP_HOST}:${port}; ` +
-      `sign in with a role as login name (${roles.join(', ')}) or name+role, any password; ` +
+      `sign in with a role as login name (${roles.join(', ')}) or name.role, any password; ` +
       `a token for curl: curl -s -X POST ${provider.issuer}/dev/token -d sub=alice -d roles=investigator`,
   );
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -69,15 +69,17 @@ describe('development OpenID provider (docker compose service idp)', () => {
     const me = await harness.app.inject({ url: '/me', headers: { authorization: `Bearer ${token}` } });
     expect(me.statusCode).toBe(200);
     expect(me.json()).toMatchObject({ subject: 'alice', roles: ['investigator'] });
-    // A login name gives its role: name+role for a second person with the same role.
-    const olga = (await (await fetch(`${issuer}/dev/token`, { method: 'POST', body: new URLSearchParams({ sub: 'olga+approver' }) })).text()).trim();
-    expect((await harness.app.inject({ url: '/me', headers: { authorization: `Bearer ${olga}` } })).json()).toMatchObject({ subject: 'olga+approver', roles: ['approver'] });
+    // A login name gives its role: name.role for a second person with the same role.
+    // As curl -d sends it (form-encoded, unescaped).
+    const olga = (await (await fetch(`${issuer}/dev/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'sub=olga.approver' })).text()).trim();
+    expect((await harness.app.inject({ url: '/me', headers: { authorization: `Bearer ${olga}` } })).json()).toMatchObject({ subject: 'olga.approver', roles: ['approver'] });
   });
 
   it('maps login names to the policy\'s roles', () => {
     const known = ['investigator', 'approver', 'auditor'];
     expect(rolesForLogin('auditor', known)).toEqual(['auditor']);
-    expect(rolesForLogin('olga+approver', known)).toEqual(['approver']);
+    expect(rolesForLogin('olga.approver', known)).toEqual(['approver']);
+    expect(rolesForLogin('olga.smith', known)).toEqual([]);
     expect(rolesForLogin('root', known)).toEqual([]);
   });
 });
