@@ -19,13 +19,20 @@
  *              seconds (default 1 s, 60× the production default, so the cost shows): each round
  *              verifies the rows since the previous checkpoint, signs the head (P-256), stores it
  *              and publishes it to a file ("vs reference" column: the same case without them)
+ *   anonymous-flood (not in the default list) POST /reveal WITHOUT valid credentials (no
+ *              Authorization header, then `Bearer garbage.garbage.garbage`, alternately) with
+ *              the finding's body: 100 valid tokens, a 500-character purpose, a 128-character
+ *              ticket, from --connections loops for --duration seconds, against a server with the
+ *              production defaults (RATE_LIMIT_*). Counts the audit rows and the growth of
+ *              audit_log (pg_total_relation_size) it leaves behind, summaries included. Issue 16's
+ *              figure: npm run bench:reveal -- --cases anonymous-flood --connections 6 --duration 20
  * The bench runs with its own policy: both roles reveal plainly and need no approval.
  * The audit share comes from the server's own histogram (append → commit per request).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -185,6 +192,8 @@ async function main(): Promise<void> {
   await runLoad(child, { ...(cases[1] ?? cases[0])!.load, durationSeconds: 2 });
 
   const chosen = cases.filter((item) => selected.has(item.id));
+  const unknown = [...selected].filter((id) => id !== 'anonymous-flood' && !cases.some((item) => item.id === id));
+  if (unknown.length > 0) throw new Error(`unknown case(s): ${unknown.join(', ')}; known: ${[...cases.map((item) => item.id), 'anonymous-flood'].join(', ')}`);
   const runs = new Map<string, { result: LoadResult; audit: ReturnType<typeof between>; rowsPerBatch: number }[]>();
   const checkpointCounts = new Map<string, number>();
   for (let round = 0; round < ROUNDS; round += 1) {
@@ -236,7 +245,83 @@ async function main(): Promise<void> {
     ];
   });
 
+  const flood = selected.has('anonymous-flood') ? await anonymousFlood() : undefined;
+
+  /**
+   * The finding of issue 16: requests without valid credentials, as fast as --connections loops
+   * can send them, against a server of its own with the production defaults. Its summaries are
+   * written when it closes, so the rows and bytes counted are everything the flood leaves behind.
+   */
+  async function anonymousFlood() {
+    const floodConfig = loadRevealConfig({
+      DATABASE_URL: postgres.url,
+      DATABASE_POOL_SIZE: args.pool,
+      LOCAL_MASTER_KEY_FILE: join(dir, 'unused.key'),
+      JWT_PUBLIC_KEY: signingKey.publicKeyPem,
+      JWT_ISSUER: LOCAL_ISSUER,
+      JWT_AUDIENCE: LOCAL_AUDIENCE,
+      POLICY_FILE: policyFile,
+    });
+    const floodApp = await buildRevealApp({ config: floodConfig, database, keys: LocalKeyring.fromKey(Buffer.from(master)), logger: pino({ level: 'warn' }) });
+    const floodAddress = await floodApp.listen({ host: '127.0.0.1', port: 0 });
+    const body = JSON.stringify({ tokens: Array.from({ length: 100 }, pick), purpose: `${PURPOSE} ${'p'.repeat(500 - PURPOSE.length - 1)}`, ticket: 'T'.repeat(128) });
+    const measure = async () => {
+      const { rows } = await owner.pool.query<{ rows: string; audit_bytes: string; windows_bytes: string }>(
+        "SELECT (SELECT count(*) FROM audit_log) AS rows, pg_total_relation_size('audit_log') AS audit_bytes, pg_total_relation_size('refusal_windows') AS windows_bytes",
+      );
+      return { rows: Number(rows[0]?.rows), auditBytes: Number(rows[0]?.audit_bytes), windowsBytes: Number(rows[0]?.windows_bytes) };
+    };
+    const before = await measure();
+    const loadBefore = loadavg()[0] ?? 0;
+    log(`anonymous flood: ${CONNECTIONS} loops for ${DURATION}s without valid credentials, 100 tokens + 500-character purpose + 128-character ticket each…`);
+    const result = await runLoad(child, {
+      url: `${floodAddress}/reveal`,
+      method: 'POST',
+      headers: {},
+      headerSets: [{ 'content-type': 'application/json' }, { 'content-type': 'application/json', authorization: 'Bearer garbage.garbage.garbage' }],
+      bodies: [body],
+      connections: CONNECTIONS,
+      durationSeconds: DURATION,
+    });
+    const loadAfter = loadavg()[0] ?? 0;
+    await floodApp.close();
+    const after = await measure();
+    return { result, before, after, body: Buffer.byteLength(body), load: [loadBefore, loadAfter] };
+  }
+
   const chain = await verifyAuditChain(owner.pool);
+  if (flood !== undefined) {
+    const { result, before, after } = flood;
+    const rowsAdded = after.rows - before.rows;
+    const mib = (bytes: number) => (Math.abs(bytes) < 1024 * 1024 ? `${fmt(bytes / 1024, 0)} KiB` : `${fmt(bytes / 1024 / 1024, 2)} MiB`);
+    const other = result.requests - (result.statuses['401'] ?? 0) - (result.statuses['429'] ?? 0);
+    printTable(
+      ['case', 'requests', 'req/s', '401', '429', 'other', 'audit rows added', 'audit_log growth', 'rows per 1,000 requests', 'refusal_windows size'],
+      [
+        [
+          `anonymous flood, ${CONNECTIONS} loops × ${DURATION} s, ${flood.body} B bodies`,
+          `${result.requests}`,
+          fmt(result.requestsPerSecond, 0),
+          `${result.statuses['401'] ?? 0}`,
+          `${result.statuses['429'] ?? 0}`,
+          `${other}`,
+          `${rowsAdded}`,
+          mib(after.auditBytes - before.auditBytes),
+          fmt((rowsAdded / Math.max(1, result.requests)) * 1000, 2),
+          mib(after.windowsBytes),
+        ],
+      ],
+    );
+    console.log(
+      `
+anonymous flood: one audit row per request before issue 16 (1,000 rows per 1,000 requests; the issue measured 19,587 rows, +138.6 MiB in 20 s);` +
+        ` now ${fmt((rowsAdded / Math.max(1, result.requests)) * 1000, 2)} per 1,000. Load average (1 min) ${fmt(flood.load[0] ?? 0, 2)} before, ${fmt(flood.load[1] ?? 0, 2)} after.\n`,
+    );
+  }
+  if (chosen.length === 0) {
+    console.log(`audit chain after the run: ${chain.ok ? 'intact' : `BROKEN at ${chain.firstBrokenSeq}`}, ${chain.checked} rows.`);
+    return;
+  }
   printTable(
     ['case', 'req/s', 'vs baseline', 'values/s', 'p50 ms', 'p99 ms', 'vs reference', 'audit mean ms', 'audit p99 ms', 'audit/p50', 'rows/commit', 'errors'],
     rows,

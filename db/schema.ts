@@ -196,6 +196,27 @@ export const revealBudgetUsage = pgTable(
   (t) => [primaryKey({ columns: [t.actor, t.budget], name: 'reveal_budget_usage_pkey' })],
 );
 
+/**
+ * Counts of repeated refusals per source and window, stored about once a second until the
+ * window's summary audit row is written (migration 0008): what a crash of the replica that
+ * counted them would otherwise lose.
+ */
+export const refusalWindows = pgTable(
+  'refusal_windows',
+  {
+    id: uuid('id').primaryKey(),
+    source: text('source').notNull(),
+    code: varchar('code', { length: 64 }).notNull(),
+    windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
+    windowEnd: timestamp('window_end', { withTimezone: true }).notNull(),
+    refusals: integer('refusals').notNull(),
+    bytes: bigint('bytes', { mode: 'number' }).notNull(),
+    summary: jsonb('summary').notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('refusal_windows_updated_at_idx').on(t.updatedAt)],
+);
+
 /** Reveal requests waiting for (or done with) four-eyes approval. Tokens only, never values. */
 export const revealRequests = pgTable(
   'reveal_requests',

@@ -10,6 +10,8 @@ export interface LoadCase {
   headers: Record<string, string>;
   /** Request bodies, used round-robin (empty for GET). */
   bodies: string[];
+  /** Header sets used round-robin instead of `headers` (e.g. no credentials, then a garbage token). */
+  headerSets?: Record<string, string>[];
   connections: number;
   durationSeconds: number;
 }
@@ -24,6 +26,8 @@ export interface LoadResult {
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** Responses per HTTP status. */
+  statuses: Record<string, number>;
 }
 
 async function run(load: LoadCase): Promise<LoadResult> {
@@ -34,13 +38,14 @@ async function run(load: LoadCase): Promise<LoadResult> {
     headers: load.headers,
     connections: load.connections,
     duration: load.durationSeconds,
-    ...(load.bodies.length === 0
+    ...(load.bodies.length === 0 && load.headerSets === undefined
       ? {}
       : {
           requests: [
             {
               setupRequest: (request) => {
-                request.body = load.bodies[next % load.bodies.length] ?? '';
+                if (load.bodies.length > 0) request.body = load.bodies[next % load.bodies.length] ?? '';
+                if (load.headerSets !== undefined) request.headers = { ...(load.headerSets[next % load.headerSets.length] ?? {}) };
                 next += 1;
                 return request;
               },
@@ -58,6 +63,7 @@ async function run(load: LoadCase): Promise<LoadResult> {
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,
+    statuses: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([status, stats]): [string, number] => [status, stats.count ?? 0])),
   };
 }
 

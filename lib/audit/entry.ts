@@ -73,9 +73,10 @@ function toRecord(content: AuditContent, hash: Buffer) {
 
 /**
  * What PostgreSQL will store, so the hash is computed over the stored value: text cannot
- * hold NUL or lone surrogates, and columns have length limits.
+ * hold NUL or lone surrogates, and columns have length limits. (A last line of defence: the
+ * reveal-api refuses such input before it gets here; a field_counts key is not rewritten.)
  */
-function storable(entry: AuditEntry): Omit<AuditContent, 'seq' | 'occurredAt' | 'prevHash'> {
+export function storable(entry: AuditEntry): AuditEntry & Omit<AuditContent, 'seq' | 'occurredAt' | 'prevHash'> {
   return {
     action: text(entry.action, 32) ?? '',
     actor: text(entry.actor, 256),

@@ -1,10 +1,21 @@
 import type pg from 'pg';
 import { rollback, withClient, type Discard } from '../../db/transaction.js';
-import { bookFrom, READ_NOW, readUsage, toArrayLiteral, type Charge, type ChargeDecision, type UsageBook } from '../budget/ledger.js';
+import { actorsLiteral, bookFrom, READ_NOW, readUsage, type Charge, type ChargeDecision, type UsageBook } from '../budget/ledger.js';
 import { AuditUnavailableError, linkEntries, type AuditEntry, type ChainHead } from './entry.js';
 import { DEFAULT_LOCK_TIMEOUT_MS, insertIfHeadIs, insertRows, lockChain, READ_HEAD } from './sql.js';
 import { insertAfterHead } from './insert.js';
 import { GroupCommit } from '../group-commit.js';
+import { isTransient, sqlState } from '../errors.js';
+
+/**
+ * A group the database refused for what one of its entries holds (a value jsonb or text cannot
+ * store, a constraint): each entry is then committed alone, so only the offender fails, as the
+ * ingest sink does message by message. Not when the chain lock could not be had (55P03) or the
+ * database is away (transient): alone, every entry would wait or fail the same way.
+ */
+function refusedForItsContent(error: unknown): boolean {
+  return !isTransient(error) && sqlState(error) !== '55P03';
+}
 
 /** Beyond this many actors the cached usage is rebuilt from the batch's actors (bounded memory). */
 const MAX_CACHED_ACTORS = 10_000;
@@ -62,7 +73,7 @@ export class AuditWriter {
     private readonly options: AuditWriterOptions = {},
   ) {
     this.beginAndLock = `BEGIN; ${lockChain(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)}`;
-    this.groups = new GroupCommit({ commit: (batch) => this.commit(batch), writers: 1, maxWeight: options.maxBatch ?? 256 });
+    this.groups = new GroupCommit({ commit: (batch) => this.commit(batch), writers: 1, maxWeight: options.maxBatch ?? 256, retryAlone: refusedForItsContent });
   }
 
   /** Resolves with the row's seq once it is committed; rejects with AuditUnavailableError. */
@@ -147,7 +158,7 @@ export class AuditWriter {
       let results: pg.QueryResult[];
       try {
         results = (await client.query(
-          `${this.beginAndLock}; ${READ_NOW}; ${readUsage(client.escapeLiteral(toArrayLiteral(actors)))}; ${READ_HEAD}`,
+          `${this.beginAndLock}; ${READ_NOW}; ${readUsage(actorsLiteral((value) => client.escapeLiteral(value), actors))}; ${READ_HEAD}`,
         )) as unknown as pg.QueryResult[];
         const book = bookFrom(results.at(-3), results.at(-2), actors);
         this.databaseClockOffset = book.now - Date.now();

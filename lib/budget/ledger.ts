@@ -48,8 +48,13 @@ interface Usage {
 /** Every replica reads the database clock, so windows start at the same instant for all of them. */
 export const READ_NOW = 'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now_ms';
 
-export const readUsage = (actorsLiteral: string) =>
-  `SELECT actor, budget, (extract(epoch FROM window_start) * 1000)::float8 AS start_ms, used FROM reveal_budget_usage WHERE actor = ANY(${actorsLiteral}::text[])`;
+/**
+ * `actorsJson`: the actors as an escaped JSON array literal (actorsLiteral). JSON escapes every
+ * character, so an actor PostgreSQL cannot store fails as data (SQLSTATE 22P05) instead of
+ * putting a raw NUL into the statement, which breaks the protocol message (08P01).
+ */
+export const readUsage = (actorsJson: string) =>
+  `SELECT actor, budget, (extract(epoch FROM window_start) * 1000)::float8 AS start_ms, used FROM reveal_budget_usage WHERE actor IN (SELECT jsonb_array_elements_text(${actorsJson}::jsonb))`;
 
 function windowStart(budget: BudgetName, nowMs: number): number {
   const length = WINDOW_MS[budget];
@@ -154,7 +159,7 @@ function key(actor: string, budget: string): string {
 
 /** Reads the book for some actors inside a transaction that already holds the chain lock. */
 export async function readUsageBook(client: pg.PoolClient, actors: readonly string[]): Promise<UsageBook> {
-  const results = (await client.query(`${READ_NOW}; ${readUsage(client.escapeLiteral(toArrayLiteral(actors)))}`)) as unknown as pg.QueryResult[];
+  const results = (await client.query(`${READ_NOW}; ${readUsage(actorsLiteral((value) => client.escapeLiteral(value), actors))}`)) as unknown as pg.QueryResult[];
   return bookFrom(results.at(-2), results.at(-1), actors);
 }
 
@@ -172,7 +177,7 @@ export async function readStandings(pool: pg.Pool, actor: string, limits: readon
   });
 }
 
-/** A PostgreSQL text[] literal (the caller escapes it as a string literal). */
-export function toArrayLiteral(values: readonly string[]): string {
-  return `{${values.map((value) => `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
+/** The actors of readUsage, as an escaped SQL literal. */
+export function actorsLiteral(escapeLiteral: (value: string) => string, actors: readonly string[]): string {
+  return escapeLiteral(JSON.stringify(actors));
 }

@@ -28,9 +28,13 @@ import { registerAuthorization } from './http/authorize.js';
 import { actionOf, Auditor } from './http/auditor.js';
 import { errorHandlerWith } from './http/error-handler.js';
 import { errorBody, RateLimitedError } from './http/errors.js';
+import { registerAddressGuard } from './http/flood-guard.js';
 import { collectRouteMethods } from './http/method-not-allowed.js';
+import { RouteOnlyLogController } from './http/request-log.js';
+import { collectRoutes, type RouteEntry } from './http/request-shape.js';
 import { validatorCompiler } from './http/validation.js';
-import { RefusalSampler } from './http/refusal-sampler.js';
+import { REFUSAL_FLUSH_MS, RefusalSampler } from './http/refusal-sampler.js';
+import { RefusalWindows } from './audit/refusal-windows.js';
 import './http/fastify-types.js';
 import { createRevealMetrics, type RevealMetrics } from './metrics.js';
 import { Policy } from './policy/policy.js';
@@ -63,7 +67,12 @@ export interface RevealDeps {
   localSigningKey?: LocalSigningKey;
 }
 
-export type RevealApp = FastifyInstance & { revealMetrics: RevealMetrics; auditCheckpointer: AuditCheckpointer | undefined };
+export type RevealApp = FastifyInstance & {
+  revealMetrics: RevealMetrics;
+  auditCheckpointer: AuditCheckpointer | undefined;
+  /** Every route registered (method, pattern, declared query parameters). */
+  routeList: readonly RouteEntry[];
+};
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -105,6 +114,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
           },
         }
       : { loggerInstance: deps.logger }),
+    // Request logs name the route pattern and the query parameters' names, never a URL (values travel in URLs).
+    logController: new RouteOnlyLogController(),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: trustProxyOption(config.trustProxy),
     requestIdHeader: false,
@@ -116,10 +127,19 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   });
   // JSON only: anything else is a 415, not a string the validator then trips over.
   app.removeContentTypeParser('text/plain');
+  // The default JSON parser, keeping the text it parsed: a refusal without a verified identity is
+  // audited by its size and SHA-256, never its content.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    request.rawBody = body as string;
+    parseJson(request, body as string, done);
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('principal', undefined);
   app.decorateRequest('audited', false);
+  app.decorateRequest('rawBody', undefined);
   app.decorate('revealMetrics', metrics);
   const checkpointer = auditSigner === undefined || checkpoints === undefined ? undefined : buildCheckpointer(app.log);
   app.decorate('auditCheckpointer', checkpointer);
@@ -169,8 +189,12 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   };
   const refusals = new RefusalSampler({
     windowMs: config.rateLimit.windowMs,
-    write: (entry) =>
-      auditWriter.append(entry).catch((error: unknown) => app.log.error({ err: error }, 'summary audit row for repeated refusals could not be written')),
+    store: new RefusalWindows(database.pool, { lockTimeoutMs: config.auditLockTimeoutMs }),
+    onError: (step, error) => app.log.warn({ err: error, step }, 'refusal counts could not be stored or summarised; kept in memory and retried'),
+    onRecovered: (count) => {
+      metrics.refusalsRecovered.inc(count);
+      app.log.warn({ refusals: count }, 'summarised refusals counted by a replica that stopped without writing them');
+    },
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -179,6 +203,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
 
   const allowedMethods = collectRouteMethods(app);
   const { version } = await packageInfo();
+  app.decorate('routeList', collectRoutes(app));
   await app.register(fastifySwagger, {
     openapi: {
       info: {
@@ -192,8 +217,10 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   await app.register(fastifyRateLimit, {
-    // Only routes that opt in (config.rateLimit) are limited, after authentication: keyed by
-    // the caller's identity, so one identity cannot bulk-reveal the vault from many addresses.
+    // Only routes that opt in (config.rateLimit) are limited per subject, after authentication:
+    // keyed by the caller's identity, so one identity cannot bulk-reveal the vault from many
+    // addresses. Before authentication, every route that needs a bearer token is guarded per
+    // address (registerAddressGuard below).
     global: false,
     hook: 'preValidation',
     max: config.rateLimit.max,
@@ -203,7 +230,20 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     errorResponseBuilder: (_request, limit) => new RateLimitedError(limit.after),
   });
 
-  app.setErrorHandler(errorHandlerWith(context.auditor, context.authenticate, refusals, (code) => metrics.refusalsSummarised.inc({ code })));
+  const addressGuard = registerAddressGuard(app, {
+    max: config.rateLimit.addressMax,
+    windowMs: config.rateLimit.windowMs,
+    onRefused: (request) => metrics.addressGuardHits.inc({ action: actionOf(request) ?? 'unknown' }),
+  });
+  app.setErrorHandler(
+    errorHandlerWith({
+      auditor: context.auditor,
+      authenticate: context.authenticate,
+      sampler: refusals,
+      addressGuard,
+      onSummarised: (code) => metrics.refusalsSummarised.inc({ code }),
+    }),
+  );
   app.setNotFoundHandler((request, reply) => {
     const allowed = allowedMethods(request.url);
     if (allowed === undefined) return reply.code(404).send(errorBody('not_found', 'no such route'));
@@ -213,7 +253,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       .send(errorBody('method_not_allowed', `${request.method} is not allowed here; this path answers ${allowed.join(', ')}`));
   });
 
-  registerAuthorization(app, { authenticate: context.authenticate, policy, auditor });
+  registerAuthorization(app, { authenticate: context.authenticate, policy });
   await app.register(revealRoutes(context));
   await app.register(tokenizeRoutes(context));
   await app.register(eraseRoutes(context));
@@ -227,7 +267,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   if (config.console.enabled) await app.register(consoleRoutes(context, { config: config.console, localSigningKey: deps.localSigningKey }));
 
   const timers = [
-    setInterval(() => void refusals.flushClosed(), Math.max(1_000, Math.min(config.rateLimit.windowMs, 60_000))),
+    // Stores refusal counts (what a kill -9 may lose is at most this interval's), writes closed windows' summaries.
+    setInterval(() => void refusals.flush(), REFUSAL_FLUSH_MS),
     setInterval(
       () => void context.approvals.expireDue().catch((error: unknown) => app.log.warn({ err: error }, 'expiring reveal requests failed')),
       EXPIRY_SWEEP_MS,
@@ -237,7 +278,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
 
   app.addHook('onClose', async () => {
     for (const timer of timers) clearInterval(timer);
-    await refusals.flushAll();
+    await refusals.close();
     await auditWriter.flush();
     // After the last audit row: the final checkpoint covers everything this replica wrote.
     await checkpointer?.close();
@@ -245,6 +286,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     ring.clear();
   });
   await app.ready();
+  // Summaries of refusals a replica counted but did not write before it stopped (kill -9).
+  void refusals.flush();
   checkpointer?.start();
   if (checkpointer !== undefined) {
     app.log.info({ keyId: auditSigner?.keyId, signer: auditSigner?.label, intervalMs: checkpoints?.intervalMs }, 'audit checkpoints enabled');

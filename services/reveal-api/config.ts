@@ -65,6 +65,8 @@ const revealEnvSchemaBase = sharedEnvSchema.extend({
     JWT_CLOCK_TOLERANCE_SECONDS: envInt(0, 300).default(5),
     POLICY_FILE: z.string().min(1).default(DEFAULT_POLICY_FILE),
     RATE_LIMIT_MAX: envInt(1, 10_000_000).default(60),
+    /** Refusals of requests without valid credentials per client address and window before the address is refused outright (before authentication). */
+    RATE_LIMIT_ADDRESS_MAX: envInt(1, 10_000_000).default(60),
     RATE_LIMIT_WINDOW: duration.default(60_000),
     TRUST_PROXY: trustProxy.default(false),
     /** How long an audit write may wait for a lock before the request fails closed with 503. */
@@ -171,7 +173,8 @@ export interface RevealConfig extends SharedConfig {
   port: number;
   jwt: JwtConfig;
   policyFile: string;
-  rateLimit: { max: number; windowMs: number };
+  /** max: requests per subject per window; addressMax: refusals without valid credentials per client address per window. */
+  rateLimit: { max: number; addressMax: number; windowMs: number };
   trustProxy: boolean | number | string[];
   bodyLimitBytes: number;
   auditLockTimeoutMs: number;
@@ -241,7 +244,7 @@ export function loadRevealConfig(env: Env, options: LoadRevealConfigOptions = {}
       clockToleranceSeconds: parsed.JWT_CLOCK_TOLERANCE_SECONDS,
     },
     policyFile: parsed.POLICY_FILE,
-    rateLimit: { max: parsed.RATE_LIMIT_MAX, windowMs: parsed.RATE_LIMIT_WINDOW },
+    rateLimit: { max: parsed.RATE_LIMIT_MAX, addressMax: parsed.RATE_LIMIT_ADDRESS_MAX, windowMs: parsed.RATE_LIMIT_WINDOW },
     trustProxy: parsed.TRUST_PROXY,
     bodyLimitBytes: parsed.BODY_LIMIT_BYTES,
     auditLockTimeoutMs: parsed.AUDIT_LOCK_TIMEOUT_MS,

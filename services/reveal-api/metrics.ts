@@ -18,6 +18,8 @@ export interface RevealMetrics {
   approvalSteps: Counter<'step'>;
   approvalWebhook: Counter<'result'>;
   refusalsSummarised: Counter<'code'>;
+  refusalsRecovered: Counter;
+  addressGuardHits: Counter<'action'>;
 }
 
 export function createRevealMetrics(): RevealMetrics {
@@ -111,6 +113,17 @@ export function createRevealMetrics(): RevealMetrics {
       name: 'tokenvault_audit_refusals_summarised_total',
       help: 'Repeated refusals counted into a summary audit row instead of a row each',
       labelNames: ['code'],
+      registers: [registry],
+    }),
+    refusalsRecovered: new Counter({
+      name: 'tokenvault_audit_refusals_recovered_total',
+      help: 'Refusals summarised by this replica on behalf of a replica that stopped before writing their summary (kill -9, crash)',
+      registers: [registry],
+    }),
+    addressGuardHits: new Counter({
+      name: 'tokenvault_address_guard_hits_total',
+      help: 'Requests refused before authentication because their client address sent too many requests without valid credentials',
+      labelNames: ['action'],
       registers: [registry],
     }),
   };

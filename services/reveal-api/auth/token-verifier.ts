@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ConfigError, TokenvaultError } from '../../../lib/errors.js';
+import { identityProblem } from '../../../lib/validation/storable-text.js';
 import { ASYMMETRIC_ALGORITHMS, type JwtConfig } from '../config.js';
 
 export interface Principal {
@@ -8,19 +9,30 @@ export interface Principal {
   roles: string[];
 }
 
-/** The bearer token is missing or not acceptable: 401. `reason` is a stable code for the audit log. */
+/**
+ * The bearer token is missing or not acceptable: 401. `reason` is a stable code for the audit
+ * log; `code` the one in the response (`subject_invalid` when the identity itself cannot be
+ * used, `unauthenticated` otherwise). `claimed` holds what the token claims, unverified and
+ * raw (never stored as is: the audit row gets a safe rendering of it).
+ */
 export class AuthenticationError extends TokenvaultError {
+  claimed: { sub?: string; role?: string } = {};
+
   constructor(
     readonly reason: string,
     message: string,
-    options: { cause?: unknown } = {},
+    options: { cause?: unknown; code?: 'unauthenticated' | 'subject_invalid'; claimed?: { sub?: string; role?: string } } = {},
   ) {
-    super('unauthenticated', message, { ...options, transient: false });
+    super(options.code ?? 'unauthenticated', message, { cause: options.cause, transient: false });
+    if (options.claimed !== undefined) this.claimed = options.claimed;
   }
 }
 
 /** Keys could not be obtained (identity provider's JWKS unreachable): 503, not the caller's fault. */
 export class AuthUnavailableError extends TokenvaultError {
+  /** What the token claims, unverified (as on AuthenticationError). */
+  claimed: { sub?: string } = {};
+
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('auth_unavailable', message, { ...options, transient: true });
   }
@@ -33,9 +45,10 @@ export interface TokenVerifier {
   verify(token: string): Promise<Principal>;
 }
 
-const MAX_SUB_LENGTH = 256;
+/** Column limits of every place an identity is stored (audit actor, budget actor, requester, approver). */
+export const MAX_SUB_LENGTH = 256;
 const MAX_ROLES = 64;
-const MAX_ROLE_LENGTH = 128;
+export const MAX_ROLE_LENGTH = 128;
 
 /**
  * JWT verification with jose: signature, `exp` and `nbf` (with a small clock tolerance),
@@ -67,7 +80,10 @@ export function createTokenVerifier(config: JwtConfig, now: () => number = Date.
         payload =
           typeof key === 'function' ? (await jwtVerify(token, key, verifyOptions)).payload : (await jwtVerify(token, key, verifyOptions)).payload;
       } catch (error) {
-        throw classify(error, fromJwks);
+        const refused = classify(error, fromJwks);
+        const sub = claimedSubject(token);
+        if (sub !== undefined) refused.claimed = { sub };
+        throw refused;
       }
       const principal = principalOf(payload, rolesPath, config.rolesClaim);
       cache.set(token, principal, payload.exp ?? 0);
@@ -110,22 +126,50 @@ class VerifiedTokens {
   }
 }
 
+/**
+ * The one rule for identities: a subject or role is used exactly as signed, or not at all. One
+ * that cannot be stored as given (NUL, unpaired surrogates, control characters, absurd length)
+ * is refused here, at authentication, so no principal downstream (audit rows, budgets,
+ * approvals, /me) ever holds one.
+ */
 function principalOf(payload: JWTPayload, rolesPath: string[], rolesClaim: string): Principal {
   const sub = payload.sub;
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
-    throw new AuthenticationError('subject_invalid', `"sub" must be a string of 1 to ${MAX_SUB_LENGTH} characters`);
+  if (typeof sub !== 'string') throw new AuthenticationError('subject_invalid', '"sub" must be a string', { code: 'subject_invalid' });
+  const subProblem = identityProblem(sub, MAX_SUB_LENGTH);
+  if (subProblem !== undefined) {
+    throw new AuthenticationError('subject_invalid', `"sub" cannot be used as an identity: it ${subProblem}`, { code: 'subject_invalid', claimed: { sub } });
   }
   let roles: unknown = payload;
   for (const part of rolesPath) {
     roles = roles !== null && typeof roles === 'object' && !Array.isArray(roles) ? (roles as Record<string, unknown>)[part] : undefined;
   }
-  if (!Array.isArray(roles) || roles.length > MAX_ROLES || !roles.every((role) => typeof role === 'string' && role.length <= MAX_ROLE_LENGTH)) {
-    throw new AuthenticationError('roles_claim_invalid', `"${rolesClaim}" must be an array of at most ${MAX_ROLES} role names`);
+  if (!Array.isArray(roles) || roles.length > MAX_ROLES || !roles.every((role) => typeof role === 'string')) {
+    throw new AuthenticationError('roles_claim_invalid', `"${rolesClaim}" must be an array of at most ${MAX_ROLES} role names`, { claimed: { sub } });
+  }
+  for (const [index, role] of (roles as string[]).entries()) {
+    // An empty role grants nothing and stores fine; anything else follows the subject's rule.
+    const problem = role.length === 0 ? undefined : identityProblem(role, MAX_ROLE_LENGTH);
+    if (problem !== undefined) {
+      throw new AuthenticationError('subject_invalid', `role ${index + 1} of "${rolesClaim}" cannot be used as an identity: it ${problem}`, {
+        code: 'subject_invalid',
+        claimed: { sub, role },
+      });
+    }
   }
   return { sub, roles: [...new Set(roles as string[])] };
 }
 
-function classify(error: unknown, fromJwks: boolean): TokenvaultError {
+/** The subject a refused token claims, without verifying anything (for the audit row of the refusal). */
+function claimedSubject(token: string): string | undefined {
+  try {
+    const sub = decodeJwt(token).sub;
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function classify(error: unknown, fromJwks: boolean): AuthenticationError | AuthUnavailableError {
   if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) {
     return new AuthUnavailableError('the identity provider key set could not be fetched', { cause: error });
   }

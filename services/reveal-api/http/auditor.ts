@@ -60,6 +60,8 @@ export interface Attempt {
   ticket?: string | null;
 }
 
+const NOTHING_SENT = { purpose: null, ticket: null, tokens: [] };
+
 const MAX_PURPOSE = 500;
 const MAX_TICKET = 128;
 const MAX_TOKENS = 100;
@@ -73,17 +75,22 @@ export class Auditor {
     private readonly insertOptions: InsertAuditOptions = {},
   ) {}
 
+  /**
+   * The audit row of an attempt. Without a verified identity nothing the caller sent is kept
+   * (no tokens, purpose or ticket: an anonymous flood must not write its bodies into a log
+   * nobody may delete from); the refusal's reason describes it by sizes and a digest instead.
+   */
   entryFor(request: FastifyRequest, attempt: Attempt): AuditEntry {
-    const body = bodyFields(request.body);
+    const body = request.principal === undefined ? NOTHING_SENT : bodyFields(request.body);
     return {
       action: attempt.action ?? actionOf(request) ?? 'unknown',
       actor: request.principal?.sub ?? null,
       roles: request.principal?.roles ?? [],
       clientAddress: request.ip,
       requestId: attempt.requestId ?? request.id,
-      purpose: attempt.purpose !== undefined ? attempt.purpose : body.purpose,
-      ticket: attempt.ticket !== undefined ? attempt.ticket : body.ticket,
-      tokens: attempt.tokens ?? body.tokens,
+      purpose: attempt.purpose !== undefined && request.principal !== undefined ? attempt.purpose : body.purpose,
+      ticket: attempt.ticket !== undefined && request.principal !== undefined ? attempt.ticket : body.ticket,
+      tokens: request.principal === undefined ? [] : (attempt.tokens ?? body.tokens),
       fieldCounts: attempt.fieldCounts ?? {},
       outcome: attempt.outcome,
       reason: attempt.reason,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest, preValidationHookHandler } from 'fastify';
 import type { Permissions, Policy } from '../policy/policy.js';
-import { actionOf, type Attempt, type Auditor } from './auditor.js';
+import { actionOf, type Attempt } from './auditor.js';
 import { ForbiddenError } from './errors.js';
 
 /** One thing a route needs the caller's roles to allow. */
@@ -22,13 +22,12 @@ export type RoutePermission = 'authenticated' | PermissionRule | readonly Permis
 export interface AuthorizationDeps {
   authenticate: (request: FastifyRequest) => Promise<void>;
   policy: Policy;
-  auditor: Auditor;
 }
 
 /**
  * Authorization declared per route, enforced in one place: a route that declares a permission
  * is authenticated first (preValidation, so rate limits key on the caller), and checked after
- * validation (preHandler) with its refusal audited before the 403 leaves. A route that is
+ * validation (preHandler); the 403 carries its denial, which the error handler audits before it leaves. A route that is
  * audited or documented as needing a bearer token but declares no permission does not start.
  * Call before registering routes.
  */
@@ -51,9 +50,10 @@ export function registerAuthorization(app: FastifyInstance, deps: AuthorizationD
     const permissions = deps.policy.permissionsFor(principal.roles);
     for (const rule of rulesOf(permission)) {
       if (rule.allows(permissions, request)) continue;
-      // Unaudited reads (listing pending approvals) refuse without a row, as they answer without one.
-      if (actionOf(request) !== undefined) await deps.auditor.record(request, { ...rule.denial(request), outcome: 'denied' });
-      throw new ForbiddenError(`your roles do not allow ${typeof rule.refuses === 'string' ? rule.refuses : rule.refuses(request)}`);
+      // The error handler audits the refusal like every other (first per caller and window, then a
+      // summary). Unaudited reads (listing pending approvals) refuse without a row, as they answer without one.
+      const denial = actionOf(request) === undefined ? undefined : rule.denial(request);
+      throw new ForbiddenError(`your roles do not allow ${typeof rule.refuses === 'string' ? rule.refuses : rule.refuses(request)}`, denial);
     }
   });
 }

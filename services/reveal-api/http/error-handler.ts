@@ -2,12 +2,17 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isTransient } from '../../../lib/errors.js';
 import { AuditUnavailableError } from '../../../lib/audit/entry.js';
 import { AuthenticationError, AuthUnavailableError } from '../auth/token-verifier.js';
-import { actionOf, type AuditOutcome, type Auditor } from './auditor.js';
-import { errorBody, HttpError } from './errors.js';
+import { actionOf, type Attempt, type AuditOutcome, type Auditor } from './auditor.js';
+import { errorBody, ForbiddenError, HttpError } from './errors.js';
+import { AddressFloodedError, sourceOf, type AddressGuard } from './flood-guard.js';
+import { bodyBytes, describeUnverified } from './request-shape.js';
 import { RequestValidationError } from './validation.js';
-import { SAMPLED_REFUSALS, type RefusalSampler } from './refusal-sampler.js';
+import type { RefusalSampler } from './refusal-sampler.js';
 
 export const REALM = 'tokenvault-reveal-api';
+
+/** Refusals a caller can repeat as fast as they can send requests: each is accounted per source and window (first row, then a summary). */
+const SAMPLED_STATUSES: ReadonlySet<number> = new Set([401, 403, 413, 415, 429]);
 
 interface Refusal {
   status: number;
@@ -19,26 +24,54 @@ interface Refusal {
   headers: Record<string, string>;
 }
 
+export interface ErrorHandlerDeps {
+  auditor: Auditor;
+  authenticate: (request: FastifyRequest) => Promise<void>;
+  sampler: RefusalSampler;
+  addressGuard: AddressGuard;
+  onSummarised?: (code: string) => void;
+}
+
 /**
  * One place maps every failure to `{ error: { code, message } }`, writes the attempt's audit
  * row (if the route is audited and the handler has not already), and fails closed with 503
- * when even that row cannot be written.
+ * when even that row cannot be written. Refusals a caller can repeat at will (401, 403, 413,
+ * 415, 429, and every refusal of a request without a verified identity) are accounted per
+ * source (subject, or address) and window: the first gets its row before the answer leaves,
+ * the rest one summary row (http/refusal-sampler.ts).
  */
-export function errorHandlerWith(auditor: Auditor, authenticate: (request: FastifyRequest) => Promise<void>, sampler?: RefusalSampler, onSummarised?: (code: string) => void) {
+export function errorHandlerWith(deps: ErrorHandlerDeps) {
   return async function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    let refusal = classify(await credentialsFirst(error, request, authenticate));
+    // The address guard refuses before authentication, on purpose: nothing is verified for a flooding address.
+    const resolved = error instanceof AddressFloodedError ? error : await credentialsFirst(error, request, deps.authenticate);
+    let refusal = classify(resolved);
     if (refusal.status >= 500) request.log.error({ err: error, code: refusal.code }, 'request failed');
     else request.log.info({ code: refusal.code, reason: refusal.reason }, 'request refused');
 
+    const unverified = request.principal === undefined;
+    if (unverified && refusal.status < 500 && !(resolved instanceof AddressFloodedError) && request.routeOptions.config.permission !== undefined) {
+      await deps.addressGuard.noteUnverifiedRefusal(request);
+    }
+
     if (actionOf(request) !== undefined && !request.audited) {
-      const attempt = { outcome: refusal.outcome, reason: refusal.reason };
+      const attempt: Attempt = {
+        ...(resolved instanceof ForbiddenError ? resolved.denial : {}),
+        outcome: refusal.outcome,
+        reason: unverified ? `${refusal.reason} ${describeUnverified(request, claimedBy(resolved))}` : refusal.reason,
+      };
       try {
-        // A caller repeating a refusable request as fast as they can gets one row per window, not one per request.
-        if (sampler !== undefined && SAMPLED_REFUSALS.has(refusal.code) && !sampler.admit(samplingKey(request, refusal.code), auditor.entryFor(request, attempt))) {
-          auditor.committedWithin(request, attempt);
-          onSummarised?.(refusal.code);
+        if (unverified || SAMPLED_STATUSES.has(refusal.status)) {
+          // By source, action and code (and why, for a 401): one row per window for each, then a summary.
+          const key = [sourceOf(request), attempt.action ?? actionOf(request) ?? 'unknown', refusal.code, ...(resolved instanceof AuthenticationError ? [resolved.reason] : [])];
+          const accounted = await deps.sampler.account(key, refusal.code, deps.auditor.entryFor(request, attempt), unverified ? bodyBytes(request) : 0, () =>
+            deps.auditor.record(request, attempt),
+          );
+          if (accounted === 'counted') {
+            deps.auditor.committedWithin(request, attempt);
+            deps.onSummarised?.(refusal.code);
+          }
         } else {
-          await auditor.record(request, attempt);
+          await deps.auditor.record(request, attempt);
         }
       } catch (auditError) {
         request.log.error({ err: auditError }, 'audit row for a refused request could not be written');
@@ -47,6 +80,10 @@ export function errorHandlerWith(auditor: Auditor, authenticate: (request: Fasti
     }
     return reply.code(refusal.status).headers(refusal.headers).send(errorBody(refusal.code, refusal.message));
   };
+}
+
+function claimedBy(error: Error): { sub?: string; role?: string } {
+  return error instanceof AuthenticationError || error instanceof AuthUnavailableError ? error.claimed : {};
 }
 
 /**
@@ -65,10 +102,6 @@ async function credentialsFirst(error: Error, request: FastifyRequest, authentic
   }
 }
 
-function samplingKey(request: FastifyRequest, code: string): string {
-  return JSON.stringify([request.principal === undefined ? `ip:${request.ip}` : `sub:${request.principal.sub}`, actionOf(request), code]);
-}
-
 function classify(error: FastifyError | Error): Refusal {
   const refusal = (status: number, code: string, message: string, outcome: AuditOutcome, reason: string = code, headers: Record<string, string> = {}): Refusal => ({
     status,
@@ -84,7 +117,7 @@ function classify(error: FastifyError | Error): Refusal {
       error.reason === 'token_missing'
         ? `Bearer realm="${REALM}"`
         : `Bearer realm="${REALM}", error="invalid_token", error_description="${error.message.replaceAll('"', "'")}"`;
-    return refusal(401, 'unauthenticated', error.message, 'unauthenticated', error.reason, { 'www-authenticate': challenge });
+    return refusal(401, error.code, error.message, 'unauthenticated', error.reason, { 'www-authenticate': challenge });
   }
   if (error instanceof AuditUnavailableError) {
     return refusal(503, 'audit_unavailable', 'the audit log cannot be written; nothing was revealed, retry later', 'failed', 'audit_unavailable', {
@@ -96,7 +129,7 @@ function classify(error: FastifyError | Error): Refusal {
   }
   if (error instanceof HttpError) {
     const outcome: AuditOutcome = error.statusCode === 403 ? 'denied' : error.statusCode === 429 ? 'rate_limited' : error.statusCode >= 500 ? 'failed' : 'invalid';
-    return refusal(error.statusCode, error.code, error.message, outcome, error.code, error.headers);
+    return refusal(error.statusCode, error.code, error.message, outcome, error.auditReason, error.headers);
   }
   if (error instanceof RequestValidationError) {
     return refusal(400, 'invalid_request', error.describe(), 'invalid', 'validation_failed');

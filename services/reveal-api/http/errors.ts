@@ -1,4 +1,5 @@
 import { TokenvaultError } from '../../../lib/errors.js';
+import type { Attempt } from './auditor.js';
 
 /** An error with an HTTP status and a stable, client-safe code and message. */
 export class HttpError extends TokenvaultError {
@@ -6,17 +7,27 @@ export class HttpError extends TokenvaultError {
     readonly statusCode: number,
     code: string,
     message: string,
-    options: { cause?: unknown; headers?: Record<string, string> } = {},
+    options: { cause?: unknown; headers?: Record<string, string>; auditReason?: string } = {},
   ) {
     super(code, message, { cause: options.cause, transient: statusCode === 503 });
     this.headers = options.headers ?? {};
+    this.auditReason = options.auditReason ?? code;
   }
   readonly headers: Record<string, string>;
+  /** The reason written to the audit row (defaults to the code). */
+  readonly auditReason: string;
 }
 
+/** The audit row of a refusal by a route's permission rule: its reason and what differs from the route's defaults. */
+export type Denial = Omit<Attempt, 'outcome'>;
+
 export class ForbiddenError extends HttpError {
-  constructor(message: string) {
-    super(403, 'forbidden', message);
+  constructor(
+    message: string,
+    /** Audited by the error handler (sampled like every refusal); undefined on unaudited routes. */
+    readonly denial?: Denial,
+  ) {
+    super(403, 'forbidden', message, denial?.reason === undefined || denial.reason === null ? {} : { auditReason: denial.reason });
   }
 }
 

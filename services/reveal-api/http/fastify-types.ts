@@ -8,6 +8,8 @@ declare module 'fastify' {
     principal: Principal | undefined;
     /** True once this attempt has its audit row (or the write was tried and failed). */
     audited: boolean;
+    /** The JSON body as received (for the size and digest of a refusal without a verified identity; never stored). */
+    rawBody: string | undefined;
   }
   interface FastifyContextConfig {
     /** Routes with an action write one audit row per attempt, whatever the outcome. */

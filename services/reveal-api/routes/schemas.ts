@@ -3,10 +3,8 @@ import { PII_FIELDS } from '../../../lib/crypto/normalize.js';
 
 export const MAX_TOKENS_PER_REQUEST = 100;
 
-/** PostgreSQL text cannot hold NUL; refuse it instead of storing something else than was sent. */
-const printable = (value: string) => !value.includes('\u0000');
-
-// C0/C1 control characters: PostgreSQL refuses NUL (22021) and no filter value legitimately holds one.
+// C0/C1 control characters: no filter value legitimately holds one. (NUL and unpaired surrogates, which
+// PostgreSQL cannot store, are refused for every input by the validator: http/validation.ts.)
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 
@@ -34,7 +32,6 @@ export const purposeSchema = z
   .trim()
   .min(10, { message: 'state the purpose in at least 10 characters' })
   .max(500)
-  .refine(printable, { message: 'must not contain NUL characters' })
   .describe('Why the values are needed (recorded in the audit log)');
 
 export const ticketSchema = z
@@ -42,7 +39,6 @@ export const ticketSchema = z
   .trim()
   .min(1)
   .max(128)
-  .refine(printable, { message: 'must not contain NUL characters' })
   .describe('Case or ticket reference (recorded in the audit log)');
 
 export const fieldSchema = z.enum(PII_FIELDS);

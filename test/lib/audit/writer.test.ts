@@ -112,8 +112,52 @@ describe('audit log writes', () => {
 
   it('records refusals in the same chain', async () => {
     await harness.app.inject({ method: 'POST', url: '/reveal', payload: { tokens: [ip.token], purpose: PURPOSE } });
-    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'unauthenticated', tokens: [ip.token] });
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'unauthenticated', tokens: [], reason: expect.stringMatching(/^token_missing sent: /) });
     expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
-});
 
+  describe('one entry the database refuses fails alone (no entry can fail its neighbours)', () => {
+    const entry = (actor: string, fieldCounts: Record<string, number> = { ip: 1 }): AuditEntry => ({
+      action: 'reveal', actor, roles: ['investigator'], clientAddress: '127.0.0.1', requestId: `req-${actor}`, purpose: PURPOSE, ticket: null,
+      tokens: [ip.token], fieldCounts, outcome: 'allowed', reason: 'revealed=1',
+    });
+    const charged = (actor: string, fieldCounts?: Record<string, number>) => ({
+      charge: { actor, amount: 1, limits: [{ budget: 'hour' as const, limit: 100 }] },
+      refused: () => entry(actor, fieldCounts),
+    });
+
+    // The poisons bypass every HTTP rule (subject rule, validation): they reach the writer as they are.
+    // Audit text columns are made storable by linkEntries; what is not: a budget actor and a field_counts key (jsonb).
+    it.each([
+      ['a budget actor holding NUL', (writer: AuditWriter) => writer.appendCharged(entry('poison\u0000actor'), charged('poison\u0000actor'))],
+      ['a budget actor holding a lone surrogate', (writer: AuditWriter) => writer.appendCharged(entry('poison\ud800actor'), charged('poison\ud800actor'))],
+      ['a field_counts key holding NUL', (writer: AuditWriter) => writer.appendCharged(entry('poison-counts', { 'ip\u0000': 1 }), charged('poison-counts', { 'ip\u0000': 1 }))],
+    ])('20 concurrent charged appends with %s among them: 19 commit, only the poisoned one fails', async (_name, poisoned) => {
+      const writer = new AuditWriter(harness.database.pool);
+      const run = `iso-${Math.random().toString(36).slice(2, 8)}`;
+      // The first append starts a transaction at once; the other 19 (the poison among them) queue and share the next one.
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, index) => (index === 10 ? poisoned(writer) : writer.appendCharged(entry(`${run}-${index}`), charged(`${run}-${index}`)))),
+      );
+      const failed = results.flatMap((result, index) => (result.status === 'rejected' ? [index] : []));
+      expect(failed).toEqual([10]);
+      const rows = (await auditRows(harness.testDb)).filter((row) => row.actor?.startsWith(run));
+      expect(rows).toHaveLength(19);
+      const usage = await harness.testDb.owner.pool.query('SELECT actor FROM reveal_budget_usage WHERE actor LIKE $1', [`${run}-%`]);
+      expect(usage.rowCount).toBe(19);
+      expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+      await writer.flush();
+    });
+
+    it('20 concurrent uncharged appends with a poisoned field_counts key among them: 19 commit', async () => {
+      const writer = new AuditWriter(harness.database.pool);
+      const run = `plain-${Math.random().toString(36).slice(2, 8)}`;
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, index) => writer.append(entry(`${run}-${index}`, index === 10 ? { 'device_id\u0000': 1 } : { ip: 1 }))),
+      );
+      expect(results.flatMap((result, index) => (result.status === 'rejected' ? [index] : []))).toEqual([10]);
+      expect((await auditRows(harness.testDb)).filter((row) => row.actor?.startsWith(run))).toHaveLength(19);
+      expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+    });
+  });
+});

@@ -79,6 +79,7 @@ export async function startRevealHarness(env: Env = {}, options: { testDb?: Test
       JWT_AUDIENCE: LOCAL_AUDIENCE,
       LOG_LEVEL: 'info',
       RATE_LIMIT_MAX: '10000',
+      RATE_LIMIT_ADDRESS_MAX: '10000',
       ...env,
       ...overrides,
       },

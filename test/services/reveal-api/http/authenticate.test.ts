@@ -38,12 +38,16 @@ function signed(claims: Record<string, unknown>, header: Record<string, unknown>
 
 const valid = () => ({ sub: 'mallory', iss: LOCAL_ISSUER, aud: LOCAL_AUDIENCE, iat: now(), exp: now() + 600 });
 
+let nextAddress = 1;
+
+/** Each refusal from its own client address: refusals without a verified identity are accounted per address, action and reason. */
 async function revealWith(app: RevealApp, authorization: string | undefined) {
   return app.inject({
     method: 'POST',
     url: '/reveal',
     headers: authorization === undefined ? {} : { authorization },
     payload: { tokens: [ip.token], purpose: PURPOSE },
+    remoteAddress: `203.0.113.${nextAddress++}`,
   });
 }
 
@@ -56,7 +60,9 @@ async function expectRejectedAndAudited(app: RevealApp, authorization: string | 
   expect(response.body).not.toContain('199.172');
   const rows = await auditRows(harness.testDb);
   expect(rows).toHaveLength(before + 1);
-  expect(rows.at(-1)).toMatchObject({ action: 'reveal', outcome: 'unauthenticated', actor: null, reason, tokens: [ip.token] });
+  // Nothing an unverified caller sent is stored: who it claimed to be, sizes and a digest instead.
+  expect(rows.at(-1)).toMatchObject({ action: 'reveal', outcome: 'unauthenticated', actor: null, roles: [], tokens: [], purpose: null, ticket: null });
+  expect(rows.at(-1)?.reason).toMatch(new RegExp(`^${reason} (claimed_sub="[^"]*" \\(unverified\\) )?sent: body_bytes=\\d+ body_sha256=[0-9a-f]{64} fields=tokens\\[1\\],purpose:${PURPOSE.length}ch$`));
 }
 
 describe('bearer JWT authentication', () => {
@@ -157,7 +163,7 @@ describe('bearer JWT authentication', () => {
       const response = await revealWith(unreachable, `Bearer ${await signed(valid())}`);
       expect(response.statusCode).toBe(503);
       expect(response.json().error.code).toBe('auth_unavailable');
-      expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'failed', reason: 'auth_unavailable' });
+      expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'failed', reason: expect.stringMatching(/^auth_unavailable claimed_sub="mallory" \(unverified\) sent: /) });
     });
   });
 

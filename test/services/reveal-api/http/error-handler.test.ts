@@ -52,9 +52,11 @@ describe('error responses', () => {
     ['a body that is not JSON', 'text/plain', 'tokens=abc', 415, 'unsupported_media_type'],
     ['a body above the limit', 'application/json', JSON.stringify({ purpose: 'x'.repeat(70 * 1024) }), 413, 'payload_too_large'],
   ])('keeps the caller identity in the audit row of %s', async (_name, contentType, payload, status, reason) => {
-    const response = await harness.app.inject({ method: 'POST', url: '/reveal', headers: { ...investigator, 'content-type': contentType }, payload });
+    // Its own caller: repeated 413/415s of one caller are summarised per window (refusal-sampler.test.ts).
+    const headers = bearer(await harness.token(`sender-of-${reason}`, ['investigator']));
+    const response = await harness.app.inject({ method: 'POST', url: '/reveal', headers: { ...headers, 'content-type': contentType }, payload });
     expect(response.statusCode).toBe(status);
-    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'reveal', actor: 'alice', roles: ['investigator'], outcome: 'invalid', reason });
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'reveal', actor: `sender-of-${reason}`, roles: ['investigator'], outcome: 'invalid', reason });
   });
 
   it('keeps the caller identity in the audit row of a body that fails validation', async () => {
@@ -67,10 +69,15 @@ describe('error responses', () => {
     const missing = await harness.app.inject({ method: 'POST', url: '/reveal', headers: { 'content-type': 'application/json' }, payload: '{"tokens": [' });
     expect(missing.statusCode).toBe(401);
     expect(missing.json().error.code).toBe('unauthenticated');
-    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ actor: null, outcome: 'unauthenticated', reason: 'token_missing' });
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ actor: null, outcome: 'unauthenticated', reason: expect.stringMatching(/^token_missing sent: body_bytes=12 /) });
     const forged = await harness.app.inject({ method: 'POST', url: '/reveal', headers: { authorization: 'Bearer abc.def.ghi', 'content-type': 'text/plain' }, payload: 'x' });
     expect(forged.statusCode).toBe(401);
-    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ actor: null, outcome: 'unauthenticated' });
+    // The body was never read (415): its declared size and type are what is recorded.
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({
+      actor: null,
+      outcome: 'unauthenticated',
+      reason: expect.stringMatching(/^malformed_token sent: content_length=1 content_type="text\/plain"$/),
+    });
   });
 
   it.each([
