@@ -1,8 +1,9 @@
 /**
  * npm run bench:reveal [-- --duration 10 --connections 16 --light-connections 4 --rows 20000 --pool 16
- *                         --rounds 1 --checkpoint-interval 1
- *                         --cases baseline,reveal-1,reveal-1-checkpoints,reveal-1-budget,reveal-100,reveal-100-checkpoints,
- *                                 reveal-100-budget,reveal-100-light]
+ *                         --rounds 1 --checkpoint-interval 1 --audit-rows 250000
+ *                         --cases baseline,reveal-1,reveal-1-checkpoints,reveal-1-budget,reveal-1-export,reveal-1-export-3,
+ *                                 reveal-100,reveal-100-checkpoints,reveal-100-budget,reveal-100-light
+ *                                 (not by default: reveal-1-light,reveal-1-light-export)]
  *
  * Starts its own embedded PostgreSQL (temporary directory, random port), seeds the vault,
  * starts the real reveal API on loopback (this process) and loads it from a SECOND process
@@ -12,9 +13,14 @@
  *   reveal-1   POST /reveal with 1 token
  *   reveal-100 POST /reveal with 100 tokens
  *   reveal-100-light the same at lower concurrency (latency when the API is not saturated)
+ *   reveal-1-light   reveal-1 at that lower concurrency; reveal-1-light-export: with one export running
  *   *-budget   the same as another identity whose role has budgets (per minute/hour/day, never
  *              exhausted here): the charge is decided and stored in the audit row's transaction,
  *              so these rows show what enforcing budgets costs ("vs reference" column)
+ *   *-export   the same while an auditor downloads GET /audit/export of an audit log seeded with
+ *              --audit-rows rows (default 250,000, only when an export case runs), again and again,
+ *              from a third process; *-export-3: three auditors try at once (one export runs per
+ *              replica, the others are refused with 429 export_busy and retry every second)
  *   *-checkpoints the same with signed audit checkpoints written every --checkpoint-interval
  *              seconds (default 1 s, 60× the production default, so the cost shows): each round
  *              verifies the rows since the previous checkpoint, signs the head (P-256), stores it
@@ -31,7 +37,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,7 +55,8 @@ import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken } f
 import { loadRevealConfig } from '../services/reveal-api/config.js';
 import { between, snapshot } from './reveal/histogram.js';
 import type { LoadCase, LoadResult } from './reveal/load.js';
-import { seedVault } from './reveal/seed.js';
+import type { ExportJob, ExportReport } from './reveal/export.js';
+import { seedAuditLog, seedVault } from './reveal/seed.js';
 import { printTable } from './table.js';
 import { runBenchmark } from './run.js';
 
@@ -59,7 +66,11 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '16' },
     rows: { type: 'string', default: '20000' },
     pool: { type: 'string', default: '16' },
-    cases: { type: 'string', default: 'baseline,reveal-1,reveal-1-checkpoints,reveal-1-budget,reveal-100,reveal-100-checkpoints,reveal-100-budget,reveal-100-light' },
+    cases: {
+      type: 'string',
+      default: 'baseline,reveal-1,reveal-1-checkpoints,reveal-1-budget,reveal-1-export,reveal-1-export-3,reveal-100,reveal-100-checkpoints,reveal-100-budget,reveal-100-light',
+    },
+    'audit-rows': { type: 'string', default: '250000' },
     'checkpoint-interval': { type: 'string', default: '1' },
     'light-connections': { type: 'string', default: '4' },
     // Each case runs this many times, the order reversed every other round (drift and noise hit
@@ -109,6 +120,7 @@ async function main(): Promise<void> {
       roles: {
         'bench-unbudgeted': { reveal: { ip: 'plain', device_id: 'plain' } },
         'bench-budgeted': { reveal: { ip: 'plain', device_id: 'plain' }, budget: { per_minute: huge, per_hour: huge, per_day: huge } },
+        'bench-auditor': { audit: true },
       },
     }),
   );
@@ -141,6 +153,7 @@ async function main(): Promise<void> {
     authorization: `Bearer ${await mintLocalToken(signingKey, { sub: 'bench-budgeted', roles: ['bench-budgeted'], ttl: '1h' })}`,
     'content-type': 'application/json',
   };
+  const auditorHeaders = { authorization: `Bearer ${await mintLocalToken(signingKey, { sub: 'bench-auditor', roles: ['bench-auditor'], ttl: '1h' })}` };
   const pick = () => tokens[randomInt(tokens.length)] ?? '';
   const bodies = (count: number, size: number) =>
     Array.from({ length: count }, () => JSON.stringify({ tokens: Array.from({ length: size }, pick), purpose: PURPOSE, ticket: 'BENCH-1' }));
@@ -163,7 +176,7 @@ async function main(): Promise<void> {
       return written;
     };
   };
-  type BenchCase = { id: string; name: string; load: LoadCase; tokensPerRequest: number; reference?: string; checkpoints?: boolean };
+  type BenchCase = { id: string; name: string; load: LoadCase; tokensPerRequest: number; reference?: string; checkpoints?: boolean; exports?: number };
   const reveal = (bodies: string[], extra: { headers?: Record<string, string>; connections?: number } = {}): LoadCase => ({
     url: `${address}/reveal`,
     method: 'POST',
@@ -182,11 +195,26 @@ async function main(): Promise<void> {
     reveal1,
     variant(reveal1, 'reveal-1-budget', 'reveal 1 token, budgets enforced', { load: reveal(ones, { headers: budgetedHeaders }) }),
     variant(reveal1, 'reveal-1-checkpoints', `reveal 1 token, ${everyInterval}`, { checkpoints: true }),
+    variant(reveal1, 'reveal-1-export', 'reveal 1 token, one audit export running', { exports: 1 }),
+    variant(reveal1, 'reveal-1-export-3', 'reveal 1 token, three audit exports tried at once', { exports: 3 }),
     reveal100,
     variant(reveal100, 'reveal-100-checkpoints', `reveal 100 tokens, ${everyInterval}`, { checkpoints: true }),
     variant(reveal100, 'reveal-100-budget', 'reveal 100 tokens, budgets enforced', { load: reveal(hundreds, { headers: budgetedHeaders }) }),
     { id: 'reveal-100-light', name: `reveal 100 tokens, ${LIGHT_CONNECTIONS} conn`, tokensPerRequest: 100, load: reveal(hundreds, { connections: LIGHT_CONNECTIONS }) },
   ];
+  const reveal1Light: BenchCase = { id: 'reveal-1-light', name: `reveal 1 token, ${LIGHT_CONNECTIONS} conn`, tokensPerRequest: 1, load: reveal(ones, { connections: LIGHT_CONNECTIONS }) };
+  cases.push(reveal1Light, variant(reveal1Light, 'reveal-1-light-export', `reveal 1 token, ${LIGHT_CONNECTIONS} conn, one audit export running`, { exports: 1 }));
+
+  const exporting = cases.some((item) => item.exports !== undefined && selected.has(item.id));
+  const exporter = exporting ? await startChild('./reveal/export.ts') : undefined;
+  if (exporter !== undefined) {
+    cleanups.unshift(async () => exporter.kill('SIGTERM'));
+    log(`seeding ${Number(args['audit-rows'])} audit rows for the export cases…`);
+    await seedAuditLog(owner, Number(args['audit-rows']), tokens);
+  }
+  const exportReports = new Map<string, ExportReport[]>();
+  // How fast an export runs with nothing else to do (the cases show how much it yields under load).
+  const exportAlone = exporter === undefined ? undefined : await timeExport(`${address}/audit/export`, auditorHeaders);
 
   // Warm-up: JIT, connection pool, prepared statements, data key unwrap.
   await runLoad(child, { ...(cases[1] ?? cases[0])!.load, durationSeconds: 2 });
@@ -197,12 +225,14 @@ async function main(): Promise<void> {
   const runs = new Map<string, { result: LoadResult; audit: ReturnType<typeof between>; rowsPerBatch: number }[]>();
   const checkpointCounts = new Map<string, number>();
   for (let round = 0; round < ROUNDS; round += 1) {
-    for (const { id, name, load, checkpoints } of round % 2 === 0 ? chosen : [...chosen].reverse()) {
+    for (const { id, name, load, checkpoints, exports } of round % 2 === 0 ? chosen : [...chosen].reverse()) {
       log(`round ${round + 1}/${ROUNDS}: running ${name} for ${DURATION}s with ${load.connections} connections…`);
       const before = await snapshot(app.revealMetrics.auditWrite);
       const batchesBefore = await snapshot(app.revealMetrics.auditBatchSize);
       const stopCheckpoints = checkpoints === true ? checkpointing() : undefined;
+      if (exports !== undefined && exporter !== undefined) await startExports(exporter, { url: `${address}/audit/export`, headers: auditorHeaders, clients: exports });
       const result = await runLoad(child, load);
+      if (exports !== undefined && exporter !== undefined) exportReports.set(id, [...(exportReports.get(id) ?? []), await stopExports(exporter)]);
       if (stopCheckpoints !== undefined) checkpointCounts.set(id, (checkpointCounts.get(id) ?? 0) + stopCheckpoints());
       const audit = between(before, await snapshot(app.revealMetrics.auditWrite));
       const batches = between(batchesBefore, await snapshot(app.revealMetrics.auditBatchSize));
@@ -236,7 +266,7 @@ async function main(): Promise<void> {
       fmt(run.rps * tokensPerRequest, 0),
       `${run.p50}`,
       `${run.p99}`,
-      reference === undefined ? '-' : `${fmt(run.rps / reference.rps, 2)}× req/s, p99 ${reference.p99}→${run.p99}`,
+      reference === undefined ? '-' : `${fmt(run.rps / reference.rps, 2)}× req/s, p99 ${reference.p99}→${run.p99} (${fmt(run.p99 / Math.max(1, reference.p99), 2)}×)`,
       tokensPerRequest === 0 ? '-' : fmt(run.auditMean, 2),
       tokensPerRequest === 0 ? '-' : `≤${fmt(run.auditP99, 1)}`,
       tokensPerRequest === 0 || run.p50 === 0 ? '-' : `${fmt((run.auditMean / run.p50) * 100, 0)}%`,
@@ -330,17 +360,54 @@ anonymous flood: one audit row per request before issue 16 (1,000 rows per 1,000
     `\naudit chain after the run: ${chain.ok ? 'intact' : `BROKEN at ${chain.firstBrokenSeq}`}, ${chain.checked} rows (one per request).` +
       `\n${CONNECTIONS} connections unless stated, ${DURATION}s per case and round, ${ROUNDS} round(s), ${ROWS} vault rows, pool ${args.pool}, loopback, load generator in a separate process.` +
       '\naudit = time from append to COMMIT of the request\'s audit row (server histogram; p99 at bucket resolution).' +
-      [...checkpointCounts].map(([id, count]) => `\n${id}: ${count} signed checkpoints written during the case`).join(''),
+      [...checkpointCounts].map(([id, count]) => `\n${id}: ${count} signed checkpoints written during the case`).join('') +
+      [...exportReports].map(([id, reports]) => {
+        const total = (key: 'completed' | 'refused' | 'failed' | 'lines') => reports.reduce((sum, report) => sum + report[key], 0);
+        const codes = [...new Set(reports.flatMap((report) => report.refusalCodes))];
+        return `\n${id}: ${total('completed')} exports completed, ${fmt(total('lines') / (DURATION * reports.length), 0)} lines/s exported, ${total('refused')} attempts refused${codes.length > 0 ? ` (${codes.join(', ')})` : ''}, ${total('failed')} failed`;
+      }).join('') +
+      (exportAlone === undefined ? '' : `\nan export alone (no reveal load): ${exportAlone.lines} lines in ${fmt(exportAlone.seconds, 1)} s (${fmt(exportAlone.lines / exportAlone.seconds, 0)} lines/s)`) +
+      `\nload average at the end: ${(await readFile('/proc/loadavg', 'utf8').catch(() => 'unknown')).trim()} (not a quiet machine unless it is near 0)`,
   );
 }
 
-function startLoadProcess(): Promise<ChildProcess> {
-  const child = fork(fileURLToPath(new URL('./reveal/load.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function startChild(module: string): Promise<ChildProcess> {
+  const child = fork(fileURLToPath(new URL(module, import.meta.url)), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('message', () => resolve(child));
     child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`load process exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${module} exited with ${code}`)));
   });
+}
+
+async function timeExport(url: string, headers: Record<string, string>): Promise<{ lines: number; seconds: number }> {
+  const started = performance.now();
+  const response = await fetch(url, { headers });
+  let lines = 0;
+  for await (const chunk of response.body ?? []) for (const byte of chunk as Uint8Array) if (byte === 10) lines += 1;
+  return { lines, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Starts the export clients; resolves once an export is streaming (or said it could not start in 2 minutes). */
+function startExports(child: ChildProcess, job: ExportJob): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('message', (message: { started: boolean }) => {
+      if (!message.started) process.stderr.write('  (no export started streaming within 2 minutes: the case runs without one)\n');
+      resolve();
+    });
+    child.send(job);
+  });
+}
+
+function stopExports(child: ChildProcess): Promise<ExportReport> {
+  return new Promise((resolve) => {
+    child.once('message', (report: ExportReport) => resolve(report));
+    child.send('stop');
+  });
+}
+
+function startLoadProcess(): Promise<ChildProcess> {
+  return startChild('./reveal/load.ts');
 }
 
 function runLoad(child: ChildProcess, load: LoadCase): Promise<LoadResult> {

@@ -10,7 +10,7 @@ import { ConfigError } from '../lib/errors.js';
 import { exportLines } from '../lib/audit/reader.js';
 import type { Output } from './audit-verify.js';
 
-const USAGE = 'usage: npm run audit:export -- --out FILE [--after-seq N]   (FILE "-" writes to standard output)';
+const USAGE = 'usage: npm run audit:export -- --out FILE [--after-seq N] [--rows-per-second N]   (FILE "-" writes to standard output; 0: unpaced)';
 
 /**
  * `npm run audit:export -- --out FILE`: the audit log as NDJSON (rows, then checkpoints) for
@@ -21,11 +21,17 @@ const USAGE = 'usage: npm run audit:export -- --out FILE [--after-seq N]   (FILE
 export async function runAuditExport(argv: string[], env: Env, output: Output = { out: console.log, err: console.error }): Promise<number> {
   let out: string;
   let afterSeq: number;
+  let rowsPerSecond: number;
   let config: CliDatabaseEnv;
   try {
-    const { values } = parseArgs({ args: argv, options: { out: { type: 'string' }, 'after-seq': { type: 'string', default: '0' } } });
+    const { values } = parseArgs({
+      args: argv,
+      options: { out: { type: 'string' }, 'after-seq': { type: 'string', default: '0' }, 'rows-per-second': { type: 'string', default: '0' } },
+    });
     if (values.out === undefined) throw new ConfigError(`--out is required\n${USAGE}`, []);
     if (!/^[0-9]{1,15}$/.test(values['after-seq'])) throw new ConfigError(`--after-seq: expected a seq number\n${USAGE}`, []);
+    if (!/^[0-9]{1,9}$/.test(values['rows-per-second'])) throw new ConfigError(`--rows-per-second: expected a number of rows (0: unpaced)\n${USAGE}`, []);
+    rowsPerSecond = Number(values['rows-per-second']);
     out = values.out;
     afterSeq = Number(values['after-seq']);
     config = parseEnv(cliDatabaseEnvSchema, env);
@@ -43,14 +49,16 @@ export async function runAuditExport(argv: string[], env: Env, output: Output = 
     let rows = 0;
     let checkpoints = 0;
     const counted = async function* () {
-      for await (const chunk of exportLines(database.pool, afterSeq)) {
+      // Paced exports (the reveal-api's) read small pages: the database sees a steady trickle, not bursts.
+      for await (const chunk of exportLines(database.pool, afterSeq, rowsPerSecond > 0 ? { rowsPerSecond, pageSize: Math.max(100, Math.min(1000, Math.ceil(rowsPerSecond / 5))) } : {})) {
         if (chunk.startsWith('{"type":"row"')) rows += chunk.split('\n').length - 1;
         else checkpoints += 1;
         yield chunk;
       }
     };
     const target = out === '-' ? process.stdout : createWriteStream(out, { mode: 0o640 });
-    await pipeline(Readable.from(counted()), target, { end: out !== '-' });
+    // One page in flight at a time: a slow reader (a pipe to the reveal-api, a slow disk) pauses the reads.
+    await pipeline(Readable.from(counted(), { highWaterMark: 1 }), target, { end: out !== '-' });
     if (out !== '-') output.err(`exported ${rows} rows and ${checkpoints} checkpoints to ${out}`);
     return 0;
   } catch (error) {

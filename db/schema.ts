@@ -160,10 +160,10 @@ export const auditLog = pgTable(
     index('audit_log_token_keys_idx')
       .using('gin', sql`audit_token_keys(${t.tokens})`)
       .with({ fastupdate: false }),
-    // Collection re-counts the approvals recorded in the chain (migration 0006).
-    index('audit_log_approvals_idx')
+    // Collection proves a reveal request from the rows of the chain about it (migration 0009).
+    index('audit_log_request_steps_idx')
       .on(t.requestId)
-      .where(sql`${t.action} = 'approval.approve'`),
+      .where(sql`${t.action} IN ('reveal.request', 'approval.approve', 'approval.deny', 'reveal.collect', 'reveal.expire')`),
   ],
 );
 

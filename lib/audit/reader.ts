@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { ChainVerifier, type AuditRow, type ChainVerdict } from './chain.js';
 import { checkpointBodySchema, checkpointLine, type CheckpointBody, type SignedCheckpoint } from './checkpoint.js';
@@ -156,13 +157,31 @@ function storedCheckpoint(raw: RawCheckpoint): SignedCheckpoint {
   return { body, signature: raw.signature };
 }
 
+export interface ExportOptions {
+  /** Rows per query (and per chunk yielded). */
+  pageSize?: number;
+  /** At most this many rows a second on average (0 or undefined: as fast as the reader reads). */
+  rowsPerSecond?: number;
+}
+
 /**
  * The export (docs/audit-format.md §3): NDJSON rows after afterSeq, then every checkpoint.
- * One chunk per page of rows, pulled as the consumer reads, so memory stays flat.
+ * One chunk per page of rows, pulled as the consumer reads, so memory stays flat. With
+ * `rowsPerSecond`, pages are spaced out so the export's share of the database (and of the
+ * machine) stays bounded however fast the reader is.
  */
-export async function* exportLines(db: Queryable, afterSeq = 0): AsyncGenerator<string> {
-  for await (const page of readAuditRows(db, { afterSeq, pageSize: 5000 })) {
+export async function* exportLines(db: Queryable, afterSeq = 0, options: ExportOptions = {}): AsyncGenerator<string> {
+  const pageSize = options.pageSize ?? 5000;
+  const rate = options.rowsPerSecond ?? 0;
+  const started = performance.now();
+  let rows = 0;
+  for await (const page of readAuditRows(db, { afterSeq, pageSize })) {
     yield `${page.map(rowLine).join('\n')}\n`;
+    rows += page.length;
+    if (rate > 0) {
+      const due = started + (rows / rate) * 1000 - performance.now();
+      if (due > 0) await sleep(due);
+    }
   }
   for await (const checkpoint of readStoredCheckpoints(db)) yield `${checkpointLine(checkpoint)}\n`;
 }

@@ -8,7 +8,7 @@ export type BudgetWindow = (typeof BUDGET_WINDOWS)[number];
 /** The windowed budgets, plus break-glass reveals, which draw on a daily budget of their own. */
 export type BudgetName = BudgetWindow | 'break_glass';
 
-const WINDOW_MS: Record<BudgetName, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000, break_glass: 86_400_000 };
+export const WINDOW_MS: Record<BudgetName, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000, break_glass: 86_400_000 };
 
 export interface BudgetLimit {
   budget: BudgetName;
@@ -56,7 +56,7 @@ export const READ_NOW = 'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::
 export const readUsage = (actorsJson: string) =>
   `SELECT actor, budget, (extract(epoch FROM window_start) * 1000)::float8 AS start_ms, used FROM reveal_budget_usage WHERE actor IN (SELECT jsonb_array_elements_text(${actorsJson}::jsonb))`;
 
-function windowStart(budget: BudgetName, nowMs: number): number {
+export function windowStart(budget: BudgetName, nowMs: number): number {
   const length = WINDOW_MS[budget];
   return Math.floor(nowMs / length) * length;
 }

@@ -14,13 +14,16 @@ import type { AuditSigner } from '../../lib/keys/audit-signer.js';
 import { createAuditSigner } from '../../lib/keys/create-audit-signer.js';
 import { AuditCheckpointer } from './audit/checkpointer.js';
 import { AuditChainMonitor } from './audit/monitor.js';
+import { AuditExporter } from './audit/exporter.js';
+import { processEnv } from '../../lib/config/env.js';
 import { CheckpointPublisher } from './audit/publisher.js';
 import { FileCheckpointSink, LogCheckpointSink, S3CheckpointSink, type CheckpointSink } from './audit/sinks.js';
 import { ApprovalDesk } from './approvals/desk.js';
 import { webhookNotifier } from './approvals/notifier.js';
 import { AuditWriter } from '../../lib/audit/writer.js';
 import type { LocalSigningKey } from '../../lib/auth/local-signing-key.js';
-import { ExhaustedBudgets } from './budget/standing.js';
+import { ExhaustedBudgets, limitsFor } from './budget/standing.js';
+import { BudgetReconciler } from './budget/reconciler.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import type { RevealConfig } from './config.js';
 import { authenticateWith } from './http/authenticate.js';
@@ -72,6 +75,7 @@ export type RevealApp = FastifyInstance & {
   auditCheckpointer: AuditCheckpointer | undefined;
   /** Every route registered (method, pattern, declared query parameters). */
   routeList: readonly RouteEntry[];
+  budgetReconciler: BudgetReconciler;
 };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -166,6 +170,20 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       onFailure: (reason) => metrics.auditCheckpointFailures.inc({ reason }),
     });
   }
+  const budgetReconciler = new BudgetReconciler(database.pool, (roles, action) => limitsFor(policy.permissionsFor(roles), action === 'reveal.break_glass'), {
+    intervalMs: config.budgetReconcileIntervalMs,
+    lockTimeoutMs: config.auditLockTimeoutMs,
+    logger: app.log,
+    onMismatch: (mismatch) => metrics.budgetMismatch.inc({ budget: mismatch.budget }),
+  });
+  app.decorate('budgetReconciler', budgetReconciler);
+  const auditExporter = new AuditExporter({
+    database: config.database,
+    maxConcurrent: config.auditExportsMax,
+    rowsPerSecond: config.auditExportRowsPerSecond,
+    env: processEnv(),
+    logger: app.log,
+  });
   const context: RouteContext = {
     pool: database.pool,
     policy,
@@ -185,6 +203,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       notify: webhookNotifier(config.approvalWebhookUrl, app.log, (ok) => metrics.approvalWebhook.inc({ result: ok ? 'ok' : 'failed' })),
     }),
     exhaustedBudgets: new ExhaustedBudgets(),
+    budgetReconciler,
+    auditExporter,
     authenticate: authenticateWith(verifier),
   };
   const refusals = new RefusalSampler({
@@ -278,6 +298,8 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
 
   app.addHook('onClose', async () => {
     for (const timer of timers) clearInterval(timer);
+    await budgetReconciler.close();
+    auditExporter.close();
     await refusals.close();
     await auditWriter.flush();
     // After the last audit row: the final checkpoint covers everything this replica wrote.
@@ -289,6 +311,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   // Summaries of refusals a replica counted but did not write before it stopped (kill -9).
   void refusals.flush();
   checkpointer?.start();
+  budgetReconciler.start();
   if (checkpointer !== undefined) {
     app.log.info({ keyId: auditSigner?.keyId, signer: auditSigner?.label, intervalMs: checkpoints?.intervalMs }, 'audit checkpoints enabled');
   } else {

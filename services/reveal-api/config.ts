@@ -79,6 +79,12 @@ const revealEnvSchemaBase = sharedEnvSchema.extend({
     AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
     AUDIT_LOG_ORIGIN: z.string().regex(/^[\x21-\x7e]{1,256}$/, { message: 'expected printable ASCII without spaces, e.g. example.com/tokenvault/audit' }).default('tokenvault/audit'),
     AUDIT_CHECKPOINT_INTERVAL_SECONDS: envInt(0, 86_400).default(60),
+    /** How often the elected replica reconciles budget usage against the audit chain; 0: only when /audit/verify asks. */
+    BUDGET_RECONCILE_INTERVAL_SECONDS: envInt(0, 3_600).default(15),
+    /** Audit exports (GET /audit/export) running at once per replica; one more answers 429 export_busy. */
+    AUDIT_EXPORTS_MAX: envInt(1, 16).default(1),
+    /** Rows a second each audit export reads at most (0: unpaced), bounding its share of the database. */
+    AUDIT_EXPORT_ROWS_PER_SECOND: envInt(0, 10_000_000).default(5_000),
     AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
     AUDIT_CHECKPOINT_LOG: envBool.default(true),
     AUDIT_CHECKPOINT_S3_BUCKET: z.string().min(3).max(63).optional(),
@@ -178,6 +184,12 @@ export interface RevealConfig extends SharedConfig {
   trustProxy: boolean | number | string[];
   bodyLimitBytes: number;
   auditLockTimeoutMs: number;
+  /** 0: budget usage is reconciled against the audit chain only on demand (GET /audit/verify). */
+  budgetReconcileIntervalMs: number;
+  /** Audit exports running at once in this replica (each a low-priority process with its own connection). */
+  auditExportsMax: number;
+  /** Rows a second each audit export reads at most (0: unpaced). */
+  auditExportRowsPerSecond: number;
   shutdownTimeoutMs: number;
   console: ConsoleConfig;
   approvalWebhookUrl: string | undefined;
@@ -248,6 +260,9 @@ export function loadRevealConfig(env: Env, options: LoadRevealConfigOptions = {}
     trustProxy: parsed.TRUST_PROXY,
     bodyLimitBytes: parsed.BODY_LIMIT_BYTES,
     auditLockTimeoutMs: parsed.AUDIT_LOCK_TIMEOUT_MS,
+    budgetReconcileIntervalMs: parsed.BUDGET_RECONCILE_INTERVAL_SECONDS * 1000,
+    auditExportsMax: parsed.AUDIT_EXPORTS_MAX,
+    auditExportRowsPerSecond: parsed.AUDIT_EXPORT_ROWS_PER_SECOND,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     console: {
       enabled: parsed.CONSOLE_ENABLED,

@@ -18,6 +18,8 @@ export interface RevealMetrics {
   approvalSteps: Counter<'step'>;
   approvalWebhook: Counter<'result'>;
   refusalsSummarised: Counter<'code'>;
+  approvalUnverified: Counter<'reason'>;
+  budgetMismatch: Counter<'budget'>;
   refusalsRecovered: Counter;
   addressGuardHits: Counter<'action'>;
 }
@@ -113,6 +115,18 @@ export function createRevealMetrics(): RevealMetrics {
       name: 'tokenvault_audit_refusals_summarised_total',
       help: 'Repeated refusals counted into a summary audit row instead of a row each',
       labelNames: ['code'],
+      registers: [registry],
+    }),
+    approvalUnverified: new Counter({
+      name: 'tokenvault_approval_unverified_total',
+      help: 'Collections refused because the reveal request row does not match the audit chain (edited or forged by someone with database rights)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    budgetMismatch: new Counter({
+      name: 'tokenvault_budget_mismatch_total',
+      help: 'Budget windows whose stored usage was below what the audit chain shows (reset by someone with database rights), found and raised by reconciliation',
+      labelNames: ['budget'],
       registers: [registry],
     }),
     refusalsRecovered: new Counter({

@@ -10,8 +10,8 @@ export interface TestDatabase {
   url: string;
   /** Owner connection (full rights), for setup and assertions. */
   owner: Database;
-  /** A pool that runs every statement as the given least-privilege role. */
-  as(role: 'ingestor' | 'reveal_api' | 'analyst' | 'auditor'): Database;
+  /** A pool (of `poolSize` connections, default 5) that runs every statement as the given least-privilege role. */
+  as(role: 'ingestor' | 'reveal_api' | 'analyst' | 'auditor', poolSize?: number): Database;
   drop(): Promise<void>;
 }
 
@@ -37,8 +37,8 @@ export async function migratedDatabase(url: string, remove: () => Promise<void>)
   return {
     url,
     owner,
-    as(role) {
-      const db = createDatabase({ url, role, poolSize: 5 });
+    as(role, poolSize = 5) {
+      const db = createDatabase({ url, role, poolSize });
       opened.push(db);
       return db;
     },

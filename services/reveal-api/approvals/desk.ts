@@ -8,18 +8,22 @@ import { countsReason, outcomeOf, type Attempt, type Auditor } from '../http/aud
 import { BudgetExhaustedError, ConflictError, HttpError, NotFoundError } from '../http/errors.js';
 import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';
-import { parseRequested, resolveTokens, type RevealResult } from '../routes/reveal-results.js';
+import { parseRequested, resolveTokens, type Resolved, type RevealResult } from '../routes/reveal-results.js';
 import type { Vault } from '../vault/vault.js';
 import type { ApprovalNotifier } from './notifier.js';
+import { proveApproval, type ApprovalProof } from './chain-proof.js';
 import {
-  approversInChain,
   claimExpired,
   countOpen,
   insertRequest,
   isPastExpiry,
   lockRequest,
+  lockRequester,
   markCollected,
   markExpired,
+  markPending,
+  readChainSteps,
+  readRequest,
   recordApproval,
   recordDenial,
   type RevealRequest,
@@ -47,6 +51,19 @@ export interface Collected {
   headers: Record<string, string>;
 }
 
+/** Values decrypted before collection's transaction, from the tokens the audit chain records for the request. */
+interface Prepared {
+  tokens: string[];
+  resolved: Resolved;
+}
+
+/** Collection found the request changed since its values were read: read them again. */
+const CHANGED = Symbol('changed');
+
+function sameTokens(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((token, index) => token === b[index]);
+}
+
 /** What the step's own audit row says, and the error the caller gets once it is committed. */
 interface Refusal {
   attempt: Attempt;
@@ -67,6 +84,8 @@ export class ApprovalDesk {
     const { policy } = this.deps;
     const id = randomUUID();
     const created = await this.audited<RevealRequest>(request, async (client) => {
+      // Count and insert under the requester's lock: concurrent requests cannot both take the last slot.
+      await lockRequester(client, principal.sub);
       if ((await countOpen(client, principal.sub)) >= MAX_OPEN_REQUESTS) {
         return {
           attempt: { action: 'reveal.request', outcome: 'rate_limited', reason: 'too_many_open_requests', tokens: input.tokens, fieldCounts: input.fieldCounts, purpose: input.purpose, ticket: input.ticket },
@@ -131,74 +150,147 @@ export class ApprovalDesk {
         return refused('already_approved_by_actor', new ConflictError('already_approved', 'you already approved this request; another approver is needed'), stored);
       }
       const approvals = [...stored.approvals, { approver: principal.sub, reason, at: new Date().toISOString() }];
-      const approved = approvals.length >= stored.approvalsRequired;
+      const required = this.required(stored);
+      const approved = approvals.length >= required;
       const updated = await recordApproval(client, id, approvals, approved, this.deps.policy.approval.ttl_seconds);
       this.deps.metrics.approvalSteps.inc({ step: approved ? 'approved' : 'approved_partially' });
-      return { value: updated, attempt: this.stepAttempt(action, id, 'allowed', reason, stored) };
+      return { value: { ...updated, approvalsRequired: required }, attempt: this.stepAttempt(action, id, 'allowed', reason, stored) };
     });
   }
 
   /**
-   * The requester's one collection of an approved request: the approvals are re-counted from
-   * the audit chain, the values draw on the requester's budgets, and the `reveal.collect` row
-   * commits with the status change before any value is returned.
+   * The requester's one collection of an approved request. What it relies on comes from the
+   * audit chain, not from the row an administrator could edit (approvals/chain-proof.ts); the
+   * values draw on the requester's budgets, and the `reveal.collect` row commits with the
+   * status change before any value is returned.
+   *
+   * Two steps, so no pooled connection is ever held while waiting for another: the vault is
+   * read (and the values decrypted) before the transaction, from the tokens the chain records;
+   * the transaction then locks the request, proves it again and commits. If the request
+   * changed in between, the first step is repeated.
    */
   async collect(request: FastifyRequest, principal: Principal, id: string): Promise<Collected | RevealRequest> {
+    for (let attempt = 1; ; attempt += 1) {
+      const prepared = await this.prepareCollection(principal, id);
+      const outcome = await this.audited<Collected | RevealRequest | typeof CHANGED>(request, (client) => this.collectWithin(client, request, principal, id, prepared));
+      if (outcome !== CHANGED) return outcome;
+      if (attempt >= 3) throw new HttpError(503, 'unavailable', 'this reveal request kept changing while it was being collected; nothing was revealed, retry', { headers: { 'retry-after': '1' } });
+    }
+  }
+
+  /** Outside any transaction: an approved request the chain backs gets its values decrypted; anything else is left to the transaction. */
+  private async prepareCollection(principal: Principal, id: string): Promise<Prepared | undefined> {
+    const stored = await readRequest(this.deps.pool, id);
+    if (stored === undefined || stored.requester !== principal.sub || stored.status !== 'approved') return undefined;
+    const proof = proveApproval(stored, await readChainSteps(this.deps.pool, id), this.deps.policy.approval.approvers_required);
+    if (!proof.ok) return undefined;
+    const permissions = this.deps.policy.permissionsFor(principal.roles);
+    return { tokens: proof.tokens, resolved: await resolveTokens(this.deps.vault, permissions.reveal, parseRequested(proof.tokens)) };
+  }
+
+  /** Inside the transaction, on its one connection: lock, check, prove, charge, mark collected. */
+  private async collectWithin(
+    client: pg.PoolClient,
+    request: FastifyRequest,
+    principal: Principal,
+    id: string,
+    prepared: Prepared | undefined,
+  ): Promise<{ value: Collected | RevealRequest | typeof CHANGED; attempt: Attempt | undefined } | Refusal> {
     const action = 'reveal.collect';
     const refused = (code: string, error: HttpError, stored?: RevealRequest): Refusal => ({ attempt: this.stepAttempt(action, id, 'denied', code, stored), error });
-    return this.audited<Collected | RevealRequest>(request, async (client) => {
-      const stored = await lockRequest(client, id);
-      // Someone else's request answers like a missing one: ids are not a way to learn about others' cases.
-      if (stored === undefined) return refused('no_such_request', new NotFoundError('no such reveal request'));
-      if (stored.requester !== principal.sub) return refused('not_requester', new NotFoundError('no such reveal request'), stored);
-      if ((stored.status === 'pending' || stored.status === 'approved') && (await isPastExpiry(client, stored))) {
-        await this.expire(client, stored);
+    const stored = await lockRequest(client, id);
+    // Someone else's request answers like a missing one: ids are not a way to learn about others' cases.
+    if (stored === undefined) return refused('no_such_request', new NotFoundError('no such reveal request'));
+    if (stored.requester !== principal.sub) return refused('not_requester', new NotFoundError('no such reveal request'), stored);
+    if ((stored.status === 'pending' || stored.status === 'approved') && (await isPastExpiry(client, stored))) {
+      await this.expire(client, stored);
+      return refused('request_expired', new HttpError(410, 'request_expired', 'this reveal request has expired; nothing was revealed'), stored);
+    }
+    switch (stored.status) {
+      case 'pending':
+        // A status poll reveals nothing and writes nothing.
+        return { value: { ...stored, approvalsRequired: this.required(stored) }, attempt: undefined };
+      case 'denied':
+        return refused('request_denied', new HttpError(403, 'request_denied', `this reveal request was denied: ${stored.decisionReason ?? ''}`.trim()), stored);
+      case 'collected':
+        return refused('already_collected', new ConflictError('already_collected', 'this reveal request was already collected; values are handed out once'), stored);
+      case 'expired':
         return refused('request_expired', new HttpError(410, 'request_expired', 'this reveal request has expired; nothing was revealed'), stored);
-      }
-      switch (stored.status) {
-        case 'pending':
-          // A status poll reveals nothing and writes nothing.
-          return { value: stored, attempt: undefined };
-        case 'denied':
-          return refused('request_denied', new HttpError(403, 'request_denied', `this reveal request was denied: ${stored.decisionReason ?? ''}`.trim()), stored);
-        case 'collected':
-          return refused('already_collected', new ConflictError('already_collected', 'this reveal request was already collected; values are handed out once'), stored);
-        case 'expired':
-          return refused('request_expired', new HttpError(410, 'request_expired', 'this reveal request has expired; nothing was revealed'), stored);
-        case 'approved':
-          break;
-      }
-      const approvers = (await approversInChain(client, id)).filter((approver) => approver !== stored.requester);
-      if (approvers.length < stored.approvalsRequired) {
-        return refused('approval_not_in_audit_log', new ConflictError('approval_unverified', 'the approvals of this request are not in the audit log; nothing was revealed'), stored);
-      }
-      const permissions = this.deps.policy.permissionsFor(principal.roles);
-      const resolved = await resolveTokens(this.deps.vault, permissions.reveal, parseRequested(stored.tokens));
-      const limits = limitsFor(permissions, false);
-      const charge = await this.deps.auditor.chargeWithin(client, { actor: principal.sub, amount: resolved.counts.revealed, limits });
-      if (!charge.granted && charge.exhausted !== undefined) {
-        this.deps.metrics.budgetExhausted.inc({ budget: charge.exhausted.budget });
-        const message = exhaustedMessage(charge.exhausted, resolved.counts.revealed);
-        return {
-          attempt: this.stepAttempt(action, id, 'rate_limited', `budget_exhausted budget=${charge.exhausted.budget} remaining=${charge.exhausted.remaining}`, stored),
-          error: new BudgetExhaustedError(message, { ...budgetHeaders(charge.standings), 'retry-after': String(retryAfterSeconds(charge.exhausted)) }),
-        };
-      }
-      await markCollected(client, id);
-      this.deps.metrics.approvalSteps.inc({ step: 'collected' });
-      for (const [field, count] of Object.entries(resolved.fieldCounts)) {
-        this.deps.metrics.revealedValues.inc({ field, redaction: permissions.reveal[field as keyof typeof permissions.reveal] === 'plain' ? 'none' : 'masked' }, count);
-      }
-      const outcome = outcomeOf({
-        permitted: resolved.results.length - resolved.counts.forbidden - resolved.counts.not_a_token,
-        forbidden: resolved.counts.forbidden,
-        invalid: resolved.counts.not_a_token,
-      });
+      case 'approved':
+        break;
+    }
+    const proof = proveApproval(stored, await readChainSteps(client, id), this.deps.policy.approval.approvers_required);
+    if (!proof.ok && proof.kind === 'unverified') {
+      this.deps.metrics.approvalUnverified.inc({ reason: proof.detail.split(' ')[0] ?? proof.detail });
+      request.log.error(
+        { request_id: id, requester: stored.requester, detail: proof.detail },
+        'approval_unverified: the reveal request row does not match the audit chain (edited or forged with database rights); nothing was revealed',
+      );
+      return refused(
+        `approval_unverified ${proof.detail}`,
+        new ConflictError('approval_unverified', 'this reveal request does not match its record in the audit log; nothing was revealed and the refusal is reported'),
+        stored,
+      );
+    }
+    if (!proof.ok) {
+      // The policy now asks for more approvers than when the request was made: back to the approvers.
+      await markPending(client, id);
+      return refused(
+        `more_approvals_required approvals=${proof.approvals} required=${proof.required}`,
+        new ConflictError('more_approvals_required', `the approval policy now requires ${proof.required} distinct approvers and this request has ${proof.approvals}; it is pending again`),
+        stored,
+      );
+    }
+    if (await this.pastChainExpiry(client, proof)) {
+      await this.expire(client, stored);
+      return refused('request_expired', new HttpError(410, 'request_expired', 'this reveal request has expired; nothing was revealed'), stored);
+    }
+    // Decrypted before the transaction from the tokens the chain recorded; if they are not these, start again.
+    if (prepared === undefined || !sameTokens(prepared.tokens, proof.tokens)) return { value: CHANGED, attempt: undefined };
+
+    const { resolved } = prepared;
+    const permissions = this.deps.policy.permissionsFor(principal.roles);
+    const limits = limitsFor(permissions, false);
+    const charge = await this.deps.auditor.chargeWithin(client, { actor: principal.sub, amount: resolved.counts.revealed, limits });
+    if (!charge.granted && charge.exhausted !== undefined) {
+      this.deps.metrics.budgetExhausted.inc({ budget: charge.exhausted.budget });
+      const message = exhaustedMessage(charge.exhausted, resolved.counts.revealed);
       return {
-        value: { request: { ...stored, status: 'collected' as const }, results: resolved.results, headers: budgetHeaders(charge.standings) },
-        attempt: { ...this.stepAttempt(action, id, outcome, countsReason(resolved.counts), stored), fieldCounts: resolved.fieldCounts },
+        attempt: this.stepAttempt(action, id, 'rate_limited', `budget_exhausted budget=${charge.exhausted.budget} remaining=${charge.exhausted.remaining}`, stored),
+        error: new BudgetExhaustedError(message, { ...budgetHeaders(charge.standings), 'retry-after': String(retryAfterSeconds(charge.exhausted)) }),
       };
+    }
+    await markCollected(client, id);
+    this.deps.metrics.approvalSteps.inc({ step: 'collected' });
+    for (const [field, count] of Object.entries(resolved.fieldCounts)) {
+      this.deps.metrics.revealedValues.inc({ field, redaction: permissions.reveal[field as keyof typeof permissions.reveal] === 'plain' ? 'none' : 'masked' }, count);
+    }
+    const outcome = outcomeOf({
+      permitted: resolved.results.length - resolved.counts.forbidden - resolved.counts.not_a_token,
+      forbidden: resolved.counts.forbidden,
+      invalid: resolved.counts.not_a_token,
     });
+    return {
+      value: { request: { ...stored, status: 'collected' as const }, results: resolved.results, headers: budgetHeaders(charge.standings) },
+      attempt: { ...this.stepAttempt(action, id, outcome, countsReason(resolved.counts), stored), fieldCounts: resolved.fieldCounts },
+    };
+  }
+
+  /**
+   * An approved request can be collected for the ttl from the approval that completed it, as
+   * the chain dates it: a stored expiry pushed later by an administrator does not extend it.
+   */
+  private async pastChainExpiry(client: pg.PoolClient, proof: ApprovalProof): Promise<boolean> {
+    const { rows } = await client.query<{ past: boolean }>('SELECT $1::timestamptz + make_interval(secs => $2) <= now() AS past', [
+      proof.approvedAt,
+      this.deps.policy.approval.ttl_seconds,
+    ]);
+    return rows[0]?.past === true;
+  }
+
+  /** Approvals a request needs: what was required when it was made, or more if the policy now asks for more. */
+  required(stored: Pick<RevealRequest, 'approvalsRequired'>): number {
+    return Math.max(stored.approvalsRequired, this.deps.policy.approval.approvers_required);
   }
 
   /** Marks requests past their expiry as expired, each with its `reveal.expire` row. Returns how many. */

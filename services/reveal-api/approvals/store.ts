@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { ROW_COLUMNS, toRow, type RawRow } from '../../../lib/audit/reader.js';
+import type { AuditRow } from '../../../lib/audit/chain.js';
 
 export const REQUEST_STATUSES = ['pending', 'approved', 'denied', 'collected', 'expired'] as const;
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
@@ -83,6 +85,11 @@ export async function markCollected(client: Queryable, id: string): Promise<void
   await client.query(`UPDATE reveal_requests SET status = 'collected', collected_at = now() WHERE id = $1`, [id]);
 }
 
+/** Back to the approvers (the policy now asks for more approvals than the request has). */
+export async function markPending(client: Queryable, id: string): Promise<void> {
+  await client.query(`UPDATE reveal_requests SET status = 'pending', decided_at = NULL, decided_by = NULL, decision_reason = NULL WHERE id = $1`, [id]);
+}
+
 export async function markExpired(client: Queryable, id: string): Promise<void> {
   await client.query(`UPDATE reveal_requests SET status = 'expired' WHERE id = $1`, [id]);
 }
@@ -107,7 +114,19 @@ export async function listPending(pool: pg.Pool, limit: number): Promise<RevealR
   return rows;
 }
 
-/** How many of the requester's requests can still change or be collected (locks nothing: a soft limit). */
+// Arbitrary constant: the namespace of the per-requester advisory locks (the second key is a hash of the requester).
+export const OPEN_REQUESTS_LOCK_NAMESPACE = 7_468_024;
+
+/**
+ * Serialises the requester's new requests until the transaction ends, so counting their open
+ * requests and inserting one is atomic: two concurrent requests cannot both take the last slot.
+ * A hash collision between two requesters only makes them wait for each other.
+ */
+export async function lockRequester(client: Queryable, requester: string): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [OPEN_REQUESTS_LOCK_NAMESPACE, requester]);
+}
+
+/** How many of the requester's requests can still change or be collected (atomic only under lockRequester). */
 export async function countOpen(client: Queryable, requester: string): Promise<number> {
   const { rows } = await client.query<{ open: number }>(
     `SELECT count(*)::int AS open FROM reveal_requests WHERE requester = $1 AND status IN ('pending', 'approved') AND expires_at > now()`,
@@ -126,15 +145,33 @@ export async function listOpenFor(pool: pg.Pool, requester: string, limit: numbe
   return rows;
 }
 
+/** The request as stored, without a lock (collection reads it before its transaction). */
+export async function readRequest(db: Queryable, id: string): Promise<RevealRequest | undefined> {
+  const { rows } = await db.query<RevealRequest>(`SELECT ${COLUMNS} FROM reveal_requests WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+/** The actions of a reveal request's life in the audit chain (its rows carry the request's id in request_id). */
+export const REQUEST_STEP_ACTIONS = ['reveal.request', 'approval.approve', 'approval.deny', 'reveal.collect', 'reveal.expire'] as const;
+
+/** A row of the chain about one request, with the prev_hash of the row after it (undefined: it is the head). */
+export interface ChainStep {
+  row: AuditRow;
+  nextPrevHash: Buffer | null | undefined;
+}
+
 /**
- * The distinct approvers the audit chain records for a request: collection trusts these rows
- * (covered by the chain and its checkpoints), not only the status column an administrator
- * could set.
+ * Every row of the audit chain about reveal request `id` (partial index
+ * audit_log_request_steps_idx), in chain order, each with the link the next row makes to it,
+ * so the caller can check the rows it relies on were neither edited nor inserted alone.
  */
-export async function approversInChain(client: Queryable, id: string): Promise<string[]> {
-  const { rows } = await client.query<{ actor: string }>(
-    `SELECT DISTINCT actor FROM audit_log WHERE request_id = $1 AND action = 'approval.approve' AND outcome = 'allowed' AND actor IS NOT NULL`,
-    [id],
+export async function readChainSteps(db: Queryable, id: string): Promise<ChainStep[]> {
+  const { rows } = await db.query<RawRow & { next_prev_hash: Buffer | null; has_next: boolean }>(
+    `SELECT s.*, n.prev_hash AS next_prev_hash, n.seq IS NOT NULL AS has_next
+     FROM (SELECT ${ROW_COLUMNS} FROM audit_log WHERE request_id = $1 AND action = ANY($2::text[])) AS s
+     LEFT JOIN audit_log n ON n.seq = s.seq + 1
+     ORDER BY s.seq`,
+    [id, REQUEST_STEP_ACTIONS],
   );
-  return rows.map((row) => row.actor);
+  return rows.map((raw) => ({ row: toRow(raw), nextPrevHash: raw.has_next ? raw.next_prev_hash : undefined }));
 }

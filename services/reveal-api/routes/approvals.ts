@@ -80,7 +80,9 @@ export function approvalRoutes(context: RouteContext) {
         const principal = principalOf(request);
         await context.approvals.expireDue().catch((error: unknown) => request.log.warn({ err: error }, 'expiring reveal requests failed'));
         const pending = await listPending(context.pool, MAX_LISTED);
-        return { requests: pending.filter((item) => item.requester !== principal.sub).map((item) => pendingView(item)) };
+        return {
+          requests: pending.filter((item) => item.requester !== principal.sub).map((item) => pendingView({ ...item, approvalsRequired: context.approvals.required(item) })),
+        };
       },
     });
 

@@ -3,8 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import { describeVerdict } from '../../../lib/audit/verifier.js';
-import { Readable } from 'node:stream';
-import { countReadsBy, exportLines, queryAuditLog } from '../../../lib/audit/reader.js';
+import { countReadsBy, queryAuditLog } from '../../../lib/audit/reader.js';
 import type { MonitorVerdict } from '../audit/monitor.js';
 import type { AuditRow } from '../../../lib/audit/chain.js';
 import type { PermissionRule } from '../http/authorize.js';
@@ -67,9 +66,58 @@ const verdict = z.object({
     .nullable()
     .describe('rows after the newest checkpoint: not yet covered by a signature'),
   message: z.string(),
+  budgets: z
+    .object({
+      ok: z.boolean().describe('false: a current window\'s stored usage was below the chain\'s count, or such a mismatch was recorded in the last 24 hours'),
+      checked: z.number().int().describe('current budget windows (actor, budget) with values revealed in them, compared with the chain'),
+      mismatches: z
+        .array(z.object({ actor: z.string(), budget: z.string(), window_start: z.string(), stored: z.number().int(), chain: z.number().int() }))
+        .describe('found by this call, and raised to the chain\'s count'),
+      recorded: z
+        .object({ count: z.number().int(), latest: z.array(z.object({ seq: z.number().int(), occurred_at: z.string(), reason: z.string() })) })
+        .describe('budget.reconcile rows of the last 24 hours (every mismatch found, by any replica)'),
+      message: z.string(),
+    })
+    .describe('budget usage (reveal_budget_usage) reconciled against the field_counts of the audit chain'),
 });
 
-async function presentVerdict(result: MonitorVerdict, checkpointsConfigured: boolean, ownReads: (fromSeq: number, toSeq: number) => Promise<number>): Promise<z.infer<typeof verdict>> {
+type BudgetsVerdict = z.infer<typeof verdict>['budgets'];
+
+/** Runs a reconciliation round (waiting for the elected replica if need be) and reads what the chain recorded. */
+async function budgetsVerdict(context: RouteContext): Promise<BudgetsVerdict> {
+  const [round, recorded] = await Promise.all([
+    context.budgetReconciler.reconcileNow({ wait: true }).catch((error: unknown) => error as Error),
+    context.budgetReconciler.recorded(),
+  ]);
+  if (round instanceof Error || round.status !== 'reconciled') {
+    return { ok: false, checked: 0, mismatches: [], recorded, message: 'budget usage could not be reconciled against the audit chain now; retry' };
+  }
+  const mismatches = round.mismatches.map((mismatch) => ({
+    actor: mismatch.actor,
+    budget: mismatch.budget,
+    window_start: new Date(mismatch.windowStart).toISOString(),
+    stored: mismatch.stored,
+    chain: mismatch.chain,
+  }));
+  const ok = mismatches.length === 0 && recorded.count === 0;
+  return {
+    ok,
+    checked: round.checked,
+    mismatches,
+    recorded,
+    message: ok
+      ? `budget usage matches the audit chain in ${round.checked} current window(s)`
+      : `budget usage was below what the audit chain shows: ${mismatches.length} window(s) now, ${recorded.count} recorded in the last 24 hours ` +
+        '(usage reset by someone with database rights; each was raised to the chain\'s count)',
+  };
+}
+
+async function presentVerdict(
+  result: MonitorVerdict,
+  checkpointsConfigured: boolean,
+  budgets: BudgetsVerdict,
+  ownReads: (fromSeq: number, toSeq: number) => Promise<number>,
+): Promise<z.infer<typeof verdict>> {
   const failure = result.failure;
   const uncovered = result.uncovered;
   return {
@@ -104,8 +152,12 @@ async function presentVerdict(result: MonitorVerdict, checkpointsConfigured: boo
             own_reads: await ownReads(uncovered.fromSeq, uncovered.toSeq),
           },
     message: describeVerdict(result),
+    budgets,
   };
 }
+
+/** What a refused export is told: roughly how long an export of a large log takes. */
+const EXPORT_RETRY_AFTER_SECONDS = 30;
 
 /** Opaque cursor: base64url of the last seq served. */
 export function encodeCursor(seq: number): string {
@@ -189,12 +241,13 @@ export function auditRoutes(context: RouteContext) {
     app.withTypeProvider<ZodTypeProvider>().get('/audit/verify', {
       config: { auditAction: 'audit_verify', rateLimit: {}, permission: auditorOnly() },
       schema: {
-        summary: 'Verify the audit log against its signed checkpoints',
+        summary: 'Verify the audit log against its signed checkpoints, and budget usage against the log',
         description:
           'Recomputes the whole hash chain (or, with `incremental=true`, only the rows appended since the last verified point: ' +
           'cheaper, but blind to edits of rows verified earlier), checks every stored ' +
           'checkpoint\'s signature and chain, and that each checkpoint\'s head is in the rows. `uncovered` names the rows ' +
-          'after the newest checkpoint: not yet covered by a signature. Parallel calls share one run.',
+          'after the newest checkpoint: not yet covered by a signature. Parallel calls share one run. `budgets` reconciles the ' +
+          'stored budget usage against the values the chain records as revealed in each current window.',
         tags: ['audit'],
         security: bearerSecurity,
         querystring: z.object({
@@ -203,18 +256,20 @@ export function auditRoutes(context: RouteContext) {
         response: { 200: verdict, ...errorResponses },
       },
       handler: async (request) => {
-        const result = await context.auditMonitor.verify({ full: request.query.incremental !== 'true' });
+        const [result, budgets] = await Promise.all([context.auditMonitor.verify({ full: request.query.incremental !== 'true' }), budgetsVerdict(context)]);
         await context.auditor.record(request, {
           outcome: 'allowed',
-          reason: result.ok
-            ? `chain ok ${result.mode} checked=${result.checked} head=${result.head?.seq ?? 0} checkpoint=${result.checkpoint?.index ?? 'none'}`
-            : `chain broken: ${result.failure?.message ?? ''}`.slice(0, 500),
+          reason: `${
+            result.ok
+              ? `chain ok ${result.mode} checked=${result.checked} head=${result.head?.seq ?? 0} checkpoint=${result.checkpoint?.index ?? 'none'}`
+              : `chain broken: ${result.failure?.message ?? ''}`.slice(0, 500)
+          } budgets=${budgets.ok ? 'ok' : `mismatch now=${budgets.mismatches.length} recorded=${budgets.recorded.count}`}`,
           tokens: [],
           purpose: null,
           ticket: null,
         });
         const caller = principalOf(request).sub;
-        return presentVerdict(result, context.auditSigner !== undefined, (fromSeq, toSeq) => countReadsBy(context.pool, caller, fromSeq, toSeq));
+        return presentVerdict(result, context.auditSigner !== undefined, budgets, (fromSeq, toSeq) => countReadsBy(context.pool, caller, fromSeq, toSeq));
       },
     });
 
@@ -224,7 +279,9 @@ export function auditRoutes(context: RouteContext) {
         summary: 'Export the audit log as NDJSON for offline verification',
         description:
           'Streams `{"type":"row",...}` lines in seq order, then every `{"type":"checkpoint",...}` line (docs/audit-format.md). ' +
-          'Resume an interrupted download with `after_seq` = the last seq received. Verify with ' +
+          'Resume an interrupted download with `after_seq` = the last seq received. One export runs at a time per replica ' +
+          '(AUDIT_EXPORTS_MAX), in a low-priority process of its own so it cannot slow reveals: another answers 429 export_busy ' +
+          'with Retry-After. A download cut off before its end failed: resume it. Verify with ' +
           '`npm run audit:verify -- --export FILE --checkpoints FILE --public-key FILE`.',
         tags: ['audit'],
         security: bearerSecurity,
@@ -233,12 +290,26 @@ export function auditRoutes(context: RouteContext) {
       },
       handler: async (request, reply) => {
         const afterSeq = request.query.after_seq;
-        await context.auditor.record(request, { outcome: 'allowed', reason: `export after_seq=${afterSeq}`, tokens: [], purpose: null, ticket: null });
-        return reply
-          .type('application/x-ndjson; charset=utf-8')
-          .header('content-disposition', 'attachment; filename="audit-export.ndjson"')
-          // A stream is sent as-is (no serializer): the typed reply only knows the JSON error shapes.
-          .send(Readable.from(exportLines(context.pool, afterSeq)) as never);
+        const lease = context.auditExporter.acquire();
+        if (lease === undefined) {
+          // Audited as a refusal (outcome rate_limited) by the error handler.
+          throw new HttpError(429, 'export_busy', 'an audit export is already running on this replica (exports run one at a time so they cannot slow reveals); retry later, or run npm run audit:export against the database', {
+            headers: { 'retry-after': String(EXPORT_RETRY_AFTER_SECONDS) },
+          });
+        }
+        try {
+          await context.auditor.record(request, { outcome: 'allowed', reason: `export after_seq=${afterSeq}`, tokens: [], purpose: null, ticket: null });
+        } catch (error) {
+          lease.release();
+          throw error;
+        }
+        return (
+          reply
+            .type('application/x-ndjson; charset=utf-8')
+            .header('content-disposition', 'attachment; filename="audit-export.ndjson"')
+            // A stream is sent as-is (no serializer): the typed reply only knows the JSON error shapes.
+            .send(lease.start(afterSeq) as never)
+        );
       },
     });
 

@@ -4,6 +4,8 @@ import type { AuditSigner } from '../../../lib/keys/audit-signer.js';
 import type { AuditChainMonitor } from '../audit/monitor.js';
 import type { ApprovalDesk } from '../approvals/desk.js';
 import type { ExhaustedBudgets } from '../budget/standing.js';
+import type { BudgetReconciler } from '../budget/reconciler.js';
+import type { AuditExporter } from '../audit/exporter.js';
 import type { Principal } from '../auth/token-verifier.js';
 import type { Auditor } from '../http/auditor.js';
 import type { RevealMetrics } from '../metrics.js';
@@ -25,6 +27,10 @@ export interface RouteContext {
   metrics: RevealMetrics;
   approvals: ApprovalDesk;
   exhaustedBudgets: ExhaustedBudgets;
+  /** Budget usage against the audit chain (one elected replica per round; on demand for /audit/verify). */
+  budgetReconciler: BudgetReconciler;
+  /** GET /audit/export: a bounded number of low-priority export processes per replica. */
+  auditExporter: AuditExporter;
   authenticate: (request: FastifyRequest) => Promise<void>;
 }
 

@@ -111,7 +111,7 @@ export function meRoutes(context: RouteContext) {
             ticket: item.ticket,
             field_counts: item.fieldCounts,
             approvals: item.approvals.length,
-            approvals_required: item.approvalsRequired,
+            approvals_required: context.approvals.required(item),
             created_at: item.createdAt.toISOString(),
             expires_at: item.expiresAt.toISOString(),
           })),

@@ -61,7 +61,8 @@ export async function startRevealHarness(env: Env = {}, options: { testDb?: Test
   const ring = new DataKeyRing(testDb.owner.db, ownerKeys, { maxUses: 1_000_000, maxAgeMs: 3_600_000 });
   const logs: string[] = [];
   const opened: RevealApp[] = [];
-  const database = testDb.as('reveal_api');
+  // The app's pool, sized like DATABASE_POOL_SIZE would size it in production (default 5 here).
+  const database = testDb.as('reveal_api', env.DATABASE_POOL_SIZE === undefined ? 5 : Number(env.DATABASE_POOL_SIZE));
   const appKeys = LocalKeyring.fromKey(Buffer.from(keyringMaster));
   const policyFiles = new Set<string>();
 

@@ -116,6 +116,57 @@ describe('GET /audit/export', () => {
     expect(resumedRows.at(-1)).toBeGreaterThan(rows.at(-1)!); // the first export's own audit row is there now
   });
 
+  /** A log big enough (~30k rows, ~15 MB of NDJSON) that an export nobody reads stays running. Not a valid chain: the export does not verify. */
+  async function fillLog(rows: number) {
+    await harness.testDb.owner.pool.query(
+      `INSERT INTO audit_log (seq, occurred_at, action, actor, roles, request_id, purpose, tokens, field_counts, outcome, reason, prev_hash, hash)
+       SELECT h.seq + g, now(), 'reveal', 'filler', '{investigator}', 'fill-' || g, repeat('p', 300), ARRAY['ip_v1_' || md5(g::text)], '{"ip":1}', 'allowed', 'revealed=1',
+              decode(md5((g - 1)::text) || md5((g - 1)::text), 'hex'), decode(md5(g::text) || md5(g::text), 'hex')
+       FROM generate_series(1, $1::int) AS g, (SELECT coalesce(max(seq), 0) AS seq FROM audit_log) AS h`,
+      [rows],
+    );
+  }
+
+  it('runs one export at a time per replica: another is refused (429 export_busy, Retry-After, audited) until the first ends or its client goes away', async () => {
+    await fillLog(30_000);
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    const first = new AbortController();
+    const running = await fetch(`${address}/audit/export`, { headers: auditor, signal: first.signal });
+    expect(running.status).toBe(200);
+    // Nobody reads the first download: the export process is held up by the full pipe, not finished.
+    const second = await fetch(`${address}/audit/export`, { headers: auditor });
+    expect(second.status).toBe(429);
+    expect(second.headers.get('retry-after')).toBe('30');
+    expect(((await second.json()) as { error: { code: string } }).error.code).toBe('export_busy');
+    const { rows } = await harness.testDb.owner.pool.query<{ action: string; outcome: string; reason: string }>('SELECT action, outcome, reason FROM audit_log ORDER BY seq DESC LIMIT 1');
+    expect(rows[0]).toEqual({ action: 'audit_export', outcome: 'rate_limited', reason: 'export_busy' });
+
+    first.abort();
+    await expect
+      .poll(async () => {
+        const next = await fetch(`${address}/audit/export?after_seq=30000`, { headers: auditor });
+        await next.arrayBuffer();
+        return next.status;
+      }, { timeout: 20_000, interval: 200 })
+      .toBe(200);
+  });
+
+  it('cuts the download off, rather than ending it short, when the export fails midway', async () => {
+    await reveal(3);
+    await app.auditCheckpointer!.checkpointNow();
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    // The rows can be read, the checkpoints that follow them cannot.
+    await harness.testDb.owner.pool.query('REVOKE SELECT ON audit_checkpoints FROM reveal_api');
+    try {
+      const response = await fetch(`${address}/audit/export`, { headers: auditor });
+      expect(response.status).toBe(200);
+      await expect(response.text()).rejects.toThrow();
+      await expect.poll(() => harness.logs.some((line) => line.includes('audit export failed; the download was cut off'))).toBe(true);
+    } finally {
+      await harness.testDb.owner.pool.query('GRANT SELECT ON audit_checkpoints TO reveal_api');
+    }
+  });
+
   it('is refused (403, audited) without the audit permission', async () => {
     const response = await app.inject({ url: '/audit/export', headers: alice });
     expect(response.statusCode).toBe(403);
