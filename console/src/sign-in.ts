@@ -77,8 +77,8 @@ export async function refreshMe(): Promise<void> {
 }
 
 export async function localSignIn(role: string, name: string): Promise<void> {
-  const { body } = await api<{ accessToken: string; expiresAt: string }>('POST', '/console/local-sign-in', { role, ...(name.trim() === '' ? {} : { name: name.trim() }) });
-  await establish(body.accessToken, new Date(body.expiresAt), 'local');
+  const { body } = await api<{ access_token: string; expires_at: string }>('POST', '/console/local-sign-in', { role, ...(name.trim() === '' ? {} : { name: name.trim() }) });
+  await establish(body.access_token, new Date(body.expires_at), 'local');
 }
 
 export async function signOut(): Promise<void> {

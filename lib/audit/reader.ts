@@ -226,3 +226,15 @@ export async function* exportLines(db: Queryable, afterSeq = 0, options: ExportO
   }
   for await (const record of readStoredCheckpoints(db, 0, 1000, cutoff)) yield `${recordLine(record)}\n`;
 }
+
+/** The actions that record someone reading the log (each page view of an auditor writes one). */
+export const AUDIT_READ_ACTIONS = ['audit_read', 'audit_verify', 'audit_export'] as const;
+
+/** How many rows with seq in [fromSeq, toSeq] are `actor`'s own reads of the log (AUDIT_READ_ACTIONS). */
+export async function countReadsBy(db: Queryable, actor: string, fromSeq: number, toSeq: number): Promise<number> {
+  const { rows } = await db.query<{ reads: string }>(
+    'SELECT count(*) AS reads FROM audit_log WHERE seq BETWEEN $1 AND $2 AND actor = $3 AND action = ANY($4::text[])',
+    [fromSeq, toSeq, actor, AUDIT_READ_ACTIONS],
+  );
+  return Number(rows[0]?.reads ?? 0);
+}

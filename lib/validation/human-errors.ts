@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { closest } from './did-you-mean.js';
 
 /**
  * The one error map for input people type (request bodies and query strings, settings):
@@ -21,9 +22,9 @@ export const humanError: z.core.$ZodErrorMap = (issue) => {
       return invalidFormat(issue.format);
     case 'invalid_value':
       if (issue.input === undefined) return `${REQUIRED} (one of: ${issue.values.map((value) => String(value)).join(', ')})`;
-      return `must be one of: ${issue.values.map((value) => String(value)).join(', ')}`;
+      return `must be one of: ${issue.values.map((value) => String(value)).join(', ')}${suggestion(issue.input, issue.values)}`;
     case 'unrecognized_keys':
-      return `unknown field${issue.keys.length === 1 ? '' : 's'}: ${issue.keys.join(', ')}`;
+      return `unknown field${issue.keys.length === 1 ? '' : 's'}: ${issue.keys.map((key) => withSuggestion(key, knownKeys(issue.inst))).join(', ')}`;
     case 'invalid_union':
       return 'does not match any accepted form';
     case 'not_multiple_of':
@@ -32,6 +33,25 @@ export const humanError: z.core.$ZodErrorMap = (issue) => {
       return 'is not valid';
   }
 };
+
+/** `per_huor (did you mean per_hour?)`: a typo names the field it was probably meant to be. */
+function withSuggestion(key: string, known: readonly string[]): string {
+  const near = closest(key, known);
+  return near === undefined ? key : `${key} (did you mean ${near}?)`;
+}
+
+/** ` (did you mean plain?)` for a string close to one of the accepted values; values are names, not personal data. */
+function suggestion(input: unknown, values: readonly unknown[]): string {
+  if (typeof input !== 'string' || input.length > 64) return '';
+  const near = closest(input, values.filter((value): value is string => typeof value === 'string'));
+  return near === undefined ? '' : ` (did you mean ${near}?)`;
+}
+
+/** The field names an object schema accepts (the issue's `inst`). */
+function knownKeys(schema: unknown): string[] {
+  const shape = (schema as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def?.shape;
+  return shape === undefined ? [] : Object.keys(shape);
+}
 
 /** The message of a missing value; issue lines read "purpose is required (...)" rather than "purpose: is required". */
 export const REQUIRED = 'is required';

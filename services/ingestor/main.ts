@@ -4,6 +4,7 @@ import { createDatabase } from '../../db/client.js';
 import { describeDatabaseFailure } from '../../db/connection-error.js';
 import { processEnv } from '../../lib/config/env.js';
 import { runMain } from '../../lib/entry-point.js';
+import { describeListenFailure } from '../../lib/net/listen-errors.js';
 import { createKeyProvider } from '../../lib/keys/create-key-provider.js';
 import { loadIngestorConfig, type IngestorConfig } from './config.js';
 import { createIngestorSqsClient } from './sqs-client.js';
@@ -46,7 +47,8 @@ async function main(): Promise<number | void> {
     running = await startIngestor(config, { sqs, database, keys, logger });
   } catch (error) {
     if ((error as { syscall?: unknown }).syscall === 'listen') {
-      return fail(`the metrics and health endpoints cannot listen on ${config.metrics?.host}:${config.metrics?.port} (METRICS_HOST, METRICS_PORT)`, error);
+      const target = { setting: 'METRICS_PORT', port: config.metrics?.port ?? 0, host: config.metrics?.host ?? '', hostSetting: 'METRICS_HOST' };
+      return fail(describeListenFailure(error, target) ?? `the metrics and health endpoints cannot listen on ${target.host}:${target.port} (METRICS_HOST, METRICS_PORT)`, error);
     }
     const code = (error as { code?: unknown }).code;
     const hint = code === '42P01' ? ' — the schema is missing: run the migrations first (npm run db:migrate)' : '';

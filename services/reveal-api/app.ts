@@ -60,6 +60,7 @@ import { operationsRoutes } from './routes/operations.js';
 import { personRoutes } from './routes/persons.js';
 import { proofRoutes } from './routes/proofs.js';
 import { revealRoutes } from './routes/reveal.js';
+import { rootRoutes } from './routes/root.js';
 import { revealRequestRoutes } from './routes/reveal-requests.js';
 import { tokenizeRoutes } from './routes/tokenize.js';
 import { Vault } from './vault/vault.js';
@@ -276,13 +277,14 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   });
 
   const allowedMethods = collectRouteMethods(app);
+  const { version } = await packageInfo();
   app.decorate('routeList', collectRoutes(app));
   await app.register(fastifySwagger, {
     openapi: {
       info: {
         title: 'tokenvault reveal API',
         description: 'Audited recovery of tokenised PII. Every attempt is written to a hash-chained audit log before any value is returned.',
-        version: (await packageInfo()).version,
+        version,
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
@@ -337,6 +339,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   await app.register(meRoutes(context));
   await app.register(personRoutes(context));
   await app.register(operationsRoutes(context, keys));
+  await app.register(rootRoutes({ consoleEnabled: config.console.enabled, version }));
   if (config.console.enabled) await app.register(consoleRoutes(context, { config: config.console, localSigningKey: deps.localSigningKey }));
 
   const timers = [

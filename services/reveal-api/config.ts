@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { envBool, envInt, envUrl, parseEnv, type Env } from '../../lib/config/env.js';
 import { ConfigError } from '../../lib/errors.js';
+import { isLoopbackHost } from '../../lib/net/loopback.js';
 import { keyProviderRefinement, sharedConfig, sharedEnvSchema, type SharedConfig } from '../../lib/config/shared.js';
 import { parseVerifierKey, SignatureType } from '../../lib/audit/note/vkey.js';
 import type { AuditSignerConfig } from '../../lib/keys/audit-signer.js';
@@ -61,7 +62,8 @@ const revealEnvSchemaBase = sharedEnvSchema.extend({
     JWT_ALGORITHMS: commaList
       .pipe(z.array(z.string().refine((alg) => KNOWN_ALGORITHMS.includes(alg), { message: `expected algorithms among ${KNOWN_ALGORITHMS.join(', ')}` })))
       .optional(),
-    JWT_CLOCK_TOLERANCE_SECONDS: envInt(0, 300).default(30),
+    /** Leeway for exp/nbf against clock skew between the identity provider and this host: a few seconds, not the token's lifetime. */
+    JWT_CLOCK_TOLERANCE_SECONDS: envInt(0, 300).default(5),
     POLICY_FILE: z.string().min(1).default(DEFAULT_POLICY_FILE),
     RATE_LIMIT_MAX: envInt(1, 10_000_000).default(60),
     /** Refusals of requests without valid credentials per client address and window before the address is refused outright (before authentication). */
@@ -270,6 +272,14 @@ export function loadRevealConfig(env: Env, options: LoadRevealConfigOptions = {}
     throw new ConfigError(
       'Invalid configuration:\n  CONSOLE_LOCAL_SIGN_IN: local sign-in mints tokens for any role and exists only in the local stack (npm start); sign in through your identity provider (CONSOLE_OIDC_ISSUER)',
       ['CONSOLE_LOCAL_SIGN_IN'],
+    );
+  }
+  if (parsed.CONSOLE_LOCAL_SIGN_IN && !isLoopbackHost(parsed.HOST)) {
+    // Anyone who reaches the listener would get a token for any role: loopback only.
+    throw new ConfigError(
+      `Invalid configuration:\n  CONSOLE_LOCAL_SIGN_IN: the local sign-in exists only on a loopback listener, and HOST=${parsed.HOST} can be reached from the network; ` +
+        'set HOST=127.0.0.1 (reach it from elsewhere through an SSH tunnel) or sign in through your identity provider (CONSOLE_OIDC_ISSUER)',
+      ['CONSOLE_LOCAL_SIGN_IN', 'HOST'],
     );
   }
   if ((parsed.CONSOLE_OIDC_ISSUER === undefined) !== (parsed.CONSOLE_OIDC_CLIENT_ID === undefined)) {

@@ -3,6 +3,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import { createDatabase } from '../../db/client.js';
 import { processEnv } from '../../lib/config/env.js';
 import { runMain } from '../../lib/entry-point.js';
+import { ConfigError } from '../../lib/errors.js';
+import { describeListenFailure } from '../../lib/net/listen-errors.js';
 import { createKeyProvider } from '../../lib/keys/create-key-provider.js';
 import { buildRevealApp } from './app.js';
 import { loadRevealConfig } from './config.js';
@@ -28,7 +30,10 @@ async function main(): Promise<void> {
     keys.close();
   });
   app.log.info({ keyProvider: keys.description }, 'key provider ready');
-  await app.listen({ host: config.host, port: config.port });
+  await app.listen({ host: config.host, port: config.port }).catch((error: unknown) => {
+    const described = describeListenFailure(error, { setting: 'PORT', port: config.port, host: config.host, hostSetting: 'HOST' });
+    throw described === undefined ? error : new ConfigError(`reveal-api cannot start: ${described}`, ['PORT', 'HOST']);
+  });
 }
 
 runMain('reveal-api', main);

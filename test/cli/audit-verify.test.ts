@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
 import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../services/reveal-api/support.js';
 
@@ -102,7 +103,7 @@ describe('npm run audit:verify', () => {
       await tamper("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2");
       const response = await harness.app.inject({ url: '/audit/verify', headers: bearer(await harness.token('audrey', ['auditor'])) });
       // Every finding, not only the first: the other five rows still verify.
-      expect(response.json()).toMatchObject({ ok: false, checked: 5, firstBrokenSeq: 2, reason: expect.stringMatching(/edited/), findings: [{ seq: 2, message: expect.stringMatching(/edited/) }] });
+      expect(response.json()).toMatchObject({ ok: false, checked: 5, first_broken_seq: 2, reason: expect.stringMatching(/edited/), findings: [{ seq: 2, message: expect.stringMatching(/edited/) }] });
     });
     const response = await harness.app.inject({ url: '/audit/verify', headers: bearer(await harness.token('audrey', ['auditor'])) });
     expect(response.json()).toMatchObject({ ok: true });
@@ -119,7 +120,7 @@ describe('npm run audit:verify', () => {
     expect(lines.join('\n')).toMatch(/DATABASE_URL/);
   });
 
-  it('without DATABASE_URL, verifies the database of the npm start running from the data directory (as npm run token finds its key)', async () => {
+  it('without DATABASE_URL, verifies and exports the database of the npm start running from the data directory (as npm run token finds its key)', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'tokenvault-test-stack-'));
     // A live process standing in for the running npm start.
     const stack = spawn('sleep', ['60'], { stdio: 'ignore' });
@@ -128,10 +129,18 @@ describe('npm run audit:verify', () => {
       const lines: string[] = [];
       expect(await runAuditVerify({ TOKENVAULT_DATA_DIR: dataDir }, { out: (line) => lines.push(line), err: (line) => lines.push(line) })).toBe(0);
       expect(lines.join('\n')).toMatch(/audit log intact/);
+      // audit:export finds it the same way: the README's command needs no DATABASE_URL.
+      const exported = join(dataDir, 'audit.ndjson');
+      const exportLines: string[] = [];
+      expect(await runAuditExport(['--out', exported], { TOKENVAULT_DATA_DIR: dataDir }, { out: (line) => exportLines.push(line), err: (line) => exportLines.push(line) })).toBe(0);
+      expect(exportLines.join('\n')).toMatch(/exported \d+ rows and 0 checkpoints/);
       stack.kill();
       await new Promise((resolve) => stack.once('exit', resolve));
       // The npm start is gone: its file no longer counts.
       expect(await runAuditVerify({ TOKENVAULT_DATA_DIR: dataDir }, { out: () => undefined, err: () => undefined })).toBe(2);
+      const gone: string[] = [];
+      expect(await runAuditExport(['--out', exported], { TOKENVAULT_DATA_DIR: dataDir }, { out: (line) => gone.push(line), err: (line) => gone.push(line) })).toBe(2);
+      expect(gone.join('\n')).toMatch(/DATABASE_URL is not set and no npm start runs from this directory/);
     } finally {
       stack.kill();
       await rm(dataDir, { recursive: true, force: true });

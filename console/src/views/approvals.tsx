@@ -18,6 +18,8 @@ export interface Approval {
 }
 
 const REFRESH_MS = 5_000;
+/** POST /approvals/{id} refuses a shorter reason (400). */
+const MIN_REASON = 3;
 
 /** The servers' list answer: an array, or an object holding one. */
 function listOf(body: unknown): Approval[] {
@@ -94,6 +96,8 @@ function ApprovalCard({ approval, onDecided }: { approval: Approval; onDecided: 
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const reasonId = `reason-${approval.id}`;
+  const hintId = `reason-hint-${approval.id}`;
+  const tooShort = reason.trim().length < MIN_REASON;
   const created = approval.created_at === undefined ? undefined : new Date(approval.created_at);
   const age =
     created !== undefined
@@ -157,12 +161,15 @@ function ApprovalCard({ approval, onDecided }: { approval: Approval; onDecided: 
         }}
       >
         <label for={reasonId}>Reason for your decision</label>
-        <input id={reasonId} value={reason} onInput={(e) => setReason(e.currentTarget.value)} required minLength={3} autoComplete="off" />
+        <input id={reasonId} value={reason} onInput={(e) => setReason(e.currentTarget.value)} required minLength={3} autoComplete="off" aria-describedby={hintId} />
+        <p id={hintId} class="muted" data-testid="decision-hint">
+          {tooShort ? `Approve and Deny unlock once you give a reason of at least ${MIN_REASON} characters; it is written to the audit log.` : 'Your reason is written to the audit log.'}
+        </p>
         <div class="actions">
-          <button type="button" class="primary" disabled={busy || reason.trim().length < 3} onClick={() => void decide('approve')}>
+          <button type="button" class="primary" disabled={busy || tooShort} aria-describedby={hintId} onClick={() => void decide('approve')}>
             Approve
           </button>
-          <button type="button" class="danger" disabled={busy || reason.trim().length < 3} onClick={() => void decide('deny')}>
+          <button type="button" class="danger" disabled={busy || tooShort} aria-describedby={hintId} onClick={() => void decide('deny')}>
             Deny
           </button>
         </div>

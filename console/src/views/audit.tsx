@@ -7,32 +7,34 @@ import { session } from '../session.js';
 import { ErrorAlert } from './error-alert.js';
 import { TableHead } from './table-head.js';
 
+/** A row of GET /audit: the audit log's columns as docs/audit-format.md names them. */
 export interface AuditEntry {
   seq: number;
-  occurredAt: string;
+  occurred_at: string;
   action: string;
   actor: string | null;
   roles: string[];
-  clientAddress: string | null;
-  requestId: string | null;
+  client_address: string | null;
+  request_id: string | null;
   purpose: string | null;
   ticket: string | null;
   tokens: string[];
-  fieldCounts: Record<string, number>;
+  field_counts: Record<string, number>;
   outcome: string;
   reason: string | null;
-  prevHash: string | null;
+  prev_hash: string | null;
   hash: string;
 }
 
+/** GET /audit/verify. */
 export interface Verification {
   ok: boolean;
   checked: number;
-  firstBrokenSeq?: number;
+  first_broken_seq?: number;
   reason?: string;
   head?: { seq: number; hash: string };
   checkpoint?: { seq: number; time?: string; key_id?: string; signature_ok: boolean } | null;
-  uncovered?: { from_seq: number; to_seq: number } | null;
+  uncovered?: { from_seq: number; to_seq: number; rows: number; own_reads: number } | null;
 }
 
 interface Filters {
@@ -45,6 +47,12 @@ interface Filters {
 }
 
 const EMPTY: Filters = { actor: '', token: '', action: '', outcome: '', from: '', to: '' };
+const FILTER_NAMES: Record<keyof Filters, string> = { actor: 'actor', token: 'token', action: 'action', outcome: 'outcome', from: 'from', to: 'to' };
+
+/** The filters in effect, as `name = value` pairs (empty when the whole log is shown). */
+function activeFilters(filters: Filters): [string, string][] {
+  return (Object.keys(filters) as (keyof Filters)[]).filter((name) => filters[name].trim() !== '').map((name) => [FILTER_NAMES[name], filters[name].trim()]);
+}
 const ACTIONS = [
   'reveal',
   'reveal.request',
@@ -54,6 +62,7 @@ const ACTIONS = [
   'reveal.expire',
   'reveal.break_glass',
   'erase',
+  'erase.preview',
   'tokenize',
   'audit_read',
   'audit_verify',
@@ -78,7 +87,7 @@ export function AuditView() {
   const [filters, setFilters] = useState<Filters>(EMPTY);
   // Cursors of the pages before the current one: "Newer" pops, "Older" pushes.
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const [page, setPage] = useState<{ entries: AuditEntry[]; nextCursor?: string } | null>(null);
+  const [page, setPage] = useState<{ entries: AuditEntry[]; next_cursor?: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [selected, setSelected] = useState<AuditEntry | null>(null);
   const [verification, setVerification] = useState<Verification | null>(null);
@@ -88,7 +97,7 @@ export function AuditView() {
   useEffect(() => {
     let live = true;
     setError(null);
-    api<{ entries: AuditEntry[]; nextCursor?: string }>('GET', `/audit?${queryOf(filters, cursor)}`)
+    api<{ entries: AuditEntry[]; next_cursor?: string }>('GET', `/audit?${queryOf(filters, cursor)}`)
       .then((response) => live && setPage(response.body))
       .catch((caught: unknown) => live && setError(describeError(caught)));
     return () => {
@@ -107,6 +116,12 @@ export function AuditView() {
   useEffect(() => verify(), []);
 
   const coveredUpTo = verification?.checkpoint?.signature_ok === true ? verification.checkpoint.seq : undefined;
+  const active = activeFilters(filters);
+  const clearFilters = () => {
+    setDraft(EMPTY);
+    setFilters(EMPTY);
+    setCursors([undefined]);
+  };
 
   return (
     <div class="audit">
@@ -164,25 +179,26 @@ export function AuditView() {
           <button type="submit" class="primary">
             Search
           </button>
-          <button
-            type="button"
-            onClick={() => {
-              setDraft(EMPTY);
-              setFilters(EMPTY);
-              setCursors([undefined]);
-            }}
-          >
+          <button type="button" onClick={clearFilters}>
             Clear
           </button>
           <ExportButton />
         </div>
       </form>
+      {active.length === 0 ? null : (
+        <p role="status" class="notice filter-active" data-testid="filter-active">
+          <strong>Filter active:</strong> {active.map(([name, value]) => `${name} = ${value}`).join(', ')}. Only matching entries are shown.{' '}
+          <button type="button" onClick={clearFilters}>
+            Show all entries
+          </button>
+        </p>
+      )}
       <ErrorAlert error={error} />
       <div class="split">
         <div class="table-wrap">
           <table>
             <caption>
-              Audit entries, newest first{cursors.length > 1 ? ` (page ${cursors.length})` : ''}
+              {active.length === 0 ? 'Audit entries' : 'Audit entries matching the filter'}, newest first{cursors.length > 1 ? ` (page ${cursors.length})` : ''}
             </caption>
             <TableHead columns={['Seq', 'Time', 'Actor', 'Action', 'Outcome', 'Tokens', 'Ticket', 'Signed']} />
             <tbody>
@@ -207,7 +223,7 @@ export function AuditView() {
                   data-seq={entry.seq}
                 >
                   <td>{entry.seq}</td>
-                  <td title={entry.occurredAt}>{new Date(entry.occurredAt).toLocaleString()}</td>
+                  <td title={entry.occurred_at}>{new Date(entry.occurred_at).toLocaleString()}</td>
                   <td>{entry.actor ?? '—'}</td>
                   <td>{entry.action}</td>
                   <td>
@@ -224,7 +240,7 @@ export function AuditView() {
             <button type="button" disabled={cursors.length <= 1} onClick={() => setCursors(cursors.slice(0, -1))}>
               Newer
             </button>
-            <button type="button" disabled={page?.nextCursor === undefined} onClick={() => page?.nextCursor !== undefined && setCursors([...cursors, page.nextCursor])}>
+            <button type="button" disabled={page?.next_cursor === undefined} onClick={() => page?.next_cursor !== undefined && setCursors([...cursors, page.next_cursor])}>
               Older
             </button>
           </div>
@@ -258,9 +274,10 @@ function VerificationPanel({
     headline = `The audit log could not be verified: ${error}`;
   } else if (verification !== null) {
     const checkpoint = verification.checkpoint;
+    const uncovered = verification.uncovered ?? null;
     if (!verification.ok) {
       tone = 'broken';
-      headline = `Audit log BROKEN at entry ${verification.firstBrokenSeq ?? '?'}`;
+      headline = `Audit log BROKEN at entry ${verification.first_broken_seq ?? '?'}`;
       if (verification.reason !== undefined) details.push(verification.reason);
       details.push('Rows were edited, deleted or reordered after they were written. Do not trust this log past that entry.');
     } else if (checkpoint === undefined) {
@@ -274,16 +291,22 @@ function VerificationPanel({
           ? `Hash chain intact (${verification.checked} entries); no signed checkpoint yet`
           : 'The latest checkpoint signature does NOT verify';
     } else {
-      // Green: every row up to the checkpoint is proven by a signature the database owner cannot forge.
-      tone = 'verified';
-      headline = `Verified against the signed checkpoint at entry ${checkpoint.seq}; chain intact through entry ${verification.head?.seq ?? checkpoint.seq}`;
+      // Green only when every row is proven by a signature the database owner cannot forge;
+      // amber while some rows are still covered by the hash chain alone.
+      tone = uncovered === null ? 'verified' : 'partial';
+      headline =
+        uncovered === null
+          ? `Verified against the signed checkpoint at entry ${checkpoint.seq}; chain intact through entry ${verification.head?.seq ?? checkpoint.seq}`
+          : `Verified against the signed checkpoint at entry ${checkpoint.seq}; entries ${uncovered.from_seq} to ${uncovered.to_seq} are not yet covered by one`;
       details.push(
         `Checkpoint ${checkpoint.time === undefined ? '' : `of ${new Date(checkpoint.time).toLocaleString()} `}signed with key ${checkpoint.key_id ?? '?'}.`,
       );
     }
-    if (verification.uncovered != null) {
+    if (uncovered !== null && verification.ok) {
+      const { rows, own_reads: ownReads } = uncovered;
       details.push(
-        `Entries ${verification.uncovered.from_seq} to ${verification.uncovered.to_seq} are not yet covered by a signed checkpoint (hash chain only until the next one).`,
+        `${rows} ${rows === 1 ? 'entry is' : 'entries are'} not yet covered by a signed checkpoint (hash chain only until the next one); ` +
+          `${ownReads} of them ${ownReads === 1 ? 'is' : 'are'} your own reads of this log (opening and verifying it writes audit entries).`,
       );
     }
   }
@@ -311,7 +334,7 @@ function EntryDetail({ entry, onClose }: { entry: AuditEntry; onClose: () => voi
   const canReveal = Object.keys(session.value?.permissions.reveal ?? {}).length > 0;
   const rows: [string, string][] = [
     ['Sequence', String(entry.seq)],
-    ['Time', `${entry.occurredAt} (${formatDistanceToNowStrict(new Date(entry.occurredAt), { addSuffix: true })})`],
+    ['Time', `${entry.occurred_at} (${formatDistanceToNowStrict(new Date(entry.occurred_at), { addSuffix: true })})`],
     ['Action', entry.action],
     ['Outcome', entry.outcome],
     ['Reason', entry.reason ?? '—'],
@@ -319,10 +342,10 @@ function EntryDetail({ entry, onClose }: { entry: AuditEntry; onClose: () => voi
     ['Roles', entry.roles.join(', ') || '—'],
     ['Purpose', entry.purpose ?? '—'],
     ['Ticket', entry.ticket ?? '—'],
-    ['Field counts', Object.entries(entry.fieldCounts).map(([field, count]) => `${field}: ${count}`).join(', ') || '—'],
-    ['Client address', entry.clientAddress ?? '—'],
-    ['Request id', entry.requestId ?? '—'],
-    ['Previous hash', entry.prevHash ?? '—'],
+    ['Field counts', Object.entries(entry.field_counts).map(([field, count]) => `${field}: ${count}`).join(', ') || '—'],
+    ['Client address', entry.client_address ?? '—'],
+    ['Request id', entry.request_id ?? '—'],
+    ['Previous hash', entry.prev_hash ?? '—'],
     ['Hash', entry.hash],
   ];
   return (

@@ -1,7 +1,7 @@
 import { formatDistanceToNowStrict } from 'date-fns';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, describeError } from '../api.js';
-import { fieldOf, parseTokenList, pickedTokens } from '../handoff.js';
+import { fieldOf, notTokensMessage, parseTokenList, pickedTokens } from '../handoff.js';
 import { session, settings } from '../session.js';
 import { refreshMe } from '../sign-in.js';
 import { ErrorAlert } from './error-alert.js';
@@ -10,7 +10,7 @@ import { RequestFields } from './request-fields.js';
 
 type RevealResult =
   | { token: string; field: string; value: string; redaction: 'none' | 'masked' }
-  | { token: string; error: string };
+  | { token: string; error: string; hint?: string };
 
 interface PendingRequest {
   requestId: string;
@@ -32,8 +32,9 @@ const STATUS_LABELS: Record<string, string> = {
   budget_exhausted: 'approved, but your budget is used up',
 };
 
-/** Request states that can still turn into values. */
+/** Request states that can still turn into values; every other state is final. */
 const WAITING = ['pending_approval', 'pending', 'approved'];
+const isWaiting = (request: PendingRequest) => WAITING.includes(request.status);
 
 export function RevealView() {
   const [tokens, setTokens] = useState(() => pickedTokens.value.join('\n'));
@@ -55,7 +56,7 @@ export function RevealView() {
   const [breakGlass, setBreakGlass] = useState(false);
   const canBreakGlass = session.value?.me.break_glass === true;
   const grants = session.value?.permissions.reveal ?? {};
-  const clearSeconds = settings.value?.revealClearSeconds ?? 60;
+  const clearSeconds = settings.value?.reveal_clear_seconds ?? 60;
 
   useEffect(() => {
     pickedTokens.value = [];
@@ -67,9 +68,13 @@ export function RevealView() {
   };
 
   const submit = async () => {
-    setBusy(true);
     setError(null);
-    const list = parseTokenList(tokens);
+    const { tokens: list, others } = parseTokenList(tokens);
+    if (others.length > 0) {
+      setError(notTokensMessage(others));
+      return;
+    }
+    setBusy(true);
     try {
       const response = await api<{ results?: RevealResult[]; request_id?: string; status?: string; expires_at?: string }>('POST', '/reveal', {
         tokens: list,
@@ -78,6 +83,10 @@ export function RevealView() {
         ...(breakGlass ? { break_glass: true } : {}),
       });
       setBreakGlass(false);
+      // Done with this request: the next one starts from an empty form.
+      setTokens('');
+      setPurpose('');
+      setTicket('');
       if (response.status === 202 && response.body.request_id !== undefined) {
         setPending((current) => [
           ...current,
@@ -203,7 +212,7 @@ function Results({ results, clearAt, onClear }: { results: RevealResult[]; clear
               <td>
                 <code class="token">{result.token}</code>
               </td>
-              <td>{'field' in result ? result.field : (fieldOf(result.token) ?? '?')}</td>
+              <td>{'field' in result ? result.field : (fieldOf(result.token) ?? '—')}</td>
               <td>
                 {'value' in result ? (
                   <>
@@ -213,7 +222,10 @@ function Results({ results, clearAt, onClear }: { results: RevealResult[]; clear
                     {result.redaction === 'masked' ? <span class="badge warn">masked</span> : null}
                   </>
                 ) : (
-                  <span class="badge bad">{result.error.replaceAll('_', ' ')}</span>
+                  <>
+                    <span class="badge bad">{result.error.replaceAll('_', ' ')}</span>
+                    {result.hint === undefined ? null : <span class="muted hint">{result.hint}</span>}
+                  </>
                 )}
               </td>
             </tr>
@@ -235,7 +247,7 @@ function PendingList({
 }) {
   useEffect(() => {
     const poll = async () => {
-      for (const request of pending.filter((item) => WAITING.includes(item.status))) {
+      for (const request of pending.filter(isWaiting)) {
         try {
           // Answers `pending` until approved; then reveals the values once (`collected`).
           const response = await api<{ status: string; results?: RevealResult[] }>('GET', `/reveal-requests/${encodeURIComponent(request.requestId)}`);
@@ -251,24 +263,36 @@ function PendingList({
         }
       }
     };
-    if (!pending.some((item) => WAITING.includes(item.status))) return undefined;
+    if (!pending.some(isWaiting)) return undefined;
     const timer = setInterval(() => void poll(), POLL_MS);
     return () => clearInterval(timer);
   }, [pending]);
+  const waiting = pending.filter(isWaiting);
+  const finished = pending.filter((request) => !isWaiting(request));
   return (
-    <section aria-labelledby="pending-heading" class="pending">
-      <h2 id="pending-heading">Requests awaiting approval</h2>
+    <>
+      {waiting.length === 0 ? null : <RequestTable id="pending" heading="Requests awaiting approval" requests={waiting} />}
+      {finished.length === 0 ? null : <RequestTable id="finished" heading="Finished requests" requests={finished} />}
+    </>
+  );
+}
+
+/** Requests still waiting, or finished (collected, denied, expired): one table each, so nothing finished looks pending. */
+function RequestTable({ id, heading, requests }: { id: 'pending' | 'finished'; heading: string; requests: PendingRequest[] }) {
+  return (
+    <section aria-labelledby={`${id}-heading`} class="pending">
+      <h2 id={`${id}-heading`}>{heading}</h2>
       <table>
-        <TableHead columns={['Request', 'Tokens', 'Purpose', 'Status', 'Expires']} />
+        <TableHead columns={['Request', 'Tokens', 'Purpose', 'Status', id === 'pending' ? 'Expires' : 'Expired']} />
         <tbody>
-          {pending.map((request) => (
-            <tr key={request.requestId} data-testid="pending-request">
+          {requests.map((request) => (
+            <tr key={request.requestId} data-testid={`${id}-request`}>
               <td>
                 <code>{request.requestId}</code>
               </td>
               <td>{request.tokens}</td>
               <td>{request.purpose}</td>
-              <td data-testid="pending-status">{STATUS_LABELS[request.status] ?? request.status.replaceAll('_', ' ')}</td>
+              <td data-testid={`${id}-status`}>{STATUS_LABELS[request.status] ?? request.status.replaceAll('_', ' ')}</td>
               <td>{request.expiresAt === undefined ? '—' : formatDistanceToNowStrict(new Date(request.expiresAt), { addSuffix: true })}</td>
             </tr>
           ))}

@@ -9,7 +9,7 @@ export function SignInView() {
   const current = settings.value;
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const [role, setRole] = useState(current?.localSignIn?.roles[0] ?? '');
+  const [role, setRole] = useState(current?.local_sign_in?.roles[0] ?? '');
   const [name, setName] = useState('');
   if (current === null) return null;
 
@@ -39,7 +39,7 @@ export function SignInView() {
           </button>
         </section>
       )}
-      {current.localSignIn === null ? null : (
+      {current.local_sign_in === null ? null : (
         <section class="local-sign-in" aria-labelledby="local-heading">
           <h2 id="local-heading">Local development sign-in</h2>
           <p>
@@ -55,7 +55,7 @@ export function SignInView() {
             <label>
               Role
               <select value={role} onChange={(event) => setRole(event.currentTarget.value)}>
-                {current.localSignIn.roles.map((option) => (
+                {current.local_sign_in.roles.map((option) => (
                   <option key={option} value={option}>
                     {option}
                   </option>
@@ -72,10 +72,17 @@ export function SignInView() {
           </form>
         </section>
       )}
-      {current.oidc === null && current.localSignIn === null ? (
-        <p role="alert" class="error">
-          No sign-in is configured on this server: set CONSOLE_OIDC_ISSUER and CONSOLE_OIDC_CLIENT_ID.
-        </p>
+      {current.oidc === null && current.local_sign_in === null ? (
+        <div role="alert" class="error" data-testid="no-sign-in">
+          <p>
+            <strong>No sign-in is configured on this server.</strong> Set CONSOLE_OIDC_ISSUER and CONSOLE_OIDC_CLIENT_ID to sign in with your
+            identity provider (docker compose runs a development one: see the README).
+          </p>
+          <p>
+            With npm start, the local sign-in exists only when the API listens on loopback (HOST unset or 127.0.0.1); from another machine, leave
+            HOST unset and use an SSH tunnel: ssh -L 3000:127.0.0.1:3000 &lt;that machine&gt;, then open http://127.0.0.1:3000/console/.
+          </p>
+        </div>
       ) : null}
     </main>
   );

@@ -266,9 +266,9 @@ export class ApprovalDesk {
       this.deps.metrics.revealedValues.inc({ field, redaction: permissions.reveal[field as keyof typeof permissions.reveal] === 'plain' ? 'none' : 'masked' }, count);
     }
     const outcome = outcomeOf({
-      permitted: resolved.results.length - resolved.counts.forbidden - resolved.counts.invalid_token,
+      permitted: resolved.results.length - resolved.counts.forbidden - resolved.counts.not_a_token,
       forbidden: resolved.counts.forbidden,
-      invalid: resolved.counts.invalid_token,
+      invalid: resolved.counts.not_a_token,
     });
     return {
       value: { request: { ...stored, status: 'collected' as const }, results: resolved.results, headers: budgetHeaders(charge.standings) },

@@ -8,10 +8,15 @@ import type { AuditWriter } from '../../../lib/audit/writer.js';
 import type { Charge, ChargeDecision } from '../../../lib/budget/ledger.js';
 import type { RevealMetrics } from '../metrics.js';
 
-export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'audit_read' | 'audit_verify' | 'audit_export' | 'approval.decide' | 'reveal.collect' | 'person.access' | 'person.erase';
+export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'erase.preview' | 'audit_read' | 'audit_verify' | 'audit_export' | 'approval.decide' | 'reveal.collect' | 'person.access' | 'person.erase';
 
-/** allowed: everything asked was permitted; partial: some items forbidden or invalid; the rest are refusals. */
-export type AuditOutcome = 'allowed' | 'partial' | 'denied' | 'invalid' | 'unauthenticated' | 'rate_limited' | 'failed' | 'pending' | 'expired';
+/**
+ * Every outcome an audit row can carry (docs/audit-format.md lists them). allowed: everything
+ * asked was permitted; partial: some items forbidden or invalid; pending: waiting for approval;
+ * expired: a request nobody decided in time; the rest are refusals (failed: a 5xx).
+ */
+export const AUDIT_OUTCOMES = ['allowed', 'partial', 'pending', 'denied', 'expired', 'invalid', 'unauthenticated', 'rate_limited', 'failed'] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
 /** How the items of one request (tokens to reveal or erase, values to tokenize) were judged. */
 export interface ItemTally {

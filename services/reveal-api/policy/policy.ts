@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { PII_FIELDS, type PiiField } from '../../../lib/crypto/normalize.js';
 import { ConfigError } from '../../../lib/errors.js';
+import { humanError } from '../../../lib/validation/human-errors.js';
 import { BUDGET_WINDOWS, type BudgetWindow } from '../../../lib/budget/ledger.js';
 
 /** How a revealed value is shown. Ordered from least to most permissive. */
@@ -105,9 +106,9 @@ export class Policy {
   private constructor(private readonly document: PolicyDocument) {}
 
   static parse(document: unknown, source = 'policy'): Policy {
-    const result = policySchema.safeParse(document);
+    const result = policySchema.safeParse(document, { error: humanError });
     if (!result.success) {
-      const problems = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`).join('\n');
+      const problems = result.error.issues.map((issue) => `  ${issue.path.length === 0 ? '(top level)' : issue.path.join('.')}: ${issue.message}`).join('\n');
       throw new ConfigError(`POLICY_FILE ${source} is invalid:\n${problems}`, ['POLICY_FILE']);
     }
     return new Policy(result.data);

@@ -3,12 +3,12 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import { describeVerdict } from '../../../lib/audit/verifier.js';
-import { queryAuditLog } from '../../../lib/audit/reader.js';
+import { countReadsBy, queryAuditLog } from '../../../lib/audit/reader.js';
 import type { MonitorVerdict } from '../audit/monitor.js';
 import type { AuditRow } from '../../../lib/audit/chain.js';
 import type { PermissionRule } from '../http/authorize.js';
 import { callerValueRefused, HttpError } from '../http/errors.js';
-import type { RouteContext } from './context.js';
+import { principalOf, type RouteContext } from './context.js';
 import { bearerSecurity, errorResponses, filterTextSchema, instantSchema } from './schemas.js';
 
 const auditQuery = z.object({
@@ -18,25 +18,26 @@ const auditQuery = z.object({
   action: filterTextSchema(32).optional(),
   from: instantSchema.optional().describe('Inclusive lower bound (ISO-8601)'),
   to: instantSchema.optional().describe('Exclusive upper bound (ISO-8601)'),
-  cursor: z.string().max(64).optional().describe('nextCursor of the previous page'),
+  cursor: z.string().max(64).optional().describe('next_cursor of the previous page'),
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 
+/** A row as the export and the canonical form name its columns (docs/audit-format.md), plus its hash. */
 const auditEntry = z.object({
   seq: z.number().int(),
-  occurredAt: z.string(),
+  occurred_at: z.string(),
   action: z.string(),
   actor: z.string().nullable(),
   roles: z.array(z.string()),
-  clientAddress: z.string().nullable(),
-  requestId: z.string().nullable(),
+  client_address: z.string().nullable(),
+  request_id: z.string().nullable(),
   purpose: z.string().nullable(),
   ticket: z.string().nullable(),
   tokens: z.array(z.string()),
-  fieldCounts: z.record(z.string(), z.number()),
+  field_counts: z.record(z.string(), z.number()),
   outcome: z.string(),
   reason: z.string().nullable(),
-  prevHash: z.string().nullable(),
+  prev_hash: z.string().nullable(),
   hash: z.string(),
 });
 
@@ -45,8 +46,8 @@ const verdict = z.object({
   mode: z.enum(['full', 'incremental']).describe('incremental: only rows appended since the last verified point were read'),
   checked: z.number().int().describe('rows whose hash was recomputed by this call'),
   verified_rows: z.number().int().describe('rows verified by this replica so far'),
-  firstBrokenSeq: z.number().int().optional(),
-  brokenCheckpoint: z.number().int().optional(),
+  first_broken_seq: z.number().int().optional(),
+  broken_checkpoint: z.number().int().optional(),
   reason: z.string().optional(),
   head: z.object({ seq: z.number().int(), hash: z.string() }).optional(),
   checkpoints: z.number().int(),
@@ -70,7 +71,12 @@ const verdict = z.object({
     .optional()
     .describe('the newest checkpoint that verified and matches its row; null: none yet; absent: this server signs no checkpoints (AUDIT_SIGNING_KEY_ID unset)'),
   uncovered: z
-    .object({ from_seq: z.number().int(), to_seq: z.number().int() })
+    .object({
+      from_seq: z.number().int(),
+      to_seq: z.number().int(),
+      rows: z.number().int(),
+      own_reads: z.number().int().describe("how many of these rows are the caller's own reads of the log (audit_read, audit_verify, audit_export)"),
+    })
     .nullable()
     .describe('rows after the newest checkpoint: not yet covered by a signature'),
   message: z.string(),
@@ -120,15 +126,21 @@ async function budgetsVerdict(context: RouteContext): Promise<BudgetsVerdict> {
   };
 }
 
-function presentVerdict(result: MonitorVerdict, checkpointsConfigured: boolean, budgets: BudgetsVerdict): z.infer<typeof verdict> {
+async function presentVerdict(
+  result: MonitorVerdict,
+  checkpointsConfigured: boolean,
+  budgets: BudgetsVerdict,
+  ownReads: (fromSeq: number, toSeq: number) => Promise<number>,
+): Promise<z.infer<typeof verdict>> {
   const failure = result.failure;
+  const uncovered = result.uncovered;
   return {
     ok: result.ok,
     mode: result.mode,
     checked: result.checked,
     verified_rows: result.verifiedRows,
-    ...(failure?.seq === undefined ? {} : { firstBrokenSeq: failure.seq }),
-    ...(failure?.checkpoint === undefined ? {} : { brokenCheckpoint: failure.checkpoint }),
+    ...(failure?.seq === undefined ? {} : { first_broken_seq: failure.seq }),
+    ...(failure?.checkpoint === undefined ? {} : { broken_checkpoint: failure.checkpoint }),
     ...(failure === undefined ? {} : { reason: failure.message }),
     ...(result.head === undefined ? {} : { head: result.head }),
     findings: result.findings,
@@ -149,7 +161,15 @@ function presentVerdict(result: MonitorVerdict, checkpointsConfigured: boolean, 
             signature_ok: result.checkpoint.signatureOk,
             cosigned_by: result.checkpoint.cosignedBy,
           },
-    uncovered: result.uncovered === null ? null : { from_seq: result.uncovered.fromSeq, to_seq: result.uncovered.toSeq },
+    uncovered:
+      uncovered === null
+        ? null
+        : {
+            from_seq: uncovered.fromSeq,
+            to_seq: uncovered.toSeq,
+            rows: uncovered.toSeq - uncovered.fromSeq + 1,
+            own_reads: await ownReads(uncovered.fromSeq, uncovered.toSeq),
+          },
     message: describeVerdict(result),
     budgets,
   };
@@ -170,7 +190,23 @@ function decodeCursor(cursor: string): number {
 }
 
 function present(row: AuditRow): z.infer<typeof auditEntry> {
-  return { ...row, prevHash: row.prevHash?.toString('hex') ?? null, hash: row.hash.toString('hex') };
+  return {
+    seq: row.seq,
+    occurred_at: row.occurredAt,
+    action: row.action,
+    actor: row.actor,
+    roles: row.roles,
+    client_address: row.clientAddress,
+    request_id: row.requestId,
+    purpose: row.purpose,
+    ticket: row.ticket,
+    tokens: row.tokens,
+    field_counts: row.fieldCounts,
+    outcome: row.outcome,
+    reason: row.reason,
+    prev_hash: row.prevHash?.toString('hex') ?? null,
+    hash: row.hash.toString('hex'),
+  };
 }
 
 /** The audit log is read by roles with `audit: true`; a refusal names the token it asked about, if any. */
@@ -196,7 +232,7 @@ export function auditRoutes(context: RouteContext) {
         tags: ['audit'],
         security: bearerSecurity,
         querystring: auditQuery,
-        response: { 200: z.object({ entries: z.array(auditEntry), nextCursor: z.string().optional() }), ...errorResponses },
+        response: { 200: z.object({ entries: z.array(auditEntry), next_cursor: z.string().optional() }), ...errorResponses },
       },
       handler: async (request) => {
         const query = request.query;
@@ -216,7 +252,7 @@ export function auditRoutes(context: RouteContext) {
         });
         return {
           entries: page.entries.map(present),
-          ...(page.nextBeforeSeq === undefined ? {} : { nextCursor: encodeCursor(page.nextBeforeSeq) }),
+          ...(page.nextBeforeSeq === undefined ? {} : { next_cursor: encodeCursor(page.nextBeforeSeq) }),
         };
       },
     });
@@ -252,7 +288,8 @@ export function auditRoutes(context: RouteContext) {
           purpose: null,
           ticket: null,
         });
-        return presentVerdict(result, context.auditSigner !== undefined, budgets);
+        const caller = principalOf(request).sub;
+        return presentVerdict(result, context.auditSigner !== undefined, budgets, (fromSeq, toSeq) => countReadsBy(context.pool, caller, fromSeq, toSeq));
       },
     });
 

@@ -1,14 +1,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { mintLocalToken, type LocalSigningKey } from '../../../lib/auth/local-signing-key.js';
 import type { ConsoleConfig } from '../config.js';
-import { errorBody } from '../http/errors.js';
+import { errorBody, HttpError } from '../http/errors.js';
+import { isLoopbackAddress, isLoopbackHost } from '../../../lib/net/loopback.js';
 import type { RouteContext } from './context.js';
-import { errorResponses } from './schemas.js';
+import { errorResponses, errorResponseSchema } from './schemas.js';
 
 export const CONSOLE_PREFIX = '/console/';
 /** How long a local sign-in lasts: long enough for a session, short enough to show expiry. */
@@ -49,10 +50,39 @@ export function consoleSecurityHeaders(config: ConsoleConfig): Record<string, st
 }
 
 const consoleSettings = z.object({
-  oidc: z.object({ issuer: z.string(), clientId: z.string(), scope: z.string(), resource: z.string().nullable() }).nullable(),
-  localSignIn: z.object({ roles: z.array(z.string()) }).nullable(),
-  revealClearSeconds: z.number().int(),
+  oidc: z.object({ issuer: z.string(), client_id: z.string(), scope: z.string(), resource: z.string().nullable() }).nullable(),
+  local_sign_in: z
+    .object({ roles: z.array(z.string()) })
+    .nullable()
+    .describe('Local stack only, and only to requests that arrive on a loopback listener'),
+  reveal_clear_seconds: z.number().int(),
 });
+
+/**
+ * Why a request may not use the local sign-in, or undefined when it may: it must arrive on a
+ * loopback listener from a loopback peer, not through a proxy (which would relay the network),
+ * and name a loopback host (a DNS-rebinding page names its own).
+ */
+export function notLocalBecause(request: FastifyRequest): string | undefined {
+  const { localAddress, remoteAddress } = request.socket;
+  // No local address: not a network connection at all (a unix socket, or an in-process inject).
+  if (localAddress !== undefined) {
+    if (!isLoopbackAddress(localAddress)) return `it arrived on ${localAddress}, not a loopback listener`;
+    if (!isLoopbackAddress(remoteAddress)) return 'it came from another machine';
+  }
+  if (['forwarded', 'x-forwarded-for', 'x-real-ip'].some((name) => request.headers[name] !== undefined)) return 'it came through a proxy';
+  if (!isLoopbackHost(hostOf(request.headers.host))) return 'its Host header names something other than this machine';
+  return undefined;
+}
+
+function hostOf(header: string | undefined): string {
+  if (header === undefined) return '';
+  try {
+    return new URL(`http://${header}`).hostname;
+  } catch {
+    return '';
+  }
+}
 
 /**
  * The web console: the built single-page app under /console/, the settings it needs to sign
@@ -72,10 +102,13 @@ export function consoleRoutes(context: RouteContext, options: ConsoleOptions) {
 
     app.withTypeProvider<ZodTypeProvider>().get('/console/settings.json', {
       schema: { summary: 'How the web console signs in', tags: ['console'], response: { 200: consoleSettings } },
-      handler: async () => ({
-        oidc: config.oidc === undefined ? null : { ...config.oidc, resource: config.oidc.resource ?? null },
-        localSignIn: config.localSignIn && localSigningKey !== undefined ? { roles: context.policy.roles } : null,
-        revealClearSeconds: config.revealClearSeconds,
+      handler: async (request) => ({
+        oidc:
+          config.oidc === undefined
+            ? null
+            : { issuer: config.oidc.issuer, client_id: config.oidc.clientId, scope: config.oidc.scope, resource: config.oidc.resource ?? null },
+        local_sign_in: config.localSignIn && localSigningKey !== undefined && notLocalBecause(request) === undefined ? { roles: context.policy.roles } : null,
+        reveal_clear_seconds: config.revealClearSeconds,
       }),
     });
 
@@ -89,13 +122,19 @@ export function consoleRoutes(context: RouteContext, options: ConsoleOptions) {
             role: z.string().refine((role) => roles.includes(role), { message: `expected one of ${roles.join(', ')}` }),
             name: z.string().trim().regex(/^[A-Za-z0-9._-]{1,64}$/, { message: 'letters, digits, dot, dash and underscore' }).optional(),
           }),
-          response: { 200: z.object({ accessToken: z.string(), expiresAt: z.string() }), ...errorResponses },
+          response: { 200: z.object({ access_token: z.string(), expires_at: z.string() }), 404: errorResponseSchema, ...errorResponses },
         },
         handler: async (request) => {
+          // The listener is loopback (config); this holds even if the app is made to listen elsewhere.
+          const refused = notLocalBecause(request);
+          if (refused !== undefined) {
+            request.log.warn({ reason: refused }, 'local sign-in refused: not a request on a loopback listener');
+            throw new HttpError(404, 'not_found', `the local sign-in exists only on a loopback listener, and this request does not qualify: ${refused}`);
+          }
           const sub = request.body.name ?? `local-${request.body.role}`;
           const accessToken = await mintLocalToken(localSigningKey, { sub, roles: [request.body.role], ttl: LOCAL_SIGN_IN_TTL_SECONDS });
           request.log.warn({ sub, role: request.body.role }, 'local sign-in (local stack only)');
-          return { accessToken, expiresAt: new Date(Date.now() + LOCAL_SIGN_IN_TTL_SECONDS * 1000).toISOString() };
+          return { access_token: accessToken, expires_at: new Date(Date.now() + LOCAL_SIGN_IN_TTL_SECONDS * 1000).toISOString() };
         },
       });
     }

@@ -4,18 +4,19 @@ import { parseToken } from '../../../lib/crypto/tokens.js';
 import { maskValue } from '../policy/mask.js';
 import type { Permissions } from '../policy/policy.js';
 import type { Vault } from '../vault/vault.js';
-import { fieldSchema } from './schemas.js';
+import { fieldSchema, notATokenFor, notATokenResult } from './schemas.js';
 
 export const revealResult = z.union([
   z.object({ token: z.string(), field: fieldSchema, value: z.string(), redaction: z.enum(['none', 'masked']) }),
-  z.object({ token: z.string(), error: z.enum(['not_found', 'forbidden', 'invalid_token', 'undecryptable']) }),
+  z.object({ token: z.string(), error: z.enum(['not_found', 'forbidden', 'undecryptable']) }),
+  notATokenResult,
 ]);
 
 export type RevealResult = z.infer<typeof revealResult>;
 
 export interface Resolved {
   results: RevealResult[];
-  counts: Record<'revealed' | 'not_found' | 'forbidden' | 'invalid_token' | 'undecryptable', number>;
+  counts: Record<'revealed' | 'not_found' | 'forbidden' | 'not_a_token' | 'undecryptable', number>;
   fieldCounts: Partial<Record<PiiField, number>>;
 }
 
@@ -28,14 +29,17 @@ export function parseRequested(tokens: readonly string[]): { token: string; fiel
 export async function resolveTokens(vault: Vault, grants: Permissions['reveal'], requested: readonly { token: string; field: PiiField | undefined }[]): Promise<Resolved> {
   const permitted = requested.filter((item) => item.field !== undefined && grants[item.field] !== undefined).map((item) => item.token);
   const found = await vault.lookup(permitted);
-  const counts = { revealed: 0, not_found: 0, forbidden: 0, invalid_token: 0, undecryptable: 0 };
+  const counts = { revealed: 0, not_found: 0, forbidden: 0, not_a_token: 0, undecryptable: 0 };
   const fieldCounts: Partial<Record<PiiField, number>> = {};
-  const refuse = (token: string, error: 'not_found' | 'forbidden' | 'invalid_token' | 'undecryptable'): RevealResult => {
+  const refuse = (token: string, error: 'not_found' | 'forbidden' | 'undecryptable'): RevealResult => {
     counts[error] += 1;
     return { token, error };
   };
   const results = requested.map((item): RevealResult => {
-    if (item.field === undefined) return refuse(item.token, 'invalid_token');
+    if (item.field === undefined) {
+      counts.not_a_token += 1;
+      return notATokenFor(item.token);
+    }
     const redaction = grants[item.field];
     if (redaction === undefined) return refuse(item.token, 'forbidden');
     const entry = found.get(item.token);

@@ -90,9 +90,9 @@ export function revealRoutes(context: RouteContext) {
 
         const { results, counts, fieldCounts } = await resolveTokens(context.vault, grants, requested);
         const outcome = outcomeOf({
-          permitted: requested.length - counts.forbidden - counts.invalid_token,
+          permitted: requested.length - counts.forbidden - counts.not_a_token,
           forbidden: counts.forbidden,
-          invalid: counts.invalid_token,
+          invalid: counts.not_a_token,
         });
         const attempt: Attempt = {
           ...(breakGlass ? { action: 'reveal.break_glass' } : {}),

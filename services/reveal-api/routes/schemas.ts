@@ -43,6 +43,20 @@ export const ticketSchema = z
 
 export const fieldSchema = z.enum(PII_FIELDS);
 
+/**
+ * A line that is not a token at all (a raw value, a typo, a word): its own code, so it is not
+ * mistaken for `invalid_token`, the bearer-token error, with a hint at what a token looks like.
+ */
+export const NOT_A_TOKEN_HINT =
+  'not a token: tokens look like ip_v1_<43 characters> or device_id_v1_<43 characters> (the masked_ip and masked_device_id columns of user_logins); ' +
+  'to find the token of a value you know, use POST /tokenize (role analyst)';
+
+export const notATokenResult = z.object({ token: z.string(), error: z.literal('not_a_token'), hint: z.string() });
+
+export function notATokenFor(token: string): z.infer<typeof notATokenResult> {
+  return { token, error: 'not_a_token', hint: NOT_A_TOKEN_HINT };
+}
+
 export const errorResponseSchema = z
   .object({ error: z.object({ code: z.string(), message: z.string() }) })
   .describe('Every error has this shape');

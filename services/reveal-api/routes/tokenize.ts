@@ -37,7 +37,7 @@ export function tokenizeRoutes(context: RouteContext) {
         tags: ['tokenize'],
         security: bearerSecurity,
         body: tokenizeBody,
-        response: { 200: z.object({ keyVersion: z.number().int(), results: z.array(tokenizeResult) }), ...errorResponses },
+        response: { 200: z.object({ key_version: z.number().int(), results: z.array(tokenizeResult) }), ...errorResponses },
       },
       handler: async (request) => {
         const { field, values } = request.body;
@@ -60,7 +60,7 @@ export function tokenizeRoutes(context: RouteContext) {
           purpose: null,
           ticket: null,
         });
-        return { keyVersion: tokenizer.keyVersion, results };
+        return { key_version: tokenizer.keyVersion, results };
       },
     });
   };

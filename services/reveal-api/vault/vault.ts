@@ -25,6 +25,17 @@ export class Vault {
     private readonly ring: DataKeyRing,
   ) {}
 
+  /** Which of `tokens` have a vault row (nothing decrypted): what an erasure would shred. */
+  async present(tokens: readonly string[]): Promise<Set<string>> {
+    if (tokens.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ token: string }>({
+      name: 'vault-present',
+      text: 'SELECT token FROM pii_vault WHERE token = ANY($1::text[])',
+      values: [tokens],
+    });
+    return new Set(rows.map((row) => row.token));
+  }
+
   /** Tokens absent from the result are not in the vault (never stored, or erased). */
   async lookup(tokens: readonly string[]): Promise<Map<string, VaultLookup>> {
     const found = new Map<string, VaultLookup>();

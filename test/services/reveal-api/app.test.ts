@@ -148,6 +148,20 @@ describe('operations endpoints', () => {
     expect(Object.keys(spec.paths['/reveal-requests/{id}']?.get?.responses ?? {})).toEqual(expect.arrayContaining(['200', '404', '409', '410']));
   });
 
+  it('answers / (the address npm start prints): a browser goes to the console, anything else gets an index', async () => {
+    const browser = await harness.app.inject({ url: '/', headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    expect(browser.statusCode).toBe(302);
+    expect(browser.headers.location).toBe('/console/');
+    const index = await harness.app.inject({ url: '/' });
+    expect(index.statusCode).toBe(200);
+    expect(index.json()).toMatchObject({ service: 'tokenvault reveal-api', console: '/console/', docs: '/docs', openapi: '/docs/json', health: '/healthz', ready: '/readyz', metrics: '/metrics' });
+    for (const path of ['docs', 'openapi', 'health', 'ready', 'metrics'] as const) {
+      expect((await harness.app.inject({ url: index.json()[path] })).statusCode, path).toBeLessThan(400);
+    }
+    const off = await harness.buildApp({ CONSOLE_ENABLED: 'false' });
+    expect((await off.inject({ url: '/', headers: { accept: 'text/html' } })).json()).toMatchObject({ console: null });
+  });
+
   it('serves real HTTP when listening (port 0)', async () => {
     const app = await harness.buildApp();
     const address = await app.listen({ host: '127.0.0.1', port: 0 });

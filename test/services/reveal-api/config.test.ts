@@ -27,7 +27,7 @@ describe('loadRevealConfig', () => {
       host: '127.0.0.1',
       port: 3000,
       database: { role: 'reveal_api', poolSize: 10 },
-      jwt: { source: { kind: 'jwks', url: BASE.JWT_JWKS_URL }, rolesClaim: 'roles', audience: ['tokenvault-reveal-api'], clockToleranceSeconds: 30 },
+      jwt: { source: { kind: 'jwks', url: BASE.JWT_JWKS_URL }, rolesClaim: 'roles', audience: ['tokenvault-reveal-api'], clockToleranceSeconds: 5 },
       policyFile: DEFAULT_POLICY_FILE,
       rateLimit: { max: 60, windowMs: 60_000 },
       trustProxy: false,
@@ -89,5 +89,22 @@ describe('loadRevealConfig', () => {
     expect(error.message).toContain('only in the local stack');
     expect(loadRevealConfig({ ...BASE, CONSOLE_LOCAL_SIGN_IN: 'true' }, { localStack: true }).console.localSignIn).toBe(true);
     expect(loadRevealConfig({ ...BASE, CONSOLE_LOCAL_SIGN_IN: 'false' }).console.localSignIn).toBe(false);
+  });
+
+  it('refuses the local sign-in on a listener the network can reach, naming CONSOLE_LOCAL_SIGN_IN and HOST', () => {
+    for (const host of ['0.0.0.0', '::', '192.0.2.10', 'tokenvault.internal']) {
+      let error: ConfigError | undefined;
+      try {
+        loadRevealConfig({ ...BASE, HOST: host, CONSOLE_LOCAL_SIGN_IN: 'true' }, { localStack: true });
+      } catch (caught) {
+        error = caught as ConfigError;
+      }
+      expect(error, host).toBeInstanceOf(ConfigError);
+      expect(error?.settings).toEqual(['CONSOLE_LOCAL_SIGN_IN', 'HOST']);
+      expect(error?.message).toContain(`HOST=${host}`);
+    }
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost']) {
+      expect(loadRevealConfig({ ...BASE, HOST: host, CONSOLE_LOCAL_SIGN_IN: 'true' }, { localStack: true }).console.localSignIn, host).toBe(true);
+    }
   });
 });

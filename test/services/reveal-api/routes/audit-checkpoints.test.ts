@@ -88,7 +88,7 @@ describe('GET /audit/verify with checkpoints', () => {
     try {
       await client.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; UPDATE audit_log SET hash = decode(repeat('00', 32), 'hex') WHERE seq = ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
       const broken = await verify('?incremental=true');
-      expect(broken).toMatchObject({ ok: false, mode: 'full', firstBrokenSeq: seq, reason: expect.stringMatching(/edited/) });
+      expect(broken).toMatchObject({ ok: false, mode: 'full', first_broken_seq: seq, reason: expect.stringMatching(/edited/) });
     } finally {
       await client.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq >= ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
       client.release();

@@ -29,14 +29,14 @@ interface Entry {
   action: string;
   outcome: string;
   tokens: string[];
-  occurredAt: string;
+  occurred_at: string;
   hash: string;
 }
 
 async function read(query: string) {
   const response = await harness.app.inject({ url: `/audit${query}`, headers: auditor });
   expect(response.statusCode).toBe(200);
-  return response.json() as { entries: Entry[]; nextCursor?: string };
+  return response.json() as { entries: Entry[]; next_cursor?: string };
 }
 
 describe('GET /audit', () => {
@@ -44,7 +44,11 @@ describe('GET /audit', () => {
     const { entries } = await read('');
     expect(entries.map((entry) => entry.seq)).toEqual([...entries.map((entry) => entry.seq)].sort((a, b) => b - a));
     expect(entries[0]).toMatchObject({ action: 'tokenize', actor: 'bob', outcome: 'denied', hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    expect(entries[0]?.occurredAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(entries[0]?.occurred_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    // Named as the export and the canonical form name the columns (docs/audit-format.md).
+    expect(Object.keys(entries[0] ?? {}).sort()).toEqual(
+      ['action', 'actor', 'client_address', 'field_counts', 'hash', 'occurred_at', 'outcome', 'prev_hash', 'purpose', 'reason', 'request_id', 'roles', 'seq', 'ticket', 'tokens'],
+    );
   });
 
   it('filters by actor, token, outcome, action and time range', async () => {
@@ -65,7 +69,7 @@ describe('GET /audit', () => {
       const page = await read(`?actor=alice&limit=2${cursor === undefined ? '' : `&cursor=${cursor}`}`);
       expect(page.entries.length).toBeLessThanOrEqual(2);
       seen.push(...page.entries.map((entry) => entry.seq));
-      cursor = page.nextCursor;
+      cursor = page.next_cursor;
     } while (cursor !== undefined);
     expect(seen).toHaveLength(5);
     expect(new Set(seen).size).toBe(5);

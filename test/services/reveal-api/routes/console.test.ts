@@ -73,7 +73,7 @@ describe('web console routes', () => {
   });
 
   it('tells the page how to sign in, and lets the identity provider into connect-src only when configured', async () => {
-    expect((await app.inject({ method: 'GET', url: '/console/settings.json' })).json()).toEqual({ oidc: null, localSignIn: null, revealClearSeconds: 60 });
+    expect((await app.inject({ method: 'GET', url: '/console/settings.json' })).json()).toEqual({ oidc: null, local_sign_in: null, reveal_clear_seconds: 60 });
     const oidc = await harness.buildApp({
       CONSOLE_DIR: consoleDir,
       CONSOLE_OIDC_ISSUER: 'https://login.example.com/realms/acme',
@@ -83,9 +83,9 @@ describe('web console routes', () => {
     });
     const settings = await oidc.inject({ method: 'GET', url: '/console/settings.json' });
     expect(settings.json()).toEqual({
-      oidc: { issuer: 'https://login.example.com/realms/acme', clientId: 'tokenvault-console', scope: 'openid tokenvault', resource: null },
-      localSignIn: null,
-      revealClearSeconds: 30,
+      oidc: { issuer: 'https://login.example.com/realms/acme', client_id: 'tokenvault-console', scope: 'openid tokenvault', resource: null },
+      local_sign_in: null,
+      reveal_clear_seconds: 30,
     });
     expect(settings.headers['content-security-policy']).toContain("connect-src 'self' https://login.example.com;");
   });
@@ -96,13 +96,13 @@ describe('web console routes', () => {
 
     const local = await harness.buildApp({ CONSOLE_DIR: consoleDir, CONSOLE_LOCAL_SIGN_IN: 'true' }, { localStack: true });
     expect((await local.inject({ method: 'GET', url: '/console/settings.json' })).json()).toMatchObject({
-      localSignIn: { roles: ['investigator', 'support', 'approver', 'analyst', 'auditor', 'privacy-officer'] },
+      local_sign_in: { roles: ['investigator', 'support', 'approver', 'analyst', 'auditor', 'privacy-officer'] },
     });
     const unknown = await local.inject({ method: 'POST', url: '/console/local-sign-in', payload: { role: 'root' } });
     expect(unknown.statusCode).toBe(400);
     const signedIn = await local.inject({ method: 'POST', url: '/console/local-sign-in', payload: { role: 'support', name: 'desk-7' } });
     expect(signedIn.statusCode).toBe(200);
-    const { accessToken, expiresAt } = signedIn.json<{ accessToken: string; expiresAt: string }>();
+    const { access_token: accessToken, expires_at: expiresAt } = signedIn.json<{ access_token: string; expires_at: string }>();
     expect(new Date(expiresAt).getTime()).toBeGreaterThan(Date.now());
     const revealed = await local.inject({
       method: 'POST',
@@ -111,6 +111,27 @@ describe('web console routes', () => {
       payload: { tokens: [ip.token], purpose: PURPOSE },
     });
     expect(revealed.json()).toEqual({ results: [{ token: ip.token, field: 'ip', value: '199.172.*.*', redaction: 'masked' }], audit_seq: expect.any(Number) });
+  });
+
+  it('refuses the local sign-in to a request relayed by a proxy or naming another host (DNS rebinding), and does not offer it to them', async () => {
+    const local = await harness.buildApp({ CONSOLE_DIR: consoleDir, CONSOLE_LOCAL_SIGN_IN: 'true' }, { localStack: true });
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ['proxied', { 'x-forwarded-for': '203.0.113.9' }, /through a proxy/],
+      ['Forwarded header', { forwarded: 'for=203.0.113.9' }, /through a proxy/],
+      ['rebinding page', { host: 'attacker.example:3000' }, /Host header/],
+    ];
+    for (const [name, headers, reason] of cases) {
+      const refused = await local.inject({ method: 'POST', url: '/console/local-sign-in', headers, payload: { role: 'investigator' } });
+      expect(refused.statusCode, name).toBe(404);
+      expect(refused.json<{ error: { message: string } }>().error.message, name).toMatch(reason);
+      expect(refused.body, name).not.toMatch(/eyJ/);
+      const settings = await local.inject({ method: 'GET', url: '/console/settings.json', headers });
+      expect(settings.json(), name).toMatchObject({ local_sign_in: null });
+    }
+    for (const host of ['localhost:3000', '127.0.0.1:3000', '[::1]:3000']) {
+      const accepted = await local.inject({ method: 'POST', url: '/console/local-sign-in', headers: { host }, payload: { role: 'auditor' } });
+      expect(accepted.statusCode, host).toBe(200);
+    }
   });
 
   it('refuses to build an app with local sign-in but without the local signing key', async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NOT_A_TOKEN_HINT } from '../../../../services/reveal-api/routes/schemas.js';
 import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
 
 let harness: RevealHarness;
@@ -63,15 +64,15 @@ describe('POST /erase', () => {
 
   it('audits malformed tokens as invalid and a caller without the field as denied, by the same rule as reveal', async () => {
     const invalid = await as(['privacy-officer'], '/erase', ['ip_v1_not-a-token']);
-    expect(invalid.json().results).toEqual([{ token: 'ip_v1_not-a-token', error: 'invalid_token' }]);
-    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'erase', outcome: 'invalid', reason: 'invalid_token=1' });
+    expect(invalid.json().results).toEqual([{ token: 'ip_v1_not-a-token', error: 'not_a_token', hint: NOT_A_TOKEN_HINT }]);
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'erase', outcome: 'invalid', reason: 'not_a_token=1' });
 
     const partial = await as(['privacy-officer'], '/erase', [`${device.token.slice(0, -4)}ZZZZ`, 'nope']);
     expect(partial.json().results).toEqual([
       { token: `${device.token.slice(0, -4)}ZZZZ`, error: 'not_found' },
-      { token: 'nope', error: 'invalid_token' },
+      { token: 'nope', error: 'not_a_token', hint: NOT_A_TOKEN_HINT },
     ]);
-    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'partial', reason: 'not_found=1 invalid_token=1' });
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'partial', reason: 'not_found=1 not_a_token=1' });
   });
 
   it('requires a purpose', async () => {

@@ -1,4 +1,7 @@
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../lib/auth/local-signing-key.js';
+import { NOT_A_TOKEN_HINT } from '../../../../services/reveal-api/routes/schemas.js';
 import { auditRows, auditText, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
 
 let harness: RevealHarness;
@@ -71,11 +74,33 @@ describe('POST /reveal', () => {
     expect(response.json().results).toEqual([
       { token: ip.token, field: 'ip', value: '199.172.111.135', redaction: 'none' },
       { token: unknown, error: 'not_found' },
-      { token: 'not-a-token', error: 'invalid_token' },
+      { token: 'not-a-token', error: 'not_a_token', hint: NOT_A_TOKEN_HINT },
     ]);
     const last = (await auditRows(harness.testDb)).at(-1);
     expect(last?.tokens).toEqual([ip.token, unknown]);
-    expect(last?.reason).toBe('revealed=1 not_found=1 invalid_token=1');
+    expect(last?.reason).toBe('revealed=1 not_found=1 not_a_token=1');
+  });
+
+  it('gives an expired bearer token only the documented few seconds of clock leeway (JWT_CLOCK_TOLERANCE_SECONDS, default 5)', async () => {
+    const expiredAgo = async (seconds: number) => {
+      const now = Math.floor(Date.now() / 1000);
+      const jwt = await new SignJWT({ roles: ['investigator'] })
+        .setProtectedHeader({ alg: 'ES256', kid: harness.signingKey.kid, typ: 'JWT' })
+        .setSubject('alice')
+        .setIssuer(LOCAL_ISSUER)
+        .setAudience(LOCAL_AUDIENCE)
+        .setIssuedAt(now - seconds - 1)
+        .setExpirationTime(now - seconds)
+        .sign(harness.signingKey.privateKey);
+      return harness.app.inject({ method: 'POST', url: '/reveal', headers: bearer(jwt), payload: { tokens: [ip.token], purpose: PURPOSE } });
+    };
+    // A token minted with --ttl 1s and used 12 s later reveals nothing (the old default of 30 s let it through).
+    const late = await expiredAgo(11);
+    expect(late.statusCode).toBe(401);
+    expect(late.json().error.code).toBe('unauthenticated');
+    expect(late.body).not.toContain(ip.value);
+    // Within the leeway (clock skew between the identity provider and this host) it still works.
+    expect((await expiredAgo(1)).statusCode).toBe(200);
   });
 
   it('refuses with 403 and audits a caller whose roles grant no reveal', async () => {
@@ -98,19 +123,19 @@ describe('POST /reveal', () => {
     const response = await reveal(['investigator'], ['ip_v1_not-a-token', 'plainly wrong']);
     expect(response.statusCode).toBe(200);
     expect(response.json().results).toEqual([
-      { token: 'ip_v1_not-a-token', error: 'invalid_token' },
-      { token: 'plainly wrong', error: 'invalid_token' },
+      { token: 'ip_v1_not-a-token', error: 'not_a_token', hint: NOT_A_TOKEN_HINT },
+      { token: 'plainly wrong', error: 'not_a_token', hint: NOT_A_TOKEN_HINT },
     ]);
-    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'reveal', actor: 'alice', outcome: 'invalid', reason: 'invalid_token=2', tokens: [] });
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'reveal', actor: 'alice', outcome: 'invalid', reason: 'not_a_token=2', tokens: [] });
   });
 
   it('audits valid and malformed tokens together as partial', async () => {
     const response = await reveal(['investigator'], [ip.token, 'ip_v1_not-a-token']);
     expect(response.json().results).toEqual([
       { token: ip.token, field: 'ip', value: ip.value, redaction: 'none' },
-      { token: 'ip_v1_not-a-token', error: 'invalid_token' },
+      { token: 'ip_v1_not-a-token', error: 'not_a_token', hint: NOT_A_TOKEN_HINT },
     ]);
-    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'partial', reason: 'revealed=1 invalid_token=1', tokens: [ip.token] });
+    expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'partial', reason: 'revealed=1 not_a_token=1', tokens: [ip.token] });
   });
 
   it('rejects more than 100 tokens', async () => {

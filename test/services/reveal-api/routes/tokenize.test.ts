@@ -22,7 +22,7 @@ describe('POST /tokenize', () => {
     const response = await tokenize('ip', ['199.172.111.135', ' 199.172.111.135 ', 'not an ip', '2001:0DB8:85A3:0:0:8A2E:0370:7334']);
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({
-      keyVersion: 1,
+      key_version: 1,
       results: [
         { index: 0, token: ip.token },
         { index: 1, token: ip.token },
