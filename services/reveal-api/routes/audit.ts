@@ -53,7 +53,7 @@ const verdict = z.object({
   checkpoints: z.number().int(),
   findings: z
     .array(z.object({ seq: z.number().int().optional(), checkpoint: z.number().int().optional(), message: z.string() }))
-    .describe('every finding (the first is also in firstBrokenSeq / brokenCheckpoint / reason); empty when intact'),
+    .describe('every finding (the first is also in first_broken_seq / broken_checkpoint / reason); empty when intact'),
   omitted_findings: z.number().int().describe('findings beyond the ones listed'),
   root: z.string().optional().describe('RFC 9162 Merkle root (hex) of rows 1..head, recomputed from the rows'),
   checkpoint: z
