@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { AUDIT_OUTCOMES } from '../services/reveal-api/http/auditor.js';
+import { AUDIT_OUTCOMES } from '../services/reveal-api/audit/auditor.js';
 
 const read = (path: string) => readFile(new URL(`../${path}`, import.meta.url), 'utf8');
 const [auditFormat, operations, governance, readme, entrypoint, ciNode] = (await Promise.all(

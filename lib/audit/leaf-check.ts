@@ -25,7 +25,7 @@ export interface RowCheckResult {
  * stores: each row's chain hash is recomputed, its link to the row before it checked, and its
  * RFC 9162 leaf hash compared with the stored leaf (audit_tree_nodes level 0). Together with the
  * consistency proof against the last published checkpoint, this means the signature covers the
- * rows as they are. Runs in a worker thread (services/reveal-api/audit/row-checker.ts): it
+ * rows as they are. Runs in a worker thread (services/reveal-api/audit/checkpoints/row-checker.ts): it
  * re-hashes every row since the last checkpoint, which must not pause the event loop that serves
  * requests.
  */

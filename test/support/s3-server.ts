@@ -14,7 +14,7 @@ export interface TestS3Options {
   /**
    * Honour `If-None-Match: *` on PutObject as AWS S3 does since 2024 (conditional writes: 412
    * PreconditionFailed when the key exists). s3rver 3.7 ignores the header and overwrites (checked
-   * by test/services/reveal-api/audit/sinks.test.ts), so this adds it in front of s3rver, with the
+   * by test/services/reveal-api/audit/checkpoints/sinks.test.ts), so this adds it in front of s3rver, with the
    * existence check and the write of one key serialised as S3 makes them atomic. Default true.
    */
   conditionalWrites?: boolean;

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { AuditUnavailableError, type AuditEntry } from '../../../lib/audit/entry.js';
 import type { Principal } from '../auth/token-verifier.js';
 import { budgetHeaders, exhaustedMessage, limitsFor, retryAfterSeconds } from '../budget/standing.js';
-import { countsReason, outcomeOf, type Attempt, type Auditor } from '../http/auditor.js';
+import { countsReason, outcomeOf, type Attempt, type Auditor } from '../audit/auditor.js';
 import { BudgetExhaustedError, ConflictError, HttpError, NotFoundError } from '../http/errors.js';
 import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';

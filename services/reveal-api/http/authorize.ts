@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest, preValidationHookHandler } from 'fastify';
 import type { Permissions, Policy } from '../policy/policy.js';
-import { actionOf, type Attempt } from './auditor.js';
+import { actionOf, type Attempt } from '../audit/auditor.js';
 import { ForbiddenError } from './errors.js';
 
 /** One thing a route needs the caller's roles to allow. */

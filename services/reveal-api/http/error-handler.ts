@@ -2,12 +2,12 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isTransient } from '../../../lib/errors.js';
 import { AuditUnavailableError } from '../../../lib/audit/entry.js';
 import { AuthenticationError, AuthUnavailableError } from '../auth/token-verifier.js';
-import { actionOf, type Attempt, type AuditOutcome, type Auditor } from './auditor.js';
+import { actionOf, type Attempt, type AuditOutcome, type Auditor } from '../audit/auditor.js';
 import { errorBody, ForbiddenError, HttpError } from './errors.js';
 import { AddressFloodedError, sourceOf, type AddressGuard } from './flood-guard.js';
 import { bodyBytes, describeUnverified } from './request-shape.js';
 import { RequestValidationError } from './validation.js';
-import type { RefusalSampler } from './refusal-sampler.js';
+import type { RefusalSampler } from '../audit/refusal-sampler.js';
 
 export const REALM = 'tokenvault-reveal-api';
 
@@ -38,7 +38,7 @@ export interface ErrorHandlerDeps {
  * when even that row cannot be written. Refusals a caller can repeat at will (401, 403, 413,
  * 415, 429, and every refusal of a request without a verified identity) are accounted per
  * source (subject, or address) and window: the first gets its row before the answer leaves,
- * the rest one summary row (http/refusal-sampler.ts).
+ * the rest one summary row (audit/refusal-sampler.ts).
  */
 export function errorHandlerWith(deps: ErrorHandlerDeps) {
   return async function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {

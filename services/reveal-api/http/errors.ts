@@ -1,5 +1,5 @@
 import { TokenvaultError } from '../../../lib/errors.js';
-import type { Attempt } from './auditor.js';
+import type { Attempt } from '../audit/auditor.js';
 
 /** An error with an HTTP status and a stable, client-safe code and message. */
 export class HttpError extends TokenvaultError {

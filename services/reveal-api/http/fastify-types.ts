@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/token-verifier.js';
-import type { AuditAction } from './auditor.js';
+import type { AuditAction } from '../audit/auditor.js';
 import type { RoutePermission } from './authorize.js';
 
 declare module 'fastify' {

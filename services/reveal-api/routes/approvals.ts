@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { listPending, type RevealRequest } from '../approvals/store.js';
-import type { Attempt } from '../http/auditor.js';
+import type { Attempt } from '../audit/auditor.js';
 import { principalOf, type RouteContext } from './context.js';
 import { bearerSecurity, errorResponses, errorResponseSchema } from './schemas.js';
 

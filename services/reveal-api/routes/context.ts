@@ -1,14 +1,14 @@
 import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { AuditSigner } from '../../../lib/keys/audit-signer.js';
-import type { CheckpointerState } from '../audit/checkpointer.js';
+import type { CheckpointerState } from '../audit/checkpoints/checkpointer.js';
 import type { AuditChainMonitor } from '../audit/monitor.js';
 import type { ApprovalDesk } from '../approvals/desk.js';
 import type { ExhaustedBudgets } from '../budget/standing.js';
 import type { BudgetReconciler } from '../budget/reconciler.js';
 import type { AuditExporter } from '../audit/exporter.js';
 import type { Principal } from '../auth/token-verifier.js';
-import type { Auditor } from '../http/auditor.js';
+import type { Auditor } from '../audit/auditor.js';
 import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';
 import type { ActiveTokenKey } from '../../../lib/keys/active-token-key.js';

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import { auditSeqOf, countsReason, outcomeOf } from '../http/auditor.js';
+import { auditSeqOf, countsReason, outcomeOf } from '../audit/auditor.js';
 import { principalOf, type RouteContext } from './context.js';
 import { auditSeqSchema, bearerSecurity, errorResponses, fieldSchema, MAX_TOKENS_PER_REQUEST, notATokenFor, notATokenResult, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
 import { deleteVaultRows } from '../vault/vault.js';

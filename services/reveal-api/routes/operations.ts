@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { KeyProvider } from '../../../lib/keys/key-provider.js';
 import { checkReadiness, readinessSchema, readinessStatus } from '../../../lib/health/readiness.js';
-import type { CheckpointerState } from '../audit/checkpointer.js';
+import type { CheckpointerState } from '../audit/checkpoints/checkpointer.js';
 import type { RouteContext } from './context.js';
 
 /**

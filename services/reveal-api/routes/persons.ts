@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { PII_FIELDS, type PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import { UNAUTHENTICATED_NOTE, type RowAuthentication, type RowAuthenticationFailure, type StoredLoginRow } from '../../../lib/keys/login-row-keys.js';
-import { auditSeqOf, type Attempt } from '../http/auditor.js';
+import { auditSeqOf, type Attempt } from '../audit/auditor.js';
 import type { PermissionRule } from '../http/authorize.js';
 import { maskValue } from '../policy/mask.js';
 import type { Redaction } from '../policy/policy.js';

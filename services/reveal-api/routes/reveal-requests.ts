@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { principalOf, type RouteContext } from './context.js';
 import { requestIdParams } from './approvals.js';
 import { revealResult } from './reveal-results.js';
-import { auditSeqOf } from '../http/auditor.js';
+import { auditSeqOf } from '../audit/auditor.js';
 import { auditSeqSchema, bearerSecurity, errorResponses, errorResponseSchema } from './schemas.js';
 
 const collection = z.object({

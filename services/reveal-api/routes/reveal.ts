@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { budgetHeaders, exhaustedMessage, limitsFor, retryAfterSeconds } from '../budget/standing.js';
-import { auditSeqOf, countsReason, outcomeOf, type Attempt } from '../http/auditor.js';
+import { auditSeqOf, countsReason, outcomeOf, type Attempt } from '../audit/auditor.js';
 import { BudgetExhaustedError } from '../http/errors.js';
 import { principalOf, type RouteContext } from './context.js';
 import { parseRequested, resolveTokens, revealResult } from './reveal-results.js';

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { countsReason, outcomeOf } from '../http/auditor.js';
+import { countsReason, outcomeOf } from '../audit/auditor.js';
 import type { RouteContext } from './context.js';
 import { bearerSecurity, errorResponses, fieldSchema, MAX_TOKENS_PER_REQUEST } from './schemas.js';
 

@@ -3,7 +3,7 @@ import type { AuditEntry } from '../../../../lib/audit/entry.js';
 import { verifyAuditChain } from '../../../../lib/audit/reader.js';
 import { AuditWriter } from '../../../../lib/audit/writer.js';
 import { RefusalWindows } from '../../../../services/reveal-api/audit/refusal-windows.js';
-import { RefusalSampler } from '../../../../services/reveal-api/http/refusal-sampler.js';
+import { RefusalSampler } from '../../../../services/reveal-api/audit/refusal-sampler.js';
 import { auditRows, bearer, PURPOSE, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
 
 let harness: RevealHarness;

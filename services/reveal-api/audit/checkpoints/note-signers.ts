@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
-import type { NoteSigner } from '../../../lib/audit/note/signer.js';
-import type { AuditSigner } from '../../../lib/keys/audit-signer.js';
-import { loadOrCreateEd25519Key } from '../../../lib/keys/ed25519-key-file.js';
-import { KmsEd25519NoteSigner } from '../../../lib/keys/kms-ed25519-note-signer.js';
-import { ecdsaNoteSigner, ed25519NoteSigner } from '../../../lib/keys/note-signers.js';
-import type { AuditCheckpointConfig } from '../config.js';
+import type { NoteSigner } from '../../../../lib/audit/note/signer.js';
+import type { AuditSigner } from '../../../../lib/keys/audit-signer.js';
+import { loadOrCreateEd25519Key } from '../../../../lib/keys/ed25519-key-file.js';
+import { KmsEd25519NoteSigner } from '../../../../lib/keys/kms-ed25519-note-signer.js';
+import { ecdsaNoteSigner, ed25519NoteSigner } from '../../../../lib/keys/note-signers.js';
+import type { AuditCheckpointConfig } from '../../config.js';
 
 export interface LogNoteSigners {
   /** ECDSA P-256 (the audit signing key: KMS or the local file) first, then Ed25519 when configured. */

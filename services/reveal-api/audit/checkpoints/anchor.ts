@@ -1,11 +1,11 @@
 import type { KeyObject } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { CHECKPOINT_FORMAT, verifyCheckpointSignature } from '../../../lib/audit/checkpoint.js';
-import type { CheckpointRecord } from '../../../lib/audit/checkpoint-record.js';
-import { NoteError } from '../../../lib/audit/note/errors.js';
-import { openCheckpoint } from '../../../lib/audit/note/tlog-checkpoint.js';
-import { SignatureType, type NoteVerifier } from '../../../lib/audit/note/vkey.js';
-import { fetchWitnessedCheckpoint, type WitnessEndpoint } from '../../../lib/audit/witness-client.js';
+import { CHECKPOINT_FORMAT, verifyCheckpointSignature } from '../../../../lib/audit/checkpoint.js';
+import type { CheckpointRecord } from '../../../../lib/audit/checkpoint-record.js';
+import { NoteError } from '../../../../lib/audit/note/errors.js';
+import { openCheckpoint } from '../../../../lib/audit/note/tlog-checkpoint.js';
+import { SignatureType, type NoteVerifier } from '../../../../lib/audit/note/vkey.js';
+import { fetchWitnessedCheckpoint, type WitnessEndpoint } from '../../../../lib/audit/witness-client.js';
 import type { CheckpointSink } from './sinks.js';
 
 /** Something signed earlier that the next checkpoint must extend, and where it was found. */

@@ -4,10 +4,10 @@ import { mkdir, mkdtemp, readFile, rename, rm, rmdir, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseExportLine } from '../../../../lib/audit/export-format.js';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../lib/auth/local-signing-key.js';
-import { ROOT } from '../../../support/processes.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { parseExportLine } from '../../../../../lib/audit/export-format.js';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../../lib/auth/local-signing-key.js';
+import { ROOT } from '../../../../support/processes.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../support.js';
 
 /**
  * Issue 17 finding 3 as the issue reproduced it, with the real service: the reveal-api as its

@@ -3,8 +3,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { DatabaseConfig } from '../../../db/client.js';
-import type { RowCheckRequest, RowCheckResult } from '../../../lib/audit/leaf-check.js';
+import type { DatabaseConfig } from '../../../../db/client.js';
+import type { RowCheckRequest, RowCheckResult } from '../../../../lib/audit/leaf-check.js';
 
 /**
  * Runs checkRowsAgainstLeaves (re-hashing every row since the last checkpoint) on a worker

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { storable, type AuditEntry } from '../../../lib/audit/entry.js';
-import type { ClosingWindow, RefusalWindows } from '../audit/refusal-windows.js';
+import type { ClosingWindow, RefusalWindows } from './refusal-windows.js';
 
 /** How often the counts of open windows are stored (what a kill -9 can lose at most) and closed windows summarised. */
 export const REFUSAL_FLUSH_MS = 1_000;

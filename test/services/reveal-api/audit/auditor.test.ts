@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { outcomeOf } from '../../../../services/reveal-api/http/auditor.js';
+import { outcomeOf } from '../../../../services/reveal-api/audit/auditor.js';
 
 describe('outcomeOf', () => {
   it.each([

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { CheckpointRecord } from '../../../lib/audit/checkpoint-record.js';
+import type { CheckpointRecord } from '../../../../lib/audit/checkpoint-record.js';
 import type { CheckpointSink } from './sinks.js';
 
 export interface PublisherOptions {

@@ -3,24 +3,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseExportLine } from '../../../../lib/audit/export-format.js';
-import type { NoteCheckpointRecord } from '../../../../lib/audit/checkpoint-record.js';
-import { verifyConsistency } from '../../../../lib/audit/merkle/verify.js';
-import { EMPTY_ROOT } from '../../../../lib/audit/merkle/hash.js';
-import { signNote } from '../../../../lib/audit/note/signer.js';
-import { formatCheckpoint, openCheckpoint } from '../../../../lib/audit/note/tlog-checkpoint.js';
-import { createNoteSigners } from '../../../../services/reveal-api/audit/note-signers.js';
-import { parseVerifierKey, SignatureType } from '../../../../lib/audit/note/vkey.js';
-import { treeHead } from '../../../../lib/audit/tree-store.js';
-import { KmsAuditSigner } from '../../../../lib/keys/kms-audit-signer.js';
-import { LocalKeyring } from '../../../../lib/keys/local-keyring.js';
-import { ecdsaNoteSigner } from '../../../../lib/keys/note-signers.js';
-import { buildRevealApp, type RevealApp } from '../../../../services/reveal-api/app.js';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../lib/auth/local-signing-key.js';
-import { loadRevealConfig } from '../../../../services/reveal-api/config.js';
-import type { CheckpointSink } from '../../../../services/reveal-api/audit/sinks.js';
-import { startFakeKms, type FakeKms } from '../../../support/kms-server.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { parseExportLine } from '../../../../../lib/audit/export-format.js';
+import type { NoteCheckpointRecord } from '../../../../../lib/audit/checkpoint-record.js';
+import { verifyConsistency } from '../../../../../lib/audit/merkle/verify.js';
+import { EMPTY_ROOT } from '../../../../../lib/audit/merkle/hash.js';
+import { signNote } from '../../../../../lib/audit/note/signer.js';
+import { formatCheckpoint, openCheckpoint } from '../../../../../lib/audit/note/tlog-checkpoint.js';
+import { createNoteSigners } from '../../../../../services/reveal-api/audit/checkpoints/note-signers.js';
+import { parseVerifierKey, SignatureType } from '../../../../../lib/audit/note/vkey.js';
+import { treeHead } from '../../../../../lib/audit/tree-store.js';
+import { KmsAuditSigner } from '../../../../../lib/keys/kms-audit-signer.js';
+import { LocalKeyring } from '../../../../../lib/keys/local-keyring.js';
+import { ecdsaNoteSigner } from '../../../../../lib/keys/note-signers.js';
+import { buildRevealApp, type RevealApp } from '../../../../../services/reveal-api/app.js';
+import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../../lib/auth/local-signing-key.js';
+import { loadRevealConfig } from '../../../../../services/reveal-api/config.js';
+import type { CheckpointSink } from '../../../../../services/reveal-api/audit/checkpoints/sinks.js';
+import { startFakeKms, type FakeKms } from '../../../../support/kms-server.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../support.js';
 
 let harness: RevealHarness;
 let ip: SeededValue;
@@ -98,9 +98,9 @@ async function settle(app: RevealApp) {
 }
 
 async function logVerifiers() {
-  const audit = await import('../../../../lib/keys/local-audit-signer.js').then((module) => module.LocalAuditSigner.open(join(dir, 'signing-key.pem')));
-  const { loadOrCreateEd25519Key } = await import('../../../../lib/keys/ed25519-key-file.js');
-  const { ed25519NoteSigner } = await import('../../../../lib/keys/note-signers.js');
+  const audit = await import('../../../../../lib/keys/local-audit-signer.js').then((module) => module.LocalAuditSigner.open(join(dir, 'signing-key.pem')));
+  const { loadOrCreateEd25519Key } = await import('../../../../../lib/keys/ed25519-key-file.js');
+  const { ed25519NoteSigner } = await import('../../../../../lib/keys/note-signers.js');
   return [
     parseVerifierKey(ecdsaNoteSigner('test.example/audit', audit).verifierKey),
     parseVerifierKey(ed25519NoteSigner('test.example/audit', await loadOrCreateEd25519Key(join(dir, 'ed25519-key.pem'), 'test')).verifierKey),
@@ -239,7 +239,7 @@ describe('audit checkpointer', () => {
 
   it('adds an Ed25519 signature from an AWS KMS ECC_NIST_EDWARDS25519 key (AUDIT_ED25519_KEY_ID)', async () => {
     const edArn = kms.createSigningKey(undefined, 'ECC_NIST_EDWARDS25519');
-    const audit = await import('../../../../lib/keys/local-audit-signer.js').then((module) => module.LocalAuditSigner.open(join(dir, 'signing-key.pem')));
+    const audit = await import('../../../../../lib/keys/local-audit-signer.js').then((module) => module.LocalAuditSigner.open(join(dir, 'signing-key.pem')));
     const config = loadRevealConfig({
       DATABASE_URL: harness.testDb.url,
       LOCAL_MASTER_KEY_FILE: join(dir, 'unused.key'),

@@ -1,6 +1,6 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { createDatabase, type DatabaseConfig } from '../../../db/client.js';
-import { checkRowsAgainstLeaves, type RowCheckRequest } from '../../../lib/audit/leaf-check.js';
+import { createDatabase, type DatabaseConfig } from '../../../../db/client.js';
+import { checkRowsAgainstLeaves, type RowCheckRequest } from '../../../../lib/audit/leaf-check.js';
 
 /**
  * The worker thread of RowChecker: its own one-connection pool, one check at a time. Messages in:

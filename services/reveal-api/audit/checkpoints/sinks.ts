@@ -2,9 +2,9 @@ import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException, type ObjectLockMode } from '@aws-sdk/client-s3';
 import type { FastifyBaseLogger } from 'fastify';
-import { recordLine, recordOrigin, type CheckpointRecord } from '../../../lib/audit/checkpoint-record.js';
-import { ExportFormatError, parseExportLine } from '../../../lib/audit/export-format.js';
-import { TokenvaultError } from '../../../lib/errors.js';
+import { recordLine, recordOrigin, type CheckpointRecord } from '../../../../lib/audit/checkpoint-record.js';
+import { ExportFormatError, parseExportLine } from '../../../../lib/audit/export-format.js';
+import { TokenvaultError } from '../../../../lib/errors.js';
 
 /** Somewhere outside PostgreSQL that checkpoint records are published to, in index order. */
 export interface CheckpointSink {
