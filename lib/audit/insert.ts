@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import { withTransaction } from '../../db/transaction.js';
-import { readUsageBook, type Charge, type ChargeDecision } from '../budget/ledger.js';
 import { linkEntries, type AuditEntry, type ChainHead } from './entry.js';
 import type { CompactRange } from './merkle/compact-range.js';
 import { DEFAULT_LOCK_TIMEOUT_MS, INSERT_ROWS, INSERT_ROWS_AND_NODES, lockChain, READ_HEAD } from './sql.js';
@@ -55,20 +54,6 @@ export async function insertAfterHead(client: pg.PoolClient, entries: readonly A
   const grown = growTree(tree, leaves);
   await client.query({ name: 'audit-insert-tree', text: INSERT_ROWS_AND_NODES, values: [rowsJson, nodesJson(grown.nodes)] });
   return { seqs: rows.map((row) => row.seq), last, tree: grown.tree };
-}
-
-/**
- * Decides and records a budget charge inside the caller's open transaction, under the chain
- * lock (every charge is written in the transaction of the audit row that records it: the
- * caller appends that row with insertAudit before committing).
- */
-export async function chargeBudget(client: pg.PoolClient, charge: Charge, options: Pick<InsertAuditOptions, 'lockTimeoutMs'> = {}): Promise<ChargeDecision> {
-  await client.query(lockChain(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS));
-  const book = await readUsageBook(client, [charge.actor]);
-  const decision = book.charge(charge);
-  const upsert = book.upsert((value) => client.escapeLiteral(value));
-  if (upsert !== undefined) await client.query(upsert);
-  return decision;
 }
 
 function isEntryList(entries: AuditEntry | readonly AuditEntry[]): entries is readonly AuditEntry[] {

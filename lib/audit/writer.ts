@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import { rollback, withClient, type Discard } from '../../db/transaction.js';
-import { actorsLiteral, bookFrom, READ_NOW, readUsage, type Charge, type ChargeDecision, type UsageBook } from '../budget/ledger.js';
 import { AuditUnavailableError, linkEntries, type AuditEntry, type ChainHead } from './entry.js';
 import { DEFAULT_LOCK_TIMEOUT_MS, insertIfHeadIs, insertRows, lockChain, READ_HEAD } from './sql.js';
 import { insertAfterHead } from './insert.js';
@@ -21,14 +20,40 @@ function refusedForItsContent(error: unknown): boolean {
   return !isTransient(error) && sqlState(error) !== '55P03';
 }
 
-/** Beyond this many actors the cached usage is rebuilt from the batch's actors (bounded memory). */
-const MAX_CACHED_ACTORS = 10_000;
-
-function withDecision(seq: number, decision: ChargeDecision | undefined): Appended {
+function withDecision<D>(seq: number, decision: D | undefined): Appended<D> {
   return decision === undefined ? { seq } : { seq, decision };
 }
 
-export interface AuditWriterOptions {
+/**
+ * What a charged batch decides in its own transaction, under the chain lock, before its rows are
+ * linked: budget charges (lib/budget/charges.ts implements it). The writer knows nothing of what
+ * is charged; it runs the charger's reads in its locking round trip and its store with the rows.
+ */
+export interface BatchCharger<C, D extends { granted: boolean }> {
+  /** The chain moved without this writer: whatever the charger cached no longer mirrors the tables. */
+  forget(): void;
+  /** Starts deciding one batch's charges (in queue order); what was cached is handed to the round. */
+  begin(charges: readonly C[]): ChargeRound<C, D>;
+}
+
+export interface ChargeRound<C, D> {
+  /** A book from cached state alone (the batch then takes one round trip), or undefined when it does not cover the batch. */
+  cached(): ChargeBook<C, D> | undefined;
+  /** Statements run in the locking round trip, after the lock, before the head is read. */
+  reads(escapeLiteral: (value: string) => string): string[];
+  /** The book from their results; `headUnchanged`: nothing moved since this writer's last commit. */
+  fromResults(results: readonly (pg.QueryResult | undefined)[], headUnchanged: boolean): ChargeBook<C, D>;
+}
+
+export interface ChargeBook<C, D> {
+  decide(charge: C): D;
+  /** The statement storing what the decisions changed (guarded by `condition`, a WHERE clause), or undefined when nothing did. */
+  store(escapeLiteral: (value: string) => string, condition?: string): string | undefined;
+  /** The batch committed: the book mirrors the tables, and may serve the next batch. */
+  committed(): void;
+}
+
+export interface AuditWriterOptions<C = never, D extends { granted: boolean } = never> {
   /** Most rows committed in one transaction. */
   maxBatch?: number;
   /** How long a write may wait for the chain lock before the request fails closed (default 5 s). */
@@ -45,22 +70,24 @@ export interface AuditWriterOptions {
   treeNodes?: boolean;
   /** The background catch-up started when the stored tree is found behind the log (logging, batch size). */
   treeCatchUp?: CatchUpOptions;
+  /** Decides charges in the transaction of their rows (appendCharged); lib/budget/charges.ts for budgets. */
+  charger?: BatchCharger<C, D>;
 }
 
-/** A budget charge decided in the transaction of its audit row; `refused` is the row written when it does not fit. */
-export interface ChargedEntry {
-  charge: Charge;
-  refused: (decision: ChargeDecision) => AuditEntry;
+/** A charge decided in the transaction of its audit row; `refused` is the row written when it does not fit. */
+export interface ChargedEntry<C, D> {
+  charge: C;
+  refused: (decision: D) => AuditEntry;
 }
 
-export interface Appended {
+export interface Appended<D = never> {
   seq: number;
-  decision?: ChargeDecision;
+  decision?: D;
 }
 
-interface Queued {
+interface Queued<C, D> {
   entry: AuditEntry;
-  charged?: ChargedEntry;
+  charged?: ChargedEntry<C, D>;
   enqueuedAt: number;
 }
 
@@ -70,8 +97,8 @@ interface Queued {
  * INSERT, one COMMIT for the whole group). append() resolves only once its row is committed.
  * One writer at a time: every row links to the one before it.
  */
-export class AuditWriter {
-  private readonly groups: GroupCommit<Queued, Appended>;
+export class AuditWriter<C = never, D extends { granted: boolean } = never> {
+  private readonly groups: GroupCommit<Queued<C, D>, Appended<D>>;
   private readonly beginAndLock: string;
   /** The last row this writer committed: the next batch links to it without reading it first. */
   private knownHead: ChainHead | undefined;
@@ -79,14 +106,10 @@ export class AuditWriter {
   private knownTree: CompactRange | undefined;
   private readonly treeNodes: boolean;
   private readonly catchUp: TreeCatchUp;
-  /** Budget usage as of knownHead, for the actors this writer charged (valid only together with knownHead). */
-  private usage: UsageBook | undefined;
-  /** Database clock minus this process's, as last measured: windows follow the database's clock. */
-  private databaseClockOffset = 0;
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly options: AuditWriterOptions = {},
+    private readonly options: AuditWriterOptions<C, D> = {},
   ) {
     this.beginAndLock = `BEGIN; ${lockChain(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS)}`;
     this.groups = new GroupCommit({ commit: (batch) => this.commit(batch), writers: 1, maxWeight: options.maxBatch ?? 256, retryAlone: refusedForItsContent });
@@ -120,15 +143,17 @@ export class AuditWriter {
   }
 
   /**
-   * Appends `entry` if its budget charge fits, or `charged.refused(decision)` if it does not:
-   * the decision, the usage update and the row commit in one transaction (group-committed
+   * Appends `entry` if its charge fits, or `charged.refused(decision)` if it does not: the
+   * decision, what it stores (budget usage) and the row commit in one transaction (group-committed
    * with other entries), so every replica sees one count and no charge exists without its row.
+   * Needs the writer's `charger`.
    */
-  appendCharged(entry: AuditEntry, charged: ChargedEntry): Promise<Appended> {
+  appendCharged(entry: AuditEntry, charged: ChargedEntry<C, D>): Promise<Appended<D>> {
+    if (this.options.charger === undefined) return Promise.reject(new Error('this audit writer has no charger: construct it with options.charger'));
     return this.enqueue(entry, charged);
   }
 
-  private enqueue(entry: AuditEntry, charged: ChargedEntry | undefined): Promise<Appended> {
+  private enqueue(entry: AuditEntry, charged: ChargedEntry<C, D> | undefined): Promise<Appended<D>> {
     return this.groups.submit({ entry, ...(charged === undefined ? {} : { charged }), enqueuedAt: performance.now() }).catch((cause: unknown) => {
       throw new AuditUnavailableError({ cause });
     });
@@ -139,10 +164,12 @@ export class AuditWriter {
     await this.groups.idle();
   }
 
-  private async commit(batch: readonly Queued[]): Promise<Appended[]> {
-    const written = batch.some((queued) => queued.charged !== undefined)
-      ? await this.writeChargedBatch(batch)
-      : (await this.writeBatch(batch.map((queued) => queued.entry))).map((seq): Appended => ({ seq }));
+  private async commit(batch: readonly Queued<C, D>[]): Promise<Appended<D>[]> {
+    const charger = this.options.charger;
+    const written =
+      charger !== undefined && batch.some((queued) => queued.charged !== undefined)
+        ? await this.writeChargedBatch(charger, batch)
+        : (await this.writeBatch(batch.map((queued) => queued.entry))).map((seq): Appended<D> => ({ seq }));
     const now = performance.now();
     this.options.onBatch?.(batch.length);
     for (const queued of batch) this.options.onCommitted?.((now - queued.enqueuedAt) / 1000);
@@ -155,11 +182,11 @@ export class AuditWriter {
       const tree = this.knownTree;
       this.forgetHead();
       if (head !== undefined && (tree !== undefined || !this.treeNodes)) {
-        // Rows without charges leave the usage as it was: the cached usage stays valid with the new head.
+        // Rows without charges leave what was charged as it was: the charger's cache stays valid with the new head.
         const seqs = await this.tryWriteAfter(client, discard, head, tree, entries);
         if (seqs !== undefined) return seqs;
       }
-      this.usage = undefined;
+      this.options.charger?.forget();
       await client.query(this.beginAndLock);
       try {
         const inserted = await insertAfterHead(client, entries, this.occurredAt(), { treeNodes: this.treeNodes });
@@ -175,47 +202,41 @@ export class AuditWriter {
 
   /**
    * Charged batches. Usually one round trip, like uncharged ones: while the chain head is the
-   * one this writer committed last, nobody else has charged a budget since (every charge is
-   * written with its audit row, under the chain lock), so the usage this writer holds for the
-   * batch's actors is the table's: decide against it, then lock, insert linked to that head,
-   * store the usage only if the insert happened, commit. Otherwise, two round trips: (lock,
-   * database clock, the actors' usage, head), then (usage, rows, commit). Charges are decided
-   * in queue order, so two requests of one actor in one batch cannot both spend the last values.
+   * one this writer committed last, nobody else has charged since (every charge is written with
+   * its audit row, under the chain lock), so what the charger cached for the batch is the
+   * table's: decide against it, then lock, insert linked to that head, store the charges only if
+   * the insert happened, commit. Otherwise, two round trips: (lock, the charger's reads, head),
+   * then (charges, rows, commit). Charges are decided in queue order, so two requests of one
+   * actor in one batch cannot both spend the last values.
    */
-  private writeChargedBatch(batch: readonly Queued[]): Promise<Appended[]> {
-    const actors = [...new Set(batch.flatMap((queued) => (queued.charged === undefined ? [] : [queued.charged.charge.actor])))];
+  private writeChargedBatch(charger: BatchCharger<C, D>, batch: readonly Queued<C, D>[]): Promise<Appended<D>[]> {
+    const round = charger.begin(batch.flatMap((queued) => (queued.charged === undefined ? [] : [queued.charged.charge])));
     const head = this.knownHead;
     const tree = this.knownTree;
-    const cached = this.usage;
     this.forgetHead();
-    this.usage = undefined;
     return withClient(this.pool, async (client, discard) => {
-      if (head !== undefined && (tree !== undefined || !this.treeNodes) && cached !== undefined && actors.every((actor) => cached.knows(actor))) {
-        cached.now = Date.now() + this.databaseClockOffset;
-        const written = await this.tryChargedAfter(client, discard, head, tree, cached, batch);
+      const escape = (value: string) => client.escapeLiteral(value);
+      if (head !== undefined && (tree !== undefined || !this.treeNodes)) {
+        const cached = round.cached();
+        const written = cached === undefined ? undefined : await this.tryChargedAfter(client, discard, head, tree, cached, batch);
         if (written !== undefined) return written;
       }
       let results: pg.QueryResult[];
       try {
-        results = (await client.query(
-          `${this.beginAndLock}; ${READ_NOW}; ${readUsage(actorsLiteral((value) => client.escapeLiteral(value), actors))}; ${this.treeNodes ? READ_TIP : READ_HEAD}`,
-        )) as unknown as pg.QueryResult[];
-        const book = bookFrom(results.at(-3), results.at(-2), actors);
-        this.databaseClockOffset = book.now - Date.now();
+        const reads = round.reads(escape);
+        results = (await client.query(`${[this.beginAndLock, ...reads, this.treeNodes ? READ_TIP : READ_HEAD].join('; ')}`)) as unknown as pg.QueryResult[];
         const tip = tipOf(results.at(-1)?.rows[0] as { seq: string; hash: Buffer; peaks?: Buffer[] } | undefined);
         const current = tip.head;
-        // Nothing moved since this writer's last commit: what it knew of other actors still holds.
-        if (cached !== undefined && head !== undefined && current !== undefined && current.seq === head.seq && current.hash.equals(head.hash) && cached.size < MAX_CACHED_ACTORS) {
-          book.absorb(cached);
-        }
+        // Nothing moved since this writer's last commit: what the charger knew of others still holds.
+        const headUnchanged = head !== undefined && current !== undefined && current.seq === head.seq && current.hash.equals(head.hash);
+        const book = round.fromResults(reads.length === 0 ? [] : results.slice(-(reads.length + 1), -1), headUnchanged);
         const { rows, last, leaves, decisions } = this.decideAndLink(batch, book, current?.seq ?? 0, current?.hash ?? null);
         const grown = this.treeNodes && tip.tree !== undefined ? growTree(tip.tree, leaves) : undefined;
-        const upsert = book.upsert((value) => client.escapeLiteral(value));
+        const store = book.store(escape);
         const insert = insertRows(client.escapeLiteral(JSON.stringify(rows)), '', grown === undefined ? undefined : client.escapeLiteral(nodesJson(grown.nodes)));
-        await client.query(`${upsert === undefined ? '' : `${upsert}; `}${insert}; COMMIT`);
+        await client.query(`${store === undefined ? '' : `${store}; `}${insert}; COMMIT`);
         book.committed();
         this.remember(last, grown?.tree);
-        this.usage = book;
         return rows.map((row, index) => withDecision(row.seq, decisions[index]));
       } catch (error) {
         await rollback(client, discard);
@@ -230,9 +251,9 @@ export class AuditWriter {
     discard: Discard,
     head: ChainHead,
     tree: CompactRange | undefined,
-    book: UsageBook,
-    batch: readonly Queued[],
-  ): Promise<Appended[] | undefined> {
+    book: ChargeBook<C, D>,
+    batch: readonly Queued<C, D>[],
+  ): Promise<Appended<D>[] | undefined> {
     const { rows, last, leaves, decisions } = this.decideAndLink(batch, book, head.seq, head.hash);
     const grown = tree === undefined ? undefined : growTree(tree, leaves);
     const insert = insertIfHeadIs(client.escapeLiteral(JSON.stringify(rows)), head, grown === undefined ? undefined : client.escapeLiteral(nodesJson(grown.nodes)));
@@ -240,24 +261,23 @@ export class AuditWriter {
     // Reads this transaction's own insert: no row, no charge.
     const inserted =
       lastRow === undefined ? 'WHERE false' : `WHERE EXISTS (SELECT 1 FROM audit_log WHERE seq = ${lastRow.seq} AND hash = decode('${lastRow.hash}', 'hex'))`;
-    const upsert = book.upsert((value) => client.escapeLiteral(value), inserted);
+    const store = book.store((value) => client.escapeLiteral(value), inserted);
     let results: pg.QueryResult[];
     try {
-      results = (await client.query(`${this.beginAndLock}; ${insert}; ${upsert === undefined ? '' : `${upsert}; `}COMMIT`)) as unknown as pg.QueryResult[];
+      results = (await client.query(`${this.beginAndLock}; ${insert}; ${store === undefined ? '' : `${store}; `}COMMIT`)) as unknown as pg.QueryResult[];
     } catch (error) {
       await rollback(client, discard);
       throw error;
     }
-    if (results.at(upsert === undefined ? -2 : -3)?.rowCount !== rows.length) return undefined;
+    if (results.at(store === undefined ? -2 : -3)?.rowCount !== rows.length) return undefined;
     book.committed();
     this.remember(last, grown?.tree);
-    this.usage = book;
     return rows.map((row, index) => withDecision(row.seq, decisions[index]));
   }
 
   /** Decides each charge in order (a refused one is replaced by its refusal row) and links the rows after (seq, hash). */
-  private decideAndLink(batch: readonly Queued[], book: UsageBook, afterSeq: number, afterHash: Buffer | null) {
-    const decisions = batch.map((queued) => (queued.charged === undefined ? undefined : book.charge(queued.charged.charge)));
+  private decideAndLink(batch: readonly Queued<C, D>[], book: ChargeBook<C, D>, afterSeq: number, afterHash: Buffer | null) {
+    const decisions = batch.map((queued) => (queued.charged === undefined ? undefined : book.decide(queued.charged.charge)));
     const entries = batch.map((queued, index) => {
       const decision = decisions[index];
       return queued.charged !== undefined && decision !== undefined && !decision.granted ? queued.charged.refused(decision) : queued.entry;

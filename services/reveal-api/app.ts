@@ -29,6 +29,7 @@ import type { WitnessEndpoint } from '../../lib/audit/witness-client.js';
 import { ApprovalDesk } from './approvals/desk.js';
 import { webhookNotifier } from './approvals/notifier.js';
 import { AuditWriter } from '../../lib/audit/writer.js';
+import { withBudgets } from '../../lib/budget/charges.js';
 import { SignedTreeSizeCache } from '../../lib/audit/signed-tree.js';
 import type { LocalSigningKey } from '../../lib/auth/local-signing-key.js';
 import { ExhaustedBudgets, limitsFor } from './budget/standing.js';
@@ -108,22 +109,25 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   const policy = await Policy.load(config.policyFile);
   const verifier = createTokenVerifier(config.jwt);
   const metrics = createRevealMetrics();
-  const auditWriter = new AuditWriter(database.pool, {
-    lockTimeoutMs: config.auditLockTimeoutMs,
-    onCommitted: (seconds) => metrics.auditWrite.observe(seconds),
-    onBatch: (size) => metrics.auditBatchSize.observe(size),
-    treeNodes: deps.auditTreeNodes ?? true,
-    treeCatchUp: {
-      onDone: (extension) => {
-        // `app` exists by then: a catch-up starts after app.ready() or after an append.
-        if (extension.size > extension.from) app.log.warn({ from: extension.from, size: extension.size }, 'Merkle tree caught up over audit rows written without nodes');
+  const auditWriter = new AuditWriter(
+    database.pool,
+    withBudgets({
+      lockTimeoutMs: config.auditLockTimeoutMs,
+      onCommitted: (seconds) => metrics.auditWrite.observe(seconds),
+      onBatch: (size) => metrics.auditBatchSize.observe(size),
+      treeNodes: deps.auditTreeNodes ?? true,
+      treeCatchUp: {
+        onDone: (extension) => {
+          // `app` exists by then: a catch-up starts after app.ready() or after an append.
+          if (extension.size > extension.from) app.log.warn({ from: extension.from, size: extension.size }, 'Merkle tree caught up over audit rows written without nodes');
+        },
+        onError: (error) => {
+          metrics.auditTreeCatchUpFailures.inc();
+          app.log.error({ err: error }, 'the Merkle tree cannot catch up with the audit log; rows are appended without nodes until it does');
+        },
       },
-      onError: (error) => {
-        metrics.auditTreeCatchUpFailures.inc();
-        app.log.error({ err: error }, 'the Merkle tree cannot catch up with the audit log; rows are appended without nodes until it does');
-      },
-    },
-  });
+    }),
+  );
   const ring = new DataKeyRing(database.db, keys, config.dataKeyPolicy);
   const checkpoints = config.auditCheckpoints;
   const ownSigner = deps.auditSigner === undefined && checkpoints !== undefined ? await createAuditSigner(checkpoints.signer) : undefined;

@@ -3,8 +3,8 @@ import { parseToken } from '../../../lib/crypto/tokens.js';
 import type pg from 'pg';
 import { withTransaction } from '../../../db/transaction.js';
 import { AuditUnavailableError, type AuditEntry } from '../../../lib/audit/entry.js';
-import { chargeBudget, insertAudit, type InsertAuditOptions } from '../../../lib/audit/insert.js';
-import type { AuditWriter } from '../../../lib/audit/writer.js';
+import { insertAudit, type InsertAuditOptions } from '../../../lib/audit/insert.js';
+import { chargeBudget, type BudgetedAuditWriter } from '../../../lib/budget/charges.js';
 import type { Charge, ChargeDecision } from '../../../lib/budget/ledger.js';
 import type { RevealMetrics } from '../metrics.js';
 
@@ -69,7 +69,7 @@ const MAX_TOKENS = 100;
 /** Turns a request and what happened to it into one audit row, and writes it (committed) first. */
 export class Auditor {
   constructor(
-    private readonly writer: AuditWriter,
+    private readonly writer: BudgetedAuditWriter,
     private readonly metrics: RevealMetrics,
     /** For rows that join a caller's transaction (recordWithin). */
     private readonly insertOptions: InsertAuditOptions = {},

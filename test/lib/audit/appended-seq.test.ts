@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../../lib/audit/entry.js';
 import { AuditWriter } from '../../../lib/audit/writer.js';
+import { withBudgets } from '../../../lib/budget/charges.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 
 let testDb: TestDatabase;
@@ -19,7 +20,7 @@ function entry(requestId: string, charged = false): AuditEntry {
 describe('group commit hands every submitter its own row', () => {
   it('each append resolves with the seq of the row holding its own entry, across groups, charged or not, from two writers', async () => {
     const pool = testDb.as('reveal_api').pool;
-    const writers = [new AuditWriter(pool), new AuditWriter(pool)];
+    const writers = [new AuditWriter(pool, withBudgets()), new AuditWriter(pool, withBudgets())];
     const limits = [{ budget: 'day' as const, limit: 1_000_000 }];
     const submitted = await Promise.all(
       Array.from({ length: 120 }, async (_, index) => {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTransaction } from '../../../db/transaction.js';
 import type { AuditEntry } from '../../../lib/audit/entry.js';
-import { chargeBudget, insertAudit } from '../../../lib/audit/insert.js';
+import { insertAudit } from '../../../lib/audit/insert.js';
+import { chargeBudget } from '../../../lib/budget/charges.js';
 import { verifyAuditChain } from '../../../lib/audit/reader.js';
 import { AUDIT_CHAIN_LOCK_ID } from '../../../lib/audit/sql.js';
 import { AuditWriter } from '../../../lib/audit/writer.js';

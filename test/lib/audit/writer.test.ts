@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../lib/audit/reader.js';
 import { AuditWriter } from '../../../lib/audit/writer.js';
+import { withBudgets, type BudgetedAuditWriter } from '../../../lib/budget/charges.js';
 import type { AuditEntry } from '../../../lib/audit/entry.js';
 import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../services/reveal-api/support.js';
 
@@ -129,11 +130,11 @@ describe('audit log writes', () => {
     // The poisons bypass every HTTP rule (subject rule, validation): they reach the writer as they are.
     // Audit text columns are made storable by linkEntries; what is not: a budget actor and a field_counts key (jsonb).
     it.each([
-      ['a budget actor holding NUL', (writer: AuditWriter) => writer.appendCharged(entry('poison\u0000actor'), charged('poison\u0000actor'))],
-      ['a budget actor holding a lone surrogate', (writer: AuditWriter) => writer.appendCharged(entry('poison\ud800actor'), charged('poison\ud800actor'))],
-      ['a field_counts key holding NUL', (writer: AuditWriter) => writer.appendCharged(entry('poison-counts', { 'ip\u0000': 1 }), charged('poison-counts', { 'ip\u0000': 1 }))],
+      ['a budget actor holding NUL', (writer: BudgetedAuditWriter) => writer.appendCharged(entry('poison\u0000actor'), charged('poison\u0000actor'))],
+      ['a budget actor holding a lone surrogate', (writer: BudgetedAuditWriter) => writer.appendCharged(entry('poison\ud800actor'), charged('poison\ud800actor'))],
+      ['a field_counts key holding NUL', (writer: BudgetedAuditWriter) => writer.appendCharged(entry('poison-counts', { 'ip\u0000': 1 }), charged('poison-counts', { 'ip\u0000': 1 }))],
     ])('20 concurrent charged appends with %s among them: 19 commit, only the poisoned one fails', async (_name, poisoned) => {
-      const writer = new AuditWriter(harness.database.pool);
+      const writer = new AuditWriter(harness.database.pool, withBudgets());
       const run = `iso-${Math.random().toString(36).slice(2, 8)}`;
       // The first append starts a transaction at once; the other 19 (the poison among them) queue and share the next one.
       const results = await Promise.allSettled(
