@@ -65,6 +65,7 @@ import { rootRoutes } from './routes/root.js';
 import { revealRequestRoutes } from './routes/reveal-requests.js';
 import { tokenizeRoutes } from './routes/tokenize.js';
 import { Vault } from './vault/vault.js';
+import { Reveals } from './reveal/reveal.js';
 
 export interface RevealDeps {
   config: RevealConfig;
@@ -132,8 +133,20 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
   const checkpoints = config.auditCheckpoints;
   const ownSigner = deps.auditSigner === undefined && checkpoints !== undefined ? await createAuditSigner(checkpoints.signer) : undefined;
   const auditSigner = deps.auditSigner ?? ownSigner;
-  const auditor = new Auditor(auditWriter, metrics, { lockTimeoutMs: config.auditLockTimeoutMs });
+  // Its callbacks log through `app`, which exists before the first flush.
+  const refusals = new RefusalSampler({
+    windowMs: config.rateLimit.windowMs,
+    store: new RefusalWindows(database.pool, { lockTimeoutMs: config.auditLockTimeoutMs }),
+    onError: (step, error) => app.log.warn({ err: error, step }, 'refusal counts could not be stored or summarised; kept in memory and retried'),
+    onRecovered: (count) => {
+      metrics.refusalsRecovered.inc(count);
+      app.log.warn({ refusals: count }, 'summarised refusals counted by a replica that stopped without writing them');
+    },
+  });
+  const auditor = new Auditor({ writer: auditWriter, pool: database.pool, metrics, sampler: refusals, lockTimeoutMs: config.auditLockTimeoutMs });
   const vault = new Vault(database.pool, ring);
+  const exhaustedBudgets = new ExhaustedBudgets();
+  const reveals = new Reveals({ vault, auditor, metrics, exhaustedBudgets });
 
   const app = Fastify({
     ...(deps.logger === undefined
@@ -250,29 +263,20 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     checkpoints: checkpointer?.state,
     metrics,
     signedTreeSize: () => signedTreeSize.get(),
+    reveals,
     approvals: new ApprovalDesk({
       pool: database.pool,
       policy,
-      vault,
+      reveals,
       auditor,
       metrics,
       logger: app.log,
       notify: webhookNotifier(config.approvalWebhookUrl, app.log, (ok) => metrics.approvalWebhook.inc({ result: ok ? 'ok' : 'failed' })),
     }),
-    exhaustedBudgets: new ExhaustedBudgets(),
     budgetReconciler,
     auditExporter,
     authenticate: authenticateWith(verifier),
   };
-  const refusals = new RefusalSampler({
-    windowMs: config.rateLimit.windowMs,
-    store: new RefusalWindows(database.pool, { lockTimeoutMs: config.auditLockTimeoutMs }),
-    onError: (step, error) => app.log.warn({ err: error, step }, 'refusal counts could not be stored or summarised; kept in memory and retried'),
-    onRecovered: (count) => {
-      metrics.refusalsRecovered.inc(count);
-      app.log.warn({ refusals: count }, 'summarised refusals counted by a replica that stopped without writing them');
-    },
-  });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
     // The attempt's audit entry, refusals included: its receipt is GET /audit/entries/{seq}.
@@ -318,7 +322,6 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     errorHandlerWith({
       auditor: context.auditor,
       authenticate: context.authenticate,
-      sampler: refusals,
       addressGuard,
       onSummarised: (code) => metrics.refusalsSummarised.inc({ code }),
     }),

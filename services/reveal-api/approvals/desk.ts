@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type pg from 'pg';
-import { AuditUnavailableError, type AuditEntry } from '../../../lib/audit/entry.js';
+import type { AuditEntry } from '../../../lib/audit/entry.js';
 import type { Principal } from '../auth/token-verifier.js';
-import { budgetHeaders, exhaustedMessage, limitsFor, retryAfterSeconds } from '../budget/standing.js';
-import { countsReason, outcomeOf, type Attempt, type Auditor } from '../audit/auditor.js';
-import { BudgetExhaustedError, ConflictError, HttpError, NotFoundError } from '../http/errors.js';
+import { budgetHeaders, limitsFor } from '../budget/standing.js';
+import type { Attempt, AuditedStep, AuditTransaction, Auditor } from '../audit/auditor.js';
+import { ConflictError, HttpError, NotFoundError } from '../http/errors.js';
 import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';
-import { parseRequested, resolveTokens, type Resolved, type RevealResult } from '../routes/reveal-results.js';
-import type { Vault } from '../vault/vault.js';
+import type { Resolution, Resolved } from '../reveal/resolve.js';
+import { revealAttemptOf, type Reveals } from '../reveal/reveal.js';
+import { triageTokens } from '../reveal/triage.js';
 import type { ApprovalNotifier } from './notifier.js';
 import { proveApproval, type ApprovalProof } from './chain-proof.js';
 import {
@@ -28,12 +29,12 @@ import {
   recordDenial,
   type RevealRequest,
 } from './store.js';
-import { withTransaction } from '../../../db/transaction.js';
 
 export interface ApprovalDeskDeps {
   pool: pg.Pool;
   policy: Policy;
-  vault: Vault;
+  /** Collection reveals the approved values through the reveal use case. */
+  reveals: Reveals;
   auditor: Auditor;
   metrics: RevealMetrics;
   notify: ApprovalNotifier;
@@ -47,7 +48,7 @@ export const MAX_OPEN_REQUESTS = 20;
 
 export interface Collected {
   request: RevealRequest;
-  results: RevealResult[];
+  results: Resolution[];
   headers: Record<string, string>;
 }
 
@@ -67,7 +68,7 @@ function sameTokens(a: readonly string[], b: readonly string[]): boolean {
 /** What the step's own audit row says, and the error the caller gets once it is committed. */
 interface Refusal {
   attempt: Attempt;
-  error: HttpError;
+  error: Error;
 }
 
 /**
@@ -83,7 +84,7 @@ export class ApprovalDesk {
   async request(request: FastifyRequest, principal: Principal, input: { tokens: string[]; fieldCounts: Record<string, number>; purpose: string; ticket: string | null }): Promise<RevealRequest> {
     const { policy } = this.deps;
     const id = randomUUID();
-    const created = await this.audited<RevealRequest>(request, async (client) => {
+    const created = await this.deps.auditor.commit<RevealRequest>(request, async ({ client }) => {
       // Count and insert under the requester's lock: concurrent requests cannot both take the last slot.
       await lockRequester(client, principal.sub);
       if ((await countOpen(client, principal.sub)) >= MAX_OPEN_REQUESTS) {
@@ -128,14 +129,15 @@ export class ApprovalDesk {
   async decide(request: FastifyRequest, principal: Principal, id: string, decision: Decision, reason: string): Promise<RevealRequest> {
     const action = decision === 'approve' ? 'approval.approve' : 'approval.deny';
     const refused = (code: string, error: HttpError, stored?: RevealRequest): Refusal => ({ attempt: this.stepAttempt(action, id, 'denied', code, stored), error });
-    return this.audited(request, async (client) => {
+    return this.deps.auditor.commit(request, async (transaction): Promise<AuditedStep<RevealRequest>> => {
+      const { client } = transaction;
       const stored = await lockRequest(client, id);
       if (stored === undefined) return refused('no_such_request', new NotFoundError('no such reveal request'));
       if (stored.requester === principal.sub) {
         return refused('self_approval', new HttpError(403, 'self_approval', 'you cannot approve or deny your own reveal request'), stored);
       }
       if ((stored.status === 'pending' || stored.status === 'approved') && (await isPastExpiry(client, stored))) {
-        await this.expire(client, stored);
+        await this.expire(transaction, stored);
         return refused('request_expired', new HttpError(410, 'request_expired', 'this reveal request has expired'), stored);
       }
       if (stored.status !== 'pending') {
@@ -172,7 +174,7 @@ export class ApprovalDesk {
   async collect(request: FastifyRequest, principal: Principal, id: string): Promise<Collected | RevealRequest> {
     for (let attempt = 1; ; attempt += 1) {
       const prepared = await this.prepareCollection(principal, id);
-      const outcome = await this.audited<Collected | RevealRequest | typeof CHANGED>(request, (client) => this.collectWithin(client, request, principal, id, prepared));
+      const outcome = await this.deps.auditor.commit<Collected | RevealRequest | typeof CHANGED>(request, (transaction) => this.collectWithin(transaction, request, principal, id, prepared));
       if (outcome !== CHANGED) return outcome;
       if (attempt >= 3) throw new HttpError(503, 'unavailable', 'this reveal request kept changing while it was being collected; nothing was revealed, retry', { headers: { 'retry-after': '1' } });
     }
@@ -185,17 +187,18 @@ export class ApprovalDesk {
     const proof = proveApproval(stored, await readChainSteps(this.deps.pool, id), this.deps.policy.approval.approvers_required);
     if (!proof.ok) return undefined;
     const permissions = this.deps.policy.permissionsFor(principal.roles);
-    return { tokens: proof.tokens, resolved: await resolveTokens(this.deps.vault, permissions.reveal, parseRequested(proof.tokens)) };
+    return { tokens: proof.tokens, resolved: await this.deps.reveals.resolve(triageTokens(proof.tokens, permissions.reveal)) };
   }
 
   /** Inside the transaction, on its one connection: lock, check, prove, charge, mark collected. */
   private async collectWithin(
-    client: pg.PoolClient,
+    transaction: AuditTransaction,
     request: FastifyRequest,
     principal: Principal,
     id: string,
     prepared: Prepared | undefined,
-  ): Promise<{ value: Collected | RevealRequest | typeof CHANGED; attempt: Attempt | undefined } | Refusal> {
+  ): Promise<AuditedStep<Collected | RevealRequest | typeof CHANGED>> {
+    const { client } = transaction;
     const action = 'reveal.collect';
     const refused = (code: string, error: HttpError, stored?: RevealRequest): Refusal => ({ attempt: this.stepAttempt(action, id, 'denied', code, stored), error });
     const stored = await lockRequest(client, id);
@@ -203,7 +206,7 @@ export class ApprovalDesk {
     if (stored === undefined) return refused('no_such_request', new NotFoundError('no such reveal request'));
     if (stored.requester !== principal.sub) return refused('not_requester', new NotFoundError('no such reveal request'), stored);
     if ((stored.status === 'pending' || stored.status === 'approved') && (await isPastExpiry(client, stored))) {
-      await this.expire(client, stored);
+      await this.expire(transaction, stored);
       return refused('request_expired', new HttpError(410, 'request_expired', 'this reveal request has expired; nothing was revealed'), stored);
     }
     switch (stored.status) {
@@ -242,7 +245,7 @@ export class ApprovalDesk {
       );
     }
     if (await this.pastChainExpiry(client, proof)) {
-      await this.expire(client, stored);
+      await this.expire(transaction, stored);
       return refused('request_expired', new HttpError(410, 'request_expired', 'this reveal request has expired; nothing was revealed'), stored);
     }
     // Decrypted before the transaction from the tokens the chain recorded; if they are not these, start again.
@@ -250,29 +253,24 @@ export class ApprovalDesk {
 
     const { resolved } = prepared;
     const permissions = this.deps.policy.permissionsFor(principal.roles);
-    const limits = limitsFor(permissions, false);
-    const charge = await this.deps.auditor.chargeWithin(client, { actor: principal.sub, amount: resolved.counts.revealed, limits });
-    if (!charge.granted && charge.exhausted !== undefined) {
-      this.deps.metrics.budgetExhausted.inc({ budget: charge.exhausted.budget });
-      const message = exhaustedMessage(charge.exhausted, resolved.counts.revealed);
-      return {
-        attempt: this.stepAttempt(action, id, 'rate_limited', `budget_exhausted budget=${charge.exhausted.budget} remaining=${charge.exhausted.remaining}`, stored),
-        error: new BudgetExhaustedError(message, { ...budgetHeaders(charge.standings), 'retry-after': String(retryAfterSeconds(charge.exhausted)) }),
-      };
-    }
+    const { outcome, reason, fieldCounts } = revealAttemptOf(resolved);
+    // The requester's budgets are charged in this transaction; the values count once it commits.
+    const step = await this.deps.reveals.revealWithin(transaction, {
+      grants: permissions.reveal,
+      revealed: resolved.counts.revealed,
+      attempt: { ...this.stepAttempt(action, id, outcome, reason, stored), fieldCounts },
+      budget: {
+        actor: principal.sub,
+        limits: limitsFor(permissions, false),
+        refused: (exhausted) => this.stepAttempt(action, id, 'rate_limited', `budget_exhausted budget=${exhausted?.budget ?? 'unknown'} remaining=${exhausted?.remaining ?? 0}`, stored),
+      },
+    });
+    if ('error' in step) return step;
     await markCollected(client, id);
     this.deps.metrics.approvalSteps.inc({ step: 'collected' });
-    for (const [field, count] of Object.entries(resolved.fieldCounts)) {
-      this.deps.metrics.revealedValues.inc({ field, redaction: permissions.reveal[field as keyof typeof permissions.reveal] === 'plain' ? 'none' : 'masked' }, count);
-    }
-    const outcome = outcomeOf({
-      permitted: resolved.results.length - resolved.counts.forbidden - resolved.counts.not_a_token,
-      forbidden: resolved.counts.forbidden,
-      invalid: resolved.counts.not_a_token,
-    });
     return {
-      value: { request: { ...stored, status: 'collected' as const }, results: resolved.results, headers: budgetHeaders(charge.standings) },
-      attempt: { ...this.stepAttempt(action, id, outcome, countsReason(resolved.counts), stored), fieldCounts: resolved.fieldCounts },
+      value: { request: { ...stored, status: 'collected' as const }, results: resolved.resolutions, headers: budgetHeaders(step.standings) },
+      attempt: step.attempt,
     };
   }
 
@@ -295,17 +293,18 @@ export class ApprovalDesk {
 
   /** Marks requests past their expiry as expired, each with its `reveal.expire` row. Returns how many. */
   async expireDue(limit = 100): Promise<number> {
-    return withTransaction(this.deps.pool, async (client) => {
-      const expired = await claimExpired(client, limit);
-      if (expired.length > 0) await this.deps.auditor.insertWithin(client, expired.map((stored) => this.expiryEntry(stored)));
+    return this.deps.auditor.commit(undefined, async (transaction) => {
+      const expired = await claimExpired(transaction.client, limit);
+      if (expired.length > 0) await transaction.add(expired.map((stored) => this.expiryEntry(stored)));
       this.deps.metrics.approvalSteps.inc({ step: 'expired' }, expired.length);
-      return expired.length;
+      return { value: expired.length, attempt: undefined };
     });
   }
 
-  private async expire(client: pg.PoolClient, stored: RevealRequest): Promise<void> {
-    await markExpired(client, stored.id);
-    await this.deps.auditor.insertWithin(client, this.expiryEntry(stored));
+  /** Inside a step's transaction: the request expires, with its own `reveal.expire` row beside the step's. */
+  private async expire(transaction: AuditTransaction, stored: RevealRequest): Promise<void> {
+    await markExpired(transaction.client, stored.id);
+    await transaction.add(this.expiryEntry(stored));
     this.deps.metrics.approvalSteps.inc({ step: 'expired' });
   }
 
@@ -337,33 +336,5 @@ export class ApprovalDesk {
       purpose: stored?.purpose ?? null,
       ticket: stored?.ticket ?? null,
     };
-  }
-
-  /**
-   * One transaction: the step's changes and its audit row commit together (a refusal commits
-   * its row, then its error is thrown). Nothing is returned without its row committed.
-   */
-  private async audited<T>(request: FastifyRequest, work: (client: pg.PoolClient) => Promise<{ value: T; attempt: Attempt | undefined } | Refusal>): Promise<T> {
-    let outcome: { value: T; attempt: Attempt | undefined } | Refusal;
-    let written: Attempt | undefined;
-    let seq: number | undefined;
-    try {
-      outcome = await withTransaction(this.deps.pool, async (client) => {
-        const result = await work(client);
-        written = result.attempt;
-        if (written !== undefined) {
-          seq = await this.deps.auditor.recordWithin(client, request, written);
-        }
-        return result;
-      });
-    } catch (error) {
-      // The transaction rolled back: whatever the step wrote, its row included, is gone.
-      request.audited = error instanceof AuditUnavailableError;
-      throw error;
-    }
-    if (written !== undefined) this.deps.auditor.committedWithin(request, written, seq);
-    else request.audited = true;
-    if ('error' in outcome) throw outcome.error;
-    return outcome.value;
   }
 }

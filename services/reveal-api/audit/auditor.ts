@@ -7,6 +7,7 @@ import { insertAudit, type InsertAuditOptions } from '../../../lib/audit/insert.
 import { chargeBudget, type BudgetedAuditWriter } from '../../../lib/budget/charges.js';
 import type { Charge, ChargeDecision } from '../../../lib/budget/ledger.js';
 import type { RevealMetrics } from '../metrics.js';
+import type { RefusalSampler } from './refusal-sampler.js';
 
 export type AuditAction = 'reveal' | 'tokenize' | 'erase' | 'erase.preview' | 'audit_read' | 'audit_verify' | 'audit_export' | 'approval.decide' | 'reveal.collect' | 'person.access' | 'person.erase';
 
@@ -60,122 +61,200 @@ export interface Attempt {
   ticket?: string | null;
 }
 
+/** A budget drawn by the attempt: decided and committed with its row, in one transaction. */
+export interface ChargedAttempt {
+  charge: Charge;
+  /** The attempt written instead when the charge does not fit (nothing is revealed then). */
+  refused: (decision: ChargeDecision) => Attempt;
+}
+
+/** A refusal a caller can repeat at will: accounted per key and window (first row, then a summary; refusal-sampler.ts). */
+export interface SampledRefusal {
+  key: readonly string[];
+  code: string;
+  /** The body's size, for refusals without a verified identity. */
+  bytes: number;
+}
+
+export interface RecordOptions {
+  charge?: ChargedAttempt;
+  sample?: SampledRefusal;
+}
+
+export interface Recorded {
+  /** The committed row's seq; undefined when the refusal was counted into its window's summary row. */
+  seq: number | undefined;
+  /** What the charge decided (granted, with no standings, when nothing was charged). */
+  decision: ChargeDecision;
+}
+
+/** What a change run with its audit row ends with: a value and its attempt (none: nothing to record), or a refusal whose row commits before `error` is thrown. */
+export type AuditedStep<T> = { value: T; attempt: Attempt | undefined } | { attempt: Attempt; error: Error };
+
+/** The open transaction of Auditor.commit, for the change it records. */
+export interface AuditTransaction {
+  readonly client: pg.PoolClient;
+  /** Decides and records a budget charge in this transaction, under the chain lock (lib/budget/charges.ts). */
+  charge(charge: Charge): Promise<ChargeDecision>;
+  /** Rows not made from the request (the expiry of reveal requests), joining this transaction. */
+  add(entries: AuditEntry | readonly AuditEntry[]): Promise<void>;
+  /** Runs once the transaction committed (metrics of what it did). */
+  afterCommit(callback: () => void): void;
+}
+
+export interface AuditorDeps {
+  /** The request path's group-commit writer (charges budgets). */
+  writer: BudgetedAuditWriter;
+  /** For changes committed with their rows (commit). */
+  pool: pg.Pool;
+  metrics: RevealMetrics;
+  /** Accounts repeated refusals (record with `sample`). */
+  sampler: RefusalSampler;
+  /** For rows and charges that join a transaction (commit): how long to wait for the chain lock. */
+  lockTimeoutMs?: number;
+}
+
 const NOTHING_SENT = { purpose: null, ticket: null, tokens: [] };
 
 const MAX_PURPOSE = 500;
 const MAX_TICKET = 128;
 const MAX_TOKENS = 100;
 
-/** Turns a request and what happened to it into one audit row, and writes it (committed) first. */
+const UNCHARGED: ChargeDecision = { granted: true, standings: [] };
+
+/**
+ * The audit's two doors for the service: every audit row of a request goes through one of them.
+ * record: an attempt's row, committed (group commit) before the answer leaves, optionally with a
+ * budget charge or sampled like repeated refusals. commit: a change and its row in one
+ * transaction. Both keep request.audited and request.auditSeq, and count the attempt.
+ */
 export class Auditor {
-  constructor(
-    private readonly writer: BudgetedAuditWriter,
-    private readonly metrics: RevealMetrics,
-    /** For rows that join a caller's transaction (recordWithin). */
-    private readonly insertOptions: InsertAuditOptions = {},
-  ) {}
+  private readonly insertOptions: InsertAuditOptions;
+
+  constructor(private readonly deps: AuditorDeps) {
+    this.insertOptions = deps.lockTimeoutMs === undefined ? {} : { lockTimeoutMs: deps.lockTimeoutMs };
+  }
+
+  /**
+   * Writes the attempt's row and resolves once it is committed (its seq is also kept as
+   * request.auditSeq). With `charge`, writes it if the charge fits the caller's budgets and
+   * `refused(decision)` otherwise, both decided and committed in one transaction. With `sample`,
+   * only the first refusal of its key and window gets its own row; later ones wait for it and
+   * are counted into a summary. Rejects with AuditUnavailableError (the caller must then reveal
+   * nothing).
+   */
+  async record(request: FastifyRequest, attempt: Attempt, options: RecordOptions = {}): Promise<Recorded> {
+    const { sample } = options;
+    if (sample === undefined) return this.write(request, attempt, options.charge);
+    let seq: number | undefined;
+    const accounted = await this.deps.sampler.account(sample.key, sample.code, this.entryFor(request, attempt), sample.bytes, async () => {
+      seq = (await this.write(request, attempt, undefined)).seq;
+    });
+    if (accounted === 'counted') this.counted(request, attempt);
+    return { seq, decision: UNCHARGED };
+  }
+
+  /**
+   * One transaction for a change and the audit row of the attempt `work` returns: they commit
+   * together or not at all (erase, person erase, approval steps; without a request, system
+   * changes such as expiry sweeps, whose rows `work` adds). A row that cannot be written, or a
+   * COMMIT that fails after it, rejects with AuditUnavailableError and nothing changed; the
+   * attempt counts once committed. A refusal step's row commits, then its error is thrown.
+   */
+  async commit<T>(request: FastifyRequest | undefined, work: (transaction: AuditTransaction) => Promise<AuditedStep<T>>): Promise<T> {
+    let rowWritten = false;
+    let seq: number | undefined;
+    const afterCommit: (() => void)[] = [];
+    let step: AuditedStep<T>;
+    try {
+      step = await withTransaction(this.deps.pool, async (client) => {
+        const done = await work(this.transaction(client, afterCommit));
+        if (done.attempt !== undefined) {
+          if (request === undefined) throw new Error('an attempt is recorded from its request: a change without one adds its rows itself');
+          [seq] = await this.insert(client, this.entryFor(request, done.attempt));
+          rowWritten = true;
+        }
+        return done;
+      });
+    } catch (cause) {
+      // Rolled back: whatever the change wrote, its rows included, is gone.
+      if (request !== undefined) request.audited = rowWritten || cause instanceof AuditUnavailableError;
+      // The COMMIT failed after the row was written: the change and its row are undone together.
+      if (rowWritten) throw new AuditUnavailableError({ cause });
+      throw cause;
+    }
+    for (const callback of afterCommit) callback();
+    if (request !== undefined) {
+      if (step.attempt === undefined) request.audited = true;
+      else this.counted(request, step.attempt, seq);
+    }
+    if ('error' in step) throw step.error;
+    return step.value;
+  }
 
   /**
    * The audit row of an attempt. Without a verified identity nothing the caller sent is kept
    * (no tokens, purpose or ticket: an anonymous flood must not write its bodies into a log
    * nobody may delete from); the refusal's reason describes it by sizes and a digest instead.
+   * The body is read only for what the attempt does not name (refusals).
    */
-  entryFor(request: FastifyRequest, attempt: Attempt): AuditEntry {
-    const body = request.principal === undefined ? NOTHING_SENT : bodyFields(request.body);
+  private entryFor(request: FastifyRequest, attempt: Attempt): AuditEntry {
+    const verified = request.principal !== undefined;
+    const needsBody = verified && (attempt.purpose === undefined || attempt.ticket === undefined || attempt.tokens === undefined);
+    const body = needsBody ? bodyFields(request.body) : NOTHING_SENT;
     return {
       action: attempt.action ?? actionOf(request) ?? 'unknown',
       actor: request.principal?.sub ?? null,
       roles: request.principal?.roles ?? [],
       clientAddress: request.ip,
       requestId: attempt.requestId ?? request.id,
-      purpose: attempt.purpose !== undefined && request.principal !== undefined ? attempt.purpose : body.purpose,
-      ticket: attempt.ticket !== undefined && request.principal !== undefined ? attempt.ticket : body.ticket,
-      tokens: request.principal === undefined ? [] : (attempt.tokens ?? body.tokens),
+      purpose: attempt.purpose !== undefined && verified ? attempt.purpose : body.purpose,
+      ticket: attempt.ticket !== undefined && verified ? attempt.ticket : body.ticket,
+      tokens: verified ? (attempt.tokens ?? body.tokens) : [],
       fieldCounts: attempt.fieldCounts ?? {},
       outcome: attempt.outcome,
       reason: attempt.reason,
     };
   }
 
-  /**
-   * Resolves with the row's seq once it is committed (also kept as request.auditSeq); rejects
-   * with AuditUnavailableError (the caller must then reveal nothing).
-   */
-  async record(request: FastifyRequest, attempt: Attempt): Promise<number> {
-    const action = attempt.action ?? actionOf(request) ?? 'unknown';
-    request.audited = true;
-    let seq: number;
-    try {
-      seq = await this.writer.append(this.entryFor(request, attempt));
-    } catch (error) {
-      this.metrics.requests.inc({ action, outcome: 'audit_failed' });
-      throw error;
-    }
-    request.auditSeq = seq;
-    this.metrics.requests.inc({ action, outcome: attempt.outcome });
-    return seq;
-  }
-
-  /**
-   * Writes `attempt` if `charge` fits the caller's budgets, `refused(decision)` otherwise; both
-   * decided and committed in one transaction. Rejects with AuditUnavailableError.
-   */
-  async recordCharged(request: FastifyRequest, attempt: Attempt, charge: Charge, refused: (decision: ChargeDecision) => Attempt): Promise<ChargeDecision> {
+  private async write(request: FastifyRequest, attempt: Attempt, charged: ChargedAttempt | undefined): Promise<Recorded> {
     request.audited = true;
     let final = attempt;
     try {
-      const { seq, decision } = await this.writer.appendCharged(this.entryFor(request, attempt), {
-        charge,
-        refused: (decision) => this.entryFor(request, (final = refused(decision))),
-      });
+      let seq: number;
+      let decision = UNCHARGED;
+      if (charged === undefined) {
+        seq = await this.deps.writer.append(this.entryFor(request, attempt));
+      } else {
+        const appended = await this.deps.writer.appendCharged(this.entryFor(request, attempt), {
+          charge: charged.charge,
+          refused: (refusal) => this.entryFor(request, (final = charged.refused(refusal))),
+        });
+        seq = appended.seq;
+        decision = appended.decision ?? UNCHARGED;
+      }
       request.auditSeq = seq;
-      this.metrics.requests.inc({ action: final.action ?? actionOf(request) ?? 'unknown', outcome: final.outcome });
-      return decision ?? { granted: true, standings: [] };
+      this.deps.metrics.requests.inc({ action: actionFor(request, final), outcome: final.outcome });
+      return { seq, decision };
     } catch (error) {
-      this.metrics.requests.inc({ action: attempt.action ?? actionOf(request) ?? 'unknown', outcome: 'audit_failed' });
+      this.deps.metrics.requests.inc({ action: actionFor(request, attempt), outcome: 'audit_failed' });
       throw error;
     }
   }
 
-  /**
-   * Appends the attempt's row inside the caller's open transaction, so it commits or rolls back
-   * with the change it records (erase, approval steps). Call committedWithin with the seq it
-   * returns after the COMMIT. Rejects with AuditUnavailableError: the caller's transaction must
-   * then roll back.
-   */
-  async recordWithin(client: pg.PoolClient, request: FastifyRequest, attempt: Attempt): Promise<number> {
-    const [seq] = await this.insertWithin(client, this.entryFor(request, attempt)).catch((error: unknown) => {
-      request.audited = true;
-      throw error;
-    });
-    return seq!;
+  private transaction(client: pg.PoolClient, afterCommit: (() => void)[]): AuditTransaction {
+    return {
+      client,
+      charge: (charge) => chargeBudget(client, charge, this.insertOptions),
+      add: async (entries) => {
+        await this.insert(client, entries);
+      },
+      afterCommit: (callback) => afterCommit.push(callback),
+    };
   }
 
-  /**
-   * One transaction for a change and the audit row of the attempt `work` returns: they commit
-   * together or not at all (erase, person erase). A row that cannot be written, or a COMMIT that
-   * fails after it, rejects with AuditUnavailableError and nothing changed; the attempt counts
-   * once committed.
-   */
-  async commitWithRow<T>(pool: pg.Pool, request: FastifyRequest, work: (client: pg.PoolClient) => Promise<{ attempt: Attempt; value: T }>): Promise<T> {
-    let rowWritten = false;
-    const { attempt, value, seq } = await withTransaction(pool, async (client) => {
-      const done = await work(client);
-      const seq = await this.recordWithin(client, request, done.attempt);
-      rowWritten = true;
-      return { ...done, seq };
-    }).catch((cause: unknown) => {
-      if (!rowWritten) throw cause;
-      // The COMMIT failed: the change and its audit row are undone together.
-      request.audited = true;
-      throw new AuditUnavailableError({ cause });
-    });
-    this.committedWithin(request, attempt, seq);
-    return value;
-  }
-
-  /** Rows not made from a request (expiry sweeps), inside the caller's open transaction: their seqs. Rejects with AuditUnavailableError. */
-  async insertWithin(client: pg.PoolClient, entries: AuditEntry | readonly AuditEntry[]): Promise<number[]> {
+  /** Rows joining the caller's open transaction: their seqs. Rejects with AuditUnavailableError. */
+  private async insert(client: pg.PoolClient, entries: AuditEntry | readonly AuditEntry[]): Promise<number[]> {
     try {
       return await insertAudit(client, entries, this.insertOptions);
     } catch (cause) {
@@ -183,17 +262,16 @@ export class Auditor {
     }
   }
 
-  /** Decides and records a budget charge in the caller's open transaction, under the chain lock; the row follows with recordWithin. */
-  chargeWithin(client: pg.PoolClient, charge: Charge): Promise<ChargeDecision> {
-    return chargeBudget(client, charge, this.insertOptions);
-  }
-
-  /** After the COMMIT of a transaction that recordWithin joined (`seq`: what it returned): the attempt counts. */
-  committedWithin(request: FastifyRequest, attempt: Attempt, seq?: number): void {
+  /** The attempt is on record (its own committed row, or counted into a summary): it counts. */
+  private counted(request: FastifyRequest, attempt: Attempt, seq?: number): void {
     request.audited = true;
     if (seq !== undefined) request.auditSeq = seq;
-    this.metrics.requests.inc({ action: attempt.action ?? actionOf(request) ?? 'unknown', outcome: attempt.outcome });
+    this.deps.metrics.requests.inc({ action: actionFor(request, attempt), outcome: attempt.outcome });
   }
+}
+
+function actionFor(request: FastifyRequest, attempt: Attempt): string {
+  return attempt.action ?? actionOf(request) ?? 'unknown';
 }
 
 /** The seq of the request's committed audit row, for a response body (routes call it after recording). */

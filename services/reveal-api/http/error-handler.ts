@@ -7,7 +7,6 @@ import { errorBody, ForbiddenError, HttpError } from './errors.js';
 import { AddressFloodedError, sourceOf, type AddressGuard } from './flood-guard.js';
 import { bodyBytes, describeUnverified } from './request-shape.js';
 import { RequestValidationError } from './validation.js';
-import type { RefusalSampler } from '../audit/refusal-sampler.js';
 
 export const REALM = 'tokenvault-reveal-api';
 
@@ -27,7 +26,6 @@ interface Refusal {
 export interface ErrorHandlerDeps {
   auditor: Auditor;
   authenticate: (request: FastifyRequest) => Promise<void>;
-  sampler: RefusalSampler;
   addressGuard: AddressGuard;
   onSummarised?: (code: string) => void;
 }
@@ -38,7 +36,7 @@ export interface ErrorHandlerDeps {
  * when even that row cannot be written. Refusals a caller can repeat at will (401, 403, 413,
  * 415, 429, and every refusal of a request without a verified identity) are accounted per
  * source (subject, or address) and window: the first gets its row before the answer leaves,
- * the rest one summary row (audit/refusal-sampler.ts).
+ * the rest one summary row (Auditor.record with `sample`, audit/refusal-sampler.ts).
  */
 export function errorHandlerWith(deps: ErrorHandlerDeps) {
   return async function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -63,13 +61,8 @@ export function errorHandlerWith(deps: ErrorHandlerDeps) {
         if (unverified || SAMPLED_STATUSES.has(refusal.status)) {
           // By source, action and code (and why, for a 401): one row per window for each, then a summary.
           const key = [sourceOf(request), attempt.action ?? actionOf(request) ?? 'unknown', refusal.code, ...(resolved instanceof AuthenticationError ? [resolved.reason] : [])];
-          const accounted = await deps.sampler.account(key, refusal.code, deps.auditor.entryFor(request, attempt), unverified ? bodyBytes(request) : 0, () =>
-            deps.auditor.record(request, attempt).then(() => undefined),
-          );
-          if (accounted === 'counted') {
-            deps.auditor.committedWithin(request, attempt);
-            deps.onSummarised?.(refusal.code);
-          }
+          const recorded = await deps.auditor.record(request, attempt, { sample: { key, code: refusal.code, bytes: unverified ? bodyBytes(request) : 0 } });
+          if (recorded.seq === undefined) deps.onSummarised?.(refusal.code);
         } else {
           await deps.auditor.record(request, attempt);
         }

@@ -4,7 +4,6 @@ import type { AuditSigner } from '../../../lib/keys/audit-signer.js';
 import type { CheckpointerState } from '../audit/checkpoints/checkpointer.js';
 import type { AuditChainMonitor } from '../audit/monitor.js';
 import type { ApprovalDesk } from '../approvals/desk.js';
-import type { ExhaustedBudgets } from '../budget/standing.js';
 import type { BudgetReconciler } from '../budget/reconciler.js';
 import type { AuditExporter } from '../audit/exporter.js';
 import type { Principal } from '../auth/token-verifier.js';
@@ -13,6 +12,7 @@ import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';
 import type { ActiveTokenKey } from '../../../lib/keys/active-token-key.js';
 import type { LoginRowAuthenticator } from '../../../lib/keys/login-row-keys.js';
+import type { Reveals } from '../reveal/reveal.js';
 import type { Vault } from '../vault/vault.js';
 import type { SignedTreeSize } from '../../../lib/audit/signed-tree.js';
 
@@ -34,8 +34,9 @@ export interface RouteContext {
   metrics: RevealMetrics;
   /** The newest signed checkpoint's tree size, the default size of proofs (cached for a second). */
   signedTreeSize: () => Promise<SignedTreeSize | undefined>;
+  /** The reveal use case (triage, resolve, charge, audit, metrics): POST /reveal and person access. */
+  reveals: Reveals;
   approvals: ApprovalDesk;
-  exhaustedBudgets: ExhaustedBudgets;
   /** Budget usage against the audit chain (one elected replica per round; on demand for /audit/verify). */
   budgetReconciler: BudgetReconciler;
   /** GET /audit/export: a bounded number of low-priority export processes per replica. */

@@ -108,7 +108,7 @@ export function eraseRoutes(context: RouteContext) {
         const permitted = requested.filter((item) => item.field !== undefined && allowedFields.has(item.field));
 
         // Nothing is erased without its audit row: they commit together or not at all.
-        const results = await context.auditor.commitWithRow(context.pool, request, async (client) => {
+        const results = await context.auditor.commit(request, async ({ client }) => {
           const erased = await deleteVaultRows(
             client,
             permitted.map((item) => item.token),

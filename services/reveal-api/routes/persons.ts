@@ -1,14 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { PII_FIELDS, type PiiField } from '../../../lib/crypto/normalize.js';
+import type { PiiField } from '../../../lib/crypto/normalize.js';
 import { parseToken } from '../../../lib/crypto/tokens.js';
 import { UNAUTHENTICATED_NOTE, type RowAuthentication, type RowAuthenticationFailure, type StoredLoginRow } from '../../../lib/keys/login-row-keys.js';
 import { auditSeqOf, type Attempt } from '../audit/auditor.js';
 import type { PermissionRule } from '../http/authorize.js';
-import { maskValue } from '../policy/mask.js';
-import type { Redaction } from '../policy/policy.js';
-import type { VaultLookup } from '../vault/vault.js';
+import type { Resolution } from '../reveal/resolve.js';
+import { triage } from '../reveal/triage.js';
 import { principalOf, type RouteContext } from './context.js';
 import { auditSeqSchema, bearerSecurity, errorResponses, purposeSchema, ticketSchema } from './schemas.js';
 import { auditTrailSchema, personAuditTrail } from './person-audit-trail.js';
@@ -194,19 +193,21 @@ export function personRoutes(context: RouteContext) {
           tokens.set(row.masked_ip, 'ip');
           tokens.set(row.masked_device_id, 'device_id');
         }
-        const found = await context.vault.lookup([...tokens].filter(([, field]) => grants[field] !== undefined).map(([token]) => token));
+        // The same reveal as POST /reveal, on tokens whose field the row's column names; not charged to budgets.
+        const resolved = await context.reveals.resolve(triage([...tokens].map(([token, field]) => ({ token, field })), grants));
         const counts = { revealed: 0, masked: 0, withheld: 0, not_found: 0 };
         const fieldCounts: Record<string, number> = { rows: rows.length };
         const results = new Map<string, ValueResult>();
-        for (const [token, field] of tokens) {
-          const result = valueOf(token, grants[field], found.get(token));
-          results.set(token, result);
+        resolved.resolutions.forEach((resolution, index) => {
+          const field = resolved.triage.requested[index]?.field;
+          const result = valueOf(resolution);
+          results.set(result.token, result);
           if ('error' in result) counts[result.error === 'withheld' ? 'withheld' : 'not_found'] += 1;
           else {
             counts[result.redaction === 'none' ? 'revealed' : 'masked'] += 1;
-            fieldCounts[field] = (fieldCounts[field] ?? 0) + 1;
+            if (field !== undefined) fieldCounts[field] = (fieldCounts[field] ?? 0) + 1;
           }
-        }
+        });
         // Every entry that named one of the person's tokens, before this request's own (audit_seq).
         const auditTrail = await personAuditTrail(context.pool, [...tokens.keys()]);
         const distinct = { ip: 0, device_id: 0 };
@@ -223,13 +224,7 @@ export function personRoutes(context: RouteContext) {
           ticket,
         };
         // Fail closed: without this committed row, nothing about the person leaves the process.
-        await context.auditor.record(request, attempt);
-        for (const field of PII_FIELDS) {
-          const redaction = grants[field];
-          if (redaction !== undefined && (fieldCounts[field] ?? 0) > 0) {
-            context.metrics.revealedValues.inc({ field, redaction: redaction === 'plain' ? 'none' : 'masked' }, fieldCounts[field]);
-          }
-        }
+        await context.reveals.reveal(request, { grants, revealed: counts.revealed + counts.masked, attempt });
         return {
           user_id: userId,
           generated_at: new Date().toISOString(),
@@ -287,18 +282,19 @@ export function personRoutes(context: RouteContext) {
   };
 }
 
-function valueOf(token: string, redaction: Redaction | undefined, entry: VaultLookup | undefined): ValueResult {
-  if (redaction === undefined) return { token, error: 'withheld' };
-  if (entry === undefined) return { token, error: 'not_found' };
-  if ('error' in entry) return { token, error: entry.error };
-  return redaction === 'plain' ? { token, value: entry.value, redaction: 'none' } : { token, value: maskValue(entry.field, entry.value), redaction: 'masked' };
+/** A person's value as answered: a field the caller's roles do not show is withheld. */
+function valueOf(resolution: Resolution): ValueResult {
+  if (!('error' in resolution)) return { token: resolution.token, value: resolution.value, redaction: resolution.redaction };
+  if (resolution.error === 'forbidden') return { token: resolution.token, error: 'withheld' };
+  // Every token here comes from a row's column, so each is one (not_a_token cannot happen).
+  return { token: resolution.token, error: resolution.error === 'not_a_token' ? 'not_found' : resolution.error };
 }
 
 async function eraseWithin(context: RouteContext, request: FastifyRequest, userId: string, purpose: string, ticket: string): Promise<z.infer<typeof eraseResponse>> {
   // Every MAC key unwrapped before the tables are locked: no KMS round trip while ingestors wait.
   await context.loginRows.loadAll();
   // Nothing is erased without its audit row: they commit together or not at all.
-  const { deleted, partitions, shredded, kept, checked } = await context.auditor.commitWithRow(context.pool, request, async (client) => {
+  const { deleted, partitions, shredded, kept, checked } = await context.auditor.commit(request, async ({ client }) => {
     // Locks the tables (nothing of the person appears or changes until commit), then the rows.
     const { rows: read } = await client.query<PersonRow>(`SELECT ${PERSON_COLUMNS} FROM person_erase_begin($1)`, [userId]);
     const checked = splitChecked(read, await context.loginRows.checkAll(read));

@@ -3,7 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { principalOf, type RouteContext } from './context.js';
 import { requestIdParams } from './approvals.js';
-import { revealResult } from './reveal-results.js';
+import { revealResult, revealResultOf } from './reveal-results.js';
 import { auditSeqOf } from '../audit/auditor.js';
 import { auditSeqSchema, bearerSecurity, errorResponses, errorResponseSchema } from './schemas.js';
 
@@ -43,7 +43,7 @@ export function revealRequestRoutes(context: RouteContext) {
             approvals: outcome.request.approvals.length,
             approvals_required: outcome.request.approvalsRequired,
             expires_at: outcome.request.expiresAt.toISOString(),
-            results: outcome.results,
+            results: outcome.results.map(revealResultOf),
             audit_seq: auditSeqOf(request),
           };
         }

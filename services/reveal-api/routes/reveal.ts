@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { PiiField } from '../../../lib/crypto/normalize.js';
-import { budgetHeaders, exhaustedMessage, limitsFor, retryAfterSeconds } from '../budget/standing.js';
-import { auditSeqOf, countsReason, outcomeOf, type Attempt } from '../audit/auditor.js';
-import { BudgetExhaustedError } from '../http/errors.js';
+import { budgetHeaders, limitsFor } from '../budget/standing.js';
+import { auditSeqOf, countsReason, type Attempt } from '../audit/auditor.js';
+import { revealAttemptOf } from '../reveal/reveal.js';
+import { triageTokens } from '../reveal/triage.js';
 import { principalOf, type RouteContext } from './context.js';
-import { parseRequested, resolveTokens, revealResult } from './reveal-results.js';
+import { revealResult, revealResultOf } from './reveal-results.js';
 import { auditSeqSchema, bearerSecurity, errorResponses, MAX_TOKENS_PER_REQUEST, purposeSchema, ticketSchema, tokenSchema } from './schemas.js';
 
 const revealBody = z.object({
@@ -60,16 +60,12 @@ export function revealRoutes(context: RouteContext) {
       handler: async (request, reply) => {
         const principal = principalOf(request);
         const permissions = context.policy.permissionsFor(principal.roles);
-        const grants = permissions.reveal;
         const { purpose, ticket = null, break_glass: breakGlass = false } = request.body;
-        const requested = parseRequested(request.body.tokens);
-        const wellFormed = requested.flatMap((item) => (item.field === undefined ? [] : [item.token]));
+        const triage = triageTokens(request.body.tokens, permissions.reveal);
 
-        const permitted = requested.flatMap((item) => (item.field !== undefined && grants[item.field] !== undefined ? [{ token: item.token, field: item.field }] : []));
-        if (!breakGlass && context.policy.needsApproval(principal.roles, { fields: new Set(permitted.map((item) => item.field)), values: permitted.length })) {
-          const fieldCounts: Partial<Record<PiiField, number>> = {};
-          for (const item of permitted) fieldCounts[item.field] = (fieldCounts[item.field] ?? 0) + 1;
-          const created = await context.approvals.request(request, principal, { tokens: wellFormed, fieldCounts, purpose, ticket });
+        const fields = new Set(triage.permitted.map((item) => item.field));
+        if (!breakGlass && context.policy.needsApproval(principal.roles, { fields, values: triage.permitted.length })) {
+          const created = await context.approvals.request(request, principal, { tokens: [...triage.wellFormed], fieldCounts: triage.permittedFields, purpose, ticket });
           return reply.code(202).send({
             request_id: created.id,
             status: 'pending_approval' as const,
@@ -80,54 +76,38 @@ export function revealRoutes(context: RouteContext) {
         }
 
         const limits = limitsFor(permissions, breakGlass);
-        const known = context.exhaustedBudgets.exhausted(principal.sub, limits);
-        if (known !== undefined) {
-          // Known to be used up until its window resets: refused without a transaction (the
-          // error handler audits the first such refusal and summarises the rest).
-          context.metrics.budgetExhausted.inc({ budget: known.budget });
-          throw new BudgetExhaustedError(exhaustedMessage(known, permitted.length), { ...budgetHeaders([known]), 'retry-after': String(retryAfterSeconds(known)) });
-        }
+        // Known to be used up until its window resets: refused without a transaction (the
+        // error handler audits the first such refusal and summarises the rest).
+        context.reveals.refuseIfKnownExhausted(principal.sub, limits, triage.permitted.length);
 
-        const { results, counts, fieldCounts } = await resolveTokens(context.vault, grants, requested);
-        const outcome = outcomeOf({
-          permitted: requested.length - counts.forbidden - counts.not_a_token,
-          forbidden: counts.forbidden,
-          invalid: counts.not_a_token,
-        });
+        const resolved = await context.reveals.resolve(triage);
+        const { counts } = resolved;
         const attempt: Attempt = {
-          ...(breakGlass ? { action: 'reveal.break_glass' } : {}),
-          outcome,
-          reason: breakGlass ? `break_glass ${countsReason(counts)}` : countsReason(counts),
-          tokens: wellFormed,
-          fieldCounts,
+          ...revealAttemptOf(resolved),
+          ...(breakGlass ? { action: 'reveal.break_glass', reason: `break_glass ${countsReason(counts)}` } : {}),
+          tokens: triage.wellFormed,
           purpose,
           ticket,
         };
         // Fail closed: if this row cannot be committed, the values above never leave the process.
-        if (limits.length === 0) {
-          await context.auditor.record(request, attempt);
-        } else {
-          const decision = await context.auditor.recordCharged(request, attempt, { actor: principal.sub, amount: counts.revealed, limits }, (refused) => ({
-            ...attempt,
-            outcome: 'rate_limited',
-            reason: `budget_exhausted budget=${refused.exhausted?.budget ?? 'unknown'} remaining=${refused.exhausted?.remaining ?? 0} asked=${counts.revealed}`,
-            fieldCounts: {},
-          }));
-          context.exhaustedBudgets.note(principal.sub, decision);
-          if (!decision.granted && decision.exhausted !== undefined) {
-            context.metrics.budgetExhausted.inc({ budget: decision.exhausted.budget });
-            throw new BudgetExhaustedError(exhaustedMessage(decision.exhausted, counts.revealed), {
-              ...budgetHeaders(decision.standings),
-              'retry-after': String(retryAfterSeconds(decision.exhausted)),
-            });
-          }
-          reply.headers(budgetHeaders(decision.standings));
-        }
+        const standings = await context.reveals.reveal(request, {
+          grants: permissions.reveal,
+          revealed: counts.revealed,
+          attempt,
+          budget: {
+            actor: principal.sub,
+            limits,
+            refused: (exhausted) => ({
+              ...attempt,
+              outcome: 'rate_limited',
+              reason: `budget_exhausted budget=${exhausted?.budget ?? 'unknown'} remaining=${exhausted?.remaining ?? 0} asked=${counts.revealed}`,
+              fieldCounts: {},
+            }),
+          },
+        });
+        if (limits.length > 0) reply.headers(budgetHeaders(standings));
         if (breakGlass) context.metrics.breakGlassReveals.inc();
-        for (const [field, count] of Object.entries(fieldCounts)) {
-          context.metrics.revealedValues.inc({ field, redaction: grants[field as PiiField] === 'plain' ? 'none' : 'masked' }, count);
-        }
-        return { results, audit_seq: auditSeqOf(request) };
+        return { results: resolved.resolutions.map(revealResultOf), audit_seq: auditSeqOf(request) };
       },
     });
   };
