@@ -232,7 +232,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
       },
     );
   }
-  const budgetReconciler = new BudgetReconciler(database.pool, (roles, action) => limitsFor(policy.permissionsFor(roles), action === 'reveal.break_glass'), {
+  const budgetReconciler = new BudgetReconciler(database.pool, auditor, (roles, action) => limitsFor(policy.permissionsFor(roles), action === 'reveal.break_glass'), {
     intervalMs: config.budgetReconcileIntervalMs,
     lockTimeoutMs: config.auditLockTimeoutMs,
     logger: app.log,

@@ -1,11 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
-import { withTransaction } from '../../../db/transaction.js';
 import type { AuditEntry } from '../../../lib/audit/entry.js';
-import { insertAudit } from '../../../lib/audit/insert.js';
 import { DEFAULT_LOCK_TIMEOUT_MS, lockChain } from '../../../lib/audit/sql.js';
 import { READ_NOW } from '../../../lib/budget/ledger.js';
 import { ChainUsage, raiseUsage, type BudgetMismatch, type LimitsOf } from '../../../lib/budget/reconcile.js';
+import type { Auditor } from '../audit/auditor.js';
 
 // Arbitrary constant: elects the one replica that reconciles budgets in a round.
 export const BUDGET_RECONCILE_LOCK_ID = 7_468_025;
@@ -45,6 +44,8 @@ export class BudgetReconciler {
 
   constructor(
     private readonly pool: pg.Pool,
+    /** Writes the budget.reconcile rows in the transaction that raises the usage. */
+    private readonly auditor: Pick<Auditor, 'commit'>,
     limitsOf: LimitsOf,
     private readonly options: ReconcilerOptions,
   ) {
@@ -96,22 +97,23 @@ export class BudgetReconciler {
     const lockTimeoutMs = this.options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     let outcome: ReconcileOutcome;
     try {
-      outcome = await withTransaction(this.pool, async (client): Promise<ReconcileOutcome> => {
+      outcome = await this.auditor.commit(undefined, async ({ client, add }) => {
+        const step = (value: ReconcileOutcome) => ({ value, attempt: undefined });
         if (wait) {
           await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.trunc(lockTimeoutMs))}; SELECT pg_advisory_xact_lock(${BUDGET_RECONCILE_LOCK_ID})`);
         } else {
           const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [BUDGET_RECONCILE_LOCK_ID]);
-          if (rows[0]?.locked !== true) return { status: 'not-leader' };
+          if (rows[0]?.locked !== true) return step({ status: 'not-leader' });
         }
         const found = await this.compare(client);
-        if (found.mismatches.length === 0) return { status: 'reconciled', ...found };
+        if (found.mismatches.length === 0) return step({ status: 'reconciled', ...found });
         // Every budget change happens under the chain lock, in the transaction of the row that
         // records it; under the lock nothing can be charged meanwhile, so compare once more.
         await client.query(lockChain(lockTimeoutMs));
         const confirmed = await this.compare(client);
         await raiseUsage(client, confirmed.mismatches);
-        if (confirmed.mismatches.length > 0) await insertAudit(client, confirmed.mismatches.map(mismatchEntry), { lockTimeoutMs });
-        return { status: 'reconciled', ...confirmed };
+        if (confirmed.mismatches.length > 0) await add(confirmed.mismatches.map(mismatchEntry));
+        return step({ status: 'reconciled', ...confirmed });
       });
     } catch (error) {
       this.options.logger.warn({ err: error }, 'budget reconciliation failed; retrying next interval');
