@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTransaction } from '../../../db/transaction.js';
 import type { AuditEntry } from '../../../lib/audit/entry.js';
 import { insertAudit } from '../../../lib/audit/insert.js';
-import { chargeBudget } from '../../../lib/budget/charges.js';
 import { verifyAuditChain } from '../../../lib/audit/reader.js';
 import { AUDIT_CHAIN_LOCK_ID } from '../../../lib/audit/sql.js';
 import { AuditWriter } from '../../../lib/audit/writer.js';
@@ -75,19 +74,5 @@ describe('insertAudit', () => {
       holder.release();
     }
     expect(await rowsOf('blocked')).toEqual([]);
-  });
-});
-
-describe('chargeBudget', () => {
-  it("charges within the caller's transaction and refuses what no longer fits", async () => {
-    const charge = { actor: 'budgeted', amount: 3, limits: [{ budget: 'day' as const, limit: 5 }] };
-    const first = await withTransaction(reveal.pool, async (client) => {
-      const decision = await chargeBudget(client, charge);
-      await insertAudit(client, entry('budgeted', 'revealed=3'));
-      return decision;
-    });
-    expect(first).toMatchObject({ granted: true, standings: [{ budget: 'day', used: 3, remaining: 2 }] });
-    const second = await withTransaction(reveal.pool, (client) => chargeBudget(client, charge));
-    expect(second).toMatchObject({ granted: false, exhausted: { budget: 'day', remaining: 2 } });
   });
 });
