@@ -1,26 +1,64 @@
 import { createHash } from 'node:crypto';
+import type { AuditColumn, AuditRowJson } from './audit-row.js';
+
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+
+/**
+ * An audit_log row in memory, derived from the row schema (lib/audit/audit-row.ts): its columns
+ * in camelCase, bytea as Buffer. `occurredAt` is ISO-8601 UTC with milliseconds
+ * (`2024-05-01T12:00:00.123Z`): timestamptz round-trips it exactly.
+ */
+export type AuditRow = {
+  [C in AuditColumn as CamelCase<C>]: C extends 'prev_hash' ? Buffer | null : C extends 'hash' ? Buffer : AuditRowJson[C];
+};
 
 /** Every column of an audit_log row except `hash`, exactly as stored. */
-export interface AuditContent {
-  seq: number;
-  /** ISO-8601 UTC with milliseconds (`2024-05-01T12:00:00.123Z`): timestamptz round-trips it exactly. */
-  occurredAt: string;
-  action: string;
-  actor: string | null;
-  roles: string[];
-  clientAddress: string | null;
-  requestId: string | null;
-  purpose: string | null;
-  ticket: string | null;
-  tokens: string[];
-  fieldCounts: Record<string, number>;
-  outcome: string;
-  reason: string | null;
-  prevHash: Buffer | null;
+export type AuditContent = Omit<AuditRow, 'hash'>;
+
+/** The row's JSON form (column names, bytea as hex) without its hash. */
+export function contentJson(row: AuditContent): Omit<AuditRowJson, 'hash'> {
+  return {
+    seq: row.seq,
+    occurred_at: row.occurredAt,
+    action: row.action,
+    actor: row.actor,
+    roles: row.roles,
+    client_address: row.clientAddress,
+    request_id: row.requestId,
+    purpose: row.purpose,
+    ticket: row.ticket,
+    tokens: row.tokens,
+    field_counts: row.fieldCounts,
+    outcome: row.outcome,
+    reason: row.reason,
+    prev_hash: row.prevHash === null ? null : row.prevHash.toString('hex'),
+  };
 }
 
-export interface AuditRow extends AuditContent {
-  hash: Buffer;
+/** The row's JSON form (GET /audit, receipts, the INSERT's records). */
+export function rowJson(row: AuditRow): AuditRowJson {
+  return { ...contentJson(row), hash: row.hash.toString('hex') };
+}
+
+/** The row a JSON form holds (an export line, a receipt's entry). */
+export function rowFromJson(json: AuditRowJson): AuditRow {
+  return {
+    seq: json.seq,
+    occurredAt: json.occurred_at,
+    action: json.action,
+    actor: json.actor,
+    roles: json.roles,
+    clientAddress: json.client_address,
+    requestId: json.request_id,
+    purpose: json.purpose,
+    ticket: json.ticket,
+    tokens: json.tokens,
+    fieldCounts: json.field_counts,
+    outcome: json.outcome,
+    reason: json.reason,
+    prevHash: json.prev_hash === null ? null : Buffer.from(json.prev_hash, 'hex'),
+    hash: Buffer.from(json.hash, 'hex'),
+  };
 }
 
 /**
@@ -50,22 +88,7 @@ export function canonicalize(row: AuditContent): string {
 
 /** The generic form of canonicalize: JSON with object keys sorted at every level. */
 export function canonicalizeGeneric(row: AuditContent): string {
-  return stableStringify({
-    seq: row.seq,
-    occurred_at: row.occurredAt,
-    action: row.action,
-    actor: row.actor,
-    roles: row.roles,
-    client_address: row.clientAddress,
-    request_id: row.requestId,
-    purpose: row.purpose,
-    ticket: row.ticket,
-    tokens: row.tokens,
-    field_counts: row.fieldCounts,
-    outcome: row.outcome,
-    reason: row.reason,
-    prev_hash: row.prevHash === null ? null : row.prevHash.toString('hex'),
-  });
+  return stableStringify(contentJson(row));
 }
 
 /** hash = SHA-256(prev_hash || canonical content); the first row has no prev_hash. */
