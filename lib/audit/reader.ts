@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { AUDIT_COLUMNS, type AuditRowJson } from './audit-row.js';
-import { ChainVerifier, type AuditRow, type ChainVerdict } from './chain.js';
+import type { AuditRow } from './chain.js';
 import { checkpointBodySchema, type CheckpointBody } from './checkpoint.js';
 import { recordLine, type CheckpointRecord } from './checkpoint-record.js';
 import { exportStartLine, rowLine } from './export-format.js';
@@ -35,17 +35,6 @@ export function toRow(raw: RawRow): AuditRow {
     prevHash: raw.prev_hash,
     hash: raw.hash,
   };
-}
-
-/** Checks the whole chain, oldest first, a page at a time (constant memory). */
-export async function verifyAuditChain(db: Queryable, pageSize = 2000): Promise<ChainVerdict> {
-  const verifier = new ChainVerifier();
-  for await (const page of readAuditRows(db, { pageSize })) {
-    for (const row of page) {
-      if (!verifier.push(row)) return verifier.verdict();
-    }
-  }
-  return verifier.verdict();
 }
 
 export interface AuditQuery {

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import { describeVerdict } from '../../../lib/audit/verifier.js';
+import { describeVerdict } from '../../../lib/audit/checkpointed-log-verifier.js';
 import { auditRowJsonSchema } from '../../../lib/audit/audit-row.js';
 import { rowJson } from '../../../lib/audit/chain.js';
 import { countReadsBy, queryAuditLog } from '../../../lib/audit/reader.js';

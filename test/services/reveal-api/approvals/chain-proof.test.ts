@@ -9,7 +9,8 @@ import { auditLeafHash } from '../../../../lib/audit/merkle/audit-leaf.js';
 import { CompactRange } from '../../../../lib/audit/merkle/compact-range.js';
 import { proveApproval } from '../../../../services/reveal-api/approvals/chain-proof.js';
 import type { ChainStep, RevealRequest } from '../../../../services/reveal-api/approvals/store.js';
-import { ROW_COLUMNS, toRow, verifyAuditChain, type RawRow } from '../../../../lib/audit/reader.js';
+import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
+import { ROW_COLUMNS, toRow, type RawRow } from '../../../../lib/audit/reader.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
 import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
 
@@ -299,7 +300,7 @@ describe('an approval row forged into the audit log by the database owner', () =
     await forgeApproval(id, 'olga', false);
     try {
       await expectUnverified(id, 'uma', [values[23]!.value]);
-      expect((await verifyAuditChain(owner())).ok).toBe(false);
+      expect((await verifyHashChain(owner())).ok).toBe(false);
     } finally {
       await restoreChain();
     }
@@ -311,7 +312,7 @@ describe('an approval row forged into the audit log by the database owner', () =
     expect((await app.auditCheckpointer!.checkpointNow()).status).toBe('written');
     await forgeApproval(id, 'olga', true);
     // The hash chain alone cannot tell: it verifies, and collection, which checks rows and links, reveals.
-    expect((await verifyAuditChain(owner())).ok).toBe(true);
+    expect((await verifyHashChain(owner())).ok).toBe(true);
     expect((await collect(id, 'walt')).statusCode).toBe(200);
     // The checkpoint signed before the forgery no longer matches its row: every verifier says so, and the checkpointer refuses to sign.
     const verdict = await app.inject({ url: '/audit/verify', headers: await as('audra', ['auditor']) });
