@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { AuditUnavailableError, type AuditEntry } from '../../../lib/audit/entry.js';
-import type { Principal } from '../auth/token-verifier.js';
+import type { Principal } from '../auth/jwt-verifier.js';
 import { budgetHeaders, exhaustedMessage, limitsFor, retryAfterSeconds } from '../budget/standing.js';
 import { countsReason, outcomeOf, type Attempt, type Auditor } from '../http/auditor.js';
 import { BudgetExhaustedError, ConflictError, HttpError, NotFoundError } from '../http/errors.js';

@@ -7,7 +7,7 @@ import type { ApprovalDesk } from '../approvals/desk.js';
 import type { ExhaustedBudgets } from '../budget/standing.js';
 import type { BudgetReconciler } from '../budget/reconciler.js';
 import type { AuditExporter } from '../audit/exporter.js';
-import type { Principal } from '../auth/token-verifier.js';
+import type { Principal } from '../auth/jwt-verifier.js';
 import type { Auditor } from '../http/auditor.js';
 import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';
