@@ -2,6 +2,7 @@ import type { QuarantineReason } from '../../../db/schema.js';
 import { sealAll } from '../../../lib/crypto/aead.js';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import type { Tokenizer } from '../../../lib/crypto/tokens.js';
+import type { VaultRow } from '../../../lib/crypto/vault-row.js';
 import { quarantineAad, vaultAad } from '../../../lib/crypto/vault-context.js';
 import { parseLoginEvent, type InboundMessage, type UnknownFieldPolicy } from '../message.js';
 
@@ -31,12 +32,6 @@ export interface LoginRow {
   mac: Buffer | null;
 }
 
-export interface VaultRow {
-  token: string;
-  field: PiiField;
-  ciphertext: Buffer;
-}
-
 export interface QuarantineRow {
   messageId: string;
   reasons: QuarantineReason[];
@@ -51,7 +46,8 @@ export interface PreparedBatch {
   /** Field names dropped, per valid message. */
   droppedFields: string[][];
   logins: LoginRow[];
-  vault: VaultRow[];
+  /** Sealed under the batch's data key (dataKeyId). */
+  vault: Omit<VaultRow, 'data_key_id'>[];
   quarantine: QuarantineRow[];
   dataKeyId: number;
   tokenKeyVersion: number;
