@@ -16,8 +16,8 @@ export interface LoginRow {
   messageId: string;
   userId: string;
   deviceType: string;
-  maskedIp: string;
-  maskedDeviceId: string;
+  ipToken: string;
+  deviceIdToken: string;
   locale: string | null;
   appVersion: string;
   major: number | null;
@@ -100,18 +100,18 @@ export function planBatch(messages: readonly InboundMessage[], options: PlanOpti
     }
     if (parsed.droppedFields.length > 0) plan.droppedFields.push(parsed.droppedFields);
     const event = parsed.event;
-    const maskedIp = tokenizer.tokenizeCanonical('ip', event.ip);
-    const maskedDeviceId = tokenizer.tokenizeCanonical('device_id', event.deviceId);
-    addVault('ip', maskedIp, event.ip);
-    addVault('device_id', maskedDeviceId, event.deviceId);
+    const ipToken = tokenizer.tokenizeCanonical('ip', event.ip);
+    const deviceIdToken = tokenizer.tokenizeCanonical('device_id', event.deviceId);
+    addVault('ip', ipToken, event.ip);
+    addVault('device_id', deviceIdToken, event.deviceId);
     const sentAtMs = message.sentAt.getTime();
     const sentAtIso = message.sentAt.toISOString();
     const row: LoginRow = {
       messageId: message.messageId,
       userId: event.userId,
       deviceType: event.deviceType,
-      maskedIp,
-      maskedDeviceId,
+      ipToken,
+      deviceIdToken,
       locale: event.locale,
       appVersion: event.appVersion,
       major: event.appVersionParts?.major ?? null,

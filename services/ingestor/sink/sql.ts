@@ -128,7 +128,7 @@ async function insertStagedLogins(client: pg.PoolClient, batch: number | undefin
 /** One login in COPY text format, columns as LOGIN_COLUMNS. Tokens are base64url: never escaped. */
 function loginLine(row: LoginRow, tokenKeyVersion: number): string {
   return (
-    `${copyText(row.messageId)}\t${copyText(row.userId)}\t${copyText(row.deviceType)}\t${row.maskedIp}\t${row.maskedDeviceId}\t` +
+    `${copyText(row.messageId)}\t${copyText(row.userId)}\t${copyText(row.deviceType)}\t${row.ipToken}\t${row.deviceIdToken}\t` +
     `${copyText(row.locale)}\t${copyText(row.appVersion)}\t${copyNumber(row.major)}\t${copyNumber(row.minor)}\t${copyNumber(row.patch)}\t` +
     `${row.createDate}\t${row.sentAtIso}\t${tokenKeyVersion}\t${copyBytea(row.mac)}\t${row.mac === null ? '\\N' : tokenKeyVersion}`
   );
