@@ -1,5 +1,6 @@
 import { getTableColumns } from 'drizzle-orm';
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { z } from 'zod';
 import { auditLog } from '../../../db/schema.js';
 import { AUDIT_COLUMNS, auditRowJsonSchema } from '../../../lib/audit/audit-row.js';
 import { canonicalize, chainHash, rowFromJson, rowJson, type AuditContent, type AuditRow } from '../../../lib/audit/chain.js';
@@ -35,7 +36,7 @@ describe('the audit-row schema', () => {
 
   it('allows null exactly in the columns the table allows it in', () => {
     for (const column of table) {
-      const schema = auditRowJsonSchema.shape[column.name as keyof typeof auditRowJsonSchema.shape];
+      const schema: z.ZodType = auditRowJsonSchema.shape[column.name as keyof typeof auditRowJsonSchema.shape];
       expect({ column: column.name, nullable: schema.safeParse(null).success }).toEqual({ column: column.name, nullable: !column.notNull });
     }
   });
