@@ -332,8 +332,8 @@ function tagCostMicros(tokenizer: Tokenizer, rows: number): number {
     deviceType: 'android',
     locale: i % 3 === 0 ? null : 'RU',
     appVersion: '2.3.0',
-    maskedIp: ip,
-    maskedDeviceId: device,
+    ipToken: ip,
+    deviceIdToken: device,
   }));
   // CPU time, not wall time: on a shared machine it is the steadier measure of work done.
   const started = process.cpuUsage();

@@ -61,7 +61,7 @@ import { LocalKeyring } from '../lib/keys/local-keyring.js';
 import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import { buildRevealApp } from '../services/reveal-api/app.js';
-import { verifyAuditChain } from '../lib/audit/reader.js';
+import { verifyHashChain } from '../lib/audit/hash-chain-verifier.js';
 import { latestSignedTreeSize } from '../lib/audit/signed-tree.js';
 import { backfillAuditTree } from '../lib/audit/tree-backfill.js';
 import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken } from '../lib/auth/local-signing-key.js';
@@ -403,7 +403,7 @@ async function main(): Promise<void> {
     return { result, before, after, body: Buffer.byteLength(body), load: [loadBefore, loadAfter] };
   }
 
-  const chain = await verifyAuditChain(owner.pool);
+  const chain = await verifyHashChain(owner.pool);
   if (flood !== undefined) {
     const { result, before, after } = flood;
     const rowsAdded = after.rows - before.rows;

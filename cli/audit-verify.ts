@@ -4,7 +4,7 @@ import { createDatabase } from '../db/client.js';
 import { publicKeyFromPem } from '../lib/audit/checkpoint.js';
 import { ExportFormatError, readExportFile } from '../lib/audit/export-format.js';
 import { OfflineInputError, readVerifierKeys, verifyEntryOffline, verifyOffline } from '../lib/audit/offline.js';
-import { AuditLogVerifier, describeVerdict, type AuditVerdict } from '../lib/audit/verifier.js';
+import { CheckpointedLogVerifier, describeVerdict, type AuditVerdict } from '../lib/audit/checkpointed-log-verifier.js';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { isEntryPoint, runMain } from '../lib/entry-point.js';
 import { ConfigError } from '../lib/errors.js';
@@ -138,7 +138,7 @@ async function verifyDatabase(env: Env, args: VerifyArgs, quorum: number | undef
   const url = target.url;
   const publicKey = args['public-key'] === undefined ? undefined : publicKeyFromPem(await readFile(args['public-key'], 'utf8'));
   const keys = await readVerifierKeys({ logKeyFiles: args['log-key'], witnessKeyFiles: args['witness-key'], quorum });
-  const verifier = new AuditLogVerifier({ publicKey, origin: args.origin, mode: 'live', ...keys, quorum });
+  const verifier = new CheckpointedLogVerifier({ publicKey, origin: args.origin, mode: 'live', ...keys, quorum });
   const database = createDatabase({ url, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-verify' });
   let source = args.checkpoints ?? 'the database (its owner could remove the newest ones: pass the published file with --checkpoints)';
   try {

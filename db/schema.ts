@@ -35,8 +35,12 @@ export const userLogins = pgTable(
     messageId: varchar('message_id', { length: 128 }).notNull(),
     userId: varchar('user_id', { length: 128 }).notNull(),
     deviceType: varchar('device_type', { length: 32 }).notNull(),
-    maskedIp: varchar('masked_ip', { length: 256 }).notNull(),
-    maskedDeviceId: varchar('masked_device_id', { length: 256 }).notNull(),
+    // The columns hold TOKENS (ip_v1_…, device_id_v1_…: keyed HMACs, the originals are in
+    // pii_vault), not partly hidden values ("masked" in policy/mask.ts and `redaction: 'masked'`
+    // means that). The column names are the analysts' contract (the mission's reference schema)
+    // and stay; code names them for what they hold: ipToken, deviceIdToken.
+    ipToken: varchar('masked_ip', { length: 256 }).notNull(),
+    deviceIdToken: varchar('masked_device_id', { length: 256 }).notNull(),
     locale: varchar('locale', { length: 32 }),
     appVersion: varchar('app_version', { length: 32 }).notNull(),
     appVersionMajor: integer('app_version_major'),
@@ -54,8 +58,8 @@ export const userLogins = pgTable(
   },
   (t) => [
     primaryKey({ name: 'user_logins_pkey', columns: [t.messageId, t.createDate] }),
-    index('user_logins_masked_ip_idx').on(t.maskedIp),
-    index('user_logins_masked_device_id_idx').on(t.maskedDeviceId),
+    index('user_logins_masked_ip_idx').on(t.ipToken),
+    index('user_logins_masked_device_id_idx').on(t.deviceIdToken),
     index('user_logins_create_date_idx').on(t.createDate),
     // Requests about one person (access, erasure) arrive with a user_id.
     index('user_logins_user_id_idx').on(t.userId),

@@ -57,11 +57,11 @@ export async function naiveConsumer(deps: {
       await client.query('BEGIN');
       if (parsed.ok) {
         const event = parsed.event;
-        const maskedIp = tokenizer.tokenizeCanonical('ip', event.ip);
-        const maskedDevice = tokenizer.tokenizeCanonical('device_id', event.deviceId);
+        const ipToken = tokenizer.tokenizeCanonical('ip', event.ip);
+        const deviceIdToken = tokenizer.tokenizeCanonical('device_id', event.deviceId);
         for (const [field, token, value] of [
-          ['ip', maskedIp, event.ip],
-          ['device_id', maskedDevice, event.deviceId],
+          ['ip', ipToken, event.ip],
+          ['device_id', deviceIdToken, event.deviceId],
         ] as const) {
           const key = await dataKeys.acquire(1);
           await client.query(
@@ -73,7 +73,7 @@ export async function naiveConsumer(deps: {
           `INSERT INTO user_logins (message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version,
                                     create_date, sent_at, token_key_version)
            VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now(), $8) ON CONFLICT DO NOTHING`,
-          [message.MessageId, event.userId, event.deviceType, maskedIp, maskedDevice, event.locale, event.appVersion, tokenizer.keyVersion],
+          [message.MessageId, event.userId, event.deviceType, ipToken, deviceIdToken, event.locale, event.appVersion, tokenizer.keyVersion],
         );
       }
       await client.query('COMMIT');

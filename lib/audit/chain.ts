@@ -1,26 +1,64 @@
 import { createHash } from 'node:crypto';
+import type { AuditColumn, AuditRowJson } from './audit-row.js';
+
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+
+/**
+ * An audit_log row in memory, derived from the row schema (lib/audit/audit-row.ts): its columns
+ * in camelCase, bytea as Buffer. `occurredAt` is ISO-8601 UTC with milliseconds
+ * (`2024-05-01T12:00:00.123Z`): timestamptz round-trips it exactly.
+ */
+export type AuditRow = {
+  [C in AuditColumn as CamelCase<C>]: C extends 'prev_hash' ? Buffer | null : C extends 'hash' ? Buffer : AuditRowJson[C];
+};
 
 /** Every column of an audit_log row except `hash`, exactly as stored. */
-export interface AuditContent {
-  seq: number;
-  /** ISO-8601 UTC with milliseconds (`2024-05-01T12:00:00.123Z`): timestamptz round-trips it exactly. */
-  occurredAt: string;
-  action: string;
-  actor: string | null;
-  roles: string[];
-  clientAddress: string | null;
-  requestId: string | null;
-  purpose: string | null;
-  ticket: string | null;
-  tokens: string[];
-  fieldCounts: Record<string, number>;
-  outcome: string;
-  reason: string | null;
-  prevHash: Buffer | null;
+export type AuditContent = Omit<AuditRow, 'hash'>;
+
+/** The row's JSON form (column names, bytea as hex) without its hash. */
+export function contentJson(row: AuditContent): Omit<AuditRowJson, 'hash'> {
+  return {
+    seq: row.seq,
+    occurred_at: row.occurredAt,
+    action: row.action,
+    actor: row.actor,
+    roles: row.roles,
+    client_address: row.clientAddress,
+    request_id: row.requestId,
+    purpose: row.purpose,
+    ticket: row.ticket,
+    tokens: row.tokens,
+    field_counts: row.fieldCounts,
+    outcome: row.outcome,
+    reason: row.reason,
+    prev_hash: row.prevHash === null ? null : row.prevHash.toString('hex'),
+  };
 }
 
-export interface AuditRow extends AuditContent {
-  hash: Buffer;
+/** The row's JSON form (GET /audit, receipts, the INSERT's records). */
+export function rowJson(row: AuditRow): AuditRowJson {
+  return { ...contentJson(row), hash: row.hash.toString('hex') };
+}
+
+/** The row a JSON form holds (an export line, a receipt's entry). */
+export function rowFromJson(json: AuditRowJson): AuditRow {
+  return {
+    seq: json.seq,
+    occurredAt: json.occurred_at,
+    action: json.action,
+    actor: json.actor,
+    roles: json.roles,
+    clientAddress: json.client_address,
+    requestId: json.request_id,
+    purpose: json.purpose,
+    ticket: json.ticket,
+    tokens: json.tokens,
+    fieldCounts: json.field_counts,
+    outcome: json.outcome,
+    reason: json.reason,
+    prevHash: json.prev_hash === null ? null : Buffer.from(json.prev_hash, 'hex'),
+    hash: Buffer.from(json.hash, 'hex'),
+  };
 }
 
 /**
@@ -50,22 +88,7 @@ export function canonicalize(row: AuditContent): string {
 
 /** The generic form of canonicalize: JSON with object keys sorted at every level. */
 export function canonicalizeGeneric(row: AuditContent): string {
-  return stableStringify({
-    seq: row.seq,
-    occurred_at: row.occurredAt,
-    action: row.action,
-    actor: row.actor,
-    roles: row.roles,
-    client_address: row.clientAddress,
-    request_id: row.requestId,
-    purpose: row.purpose,
-    ticket: row.ticket,
-    tokens: row.tokens,
-    field_counts: row.fieldCounts,
-    outcome: row.outcome,
-    reason: row.reason,
-    prev_hash: row.prevHash === null ? null : row.prevHash.toString('hex'),
-  });
+  return stableStringify(contentJson(row));
 }
 
 /** hash = SHA-256(prev_hash || canonical content); the first row has no prev_hash. */
@@ -89,57 +112,4 @@ function stableStringify(value: unknown): string {
     return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${stableStringify(item)}`).join(',')}}`;
   }
   return JSON.stringify(value);
-}
-
-export interface ChainVerdict {
-  ok: boolean;
-  checked: number;
-  firstBrokenSeq?: number;
-  reason?: string;
-  /** Last verified link: anchor it elsewhere (ticket, WORM storage) to detect a truncated tail. */
-  head?: { seq: number; hash: string };
-}
-
-/**
- * Walks the chain in seq order (feed rows page by page). Detects an edited row (hash
- * mismatch), a deleted row (seq gap or prev_hash mismatch) and reordered rows (seq is
- * part of the hashed content, so swapping rows breaks both links).
- */
-export class ChainVerifier {
-  private checked = 0;
-  private previous: { seq: number; hash: Buffer } | undefined;
-  private broken: { seq: number; reason: string } | undefined;
-
-  /** Returns false once the chain is broken: later rows need not be read. */
-  push(row: AuditRow): boolean {
-    if (this.broken !== undefined) return false;
-    const expectedSeq = (this.previous?.seq ?? 0) + 1;
-    if (row.seq !== expectedSeq) {
-      return this.fail(expectedSeq, row.seq > expectedSeq ? `row ${expectedSeq} is missing (next row is ${row.seq})` : `row ${row.seq} is out of order`);
-    }
-    const expectedPrev = this.previous?.hash ?? null;
-    if (!sameBytes(row.prevHash, expectedPrev)) {
-      return this.fail(row.seq, expectedPrev === null ? 'the first row must not have a prev_hash' : `prev_hash does not match the hash of row ${row.seq - 1}`);
-    }
-    if (!chainHash(row).equals(row.hash)) return this.fail(row.seq, 'content does not match its hash (row edited)');
-    this.checked += 1;
-    this.previous = { seq: row.seq, hash: row.hash };
-    return true;
-  }
-
-  verdict(): ChainVerdict {
-    const head = this.previous === undefined ? {} : { head: { seq: this.previous.seq, hash: this.previous.hash.toString('hex') } };
-    if (this.broken !== undefined) return { ok: false, checked: this.checked, firstBrokenSeq: this.broken.seq, reason: this.broken.reason, ...head };
-    return { ok: true, checked: this.checked, ...head };
-  }
-
-  private fail(seq: number, reason: string): false {
-    this.broken = { seq, reason };
-    return false;
-  }
-}
-
-function sameBytes(a: Buffer | null, b: Buffer | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.equals(b);
 }

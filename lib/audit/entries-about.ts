@@ -1,15 +1,11 @@
 import type pg from 'pg';
+import type { AuditRow } from './chain.js';
+import { OCCURRED_AT_AS_HASHED, type RawRow } from './reader.js';
 
 type Queryable = Pick<pg.Pool, 'query'>;
 
 /** An audit entry that named a token: who did what, when, with which outcome. */
-export interface EntryAbout {
-  seq: number;
-  occurredAt: string;
-  action: string;
-  actor: string | null;
-  outcome: string;
-}
+export type EntryAbout = Pick<AuditRow, 'seq' | 'occurredAt' | 'action' | 'actor' | 'outcome'>;
 
 /**
  * The audit entries that named any of `tokens` (reveals, collections, erasures, approval steps,
@@ -19,8 +15,8 @@ export interface EntryAbout {
  */
 export async function entriesAboutTokens(db: Queryable, tokens: readonly string[], limit: number): Promise<{ entries: EntryAbout[]; more: boolean }> {
   if (tokens.length === 0) return { entries: [], more: false };
-  const { rows } = await db.query<{ seq: string; occurred_at: string; action: string; actor: string | null; outcome: string }>(
-    `SELECT seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at, action, actor, outcome
+  const { rows } = await db.query<Pick<RawRow, 'seq' | 'occurred_at' | 'action' | 'actor' | 'outcome'>>(
+    `SELECT seq, ${OCCURRED_AT_AS_HASHED}, action, actor, outcome
      FROM audit_log
      WHERE audit_token_keys(tokens) && audit_token_keys($1::text[]) AND tokens && $1::text[]
      ORDER BY seq DESC LIMIT $2`,

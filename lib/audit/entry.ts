@@ -1,21 +1,18 @@
 import { TokenvaultError } from '../errors.js';
-import { canonicalize, chainHashOf, type AuditContent } from './chain.js';
+import type { AuditRowJson } from './audit-row.js';
+import { canonicalize, chainHashOf, rowJson, type AuditContent } from './chain.js';
 import { leafHash } from './merkle/hash.js';
 
-/** One attempt, before it gets its place in the chain. Never holds a revealed value. */
-export interface AuditEntry {
-  action: string;
-  actor: string | null;
-  roles: readonly string[];
-  clientAddress: string | null;
-  requestId: string | null;
-  purpose: string | null;
-  ticket: string | null;
-  tokens: readonly string[];
-  fieldCounts: Readonly<Record<string, number>>;
-  outcome: string;
-  reason: string | null;
-}
+type EntryFields = Omit<AuditContent, 'seq' | 'occurredAt' | 'prevHash'>;
+
+/**
+ * One attempt, before it gets its place in the chain: a row's content (lib/audit/audit-row.ts)
+ * without seq, occurred_at and prev_hash, which chaining assigns; arrays and field_counts
+ * read-only. Never holds a revealed value.
+ */
+export type AuditEntry = {
+  [K in keyof EntryFields]: EntryFields[K] extends (infer Item)[] ? readonly Item[] : EntryFields[K] extends object ? Readonly<EntryFields[K]> : EntryFields[K];
+};
 
 /** The audit row could not be committed: the request must fail closed (503) and reveal nothing. */
 export class AuditUnavailableError extends TokenvaultError {
@@ -30,8 +27,8 @@ export interface ChainHead {
   hash: Buffer;
 }
 
-/** A row as the INSERT reads it (jsonb_to_recordset): snake_case columns, bytea as hex. */
-export type LinkedRecord = ReturnType<typeof toRecord>;
+/** A row as the INSERT reads it (jsonb_to_recordset): its JSON form, column names, bytea as hex. */
+export type LinkedRecord = AuditRowJson;
 
 /**
  * Chains the entries after (afterSeq, afterHash), all stamped `occurredAt`: the records to
@@ -54,29 +51,9 @@ export function linkEntries(
     const hash = chainHashOf(prevHash, canonical);
     leaves.push(leafHash(canonical));
     prevHash = hash;
-    return toRecord(content, hash);
+    return rowJson({ ...content, hash });
   });
   return { rows, last: prevHash === null ? undefined : { seq, hash: prevHash }, leaves };
-}
-
-function toRecord(content: AuditContent, hash: Buffer) {
-  return {
-    seq: content.seq,
-    occurred_at: content.occurredAt,
-    action: content.action,
-    actor: content.actor,
-    roles: content.roles,
-    client_address: content.clientAddress,
-    request_id: content.requestId,
-    purpose: content.purpose,
-    ticket: content.ticket,
-    tokens: content.tokens,
-    field_counts: content.fieldCounts,
-    outcome: content.outcome,
-    reason: content.reason,
-    prev_hash: content.prevHash?.toString('hex') ?? null,
-    hash: hash.toString('hex'),
-  };
 }
 
 /**

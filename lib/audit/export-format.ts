@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { canonicalize, type AuditRow } from './chain.js';
+import { auditRowJsonSchema } from './audit-row.js';
+import { canonicalize, rowFromJson, type AuditRow } from './chain.js';
 import { checkpointLine, parseCheckpoint } from './checkpoint.js';
 import { jsonRecord, NOTE_CHECKPOINT_TYPE, parseNoteCheckpointLine, type CheckpointRecord } from './checkpoint-record.js';
 import { canonicalJson } from './jcs.js';
@@ -13,27 +14,7 @@ export function rowLine(row: AuditRow): string {
 
 export { checkpointLine };
 
-const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
-const nullableText = z.string().nullable();
-
-const rowLineSchema = z.object({
-  type: z.literal('row'),
-  seq: z.number().int().min(1),
-  occurred_at: z.string(),
-  action: z.string(),
-  actor: nullableText,
-  roles: z.array(z.string()),
-  client_address: nullableText,
-  request_id: nullableText,
-  purpose: nullableText,
-  ticket: nullableText,
-  tokens: z.array(z.string()),
-  field_counts: z.record(z.string(), z.number()),
-  outcome: z.string(),
-  reason: nullableText,
-  prev_hash: hex64.nullable(),
-  hash: hex64,
-});
+const rowLineSchema = auditRowJsonSchema.extend({ type: z.literal('row') });
 
 /**
  * The first line of an export: when it started (rows committed before then are all in it) and
@@ -75,27 +56,8 @@ export function parseExportLine(text: string, lineNumber: number): ExportLine {
       return { type: 'export_start', start: { startedAt: start.started_at, afterSeq: start.after_seq } };
     }
     if (type === 'row') {
-      const line = rowLineSchema.parse(value);
-      return {
-        type: 'row',
-        row: {
-          seq: line.seq,
-          occurredAt: line.occurred_at,
-          action: line.action,
-          actor: line.actor,
-          roles: line.roles,
-          clientAddress: line.client_address,
-          requestId: line.request_id,
-          purpose: line.purpose,
-          ticket: line.ticket,
-          tokens: line.tokens,
-          fieldCounts: line.field_counts,
-          outcome: line.outcome,
-          reason: line.reason,
-          prevHash: line.prev_hash === null ? null : Buffer.from(line.prev_hash, 'hex'),
-          hash: Buffer.from(line.hash, 'hex'),
-        },
-      };
+      const { type: _type, ...row } = rowLineSchema.parse(value);
+      return { type: 'row', row: rowFromJson(row) };
     }
   } catch (error) {
     const issue = error instanceof z.ZodError ? error.issues[0] : undefined;

@@ -4,7 +4,7 @@ import { readExportFile } from './export-format.js';
 import { recordOrigin, type CheckpointRecord } from './checkpoint-record.js';
 import { ecdsaVerifier, parseVerifierKey, SignatureType, type NoteVerifier } from './note/vkey.js';
 import { parseReceipt, verifyReceipt, type Receipt, type ReceiptVerdict } from './receipt-check.js';
-import { AuditLogVerifier, type AuditVerdict } from './verifier.js';
+import { CheckpointedLogVerifier, type AuditVerdict } from './checkpointed-log-verifier.js';
 
 export interface OfflineInputs {
   /** NDJSON export: its start line, rows, and the database's copy of the checkpoints. */
@@ -53,7 +53,7 @@ export async function verifyOffline(inputs: OfflineInputs): Promise<OfflineResul
       if (!Number.isNaN(started) && (exportStartedAt === undefined || started < exportStartedAt)) exportStartedAt = started;
     } else if (line.type === 'checkpoint') exportRecords.push(line.record);
   }
-  const verifier = new AuditLogVerifier({
+  const verifier = new CheckpointedLogVerifier({
     publicKey,
     logKeys,
     witnessKeys,

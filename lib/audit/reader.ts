@@ -1,33 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { ChainVerifier, type AuditRow, type ChainVerdict } from './chain.js';
+import { AUDIT_COLUMNS, type AuditRowJson } from './audit-row.js';
+import type { AuditRow } from './chain.js';
 import { checkpointBodySchema, type CheckpointBody } from './checkpoint.js';
 import { recordLine, type CheckpointRecord } from './checkpoint-record.js';
 import { exportStartLine, rowLine } from './export-format.js';
 
 type Queryable = Pick<pg.Pool, 'query'>;
 
-/** Columns as stored, with occurred_at rendered exactly as it was hashed. */
-export const ROW_COLUMNS = `seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at, action, actor,
-  roles, client_address, request_id, purpose, ticket, tokens, field_counts, outcome, reason, prev_hash, hash`;
+/** occurred_at rendered exactly as it was hashed (lib/audit/audit-row.ts). */
+export const OCCURRED_AT_AS_HASHED = `to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS occurred_at`;
 
-export interface RawRow {
-  seq: string;
-  occurred_at: string;
-  action: string;
-  actor: string | null;
-  roles: string[];
-  client_address: string | null;
-  request_id: string | null;
-  purpose: string | null;
-  ticket: string | null;
-  tokens: string[];
-  field_counts: Record<string, number>;
-  outcome: string;
-  reason: string | null;
-  prev_hash: Buffer | null;
-  hash: Buffer;
-}
+/** Columns as stored (AUDIT_COLUMNS), with occurred_at rendered exactly as it was hashed. */
+export const ROW_COLUMNS = AUDIT_COLUMNS.map((column) => (column === 'occurred_at' ? OCCURRED_AT_AS_HASHED : column)).join(', ');
+
+/** A row as pg returns ROW_COLUMNS: the row's JSON form, except bigint as text and bytea as Buffer. */
+export type RawRow = Omit<AuditRowJson, 'seq' | 'prev_hash' | 'hash'> & { seq: string; prev_hash: Buffer | null; hash: Buffer };
 
 export function toRow(raw: RawRow): AuditRow {
   return {
@@ -47,17 +35,6 @@ export function toRow(raw: RawRow): AuditRow {
     prevHash: raw.prev_hash,
     hash: raw.hash,
   };
-}
-
-/** Checks the whole chain, oldest first, a page at a time (constant memory). */
-export async function verifyAuditChain(db: Queryable, pageSize = 2000): Promise<ChainVerdict> {
-  const verifier = new ChainVerifier();
-  for await (const page of readAuditRows(db, { pageSize })) {
-    for (const row of page) {
-      if (!verifier.push(row)) return verifier.verdict();
-    }
-  }
-  return verifier.verdict();
 }
 
 export interface AuditQuery {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { canonicalize, chainHash, type AuditRow } from './chain.js';
+import { auditRowJsonSchema } from './audit-row.js';
+import { canonicalize, chainHash, rowFromJson } from './chain.js';
 import type { CheckpointRecord } from './checkpoint-record.js';
 import { leafHash } from './merkle/hash.js';
 import { MerkleProofError, assertInclusion } from './merkle/verify.js';
@@ -8,29 +9,12 @@ import { decodeBase64Strict } from './note/signed-note.js';
 import { openCheckpoint } from './note/tlog-checkpoint.js';
 import { SignatureType, type NoteVerifier } from './note/vkey.js';
 
-const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const base64 = z.string().min(1);
 
 /** GET /audit/entries/{seq} (and each entry of POST /persons/access): an entry with its inclusion proof. */
 const receiptSchema = z.object({
   seq: z.number().int().min(1),
-  entry: z.object({
-    seq: z.number().int().min(1),
-    occurred_at: z.string(),
-    action: z.string(),
-    actor: z.string().nullable(),
-    roles: z.array(z.string()),
-    client_address: z.string().nullable(),
-    request_id: z.string().nullable(),
-    purpose: z.string().nullable(),
-    ticket: z.string().nullable(),
-    tokens: z.array(z.string()),
-    field_counts: z.record(z.string(), z.number()),
-    outcome: z.string(),
-    reason: z.string().nullable(),
-    prev_hash: hex64.nullable(),
-    hash: hex64,
-  }),
+  entry: auditRowJsonSchema,
   canonical: z.string().optional(),
   leaf_hash: base64.optional(),
   inclusion: z.object({ tree_size: z.number().int().min(1), leaf_index: z.number().int().min(0), proof: z.array(base64).max(64), root: base64.optional() }).nullable(),
@@ -72,23 +56,7 @@ export interface ReceiptKeys {
  */
 export function verifyReceipt(receipt: Receipt, published: readonly CheckpointRecord[], keys: ReceiptKeys): ReceiptVerdict {
   const findings: string[] = [];
-  const row: AuditRow = {
-    seq: receipt.entry.seq,
-    occurredAt: receipt.entry.occurred_at,
-    action: receipt.entry.action,
-    actor: receipt.entry.actor,
-    roles: receipt.entry.roles,
-    clientAddress: receipt.entry.client_address,
-    requestId: receipt.entry.request_id,
-    purpose: receipt.entry.purpose,
-    ticket: receipt.entry.ticket,
-    tokens: receipt.entry.tokens,
-    fieldCounts: receipt.entry.field_counts,
-    outcome: receipt.entry.outcome,
-    reason: receipt.entry.reason,
-    prevHash: receipt.entry.prev_hash === null ? null : Buffer.from(receipt.entry.prev_hash, 'hex'),
-    hash: Buffer.from(receipt.entry.hash, 'hex'),
-  };
+  const row = rowFromJson(receipt.entry);
   const seq = receipt.seq;
   if (row.seq !== seq) findings.push(`the receipt is for entry ${seq} but holds entry ${row.seq}`);
   const canonical = canonicalize(row);

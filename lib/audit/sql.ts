@@ -1,3 +1,4 @@
+import { AUDIT_COLUMNS, type AuditColumn } from './audit-row.js';
 import type { ChainHead } from './entry.js';
 import { withNodes } from './tree-sql.js';
 
@@ -17,18 +18,40 @@ export function lockChain(lockTimeoutMs: number): string {
 export const READ_HEAD = 'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1';
 
 /**
+ * How each column travels in a linked record (LinkedRecord: the row's JSON form) and becomes
+ * what the column stores: its type in jsonb_to_recordset, and the conversion to the column's type.
+ */
+const RECORD_COLUMNS: Record<AuditColumn, { type: string; stored?: (value: string) => string }> = {
+  seq: { type: 'bigint' },
+  occurred_at: { type: 'text', stored: (value) => `${value}::timestamptz` },
+  action: { type: 'text' },
+  actor: { type: 'text' },
+  roles: { type: 'text[]' },
+  client_address: { type: 'text' },
+  request_id: { type: 'text' },
+  purpose: { type: 'text' },
+  ticket: { type: 'text' },
+  tokens: { type: 'text[]' },
+  field_counts: { type: 'jsonb' },
+  outcome: { type: 'text' },
+  reason: { type: 'text' },
+  prev_hash: { type: 'text', stored: (value) => `decode(${value}, 'hex')` },
+  hash: { type: 'text', stored: (value) => `decode(${value}, 'hex')` },
+};
+
+const INSERT_COLUMNS = AUDIT_COLUMNS.join(', ');
+const STORED_VALUES = AUDIT_COLUMNS.map((column) => RECORD_COLUMNS[column].stored?.(`r.${column}`) ?? `r.${column}`).join(', ');
+const RECORD_DEFINITION = AUDIT_COLUMNS.map((column) => `${column} ${RECORD_COLUMNS[column].type}`).join(', ');
+
+/**
  * Inserts linked records given as a JSON array (a `$n` parameter or an escaped literal), in seq
  * order; with `nodes` (JSON of nodesJson), their Merkle nodes in the same statement, under the
  * same condition.
  */
 export const insertRows = (rowsJson: string, condition = '', nodes?: string) => `${nodes === undefined ? '' : withNodes(nodes, condition)}
-INSERT INTO audit_log (seq, occurred_at, action, actor, roles, client_address, request_id, purpose, ticket, tokens,
-                       field_counts, outcome, reason, prev_hash, hash)
-SELECT r.seq, r.occurred_at::timestamptz, r.action, r.actor, r.roles, r.client_address, r.request_id, r.purpose, r.ticket,
-       r.tokens, r.field_counts, r.outcome, r.reason, decode(r.prev_hash, 'hex'), decode(r.hash, 'hex')
-FROM jsonb_to_recordset(${rowsJson}::jsonb) AS r(seq bigint, occurred_at text, action text, actor text, roles text[],
-     client_address text, request_id text, purpose text, ticket text, tokens text[], field_counts jsonb, outcome text,
-     reason text, prev_hash text, hash text)
+INSERT INTO audit_log (${INSERT_COLUMNS})
+SELECT ${STORED_VALUES}
+FROM jsonb_to_recordset(${rowsJson}::jsonb) AS r(${RECORD_DEFINITION})
 ${condition}
 ORDER BY r.seq`;
 

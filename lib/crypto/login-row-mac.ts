@@ -20,8 +20,8 @@ export interface LoginRowFields {
   deviceType: string;
   locale: string | null;
   appVersion: string;
-  maskedIp: string;
-  maskedDeviceId: string;
+  ipToken: string;
+  deviceIdToken: string;
 }
 
 /** Tag length in bytes (full SHA-256 output). */
@@ -70,8 +70,8 @@ export function encodeLoginRow(row: LoginRowFields): string {
     field(row.deviceType) +
     field(row.locale) +
     field(row.appVersion) +
-    field(row.maskedIp) +
-    field(row.maskedDeviceId)
+    field(row.ipToken) +
+    field(row.deviceIdToken)
   );
 }
 

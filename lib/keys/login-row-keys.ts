@@ -109,7 +109,7 @@ export function toFields(row: StoredLoginRow): LoginRowFields | undefined {
     deviceType: row.device_type,
     locale: row.locale,
     appVersion: row.app_version,
-    maskedIp: row.masked_ip,
-    maskedDeviceId: row.masked_device_id,
+    ipToken: row.masked_ip,
+    deviceIdToken: row.masked_device_id,
   };
 }

@@ -34,7 +34,7 @@ import { SignedTreeSizeCache } from '../../lib/audit/signed-tree.js';
 import type { LocalSigningKey } from '../../lib/auth/local-signing-key.js';
 import { ExhaustedBudgets, limitsFor } from './budget/standing.js';
 import { BudgetReconciler } from './budget/reconciler.js';
-import { createTokenVerifier } from './auth/token-verifier.js';
+import { createJwtVerifier } from './auth/jwt-verifier.js';
 import type { RevealConfig } from './config.js';
 import { authenticateWith } from './http/authenticate.js';
 import { registerAuthorization } from './http/authorize.js';
@@ -108,7 +108,7 @@ export async function buildRevealApp(deps: RevealDeps): Promise<RevealApp> {
     throw new ConfigError('CONSOLE_LOCAL_SIGN_IN needs the local stack\'s signing key (npm start)', ['CONSOLE_LOCAL_SIGN_IN']);
   }
   const policy = await Policy.load(config.policyFile);
-  const verifier = createTokenVerifier(config.jwt);
+  const verifier = createJwtVerifier(config.jwt);
   const metrics = createRevealMetrics();
   const auditWriter = new AuditWriter(
     database.pool,

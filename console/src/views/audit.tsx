@@ -1,30 +1,18 @@
 import { formatDistanceToNowStrict, formatISO } from 'date-fns';
 import { useLocation } from 'preact-iso';
 import { useEffect, useState } from 'preact/hooks';
+import type { AuditRowJson } from '../../../lib/audit/audit-row.js';
 import { api, apiRaw, describeError, isMissingRoute } from '../api.js';
 import { pickedTokens } from '../handoff.js';
 import { session } from '../session.js';
 import { ErrorAlert } from './error-alert.js';
 import { TableHead } from './table-head.js';
 
-/** A row of GET /audit: the audit log's columns as docs/audit-format.md names them. */
-export interface AuditEntry {
-  seq: number;
-  occurred_at: string;
-  action: string;
-  actor: string | null;
-  roles: string[];
-  client_address: string | null;
-  request_id: string | null;
-  purpose: string | null;
-  ticket: string | null;
-  tokens: string[];
-  field_counts: Record<string, number>;
-  outcome: string;
-  reason: string | null;
-  prev_hash: string | null;
-  hash: string;
-}
+/**
+ * A row of GET /audit: the audit-row schema's JSON form (lib/audit/audit-row.ts). A type-only
+ * import: nothing server-side is bundled.
+ */
+export type AuditEntry = AuditRowJson;
 
 /** GET /audit/verify. */
 export interface Verification {

@@ -6,6 +6,7 @@ import { seal } from '../../crypto/aead.js';
 import { isPiiField, type PiiField } from '../../crypto/normalize.js';
 import { parseToken, Tokenizer } from '../../crypto/tokens.js';
 import { vaultAad } from '../../crypto/vault-context.js';
+import type { VaultRow } from '../../crypto/vault-row.js';
 import { DecryptionError, TokenvaultError } from '../../errors.js';
 import { DataKeyRing } from '../data-key-ring.js';
 import type { KeyProvider } from '../key-provider.js';
@@ -64,13 +65,6 @@ interface TokenKeyRow {
   wrapped_key: Buffer;
   kek_id: string;
   age_seconds: number;
-}
-
-interface VaultRow {
-  token: string;
-  field: string;
-  ciphertext: Buffer;
-  data_key_id: number;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { QuarantineReason } from '../../../db/schema.js';
 import { sealAll } from '../../../lib/crypto/aead.js';
 import type { PiiField } from '../../../lib/crypto/normalize.js';
 import type { Tokenizer } from '../../../lib/crypto/tokens.js';
+import type { VaultRow } from '../../../lib/crypto/vault-row.js';
 import { quarantineAad, vaultAad } from '../../../lib/crypto/vault-context.js';
 import { parseLoginEvent, type InboundMessage, type UnknownFieldPolicy } from '../message.js';
 
@@ -15,8 +16,8 @@ export interface LoginRow {
   messageId: string;
   userId: string;
   deviceType: string;
-  maskedIp: string;
-  maskedDeviceId: string;
+  ipToken: string;
+  deviceIdToken: string;
   locale: string | null;
   appVersion: string;
   major: number | null;
@@ -29,12 +30,6 @@ export interface LoginRow {
   createDate: string;
   /** Row authentication tag (lib/crypto/login-row-mac.ts) under the batch's token key version; null only when disabled (bench). */
   mac: Buffer | null;
-}
-
-export interface VaultRow {
-  token: string;
-  field: PiiField;
-  ciphertext: Buffer;
 }
 
 export interface QuarantineRow {
@@ -51,7 +46,8 @@ export interface PreparedBatch {
   /** Field names dropped, per valid message. */
   droppedFields: string[][];
   logins: LoginRow[];
-  vault: VaultRow[];
+  /** Sealed under the batch's data key (dataKeyId). */
+  vault: Omit<VaultRow, 'data_key_id'>[];
   quarantine: QuarantineRow[];
   dataKeyId: number;
   tokenKeyVersion: number;
@@ -104,18 +100,18 @@ export function planBatch(messages: readonly InboundMessage[], options: PlanOpti
     }
     if (parsed.droppedFields.length > 0) plan.droppedFields.push(parsed.droppedFields);
     const event = parsed.event;
-    const maskedIp = tokenizer.tokenizeCanonical('ip', event.ip);
-    const maskedDeviceId = tokenizer.tokenizeCanonical('device_id', event.deviceId);
-    addVault('ip', maskedIp, event.ip);
-    addVault('device_id', maskedDeviceId, event.deviceId);
+    const ipToken = tokenizer.tokenizeCanonical('ip', event.ip);
+    const deviceIdToken = tokenizer.tokenizeCanonical('device_id', event.deviceId);
+    addVault('ip', ipToken, event.ip);
+    addVault('device_id', deviceIdToken, event.deviceId);
     const sentAtMs = message.sentAt.getTime();
     const sentAtIso = message.sentAt.toISOString();
     const row: LoginRow = {
       messageId: message.messageId,
       userId: event.userId,
       deviceType: event.deviceType,
-      maskedIp,
-      maskedDeviceId,
+      ipToken,
+      deviceIdToken,
       locale: event.locale,
       appVersion: event.appVersion,
       major: event.appVersionParts?.major ?? null,

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { copyBytea, copyIn, copyNumber, copyText } from '../../../db/copy.js';
 import { sqlState } from '../../../db/errors.js';
 import { withTransaction } from '../../../db/transaction.js';
-import type { LoginRow, PreparedBatch, QuarantineRow, VaultRow } from './prepare.js';
+import type { LoginRow, PreparedBatch, QuarantineRow } from './prepare.js';
 
 /** What one batch's rows did in the database. */
 export interface Written {
@@ -52,7 +52,7 @@ const UNIQUE_VIOLATION = '23505';
 // least-privilege ingestor role does not have. The only unique key a new row can hit is
 // (message_id, create_date) for user_logins, message_id for quarantine and token for pii_vault.
 async function insertVault(client: pg.PoolClient, batches: readonly PreparedBatch[]): Promise<void> {
-  const byToken = new Map<string, { row: VaultRow; dataKeyId: number; tokenKeyVersion: number }>();
+  const byToken = new Map<string, { row: PreparedBatch['vault'][number]; dataKeyId: number; tokenKeyVersion: number }>();
   for (const batch of batches) {
     for (const row of batch.vault) {
       if (!byToken.has(row.token)) byToken.set(row.token, { row, dataKeyId: batch.dataKeyId, tokenKeyVersion: batch.tokenKeyVersion });
@@ -128,7 +128,7 @@ async function insertStagedLogins(client: pg.PoolClient, batch: number | undefin
 /** One login in COPY text format, columns as LOGIN_COLUMNS. Tokens are base64url: never escaped. */
 function loginLine(row: LoginRow, tokenKeyVersion: number): string {
   return (
-    `${copyText(row.messageId)}\t${copyText(row.userId)}\t${copyText(row.deviceType)}\t${row.maskedIp}\t${row.maskedDeviceId}\t` +
+    `${copyText(row.messageId)}\t${copyText(row.userId)}\t${copyText(row.deviceType)}\t${row.ipToken}\t${row.deviceIdToken}\t` +
     `${copyText(row.locale)}\t${copyText(row.appVersion)}\t${copyNumber(row.major)}\t${copyNumber(row.minor)}\t${copyNumber(row.patch)}\t` +
     `${row.createDate}\t${row.sentAtIso}\t${tokenKeyVersion}\t${copyBytea(row.mac)}\t${row.mac === null ? '\\N' : tokenKeyVersion}`
   );

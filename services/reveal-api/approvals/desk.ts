@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { AuditEntry } from '../../../lib/audit/entry.js';
-import type { Principal } from '../auth/token-verifier.js';
+import type { Principal } from '../auth/jwt-verifier.js';
 import { budgetHeaders, limitsFor } from '../budget/standing.js';
 import type { Attempt, AuditedStep, AuditTransaction, Auditor } from '../audit/auditor.js';
 import { ConflictError, HttpError, NotFoundError } from '../http/errors.js';

@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type pg from 'pg';
-import { AuditLogVerifier, type AuditVerdict, type VerifiedPoint, type VerifierOptions } from '../../../lib/audit/verifier.js';
+import { CheckpointedLogVerifier, type AuditVerdict, type VerifiedPoint, type VerifierOptions } from '../../../lib/audit/checkpointed-log-verifier.js';
 import { readAuditRows, readStoredCheckpoints } from '../../../lib/audit/reader.js';
 
 export interface MonitorVerdict extends AuditVerdict {
@@ -43,7 +43,7 @@ export class AuditChainMonitor {
 
   private async run(full: boolean): Promise<MonitorVerdict> {
     const from = full ? undefined : this.point;
-    const verifier = new AuditLogVerifier({ ...this.keys, from, mode: 'live' });
+    const verifier = new CheckpointedLogVerifier({ ...this.keys, from, mode: 'live' });
     const mode = from === undefined ? 'full' : 'incremental';
     const finish = (): MonitorVerdict => {
       const verdict = verifier.verdict();

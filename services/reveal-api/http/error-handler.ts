@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isTransient } from '../../../lib/errors.js';
 import { AuditUnavailableError } from '../../../lib/audit/entry.js';
-import { AuthenticationError, AuthUnavailableError } from '../auth/token-verifier.js';
+import { AuthenticationError, AuthUnavailableError } from '../auth/jwt-verifier.js';
 import { actionOf, type Attempt, type AuditOutcome, type Auditor } from '../audit/auditor.js';
 import { errorBody, ForbiddenError, HttpError } from './errors.js';
 import { AddressFloodedError, sourceOf, type AddressGuard } from './flood-guard.js';

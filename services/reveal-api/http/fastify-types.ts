@@ -1,4 +1,4 @@
-import type { Principal } from '../auth/token-verifier.js';
+import type { Principal } from '../auth/jwt-verifier.js';
 import type { AuditAction } from '../audit/auditor.js';
 import type { RoutePermission } from './authorize.js';
 

@@ -2,10 +2,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { parseToken } from '../../../lib/crypto/tokens.js';
-import { describeVerdict } from '../../../lib/audit/verifier.js';
+import { describeVerdict } from '../../../lib/audit/checkpointed-log-verifier.js';
+import { auditRowJsonSchema } from '../../../lib/audit/audit-row.js';
+import { rowJson } from '../../../lib/audit/chain.js';
 import { countReadsBy, queryAuditLog } from '../../../lib/audit/reader.js';
 import type { MonitorVerdict } from '../audit/monitor.js';
-import type { AuditRow } from '../../../lib/audit/chain.js';
 import type { PermissionRule } from '../http/authorize.js';
 import { callerValueRefused, HttpError } from '../http/errors.js';
 import { principalOf, type RouteContext } from './context.js';
@@ -20,25 +21,6 @@ const auditQuery = z.object({
   to: instantSchema.optional().describe('Exclusive upper bound (ISO-8601)'),
   cursor: z.string().max(64).optional().describe('next_cursor of the previous page'),
   limit: z.coerce.number().int().min(1).max(200).default(50),
-});
-
-/** A row as the export and the canonical form name its columns (docs/audit-format.md), plus its hash. */
-const auditEntry = z.object({
-  seq: z.number().int(),
-  occurred_at: z.string(),
-  action: z.string(),
-  actor: z.string().nullable(),
-  roles: z.array(z.string()),
-  client_address: z.string().nullable(),
-  request_id: z.string().nullable(),
-  purpose: z.string().nullable(),
-  ticket: z.string().nullable(),
-  tokens: z.array(z.string()),
-  field_counts: z.record(z.string(), z.number()),
-  outcome: z.string(),
-  reason: z.string().nullable(),
-  prev_hash: z.string().nullable(),
-  hash: z.string(),
 });
 
 const verdict = z.object({
@@ -189,26 +171,6 @@ function decodeCursor(cursor: string): number {
   return Number(text);
 }
 
-function present(row: AuditRow): z.infer<typeof auditEntry> {
-  return {
-    seq: row.seq,
-    occurred_at: row.occurredAt,
-    action: row.action,
-    actor: row.actor,
-    roles: row.roles,
-    client_address: row.clientAddress,
-    request_id: row.requestId,
-    purpose: row.purpose,
-    ticket: row.ticket,
-    tokens: row.tokens,
-    field_counts: row.fieldCounts,
-    outcome: row.outcome,
-    reason: row.reason,
-    prev_hash: row.prevHash?.toString('hex') ?? null,
-    hash: row.hash.toString('hex'),
-  };
-}
-
 /** The audit log is read by roles with `audit: true`; a refusal names the token it asked about, if any. */
 function auditorOnly(tokensOf: (request: FastifyRequest) => string[] = () => []): PermissionRule {
   return {
@@ -232,7 +194,7 @@ export function auditRoutes(context: RouteContext) {
         tags: ['audit'],
         security: bearerSecurity,
         querystring: auditQuery,
-        response: { 200: z.object({ entries: z.array(auditEntry), next_cursor: z.string().optional() }), ...errorResponses },
+        response: { 200: z.object({ entries: z.array(auditRowJsonSchema), next_cursor: z.string().optional() }), ...errorResponses },
       },
       handler: async (request) => {
         const query = request.query;
@@ -251,7 +213,7 @@ export function auditRoutes(context: RouteContext) {
           ticket: null,
         });
         return {
-          entries: page.entries.map(present),
+          entries: page.entries.map(rowJson),
           ...(page.nextBeforeSeq === undefined ? {} : { next_cursor: encodeCursor(page.nextBeforeSeq) }),
         };
       },

@@ -6,7 +6,7 @@ import type { AuditChainMonitor } from '../audit/monitor.js';
 import type { ApprovalDesk } from '../approvals/desk.js';
 import type { BudgetReconciler } from '../budget/reconciler.js';
 import type { AuditExporter } from '../audit/exporter.js';
-import type { Principal } from '../auth/token-verifier.js';
+import type { Principal } from '../auth/jwt-verifier.js';
 import type { Auditor } from '../audit/auditor.js';
 import type { RevealMetrics } from '../metrics.js';
 import type { Policy } from '../policy/policy.js';

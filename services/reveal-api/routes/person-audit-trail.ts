@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { z } from 'zod';
+import { auditRowJsonSchema } from '../../../lib/audit/audit-row.js';
 import { entriesAboutTokens } from '../../../lib/audit/entries-about.js';
 import { inclusionReceipts, notCoveredNote } from '../../../lib/audit/receipts.js';
 import { presentCheckpoint, presentInclusion } from './proofs.js';
@@ -7,12 +8,7 @@ import { presentCheckpoint, presentInclusion } from './proofs.js';
 /** Entries listed per access request; more are flagged (`truncated`), and an auditor can page GET /audit?token=… */
 export const MAX_TRAIL_ENTRIES = 1_000;
 
-const trailEntry = z.object({
-  seq: z.number().int(),
-  occurred_at: z.string(),
-  action: z.string(),
-  actor: z.string().nullable(),
-  outcome: z.string(),
+const trailEntry = auditRowJsonSchema.pick({ seq: true, occurred_at: true, action: true, actor: true, outcome: true }).extend({
   inclusion: z
     .object({ tree_size: z.number().int(), leaf_index: z.number().int(), leaf_hash: z.string(), proof: z.array(z.string()), root: z.string() })
     .nullable()

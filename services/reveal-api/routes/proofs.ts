@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { canonicalize, type AuditRow } from '../../../lib/audit/chain.js';
+import { auditRowJsonSchema } from '../../../lib/audit/audit-row.js';
+import { canonicalize, rowJson } from '../../../lib/audit/chain.js';
 import { leafHash } from '../../../lib/audit/merkle/hash.js';
 import { ProofRangeError, proveConsistency, proveInclusion, type InclusionProof } from '../../../lib/audit/proofs.js';
 import { ROW_COLUMNS, toRow, type RawRow } from '../../../lib/audit/reader.js';
@@ -28,27 +29,9 @@ const inclusionView = z.object({
   root: base64Hash.describe('RFC 9162 root of entries 1..tree_size, from the stored tree'),
 });
 
-const entryView = z.object({
-  seq: z.number().int(),
-  occurred_at: z.string(),
-  action: z.string(),
-  actor: z.string().nullable(),
-  roles: z.array(z.string()),
-  client_address: z.string().nullable(),
-  request_id: z.string().nullable(),
-  purpose: z.string().nullable(),
-  ticket: z.string().nullable(),
-  tokens: z.array(z.string()),
-  field_counts: z.record(z.string(), z.number()),
-  outcome: z.string(),
-  reason: z.string().nullable(),
-  prev_hash: z.string().nullable(),
-  hash: z.string(),
-});
-
 const receiptView = z.object({
   seq: z.number().int(),
-  entry: entryView,
+  entry: auditRowJsonSchema,
   canonical: z.string().describe('The entry\'s canonical bytes (RFC 8785 JSON, UTF-8): the Merkle leaf. leaf_hash = SHA-256(0x00 || these bytes)'),
   leaf_hash: base64Hash,
   inclusion: inclusionView.nullable().describe('null: not covered by a signed checkpoint yet (see note)'),
@@ -64,26 +47,6 @@ export function presentInclusion(proof: InclusionProof): z.infer<typeof inclusio
 
 export function presentCheckpoint(checkpoint: SignedTreeSize | undefined): z.infer<typeof checkpointView> {
   return checkpoint === undefined ? null : { index: checkpoint.index, tree_size: checkpoint.size };
-}
-
-function presentEntry(row: AuditRow): z.infer<typeof entryView> {
-  return {
-    seq: row.seq,
-    occurred_at: row.occurredAt,
-    action: row.action,
-    actor: row.actor,
-    roles: row.roles,
-    client_address: row.clientAddress,
-    request_id: row.requestId,
-    purpose: row.purpose,
-    ticket: row.ticket,
-    tokens: row.tokens,
-    field_counts: row.fieldCounts,
-    outcome: row.outcome,
-    reason: row.reason,
-    prev_hash: row.prevHash?.toString('hex') ?? null,
-    hash: row.hash.toString('hex'),
-  };
 }
 
 /** A proof the stored tree cannot give (yet): the caller asked for a size beyond it, or an entry outside the size. */
@@ -199,7 +162,7 @@ export function proofRoutes(context: RouteContext) {
         await context.auditor.record(request, { outcome: 'allowed', reason: `entry seq=${seq}`, tokens: [], purpose: null, ticket: null });
         return {
           seq,
-          entry: presentEntry(row),
+          entry: rowJson(row),
           canonical,
           leaf_hash: b64(leafHash(Buffer.from(canonical, 'utf8'))),
           inclusion: proof === undefined ? null : presentInclusion(proof),

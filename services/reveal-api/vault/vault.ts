@@ -2,18 +2,12 @@ import type pg from 'pg';
 import { open } from '../../../lib/crypto/aead.js';
 import { isPiiField, type PiiField } from '../../../lib/crypto/normalize.js';
 import { vaultAad } from '../../../lib/crypto/vault-context.js';
+import type { VaultRow } from '../../../lib/crypto/vault-row.js';
 import type { DataKeyRing } from '../../../lib/keys/data-key-ring.js';
 
 export type VaultLookup =
   | { token: string; field: PiiField; value: string }
   | { token: string; error: 'undecryptable' };
-
-interface VaultRow {
-  token: string;
-  field: string;
-  ciphertext: Buffer;
-  data_key_id: number;
-}
 
 /**
  * Reads originals back from pii_vault: one query for the whole batch, and one key-ring

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTransaction } from '../../../db/transaction.js';
 import type { AuditEntry } from '../../../lib/audit/entry.js';
 import { insertAudit } from '../../../lib/audit/insert.js';
-import { verifyAuditChain } from '../../../lib/audit/reader.js';
+import { verifyHashChain } from '../../../lib/audit/hash-chain-verifier.js';
 import { AUDIT_CHAIN_LOCK_ID } from '../../../lib/audit/sql.js';
 import { AuditWriter } from '../../../lib/audit/writer.js';
 import type { Database } from '../../../db/client.js';
@@ -33,7 +33,7 @@ describe('insertAudit', () => {
     expect(seqs).toHaveLength(2);
     expect(seqs[1]).toBe((seqs[0] ?? 0) + 1);
     expect((await rowsOf('own-1')).map((row) => Number(row.seq))).toEqual([seqs[0]]);
-    expect((await verifyAuditChain(testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(testDb.owner.pool)).ok).toBe(true);
   });
 
   it("joins the caller's transaction: the row rolls back with the change it records", async () => {
@@ -47,7 +47,7 @@ describe('insertAudit', () => {
 
     await withTransaction(reveal.pool, (client) => insertAudit(client, entry('committed')));
     expect(await rowsOf('committed')).toHaveLength(1);
-    expect((await verifyAuditChain(testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(testDb.owner.pool)).ok).toBe(true);
   });
 
   it('keeps one chain when the group-commit writer and direct inserts interleave', async () => {
@@ -60,7 +60,7 @@ describe('insertAudit', () => {
     await writer.flush();
     const { rows } = await testDb.owner.pool.query<{ n: string }>("SELECT count(*) AS n FROM audit_log WHERE actor LIKE 'mixed-%'");
     expect(Number(rows[0]?.n)).toBe(40);
-    expect((await verifyAuditChain(testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(testDb.owner.pool)).ok).toBe(true);
   });
 
   it('fails after the lock timeout instead of hanging while another transaction holds the chain lock', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyAuditChain } from '../../../lib/audit/reader.js';
+import { verifyHashChain } from '../../../lib/audit/hash-chain-verifier.js';
 import { AuditWriter } from '../../../lib/audit/writer.js';
 import { withBudgets, type BudgetedAuditWriter } from '../../../lib/budget/charges.js';
 import type { AuditEntry } from '../../../lib/audit/entry.js';
@@ -43,7 +43,7 @@ describe('audit log writes', () => {
     const rows = await auditRows(harness.testDb);
     expect(new Set(rows.map((row) => row.request_id)).size).toBe(rows.length);
     expect(rows.map((row) => row.seq)).toEqual(rows.map((_, index) => index + 1));
-    expect(await verifyAuditChain(harness.testDb.owner.pool)).toMatchObject({ ok: true, checked: rows.length });
+    expect(await verifyHashChain(harness.testDb.owner.pool)).toMatchObject({ ok: true, checked: rows.length });
   });
 
   it('fails closed with 503 and reveals nothing when the audit row cannot be written', async () => {
@@ -94,7 +94,7 @@ describe('audit log writes', () => {
     const c = await first.append(entry('c'));
     const d = await first.append(entry('d'));
     expect([b - a, c - b, d - c]).toEqual([1, 1, 1]);
-    expect(await verifyAuditChain(harness.testDb.owner.pool)).toMatchObject({ ok: true, head: { seq: d } });
+    expect(await verifyHashChain(harness.testDb.owner.pool)).toMatchObject({ ok: true, head: { seq: d } });
   });
 
   it('stores quotes, backslashes and non-ASCII text exactly as they were hashed', async () => {
@@ -108,13 +108,13 @@ describe('audit log writes', () => {
     }
     const rows = await auditRows(harness.testDb);
     expect(rows.slice(-awkward.length).map((row) => row.actor)).toEqual(awkward);
-    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 
   it('records refusals in the same chain', async () => {
     await harness.app.inject({ method: 'POST', url: '/reveal', payload: { tokens: [ip.token], purpose: PURPOSE } });
     expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'unauthenticated', tokens: [], reason: expect.stringMatching(/^token_missing sent: /) });
-    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 
   describe('one entry the database refuses fails alone (no entry can fail its neighbours)', () => {
@@ -146,7 +146,7 @@ describe('audit log writes', () => {
       expect(rows).toHaveLength(19);
       const usage = await harness.testDb.owner.pool.query('SELECT actor FROM reveal_budget_usage WHERE actor LIKE $1', [`${run}-%`]);
       expect(usage.rowCount).toBe(19);
-      expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+      expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
       await writer.flush();
     });
 
@@ -158,7 +158,7 @@ describe('audit log writes', () => {
       );
       expect(results.flatMap((result, index) => (result.status === 'rejected' ? [index] : []))).toEqual([10]);
       expect((await auditRows(harness.testDb)).filter((row) => row.actor?.startsWith(run))).toHaveLength(19);
-      expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+      expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
     });
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyAuditChain } from '../../../lib/audit/reader.js';
+import { verifyHashChain } from '../../../lib/audit/hash-chain-verifier.js';
 import { startOwnPostgres, type OwnPostgres } from '../../support/own-postgres.js';
 import { bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from './support.js';
 
@@ -114,7 +114,7 @@ describe('reveal-api failover', () => {
     // Every value handed out has its audit row, exactly one; no attempt was audited twice.
     for (const answer of answers.filter((candidate) => candidate.status === 200)) expect(audited.get(answer.requestId), answer.requestId).toBe(1);
     expect([...audited.values()].every((count) => count === 1)).toBe(true);
-    expect(await verifyAuditChain(postgres.owner.pool)).toMatchObject({ ok: true });
+    expect(await verifyHashChain(postgres.owner.pool)).toMatchObject({ ok: true });
 
     // The erase: vault rows gone exactly when its audit row was committed.
     const { rows: vault } = await postgres.owner.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pii_vault WHERE token = ANY($1)', [

@@ -55,8 +55,8 @@ export async function writeLogins(database: Database, ring: DataKeyRing, tokeniz
           deviceType: LOGIN_ROW.deviceType,
           locale: LOGIN_ROW.locale,
           appVersion: LOGIN_ROW.appVersion,
-          maskedIp: ipToken,
-          maskedDeviceId: deviceToken,
+          ipToken,
+          deviceIdToken: deviceToken,
         })
       : null;
     await database.pool.query(

@@ -27,8 +27,8 @@ describe('preparing a batch (no database, no key provider)', () => {
     expect(login).toMatchObject({
       userId: event.user_id,
       deviceType: event.device_type,
-      maskedIp: tokenizer.tokenizeCanonical('ip', '10.1.2.3'),
-      maskedDeviceId: tokenizer.tokenizeCanonical('device_id', '123-45-6789'),
+      ipToken: tokenizer.tokenizeCanonical('ip', '10.1.2.3'),
+      deviceIdToken: tokenizer.tokenizeCanonical('device_id', '123-45-6789'),
       appVersion: '2.3.1',
       major: 2,
       minor: 3,
@@ -38,8 +38,8 @@ describe('preparing a batch (no database, no key provider)', () => {
     expect(JSON.stringify(plan.logins)).not.toContain('10.1.2.3');
     expect(JSON.stringify(plan.logins)).not.toContain('123-45-6789');
     expect(plan.vault).toEqual([
-      { token: login?.maskedIp, field: 'ip', value: '10.1.2.3' },
-      { token: login?.maskedDeviceId, field: 'device_id', value: '123-45-6789' },
+      { token: login?.ipToken, field: 'ip', value: '10.1.2.3' },
+      { token: login?.deviceIdToken, field: 'device_id', value: '123-45-6789' },
     ]);
   });
 

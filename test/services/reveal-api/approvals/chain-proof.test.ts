@@ -10,7 +10,8 @@ import { CompactRange } from '../../../../lib/audit/merkle/compact-range.js';
 import { backfillAuditTree } from '../../../../lib/audit/tree-backfill.js';
 import { proveApproval } from '../../../../services/reveal-api/approvals/chain-proof.js';
 import type { ChainStep, RevealRequest } from '../../../../services/reveal-api/approvals/store.js';
-import { ROW_COLUMNS, toRow, verifyAuditChain, type RawRow } from '../../../../lib/audit/reader.js';
+import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
+import { ROW_COLUMNS, toRow, type RawRow } from '../../../../lib/audit/reader.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
 import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
 
@@ -300,7 +301,7 @@ describe('an approval row forged into the audit log by the database owner', () =
     await forgeApproval(id, 'olga', false);
     try {
       await expectUnverified(id, 'uma', [values[23]!.value]);
-      expect((await verifyAuditChain(owner())).ok).toBe(false);
+      expect((await verifyHashChain(owner())).ok).toBe(false);
     } finally {
       await restoreChain();
     }
@@ -312,7 +313,7 @@ describe('an approval row forged into the audit log by the database owner', () =
     expect((await app.auditCheckpointer!.checkpointNow()).status).toBe('written');
     await forgeApproval(id, 'olga', true);
     // The hash chain alone cannot tell: it verifies, and collection, which checks rows and links, reveals.
-    expect((await verifyAuditChain(owner())).ok).toBe(true);
+    expect((await verifyHashChain(owner())).ok).toBe(true);
     expect((await collect(id, 'walt')).statusCode).toBe(200);
     // The forged row left the log one row longer than its Merkle tree; the reveal-api's background
     // catch-up appends the missing leaf (run here, so the test does not wait on its timing).

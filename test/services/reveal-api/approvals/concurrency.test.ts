@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { verifyAuditChain } from '../../../../lib/audit/reader.js';
+import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import { MAX_OPEN_REQUESTS } from '../../../../services/reveal-api/approvals/desk.js';
 import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness } from '../support.js';
 
@@ -81,6 +81,6 @@ describe('a small connection pool', () => {
     collections.forEach((response, index) => expect(response.json()).toMatchObject({ status: 'collected', results: [{ value: requests[index]!.value }] }));
     expect(reveals.map((response) => response.statusCode)).toEqual(reveals.map(() => 200));
     expect(others.map((response) => response.statusCode)).toEqual(others.map(() => 200));
-    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { verifyAuditChain } from '../../../../lib/audit/reader.js';
+import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import { MAX_OPEN_REQUESTS } from '../../../../services/reveal-api/approvals/desk.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
 import { auditRows, auditText, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
@@ -197,7 +197,7 @@ describe('four-eyes reveals', () => {
     for (const value of values.map((item) => item.value)) {
       for (const trace of traces) expect(trace).not.toContain(value);
     }
-    expect(await verifyAuditChain(harness.testDb.owner.pool)).toMatchObject({ ok: true });
+    expect(await verifyHashChain(harness.testDb.owner.pool)).toMatchObject({ ok: true });
     expect((await app.inject({ url: '/metrics' })).body).toMatch(/tokenvault_approval_steps_total\{step="collected"\} 1/);
   });
 });
@@ -261,7 +261,7 @@ describe('two distinct approvers', () => {
       expect((await approve('pete')).json()).toMatchObject({ status: 'approved', approvals: 2 });
       const collected = await send('quinn', ['investigator'], { url: `/reveal-requests/${id}` });
       expect(collected.json()).toMatchObject({ status: 'collected', results: [{ value: '222-33-4444' }] });
-      expect(await verifyAuditChain(twoHarness.testDb.owner.pool)).toMatchObject({ ok: true });
+      expect(await verifyHashChain(twoHarness.testDb.owner.pool)).toMatchObject({ ok: true });
     } finally {
       await twoHarness.close();
     }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../../../lib/audit/entry.js';
-import { verifyAuditChain } from '../../../../lib/audit/reader.js';
+import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import { AuditWriter } from '../../../../lib/audit/writer.js';
 import { RefusalWindows } from '../../../../services/reveal-api/audit/refusal-windows.js';
 import { RefusalSampler } from '../../../../services/reveal-api/audit/refusal-sampler.js';
@@ -66,7 +66,7 @@ describe('RefusalSampler', () => {
     // A new window: audited in full again.
     expect(await refuse('a')).toBe('first');
     await sample.close();
-    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 
   it('stores the counts of open windows on every flush, so a crash loses at most what came after the last one', async () => {
@@ -162,6 +162,6 @@ describe('rate-limited requests in the audit log', () => {
     expect(rows.map((row) => row.outcome)).toEqual(['allowed', 'allowed', 'rate_limited', 'rate_limited']);
     expect(rows[3]?.reason).toMatch(/^rate_limited repeated=37 from=\S+ to=\S+/);
     expect(rows[3]?.request_id).toBe(rows[2]?.request_id);
-    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 });

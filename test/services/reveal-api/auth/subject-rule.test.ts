@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyAuditChain } from '../../../../lib/audit/reader.js';
+import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
 
 let harness: RevealHarness;
@@ -67,6 +67,6 @@ describe('a JWT subject or role that cannot be stored as given', () => {
     for (let index = 0; index < 20; index += 1) expect(rows.some((row) => row.actor === `neighbour-${index}` && row.outcome === 'allowed')).toBe(true);
     const usage = await harness.testDb.owner.pool.query<{ actor: string }>("SELECT DISTINCT actor FROM reveal_budget_usage WHERE actor LIKE 'neighbour-%'");
     expect(usage.rows).toHaveLength(20);
-    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 });

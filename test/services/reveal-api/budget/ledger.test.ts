@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { verifyAuditChain } from '../../../../lib/audit/reader.js';
+import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
 import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
 
@@ -71,7 +71,7 @@ describe('reveal budgets shared by every replica', () => {
     expect(rows[1]?.field_counts).toEqual({});
     const metrics = await second.inject({ url: '/metrics' });
     expect(metrics.body).toMatch(/tokenvault_budget_exhausted_total\{budget="hour"\} 1/);
-    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 
   it('never lets concurrent reveals on two instances spend more than the budget', async () => {
@@ -88,7 +88,7 @@ describe('reveal budgets shared by every replica', () => {
       { budget: 'day', used: 3 },
       { budget: 'hour', used: 3 },
     ]);
-    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 
   it('reveals with break_glass on its own small budget, flagged in the audit log and counted in a metric', async () => {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { verifyAuditChain } from '../../../../lib/audit/reader.js';
+import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
 import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
 
@@ -97,7 +97,7 @@ describe('budget usage reset by the database owner', () => {
     expect(recorded.map((row) => [row.actor, row.outcome, row.reason])).toEqual(
       expect.arrayContaining([['system:budget', 'mismatch', expect.stringMatching(/^budget_mismatch budget=hour window_start=\S+ stored=0 chain=100 actor=sue$/)]]),
     );
-    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
 
     // Reported once: the table now matches the chain; the chain keeps the record.
     const again = (await verify(app)).json().budgets;

@@ -4,7 +4,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyAuditChain } from '../../../../lib/audit/reader.js';
+import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../lib/auth/local-signing-key.js';
 import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type AuditRowView, type RevealHarness, type SeededValue } from '../support.js';
 
@@ -102,7 +102,7 @@ describe('refusal accounting through a kill -9 (finding 10)', { timeout: 240_000
     expect(rows[3]?.reason).toMatch(/^rate_limited repeated=87 from=\S+ to=\S+ recovered \(summary: /);
     expect(rows[3]?.request_id).toBe(rows[2]?.request_id);
     expect(await storedRefusals()).toBe(0);
-    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 
   it('loses at most what was answered after the last flush when killed in the middle of a flood, and never the first refusal', async () => {
@@ -142,6 +142,6 @@ describe('refusal accounting through a kill -9 (finding 10)', { timeout: 240_000
     // four refusals, one per loop, can be counted and stored but die with the process before their answer arrives).
     expect(recovered).toBeGreaterThanOrEqual(storedBeforeKill);
     expect(recovered).toBeLessThanOrEqual(refused - 1 + 4);
-    expect((await verifyAuditChain(harness.testDb.owner.pool)).ok).toBe(true);
+    expect((await verifyHashChain(harness.testDb.owner.pool)).ok).toBe(true);
   });
 });

@@ -153,7 +153,7 @@ interface Pending {
  * checkpoint covers that are missing (truncated tail; in export mode only when the checkpoint
  * provably existed when the export started).
  */
-export class AuditLogVerifier {
+export class CheckpointedLogVerifier {
   private readonly entries = new Map<number, Entry>();
   private readonly findings: AuditFinding[] = [];
   private omitted = 0;

@@ -38,7 +38,7 @@ export class AuthUnavailableError extends TokenvaultError {
   }
 }
 
-export interface TokenVerifier {
+export interface JwtVerifier {
   /** The allow-listed algorithms (never `none`, never HS* with an asymmetric key). */
   readonly algorithms: readonly string[];
   readonly description: string;
@@ -54,7 +54,7 @@ export const MAX_ROLE_LENGTH = 128;
  * JWT verification with jose: signature, `exp` and `nbf` (with a small clock tolerance),
  * `iss`, `aud`, an explicit algorithm allow-list, a required `sub` and a roles claim.
  */
-export function createTokenVerifier(config: JwtConfig, now: () => number = Date.now): TokenVerifier {
+export function createJwtVerifier(config: JwtConfig, now: () => number = Date.now): JwtVerifier {
   const { key, algorithms, description } = resolveKey(config);
   const options = {
     issuer: config.issuer,
@@ -65,7 +65,7 @@ export function createTokenVerifier(config: JwtConfig, now: () => number = Date.
   };
   const rolesPath = config.rolesClaim.split('.');
   const fromJwks = config.source.kind === 'jwks';
-  const cache = new VerifiedTokens(now);
+  const cache = new VerifiedJwts(now);
 
   return {
     algorithms,
@@ -98,7 +98,7 @@ export function createTokenVerifier(config: JwtConfig, now: () => number = Date.
  * every use, and an entry lives at most MAX_AGE_MS so a key withdrawn from the JWKS stops
  * working within that time. Saves an ECDSA/RSA verification per request of the same session.
  */
-class VerifiedTokens {
+class VerifiedJwts {
   private static readonly MAX_ENTRIES = 10_000;
   private static readonly MAX_AGE_MS = 30_000;
   private readonly entries = new Map<string, { principal: Principal; exp: number; cachedUntilMs: number }>();
@@ -117,12 +117,12 @@ class VerifiedTokens {
   }
 
   set(token: string, principal: Principal, exp: number): void {
-    if (this.entries.size >= VerifiedTokens.MAX_ENTRIES) {
+    if (this.entries.size >= VerifiedJwts.MAX_ENTRIES) {
       // Oldest first (Map keeps insertion order).
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);
     }
-    this.entries.set(token, { principal, exp, cachedUntilMs: this.nowMs() + VerifiedTokens.MAX_AGE_MS });
+    this.entries.set(token, { principal, exp, cachedUntilMs: this.nowMs() + VerifiedJwts.MAX_AGE_MS });
   }
 }
 

@@ -8,7 +8,7 @@ import { MemoryMerkleTree } from '../../../lib/audit/merkle/memory-tree.js';
 import { signNote } from '../../../lib/audit/note/signer.js';
 import { formatCheckpoint } from '../../../lib/audit/note/tlog-checkpoint.js';
 import { parseVerifierKey } from '../../../lib/audit/note/vkey.js';
-import { AuditLogVerifier, describeVerdict, type VerifierOptions } from '../../../lib/audit/verifier.js';
+import { CheckpointedLogVerifier, describeVerdict, type VerifierOptions } from '../../../lib/audit/checkpointed-log-verifier.js';
 import { ed25519Cosigner } from '../../../lib/keys/note-signers.js';
 import { testLogKeys, type TestLogKeys } from '../../support/note-checkpoints.js';
 
@@ -80,7 +80,7 @@ async function jsonCheckpoint(log: TestLogKeys, rows: AuditRow[], index: number,
 }
 
 function verify(records: CheckpointRecord[], rows: AuditRow[], options: VerifierOptions = {}, exportRecords: CheckpointRecord[] = []) {
-  const verifier = new AuditLogVerifier({ publicKey: keys.publicKey, mode: 'export', ...options });
+  const verifier = new CheckpointedLogVerifier({ publicKey: keys.publicKey, mode: 'export', ...options });
   for (const record of records) verifier.addCheckpoint(record);
   for (const record of exportRecords) verifier.addCheckpoint(record, { fromExport: true });
   for (const row of rows) verifier.pushRow(row);
