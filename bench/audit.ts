@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createDatabase, type Database } from '../db/client.js';
-import { runMigrations } from '../db/migrate.js';
+import { migrate } from '../lib/runtime/migrate.js';
 import { CHECKPOINT_FORMAT, checkpointBytes, checkpointDigest, keyIdOf, type CheckpointBody } from '../lib/audit/checkpoint.js';
 import { LocalAuditSigner } from '../lib/keys/local-audit-signer.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     await admin.close();
     const url = postgres.adminUrl(database);
     const owner = createDatabase({ url, role: undefined, poolSize: 2 });
-    await runMigrations(owner);
+    await migrate(owner);
     log(`seeding ${rows} chained audit rows…`);
     const seeded = await seed(owner, rows, signer, keyIdOf(publicKey));
     // What `npm run db:migrate` does for a log from before migration 0011: the Merkle tree over every row.
@@ -179,7 +179,7 @@ async function appendsPerSecond(postgres: Awaited<ReturnType<typeof startEmbedde
   const url = postgres.adminUrl('bench_appends');
   const owner = createDatabase({ url, role: undefined, poolSize: 2 });
   try {
-    await runMigrations(owner);
+    await migrate(owner);
     const seconds = Number(args['append-seconds']);
     const job = { databaseUrl: url, poolSize: Number(args['append-pool']), concurrency: Number(args['append-concurrency']), seconds, tokens: Number(args['append-tokens']) };
     const loadBefore = loadavg();

@@ -55,7 +55,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createDatabase } from '../db/client.js';
-import { runMigrations } from '../db/migrate.js';
+import { migrate } from '../lib/runtime/migrate.js';
 import { DataKeyRing } from '../lib/keys/data-key-ring.js';
 import { LocalKeyring } from '../lib/keys/local-keyring.js';
 import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
   cleanups.unshift(() => postgres.stop());
   const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
   cleanups.unshift(() => owner.close());
-  await runMigrations(owner);
+  await migrate(owner);
   if (args['setup-sql'] !== undefined) {
     log(`setup SQL: ${args['setup-sql']}`);
     await owner.pool.query(args['setup-sql']);
