@@ -3,6 +3,8 @@ import { runMigrations } from '../../db/migrate.js';
 import { backfillAuditTree, type TreeExtension } from '../audit/tree-backfill.js';
 
 export interface MigrateOptions {
+  /** The schema is current; the audit tree backfill starts. */
+  onMigrated?: () => void;
   /** After each transaction of the audit tree backfill (caughtUp: nothing left to cover). */
   onTreeProgress?: (extension: TreeExtension) => void;
 }
@@ -16,6 +18,7 @@ export interface MigrateOptions {
  */
 export async function migrate(owner: Database, options: MigrateOptions = {}): Promise<TreeExtension> {
   await runMigrations(owner);
+  options.onMigrated?.();
   return backfillAuditTree(owner.pool, {
     batchRows: 5_000,
     lockTimeoutMs: 60_000,
