@@ -10,7 +10,7 @@ import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
 import { DatabaseUnreachableError, openDatabase } from '../lib/runtime/database.js';
 import { KeysUnusableError, openKeys } from '../lib/runtime/keys.js';
 import { migrate } from '../lib/runtime/migrate.js';
-import { createIngestorSqsClient, loadIngestorConfig, startIngestor, type Ingestor } from '../services/ingestor/index.js';
+import { loadIngestorConfig, metricsListenTarget, sqsClientFor, startIngestor, type Ingestor } from '../services/ingestor/index.js';
 import {
   createNoteSigners,
   FileCheckpointSink,
@@ -157,16 +157,11 @@ async function main(): Promise<void> {
 
   const ingestorDatabase = await openDatabase(ingestorConfig.database, { applicationName: 'tokenvault-ingestor', logger });
   shutdown.add(() => ingestorDatabase.close());
-  const sqs = createIngestorSqsClient({
-    region: ingestorConfig.sqs.region,
-    endpoint: ingestorConfig.sqs.endpoint,
-    maxPollers: ingestorConfig.pollers.max,
-    ...(sqsSetup.embedded ? { credentials: LOCAL_AWS_CREDENTIALS } : {}),
-  });
+  const sqs = sqsClientFor(ingestorConfig, sqsSetup.embedded ? LOCAL_AWS_CREDENTIALS : undefined);
   shutdown.add(() => sqs.destroy());
   // The same composition as the ingestor container (services/ingestor/main.ts), from the same config.
   const running = await startIngestor(ingestorConfig, { sqs, database: ingestorDatabase, keys, logger }).catch((error: unknown) => {
-    throw listenError(error, { setting: 'METRICS_PORT', port: config.metricsPort, host: ingestorConfig.metrics?.host ?? config.metricsHost, hostSetting: 'METRICS_HOST' });
+    throw listenError(error, metricsListenTarget(ingestorConfig));
   });
   const ingestor = running.ingestor;
   shutdown.add(() => running.stop());

@@ -4,11 +4,11 @@
  * eslint.config.js refuses imports that reach past this file.
  *
  * Settings → running ingestor: loadIngestorConfig(env), then startIngestor(config, deps) with a
- * database, keys (lib/runtime) and an SQS client from createIngestorSqsClient.
+ * database, keys (lib/runtime) and an SQS client (sqsClientFor(config)).
  */
 export { INGESTOR_DEFAULTS, loadIngestorConfig, type IngestorConfig } from './config.js';
 export { createIngestorSqsClient } from './sqs-client.js';
-export { startIngestor, type IngestorRuntimeDeps, type RunningIngestor } from './start.js';
+export { metricsListenTarget, sqsClientFor, startIngestor, type IngestorRuntimeDeps, type RunningIngestor } from './start.js';
 export { createIngestor, type BatchEvent, type Ingestor, type IngestorDeps, type IngestorOptions, type IngestorStats } from './worker.js';
 
 // The stages bench:ingest measures on their own: the transport without storage, the storage path

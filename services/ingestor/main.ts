@@ -7,7 +7,7 @@ import type { KeyProvider } from '../../lib/keys/key-provider.js';
 import { describeListenFailure } from '../../lib/net/listen-errors.js';
 import { DatabaseUnreachableError, openDatabase } from '../../lib/runtime/database.js';
 import { KeysUnusableError, openKeys } from '../../lib/runtime/keys.js';
-import { createIngestorSqsClient, loadIngestorConfig, startIngestor, type IngestorConfig, type RunningIngestor } from './index.js';
+import { loadIngestorConfig, metricsListenTarget, sqsClientFor, startIngestor, type IngestorConfig, type RunningIngestor } from './index.js';
 
 /**
  * The ingestor container: SQS → validate → tokenise → encrypt → PostgreSQL. It does not
@@ -16,7 +16,7 @@ import { createIngestorSqsClient, loadIngestorConfig, startIngestor, type Ingest
 async function main(): Promise<number | void> {
   const config: IngestorConfig = loadIngestorConfig(processEnv());
   const logger = pino({ level: config.logLevel, base: { service: 'ingestor' } });
-  const sqs = createIngestorSqsClient({ region: config.sqs.region, endpoint: config.sqs.endpoint, maxPollers: config.pollers.max });
+  const sqs = sqsClientFor(config);
   let database: Database | undefined;
   let keys: KeyProvider | undefined;
   /** Logs why the ingestor cannot start, closes what was opened; the exit code. */
@@ -40,7 +40,7 @@ async function main(): Promise<number | void> {
     running = await startIngestor(config, { sqs, database, keys, logger });
   } catch (error) {
     if ((error as { syscall?: unknown }).syscall === 'listen') {
-      const target = { setting: 'METRICS_PORT', port: config.metrics?.port ?? 0, host: config.metrics?.host ?? '', hostSetting: 'METRICS_HOST' };
+      const target = metricsListenTarget(config);
       return fail(describeListenFailure(error, target) ?? `the metrics and health endpoints cannot listen on ${target.host}:${target.port} (METRICS_HOST, METRICS_PORT)`, error);
     }
     const code = (error as { code?: unknown }).code;
