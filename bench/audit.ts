@@ -17,8 +17,9 @@
  * Section `export`:
  * Export and offline verification of the audit log at scale, in flat memory. Starts its own
  * embedded PostgreSQL, seeds a valid hash chain of --rows rows (one token each, like reveals)
- * with a signed checkpoint every 10,000 rows, then in fresh child processes: exports it
- * (npm run audit:export) and verifies the export offline (npm run audit:verify -- --export).
+ * with a signed checkpoint every 10,000 rows, then in fresh child processes: exports it and
+ * verifies the export offline, with what npm run audit:export and audit:verify -- --export run
+ * (lib/audit: exportLines, verifyOffline; bench/audit/measure.ts).
  * The same is done first for --baseline-rows rows: flat memory means the peak RSS of the two
  * runs is about the same although the row counts differ tenfold.
  */
