@@ -17,8 +17,9 @@
  * Section `export`:
  * Export and offline verification of the audit log at scale, in flat memory. Starts its own
  * embedded PostgreSQL, seeds a valid hash chain of --rows rows (one token each, like reveals)
- * with a signed checkpoint every 10,000 rows, then in fresh child processes: exports it
- * (npm run audit:export) and verifies the export offline (npm run audit:verify -- --export).
+ * with a signed checkpoint every 10,000 rows, then in fresh child processes: exports it and
+ * verifies the export offline, with what npm run audit:export and audit:verify -- --export run
+ * (lib/audit: exportLines, verifyOffline; bench/audit/measure.ts).
  * The same is done first for --baseline-rows rows: flat memory means the peak RSS of the two
  * runs is about the same although the row counts differ tenfold.
  */
@@ -30,7 +31,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createDatabase, type Database } from '../db/client.js';
-import { runMigrations } from '../db/migrate.js';
+import { migrate } from '../lib/runtime/migrate.js';
 import { CHECKPOINT_FORMAT, checkpointBytes, checkpointDigest, keyIdOf, type CheckpointBody } from '../lib/audit/checkpoint.js';
 import { LocalAuditSigner } from '../lib/keys/local-audit-signer.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
     await admin.close();
     const url = postgres.adminUrl(database);
     const owner = createDatabase({ url, role: undefined, poolSize: 2 });
-    await runMigrations(owner);
+    await migrate(owner);
     log(`seeding ${rows} chained audit rows…`);
     const seeded = await seed(owner, rows, signer, keyIdOf(publicKey));
     // What `npm run db:migrate` does for a log from before migration 0011: the Merkle tree over every row.
@@ -179,7 +180,7 @@ async function appendsPerSecond(postgres: Awaited<ReturnType<typeof startEmbedde
   const url = postgres.adminUrl('bench_appends');
   const owner = createDatabase({ url, role: undefined, poolSize: 2 });
   try {
-    await runMigrations(owner);
+    await migrate(owner);
     const seconds = Number(args['append-seconds']);
     const job = { databaseUrl: url, poolSize: Number(args['append-pool']), concurrency: Number(args['append-concurrency']), seconds, tokens: Number(args['append-tokens']) };
     const loadBefore = loadavg();

@@ -1,5 +1,5 @@
 /**
- * npm run bench:ingest [-- --messages 100000 --rtt-ms 10 --ips 20000 --devices 30000 --naive 3000 --batch 1000 --sink-only]
+ * npm run bench:ingest [-- --messages 100000 --rtt-ms 10 --ips 20000 --devices 30000 --naive 3000 --batch 1000 --writers 2 --sink-only]
  *
  * Starts its own embedded PostgreSQL, an SQS emulator (child process) and a local keyring,
  * then measures, in one run, on the same synthetic messages:
@@ -10,6 +10,8 @@
  *   (d)  queue only, per --rtt-ms: the ingestor's transport receiving and deleting, no processing
  *   (c)  the full path, per --rtt-ms: SQS → ingestor (adaptive receives) → PostgreSQL → DeleteMessageBatch
  *   (e)  naive: one message per receive, per transaction, per delete (the baseline)
+ * --writers N sets the group-commit transactions in flight in the sink (the ingestor's `writers`
+ * option, default 2; not a setting of the service), --sink-concurrency N the batches (a) submits at once.
  * --fixed-pollers N adds, per round trip, the full path with N receives in flight fixed (before
  * they adapted, the default was 4).
  * --rtt-ms takes a list (0,10,20): the SQS traffic of (c) and (d) then goes through a proxy in
@@ -31,18 +33,13 @@ import { parseArgs } from 'node:util';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import pino from 'pino';
 import { createDatabase, type Database } from '../db/client.js';
-import { runMigrations } from '../db/migrate.js';
+import { migrate } from '../lib/runtime/migrate.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import { DataKeyRing } from '../lib/keys/data-key-ring.js';
 import { LocalKeyring } from '../lib/keys/local-keyring.js';
 import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
 import type { Tokenizer } from '../lib/crypto/tokens.js';
-import { KnownTokens } from '../services/ingestor/known-tokens.js';
-import type { InboundMessage } from '../services/ingestor/message.js';
-import { createSink } from '../services/ingestor/sink.js';
-import { createIngestorSqsClient } from '../services/ingestor/sqs-client.js';
-import { SqsPoller } from '../services/ingestor/sqs-poller.js';
-import { createIngestor } from '../services/ingestor/worker.js';
+import { createIngestor, createIngestorSqsClient, createSink, KnownTokens, SqsPoller, type InboundMessage } from '../services/ingestor/index.js';
 import { printTable } from './table.js';
 import { copyFinalRows, readFinalRows } from './ingest/copy.js';
 import { startDelayProxy } from '../local/delay-proxy.js';
@@ -116,7 +113,7 @@ async function main(): Promise<void> {
   cleanups.unshift(() => postgres.stop());
   const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
   cleanups.unshift(() => owner.close());
-  await runMigrations(owner);
+  await migrate(owner);
   const database = createDatabase({ url: postgres.url, role: 'ingestor', poolSize: Math.max(SINK_CONCURRENCY, WRITERS) + 4 }, { applicationName: 'bench' });
   cleanups.unshift(() => database.close());
   const { endpoint, child } = await startSqsProcess();

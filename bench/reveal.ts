@@ -55,17 +55,16 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createDatabase } from '../db/client.js';
-import { runMigrations } from '../db/migrate.js';
+import { migrate } from '../lib/runtime/migrate.js';
 import { DataKeyRing } from '../lib/keys/data-key-ring.js';
 import { LocalKeyring } from '../lib/keys/local-keyring.js';
 import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
-import { buildRevealApp } from '../services/reveal-api/app.js';
+import { buildRevealApp, loadRevealConfig } from '../services/reveal-api/index.js';
 import { verifyHashChain } from '../lib/audit/hash-chain-verifier.js';
 import { latestSignedTreeSize } from '../lib/audit/signed-tree.js';
 import { backfillAuditTree } from '../lib/audit/tree-backfill.js';
 import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken } from '../lib/auth/local-signing-key.js';
-import { loadRevealConfig } from '../services/reveal-api/config.js';
 import { between, snapshot } from './reveal/histogram.js';
 import type { LoadCase, LoadResult } from './reveal/load.js';
 import type { ExportJob, ExportReport } from './reveal/export.js';
@@ -112,7 +111,7 @@ async function main(): Promise<void> {
   cleanups.unshift(() => postgres.stop());
   const owner = createDatabase({ url: postgres.url, role: undefined, poolSize: 4 });
   cleanups.unshift(() => owner.close());
-  await runMigrations(owner);
+  await migrate(owner);
   if (args['setup-sql'] !== undefined) {
     log(`setup SQL: ${args['setup-sql']}`);
     await owner.pool.query(args['setup-sql']);

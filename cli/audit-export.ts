@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cliDatabaseEnvSchema, cliDatabaseUrl, type CliDatabaseEnv } from './database-url.js';
-import { createDatabase } from '../db/client.js';
+import { openDatabase } from '../lib/runtime/database.js';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { ConfigError } from '../lib/errors.js';
 import { exportLines } from '../lib/audit/reader.js';
@@ -44,7 +44,7 @@ export async function runAuditExport(argv: string[], env: Env, output: Output = 
     output.err(target.missing);
     return 2;
   }
-  const database = createDatabase({ url: target.url, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-export' });
+  const database = await openDatabase({ url: target.url, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-export' });
   try {
     let rows = 0;
     let checkpoints = 0;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createDatabase } from '../db/client.js';
+import { openDatabase } from '../lib/runtime/database.js';
 import { publicKeyFromPem } from '../lib/audit/checkpoint.js';
 import { ExportFormatError, readExportFile } from '../lib/audit/export-format.js';
 import { OfflineInputError, readVerifierKeys, verifyEntryOffline, verifyOffline } from '../lib/audit/offline.js';
@@ -139,7 +139,7 @@ async function verifyDatabase(env: Env, args: VerifyArgs, quorum: number | undef
   const publicKey = args['public-key'] === undefined ? undefined : publicKeyFromPem(await readFile(args['public-key'], 'utf8'));
   const keys = await readVerifierKeys({ logKeyFiles: args['log-key'], witnessKeyFiles: args['witness-key'], quorum });
   const verifier = new CheckpointedLogVerifier({ publicKey, origin: args.origin, mode: 'live', ...keys, quorum });
-  const database = createDatabase({ url, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-verify' });
+  const database = await openDatabase({ url, role: config.DATABASE_ROLE, poolSize: 1 }, { applicationName: 'tokenvault-audit-verify' });
   let source = args.checkpoints ?? 'the database (its owner could remove the newest ones: pass the published file with --checkpoints)';
   try {
     if (args.checkpoints !== undefined) {

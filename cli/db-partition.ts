@@ -1,4 +1,4 @@
-import { createDatabase } from '../db/client.js';
+import { openDatabase } from '../lib/runtime/database.js';
 import { processEnv } from '../lib/config/env.js';
 import { MAINTENANCE_LOCK_ID, withExclusiveJob } from '../lib/keys/rotation/advisory-lock.js';
 import { abortOnSignals } from '../lib/keys/rotation/interrupt.js';
@@ -16,7 +16,7 @@ import { runMain } from '../lib/entry-point.js';
  */
 async function main(): Promise<number> {
   const config = loadMaintenanceConfig(processEnv());
-  const database = createDatabase(config.database, { applicationName: 'tokenvault-db-partition' });
+  const database = await openDatabase(config.database, { applicationName: 'tokenvault-db-partition' });
   const progress = createProgressReporter();
   const interrupt = abortOnSignals((signal) => progress.note(`${signal}: stopping after the current batch (again to exit at once)`));
   try {

@@ -1,6 +1,6 @@
-import { createDatabase } from '../db/client.js';
 import { processEnv } from '../lib/config/env.js';
-import { createKeyProvider } from '../lib/keys/create-key-provider.js';
+import { openDatabase } from '../lib/runtime/database.js';
+import { openKeys } from '../lib/runtime/keys.js';
 import { loadRotationConfig } from '../lib/keys/rotation/config.js';
 import { abortOnSignals } from '../lib/keys/rotation/interrupt.js';
 import { rotateTokenKey } from '../lib/keys/rotation/rotate-token-key.js';
@@ -14,8 +14,8 @@ import { runMain } from '../lib/entry-point.js';
  */
 async function main(): Promise<number> {
   const config = loadRotationConfig(processEnv());
-  const database = createDatabase(config.database, { applicationName: 'tokenvault-rotate-token-key' });
-  const provider = await createKeyProvider(config.keyProvider);
+  const database = await openDatabase(config.database, { applicationName: 'tokenvault-rotate-token-key' });
+  const provider = await openKeys(config.keyProvider);
   const progress = createProgressReporter();
   const interrupt = abortOnSignals((signal) => progress.note(`${signal}: stopping after the current batch (again to exit at once)`));
   try {

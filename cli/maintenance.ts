@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createDatabase } from '../db/client.js';
+import { openDatabase } from '../lib/runtime/database.js';
 import { processEnv } from '../lib/config/env.js';
 import { MAINTENANCE_LOCK_ID, withExclusiveJob } from '../lib/keys/rotation/advisory-lock.js';
 import { abortOnSignals } from '../lib/keys/rotation/interrupt.js';
@@ -19,7 +19,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({ options: { 'dry-run': { type: 'boolean', default: false } } });
   const dryRun = values['dry-run'] === true;
   const config = loadMaintenanceConfig(processEnv());
-  const database = createDatabase(config.database, { applicationName: 'tokenvault-maintenance' });
+  const database = await openDatabase(config.database, { applicationName: 'tokenvault-maintenance' });
   const metrics = createMaintenanceMetrics();
   const progress = createProgressReporter();
   const interrupt = abortOnSignals((signal) => progress.note(`${signal}: stopping after the current batch (again to exit at once)`));

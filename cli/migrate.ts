@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import { createDatabase } from '../db/client.js';
-import { runMigrations } from '../db/migrate.js';
 import { parseEnv, processEnv } from '../lib/config/env.js';
 import { sharedEnvSchema } from '../lib/config/shared.js';
 import { runMain } from '../lib/entry-point.js';
-import { backfillAuditTree } from '../lib/audit/tree-backfill.js';
+import { openDatabase } from '../lib/runtime/database.js';
+import { migrate } from '../lib/runtime/migrate.js';
 
 /**
  * `npm run db:migrate`: applies schema, roles, grants and audit triggers as the database owner,
@@ -16,14 +15,11 @@ const migrateEnvSchema = z.object({ DATABASE_URL: sharedEnvSchema.shape.DATABASE
 
 async function main(): Promise<number> {
   const env = parseEnv(migrateEnvSchema, processEnv());
-  const database = createDatabase({ url: env.DATABASE_URL, role: undefined, poolSize: 2 }, { applicationName: 'tokenvault-migrate' });
+  const database = await openDatabase({ url: env.DATABASE_URL, role: undefined, poolSize: 2 }, { applicationName: 'tokenvault-migrate' });
   try {
-    await runMigrations(database);
-    console.log('migrations applied');
-    const tree = await backfillAuditTree(database.pool, {
-      batchRows: 5_000,
-      lockTimeoutMs: 60_000,
-      onProgress: (step) => {
+    const tree = await migrate(database, {
+      onMigrated: () => console.log('migrations applied'),
+      onTreeProgress: (step) => {
         if (!step.caughtUp) console.log(`audit Merkle tree: ${step.size} rows covered…`);
       },
     });

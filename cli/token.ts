@@ -4,8 +4,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseEnv, processEnv, type Env } from '../lib/config/env.js';
 import { ensureLocalSigningKey, mintLocalToken } from '../lib/auth/local-signing-key.js';
-import { DEFAULT_POLICY_FILE } from '../services/reveal-api/config.js';
-import { Policy } from '../services/reveal-api/policy/policy.js';
+import { DEFAULT_POLICY_FILE, Policy } from '../services/reveal-api/index.js';
 import { closest } from '../lib/validation/did-you-mean.js';
 
 const tokenEnvSchema = z.object({

@@ -34,5 +34,14 @@ export class DecryptionError extends TokenvaultError {
   }
 }
 
+/** The one error body shape clients of every tokenvault HTTP endpoint can rely on. */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+export function errorBody(code: string, message: string): ErrorBody {
+  return { error: { code, message } };
+}
+
 // One classification for every error (ours carry `transient`; PostgreSQL and socket errors by code).
 export { describeError, errorSummary, isTransient, sqlState, type ErrorSummary } from '../db/errors.js';

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { envInt, envUrl, parseEnv, type Env } from '../lib/config/env.js';
-import { DEFAULT_POLICY_FILE } from '../services/reveal-api/config.js';
+import { DEFAULT_POLICY_FILE } from '../services/reveal-api/index.js';
 
 /**
  * Settings of the one-command local stack (`npm start`). Every part runs embedded unless

@@ -1,6 +1,6 @@
 import type { Env } from '../lib/config/env.js';
 import { ConfigError } from '../lib/errors.js';
-import { JWT_KEY_SOURCES } from '../services/reveal-api/config.js';
+import { JWT_KEY_SOURCES } from '../services/reveal-api/index.js';
 
 export type JwtKeySetting = (typeof JWT_KEY_SOURCES)[number];
 

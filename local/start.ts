@@ -2,26 +2,26 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import pino from 'pino';
-import { createDatabase, type Database } from '../db/client.js';
-import { describeDatabaseFailure } from '../db/connection-error.js';
-import { runMigrations } from '../db/migrate.js';
-import { backfillAuditTree } from '../lib/audit/tree-backfill.js';
+import pino, { type Logger } from 'pino';
+import type { Database } from '../db/client.js';
 import { processEnv } from '../lib/config/env.js';
 import { ConfigError } from '../lib/errors.js';
-import { createKeyProvider } from '../lib/keys/create-key-provider.js';
 import { loadActiveTokenizer } from '../lib/keys/token-keys.js';
-import { loadIngestorConfig } from '../services/ingestor/config.js';
-import { createIngestorSqsClient } from '../services/ingestor/sqs-client.js';
-import { startIngestor } from '../services/ingestor/start.js';
-import type { Ingestor } from '../services/ingestor/worker.js';
-import { buildRevealApp } from '../services/reveal-api/app.js';
-import { loadRevealConfig, type RevealConfig } from '../services/reveal-api/config.js';
-import { createNoteSigners } from '../services/reveal-api/audit/checkpoints/note-signers.js';
-import { FileCheckpointSink } from '../services/reveal-api/audit/checkpoints/sinks.js';
+import { DatabaseUnreachableError, openDatabase } from '../lib/runtime/database.js';
+import { KeysUnusableError, openKeys } from '../lib/runtime/keys.js';
+import { migrate } from '../lib/runtime/migrate.js';
+import { loadIngestorConfig, metricsListenTarget, sqsClientFor, startIngestor, type Ingestor } from '../services/ingestor/index.js';
+import {
+  createNoteSigners,
+  FileCheckpointSink,
+  loadRevealConfig,
+  Policy,
+  revealListenTarget,
+  startRevealApi,
+  type RevealConfig,
+} from '../services/reveal-api/index.js';
 import { LocalAuditSigner } from '../lib/keys/local-audit-signer.js';
 import { startLocalWitness, type LocalWitness } from './witness.js';
-import { Policy } from '../services/reveal-api/policy/policy.js';
 import { nodeRuntime, quietSdkNodeVersionWarning, SUPPORTED_NODE_LINES } from '../lib/config/node-runtime.js';
 import { describeBusyPorts, describeListenFailure, type ListenTarget } from '../lib/net/listen-errors.js';
 import { isLoopbackHost } from '../lib/net/loopback.js';
@@ -70,12 +70,10 @@ async function main(): Promise<void> {
   // Services log JSON at LOG_LEVEL (default warn here, so the progress lines below stay readable).
 
   const databaseUrl = await startDatabase(config);
-  const owner = createDatabase({ url: databaseUrl, role: undefined, poolSize: 2 }, { applicationName: 'tokenvault-local', logger });
+  const owner = await openOwner(databaseUrl, config.external.databaseUrl !== undefined, logger);
   shutdown.add(() => owner.close());
-  await reach(owner, databaseUrl, config.external.databaseUrl !== undefined);
-  await runMigrations(owner);
-  // An existing .data log from before migration 0011: its Merkle tree, before any service appends.
-  await backfillAuditTree(owner.pool, { batchRows: 5_000, lockTimeoutMs: 60_000 });
+  // With an existing .data log from before migration 0011: its Merkle tree, before any service appends.
+  await migrate(owner);
   say('  migrations    applied (schema, roles ingestor/reveal_api/analyst/auditor, audit triggers, audit Merkle tree)');
 
   const keyEnv = config.external.kmsKeyId === undefined ? { LOCAL_MASTER_KEY_FILE: join(config.dataDir, 'master.key') } : {};
@@ -91,11 +89,10 @@ async function main(): Promise<void> {
     SQS_WAIT_TIME_SECONDS: config.env.SQS_WAIT_TIME_SECONDS ?? '2',
     METRICS_PORT: String(config.metricsPort),
   });
-  const keys = await createKeyProvider(ingestorConfig.keyProvider);
-  shutdown.add(() => keys.close());
-  await keys.check().catch((error: unknown) => {
-    throw new StartError(`the key provider is not usable: ${keys.description} (KMS_KEY_ID)`, error);
+  const keys = await openKeys(ingestorConfig.keyProvider, { check: true }).catch((error: unknown) => {
+    throw error instanceof KeysUnusableError ? new StartError(error.message, error.cause) : error;
   });
+  shutdown.add(() => keys.close());
   // Create the token key as the owner, before least-privilege services race for it.
   await loadActiveTokenizer(owner.db, keys);
   say(`  keys          ${keys.description}`);
@@ -124,17 +121,16 @@ async function main(): Promise<void> {
   if (revealConfig.console.enabled && (await ensureConsoleBuilt(revealConfig.console.dir))) {
     say(`  console       built into ${revealConfig.console.dir}`);
   }
-  const revealDatabase = createDatabase(revealConfig.database, { applicationName: 'tokenvault-reveal-api', logger });
+  const revealDatabase = await openDatabase(revealConfig.database, { applicationName: 'tokenvault-reveal-api', logger });
   shutdown.add(() => revealDatabase.close());
-  const app = await buildRevealApp({
-    config: revealConfig,
+  // The same composition as the reveal-api container (services/reveal-api/main.ts), from the same config.
+  const app = await startRevealApi(revealConfig, {
     database: revealDatabase,
     keys,
     logger: logger.child({ service: 'reveal-api' }),
     ...(revealConfig.console.localSignIn && signingKey !== undefined ? { localSigningKey: signingKey } : {}),
-  });
-  await app.listen({ host: revealConfig.host, port: revealConfig.port }).catch((error: unknown) => {
-    throw listenError(error, { setting: 'PORT', port: revealConfig.port, host: revealConfig.host, hostSetting: 'HOST' });
+  }).catch((error: unknown) => {
+    throw listenError(error, revealListenTarget(revealConfig));
   });
   shutdown.add(() => app.close());
   const revealUrl = `http://${revealConfig.host.includes(':') ? `[${revealConfig.host}]` : revealConfig.host}:${revealConfig.port}`;
@@ -159,18 +155,13 @@ async function main(): Promise<void> {
   if (revealConfig.console.enabled) say(`  console       ${revealUrl}/console/  (${consoleSignIn(revealConfig, signingKey !== undefined)})`);
   await claim.publish({ ...(config.external.databaseUrl === undefined ? { databaseUrl } : {}), revealUrl });
 
-  const ingestorDatabase = createDatabase(ingestorConfig.database, { applicationName: 'tokenvault-ingestor', logger });
+  const ingestorDatabase = await openDatabase(ingestorConfig.database, { applicationName: 'tokenvault-ingestor', logger });
   shutdown.add(() => ingestorDatabase.close());
-  const sqs = createIngestorSqsClient({
-    region: ingestorConfig.sqs.region,
-    endpoint: ingestorConfig.sqs.endpoint,
-    maxPollers: ingestorConfig.pollers.max,
-    ...(sqsSetup.embedded ? { credentials: LOCAL_AWS_CREDENTIALS } : {}),
-  });
+  const sqs = sqsClientFor(ingestorConfig, sqsSetup.embedded ? LOCAL_AWS_CREDENTIALS : undefined);
   shutdown.add(() => sqs.destroy());
   // The same composition as the ingestor container (services/ingestor/main.ts), from the same config.
   const running = await startIngestor(ingestorConfig, { sqs, database: ingestorDatabase, keys, logger }).catch((error: unknown) => {
-    throw listenError(error, { setting: 'METRICS_PORT', port: config.metricsPort, host: ingestorConfig.metrics?.host ?? config.metricsHost, hostSetting: 'METRICS_HOST' });
+    throw listenError(error, metricsListenTarget(ingestorConfig));
   });
   const ingestor = running.ingestor;
   shutdown.add(() => running.stop());
@@ -195,7 +186,8 @@ function listenTargets(config: LocalConfig): ListenTarget[] {
 
 /** A failed listen as a StartError naming the setting; anything else as it is. */
 function listenError(error: unknown, target: ListenTarget): unknown {
-  const described = describeListenFailure(error, target);
+  // Only the listen's own failures are about the port (a file read at start can fail with EACCES too).
+  const described = (error as { syscall?: unknown } | null)?.syscall === 'listen' ? describeListenFailure(error, target) : undefined;
   return described === undefined ? error : new StartError(described);
 }
 
@@ -378,16 +370,18 @@ async function printRevealExample(
   );
 }
 
-async function reach(database: Database, url: string, external: boolean): Promise<void> {
+/** The owner's pool (migrations, setup), reached once: a database that does not answer stops the start, saying why. */
+async function openOwner(url: string, external: boolean, logger: Logger): Promise<Database> {
   try {
-    await database.pool.query('SELECT 1');
+    return await openDatabase({ url, role: undefined, poolSize: 2 }, { applicationName: 'tokenvault-local', logger, reach: true });
   } catch (error) {
-    if (!external) throw new StartError(describeDatabaseFailure(error, url), error);
+    if (!(error instanceof DatabaseUnreachableError)) throw error;
+    if (!external) throw new StartError(error.message, error.cause);
     // An exported DATABASE_URL outlives the npm start that printed it: say what it changes.
     const instead = isEmbeddedPostgresUrl(url)
       ? 'it is the URL of an embedded PostgreSQL that an earlier npm start printed, and that one is not running now. Run `unset DATABASE_URL`, and npm start starts its own again'
       : 'unset it to use the embedded PostgreSQL';
-    throw new StartError(`${describeDatabaseFailure(error, url)}.\n  DATABASE_URL is set, so npm start uses that database instead of starting its embedded PostgreSQL: ${instead}`);
+    throw new StartError(`${error.message}.\n  DATABASE_URL is set, so npm start uses that database instead of starting its embedded PostgreSQL: ${instead}`);
   }
 }
 

@@ -1,8 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { Env } from '../lib/config/env.js';
-
-const WITNESS_MAIN = fileURLToPath(new URL('../services/witness/main.ts', import.meta.url));
+import { WITNESS_MAIN } from '../services/witness/index.js';
 
 export interface LocalWitness {
   url: string;

@@ -10,7 +10,7 @@ import { seal } from '../../lib/crypto/aead.js';
 import type { Tokenizer } from '../../lib/crypto/tokens.js';
 import { vaultAad } from '../../lib/crypto/vault-context.js';
 import type { DataKeyRing } from '../../lib/keys/data-key-ring.js';
-import { parseLoginEvent } from '../../services/ingestor/message.js';
+import { parseLoginEvent } from '../../services/ingestor/index.js';
 
 const ATTRIBUTES = ['SentTimestamp', 'ApproximateReceiveCount'] as unknown as QueueAttributeName[];
 

@@ -13,7 +13,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import { withTransaction } from '../../db/transaction.js';
 import { createDatabase, type Database } from '../../db/client.js';
-import { runMigrations } from '../../db/migrate.js';
+import { migrate } from '../../lib/runtime/migrate.js';
 import * as schema from '../../db/schema.js';
 import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
 import { LocalKeyring } from '../../lib/keys/local-keyring.js';
@@ -23,9 +23,7 @@ import { monthStart, prepareMonth } from '../../lib/lifecycle/partitions.js';
 import { applyRetention } from '../../lib/lifecycle/retention.js';
 import { startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { insertAudit } from '../../lib/audit/insert.js';
-import { KnownTokens } from '../../services/ingestor/known-tokens.js';
-import type { InboundMessage } from '../../services/ingestor/message.js';
-import { createSink } from '../../services/ingestor/sink.js';
+import { createSink, KnownTokens, type InboundMessage } from '../../services/ingestor/index.js';
 import { syntheticBodies } from '../ingest/messages.js';
 
 export interface LifecycleBenchOptions {
@@ -53,7 +51,7 @@ export async function runLifecycleBench(options: LifecycleBenchOptions): Promise
     await owner.pool.query(`ALTER SYSTEM SET max_wal_size = '8GB'`);
     await owner.pool.query(`ALTER SYSTEM SET maintenance_work_mem = '512MB'`);
     await owner.pool.query('SELECT pg_reload_conf()');
-    await runMigrations(owner);
+    await migrate(owner);
 
     const now = new Date();
     const months = Array.from({ length: MONTHS }, (_, index) => monthStart(now, index - (MONTHS - 1)));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { envInt, envUrl, parseEnv, type Env } from '../../lib/config/env.js';
-import { DEFAULT_POLICY_FILE } from '../../services/reveal-api/config.js';
+import { DEFAULT_POLICY_FILE } from '../../services/reveal-api/index.js';
 
 const commaList = z
   .string()

@@ -1,6 +1,6 @@
 import { processEnv } from '../../lib/config/env.js';
 import { isEntryPoint, runMain } from '../../lib/entry-point.js';
-import { Policy } from '../../services/reveal-api/policy/policy.js';
+import { Policy } from '../../services/reveal-api/index.js';
 import { loadDevIdentityProviderConfig, rolesForLogin } from './config.js';
 import { createDevIdentityProvider, listenDevIdentityProvider } from './provider.js';
 

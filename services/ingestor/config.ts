@@ -16,7 +16,7 @@ export const INGESTOR_DEFAULTS = {
   maxInFlightMiB: 32,
   waitTimeSeconds: 20,
   /** Messages per receive (the SQS maximum). */
-  maxMessages: 10,
+  batchSize: 10,
   tokenKeyRefreshSeconds: 30,
   knownTokenCacheSize: 100_000,
 } as const;

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { readinessStatus, type Readiness } from '../../lib/health/readiness.js';
-import { errorBody } from '../../lib/http/error-body.js';
+import { errorBody } from '../../lib/errors.js';
 
 export interface HealthServerOptions {
   host: string;

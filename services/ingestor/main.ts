@@ -1,14 +1,13 @@
 import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
-import { createDatabase } from '../../db/client.js';
-import { describeDatabaseFailure } from '../../db/connection-error.js';
+import type { Database } from '../../db/client.js';
 import { processEnv } from '../../lib/config/env.js';
 import { runMain } from '../../lib/entry-point.js';
+import type { KeyProvider } from '../../lib/keys/key-provider.js';
 import { describeListenFailure } from '../../lib/net/listen-errors.js';
-import { createKeyProvider } from '../../lib/keys/create-key-provider.js';
-import { loadIngestorConfig, type IngestorConfig } from './config.js';
-import { createIngestorSqsClient } from './sqs-client.js';
-import { startIngestor, type RunningIngestor } from './start.js';
+import { DatabaseUnreachableError, openDatabase } from '../../lib/runtime/database.js';
+import { KeysUnusableError, openKeys } from '../../lib/runtime/keys.js';
+import { loadIngestorConfig, metricsListenTarget, sqsClientFor, startIngestor, type IngestorConfig, type RunningIngestor } from './index.js';
 
 /**
  * The ingestor container: SQS → validate → tokenise → encrypt → PostgreSQL. It does not
@@ -17,29 +16,23 @@ import { startIngestor, type RunningIngestor } from './start.js';
 async function main(): Promise<number | void> {
   const config: IngestorConfig = loadIngestorConfig(processEnv());
   const logger = pino({ level: config.logLevel, base: { service: 'ingestor' } });
-  const database = createDatabase(config.database, { applicationName: 'tokenvault-ingestor', logger });
-  const keys = await createKeyProvider(config.keyProvider);
-  const sqs = createIngestorSqsClient({ region: config.sqs.region, endpoint: config.sqs.endpoint, maxPollers: config.pollers.max });
-
+  const sqs = sqsClientFor(config);
+  let database: Database | undefined;
+  let keys: KeyProvider | undefined;
   /** Logs why the ingestor cannot start, closes what was opened; the exit code. */
   const fail = async (message: string, error: unknown): Promise<number> => {
     logger.fatal({ err: { name: (error as Error).name, message: (error as Error).message } }, message);
-    await database.close().catch(() => undefined);
-    keys.close();
+    await database?.close().catch(() => undefined);
+    keys?.close();
     sqs.destroy();
     return 1;
   };
-
   try {
-    await database.pool.query('SELECT 1');
+    database = await openDatabase(config.database, { applicationName: 'tokenvault-ingestor', logger, reach: true });
+    keys = await openKeys(config.keyProvider, { check: true });
   } catch (error) {
-    return fail(describeDatabaseFailure(error, config.database.url), error);
-  }
-  try {
-    await keys.check();
-  } catch (error) {
-    const setting = config.keyProvider.kind === 'aws-kms' ? 'KMS_KEY_ID' : 'LOCAL_MASTER_KEY_FILE';
-    return fail(`the key provider is not usable: ${keys.description} (${setting})`, error);
+    if (error instanceof DatabaseUnreachableError || error instanceof KeysUnusableError) return fail(error.message, error.cause);
+    throw error;
   }
 
   let running: RunningIngestor;
@@ -47,7 +40,7 @@ async function main(): Promise<number | void> {
     running = await startIngestor(config, { sqs, database, keys, logger });
   } catch (error) {
     if ((error as { syscall?: unknown }).syscall === 'listen') {
-      const target = { setting: 'METRICS_PORT', port: config.metrics?.port ?? 0, host: config.metrics?.host ?? '', hostSetting: 'METRICS_HOST' };
+      const target = metricsListenTarget(config);
       return fail(describeListenFailure(error, target) ?? `the metrics and health endpoints cannot listen on ${target.host}:${target.port} (METRICS_HOST, METRICS_PORT)`, error);
     }
     const code = (error as { code?: unknown }).code;
@@ -55,12 +48,13 @@ async function main(): Promise<number | void> {
     return fail(`loading the active token key failed (DATABASE_URL, KMS_KEY_ID)${hint}`, error);
   }
 
+  const opened = { database, keys };
   closeWithGrace({ delay: config.shutdownTimeoutMs, logger }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err: { name: err.name, message: err.message } }, 'unexpected error; shutting down');
     else logger.info({ signal }, 'shutting down: finishing in-flight batches');
     await running.stop();
-    await database.close();
-    keys.close();
+    await opened.database.close();
+    opened.keys.close();
     sqs.destroy();
   });
 }

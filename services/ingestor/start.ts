@@ -1,9 +1,11 @@
-import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient, SQSClientConfig } from '@aws-sdk/client-sqs';
 import type { Logger } from 'pino';
 import type { Database } from '../../db/client.js';
 import type { KeyProvider } from '../../lib/keys/key-provider.js';
+import type { ListenTarget } from '../../lib/net/listen-errors.js';
 import type { IngestorConfig } from './config.js';
 import { startHealthServer, type HealthServer } from './http.js';
+import { createIngestorSqsClient } from './sqs-client.js';
 import { createIngestor, type Ingestor, type IngestorOptions } from './worker.js';
 
 export interface IngestorRuntimeDeps {
@@ -21,6 +23,21 @@ export interface RunningIngestor {
   health: HealthServer | undefined;
   /** Stops polling (in-flight batches commit and delete first), then the health server. */
   stop(): Promise<void>;
+}
+
+/** The SQS client the settings ask for (region, endpoint, sockets for the most receives in flight). */
+export function sqsClientFor(config: IngestorConfig, credentials?: SQSClientConfig['credentials']): SQSClient {
+  return createIngestorSqsClient({
+    region: config.sqs.region,
+    endpoint: config.sqs.endpoint,
+    maxPollers: config.pollers.max,
+    ...(credentials === undefined ? {} : { credentials }),
+  });
+}
+
+/** The address of the /metrics, /healthz, /readyz server and the settings that choose it, for messages. */
+export function metricsListenTarget(config: IngestorConfig): ListenTarget {
+  return { setting: 'METRICS_PORT', port: config.metrics?.port ?? 0, host: config.metrics?.host ?? '', hostSetting: 'METRICS_HOST' };
 }
 
 /** The worker options a validated config asks for: the one mapping from settings to the ingestor. */

@@ -33,11 +33,11 @@ export interface IngestorOptions {
   /** Per-receive visibility timeout; default: the queue's own setting. */
   visibilityTimeoutSeconds?: number;
   /** Messages per receive, 1..10. Default: INGESTOR_DEFAULTS. */
-  maxMessages?: number;
+  batchSize?: number;
   /** How often the active token key version is re-read. Default: INGESTOR_DEFAULTS. */
   tokenKeyRefreshMs?: number;
   /** Group-commit transactions in flight at once (see SinkDeps.writers). Default 2. */
-  sinkWriters?: number;
+  writers?: number;
   /** Fields a login event does not define: drop them (default) or quarantine the message. */
   unknownFields?: UnknownFieldPolicy;
   /** Capacity of the known-token LRU (0 disables it). Default: INGESTOR_DEFAULTS. */
@@ -121,7 +121,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
     sqs: deps.sqs,
     options: {
       queueUrl: deps.queueUrl,
-      batchSize: options.maxMessages ?? INGESTOR_DEFAULTS.maxMessages,
+      batchSize: options.batchSize ?? INGESTOR_DEFAULTS.batchSize,
       waitTimeSeconds,
       pollers,
       minPollers,
@@ -167,7 +167,7 @@ export function createIngestor(deps: IngestorDeps): Ingestor {
   const dataKeys = new DataKeyRing(deps.database.db, keys, options.dataKeyPolicy ?? DEFAULT_DATA_KEY_POLICY);
   const tokenizer = new ActiveTokenKey(deps.database, keys);
   const knownTokens = new KnownTokens(options.knownTokenCacheSize ?? INGESTOR_DEFAULTS.knownTokenCacheSize);
-  const sink = createSink({ database: deps.database, dataKeys, tokenizer: () => tokenizer.current(), knownTokens, logger, writers: options.sinkWriters, unknownFields: options.unknownFields });
+  const sink = createSink({ database: deps.database, dataKeys, tokenizer: () => tokenizer.current(), knownTokens, logger, writers: options.writers, unknownFields: options.unknownFields });
 
   const counts = { received: 0, stored: 0, duplicates: 0, quarantined: 0, retried: 0, deleted: 0, deleteFailures: 0, batches: 0 };
   let inFlight = 0;

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { NoteSigner } from '../../lib/audit/note/signer.js';
 import { ADD_CHECKPOINT_PATH, SIZE_CONTENT_TYPE } from '../../lib/audit/witness-protocol.js';
-import { errorBody } from '../../lib/http/error-body.js';
+import { errorBody } from '../../lib/errors.js';
 import type { WitnessConfig } from './config.js';
 import type { WitnessStateStore } from './state-store.js';
 import { Witness } from './witness.js';

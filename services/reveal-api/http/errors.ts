@@ -37,7 +37,7 @@ export class RateLimitedError extends HttpError {
   }
 }
 
-export { errorBody, type ErrorBody } from '../../../lib/http/error-body.js';
+export { errorBody, type ErrorBody } from '../../../lib/errors.js';
 
 /**
  * PostgreSQL refused a value the caller chose (SQLSTATE class 22, data exception: a date out

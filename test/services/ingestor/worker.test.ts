@@ -300,7 +300,7 @@ describe('ingestor: SQS → PostgreSQL', () => {
     const create = (options: IngestorOptions) => () =>
       createIngestor({ sqs: sqs.sqs, queueUrl, database: ingestorDb, keys, logger: logs.logger, options: { waitTimeSeconds: 1, ...options } });
     expect(create({ pollers: 0 })).toThrow(/option pollers: must be an integer from 1 to 256/);
-    expect(create({ maxMessages: 11 })).toThrow(/option batchSize: must be an integer from 1 to 10/);
+    expect(create({ batchSize: 11 })).toThrow(/option batchSize: must be an integer from 1 to 10/);
     expect(create({ visibilityTimeoutSeconds: 43_201 })).toThrow(/option visibilityTimeoutSeconds/);
     expect(() => createIngestor({ sqs: sqs.sqs, queueUrl: 'login-queue', database: ingestorDb, keys, logger: logs.logger })).toThrow(/option queueUrl/);
   });
