@@ -19,7 +19,7 @@ import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../lib/auth/local-signing-key.j
 import { chainHash, type AuditContent } from '../../lib/audit/chain.js';
 import { ROW_COLUMNS, toRow, type RawRow } from '../../lib/audit/reader.js';
 import { loadRevealConfig } from '../../services/reveal-api/config.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../services/reveal-api/support.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
 
 /**
  * The insider attacks of the audit issues, scripted as the database owner (who can switch the

@@ -12,7 +12,7 @@ import { LocalAuditSigner } from '../../lib/keys/local-audit-signer.js';
 import { LocalKeyring } from '../../lib/keys/local-keyring.js';
 import { buildRevealApp, type RevealApp } from '../../services/reveal-api/app.js';
 import { loadRevealConfig } from '../../services/reveal-api/config.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../services/reveal-api/support.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
 
 /**
  * The README's export-and-verify lines as a new user runs them (issue 17 finding 1): in the first

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../services/reveal-api/support.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
 
 let harness: RevealHarness;
 let ip: SeededValue;

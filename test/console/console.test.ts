@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { browserTestsEnabled, launchBrowser, type Browser } from '../support/browser.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, type SeededValue } from '../services/reveal-api/support.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, type SeededValue } from '../support/reveal-harness.js';
 import { SCREENSHOTS, startConsoleStack, type ConsoleStack } from './stack.js';
 
 const enabled = browserTestsEnabled('web console (test/console/console.test.ts)');

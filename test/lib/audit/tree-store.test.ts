@@ -23,7 +23,7 @@ import { applyRetention } from '../../../lib/lifecycle/retention.js';
 import { createDatabaseIfMissing } from '../../../local/embedded-postgres.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { runCli } from '../../support/processes.js';
-import { bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../services/reveal-api/support.js';
+import { bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../support/reveal-harness.js';
 
 type Queryable = Pick<pg.Pool, 'query'>;
 

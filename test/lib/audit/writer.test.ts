@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../lib/audit/reader.js';
 import { AuditWriter } from '../../../lib/audit/writer.js';
 import type { AuditEntry } from '../../../lib/audit/entry.js';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../services/reveal-api/support.js';
+import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 let ip: SeededValue;

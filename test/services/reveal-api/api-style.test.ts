@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRevealHarness, type RevealHarness } from './support.js';
+import { startRevealHarness, type RevealHarness } from '../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 

@@ -9,7 +9,7 @@ import { LocalKeyring } from '../../../lib/keys/local-keyring.js';
 import { buildRevealApp } from '../../../services/reveal-api/app.js';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../lib/auth/local-signing-key.js';
 import { loadRevealConfig } from '../../../services/reveal-api/config.js';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from './support.js';
+import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 let ip: SeededValue;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../lib/audit/reader.js';
 import { startOwnPostgres, type OwnPostgres } from '../../support/own-postgres.js';
-import { bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from './support.js';
+import { bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../support/reveal-harness.js';
 
 /**
  * A database failover under load: concurrent reveals and an erase in flight when the reveal

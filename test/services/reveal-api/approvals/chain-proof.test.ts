@@ -11,7 +11,7 @@ import { proveApproval } from '../../../../services/reveal-api/approvals/chain-p
 import type { ChainStep, RevealRequest } from '../../../../services/reveal-api/approvals/store.js';
 import { ROW_COLUMNS, toRow, verifyAuditChain, type RawRow } from '../../../../lib/audit/reader.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
+import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 /**
  * Finding 2 of issue 16, as the database owner: a four-eyes request must not be approvable by

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../../lib/audit/reader.js';
 import { MAX_OPEN_REQUESTS } from '../../../../services/reveal-api/approvals/desk.js';
-import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness } from '../support.js';
+import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness } from '../../../support/reveal-harness.js';
 
 /** Findings 5 and 6 of issue 16: four-eyes requests under concurrency, against real PostgreSQL. */
 const POLICY = {

@@ -28,7 +28,7 @@ import { buildRevealApp, type RevealApp } from '../../../../services/reveal-api/
 import { loadRevealConfig } from '../../../../services/reveal-api/config.js';
 import { buildWitnessApp } from '../../../../services/witness/app.js';
 import { WitnessStateStore } from '../../../../services/witness/state-store.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 const ORIGIN = 'test.example/audit';
 const WITNESS_NAME = 'test.example/witness';

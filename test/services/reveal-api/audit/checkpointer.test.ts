@@ -20,7 +20,7 @@ import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../lib/auth/local-signing
 import { loadRevealConfig } from '../../../../services/reveal-api/config.js';
 import type { CheckpointSink } from '../../../../services/reveal-api/audit/sinks.js';
 import { startFakeKms, type FakeKms } from '../../../support/kms-server.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 let ip: SeededValue;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../../lib/audit/reader.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, auditText, bearer, PURPOSE, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { auditRows, auditText, bearer, PURPOSE, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 let tokens: string[];

@@ -5,7 +5,7 @@ import { SignJWT, UnsecuredJWT, exportJWK, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../lib/auth/local-signing-key.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { auditRows, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 let ip: SeededValue;

@@ -1,7 +1,7 @@
 import fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAuthorization, type AuthorizationDeps } from '../../../../services/reveal-api/http/authorize.js';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 let ip: SeededValue;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../../lib/audit/reader.js';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../lib/auth/local-signing-key.js';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type AuditRowView, type RevealHarness, type SeededValue } from '../support.js';
+import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type AuditRowView, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 let ip: SeededValue;

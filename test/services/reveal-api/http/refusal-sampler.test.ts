@@ -4,7 +4,7 @@ import { verifyAuditChain } from '../../../../lib/audit/reader.js';
 import { AuditWriter } from '../../../../lib/audit/writer.js';
 import { RefusalWindows } from '../../../../services/reveal-api/audit/refusal-windows.js';
 import { RefusalSampler } from '../../../../services/reveal-api/http/refusal-sampler.js';
-import { auditRows, bearer, PURPOSE, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { auditRows, bearer, PURPOSE, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 let token: string;

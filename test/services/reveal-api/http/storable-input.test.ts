@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditRows, bearer, PURPOSE, startRevealHarness, type RevealHarness } from '../support.js';
+import { auditRows, bearer, PURPOSE, startRevealHarness, type RevealHarness } from '../../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseExportLine } from '../../../../lib/audit/export-format.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 let app: RevealApp;

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
 import { networkTestsEnabled, startNetworkPeer, type NetworkPeer } from '../../../support/netns.js';
-import { startRevealHarness, type RevealHarness } from '../support.js';
+import { startRevealHarness, type RevealHarness } from '../../../support/reveal-harness.js';
 
 const enabled = networkTestsEnabled('local sign-in through a non-loopback address (test/services/reveal-api/routes/console-network.test.ts)');
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, PURPOSE, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { bearer, PURPOSE, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 let values: SeededValue[];

@@ -8,7 +8,7 @@ import { LocalKeyring } from '../../../../lib/keys/local-keyring.js';
 import { loadActiveTokenizer } from '../../../../lib/keys/token-keys.js';
 import { KnownTokens } from '../../../../services/ingestor/known-tokens.js';
 import { createSink } from '../../../../services/ingestor/sink.js';
-import { auditRows, bearer, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { auditRows, bearer, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 let harness: RevealHarness;
 let officeIp: SeededValue;

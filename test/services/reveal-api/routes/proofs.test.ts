@@ -8,7 +8,7 @@ import { MemoryMerkleTree } from '../../../../lib/audit/merkle/memory-tree.js';
 import { verifyConsistency, verifyInclusion } from '../../../../lib/audit/merkle/verify.js';
 import { readAuditRows } from '../../../../lib/audit/reader.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
+import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 const POLICY = {
   roles: {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../../../lib/audit/reader.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
+import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 /**
  * Finding 4 of issue 16: the database owner resets spent budgets. Budget usage is reconciled
