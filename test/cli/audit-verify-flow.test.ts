@@ -13,6 +13,7 @@ import { LocalKeyring } from '../../lib/keys/local-keyring.js';
 import { buildRevealApp, type RevealApp } from '../../services/reveal-api/app.js';
 import { loadRevealConfig } from '../../services/reveal-api/config.js';
 import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
+import { tamperAuditLog } from '../support/tamper-audit-log.js';
 
 /**
  * The README's export-and-verify lines as a new user runs them (issue 17 finding 1): in the first
@@ -140,7 +141,7 @@ describe('the README export-and-verify flow', () => {
     await settle();
     expect(await verifyEntry()).toEqual({ code: 0, text: expect.stringMatching(new RegExp(`^audit entry ${seq} intact: reveal by alice at \\S+, outcome allowed; included in checkpoint 1 \\(\\d+ entries\\), proof of \\d+ hashes`)) });
     // The owner edits the entry (and its chain hash): the service still serves a receipt, which no longer checks out.
-    await harness.testDb.owner.pool.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; UPDATE audit_log SET purpose = 'routine' WHERE seq = ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
+    await tamperAuditLog(harness.testDb.owner.pool, `UPDATE audit_log SET purpose = 'routine' WHERE seq = ${seq}`);
     const edited = await verifyEntry();
     expect(edited.code).toBe(1);
     expect(edited.text).toMatch(/^audit entry receipt BROKEN: the entry's content does not match its hash \(edited\)\n {2}also BROKEN: its inclusion proof does not lead to the root checkpoint 1 signed/);

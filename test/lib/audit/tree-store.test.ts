@@ -24,6 +24,7 @@ import { createDatabaseIfMissing } from '../../../local/embedded-postgres.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { runCli } from '../../support/processes.js';
 import { bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../support/reveal-harness.js';
+import { tamperAuditLog } from '../../support/tamper-audit-log.js';
 
 type Queryable = Pick<pg.Pool, 'query'>;
 
@@ -157,16 +158,14 @@ describe('Merkle nodes of every audit row', () => {
     // A node is 32 bytes at a real position: a malformed insert is refused, even for the owner.
     await expect(owner.pool.query("INSERT INTO audit_tree_nodes (level, idx, hash) VALUES (63, 0, decode(repeat('00', 32), 'hex'))")).rejects.toThrow(/check constraint/);
     await expect(owner.pool.query("INSERT INTO audit_tree_nodes (level, idx, hash) VALUES (40, 0, decode('00', 'hex'))")).rejects.toThrow(/check constraint/);
-    // Only with the triggers off can the owner rewrite a node (then only signed, published checkpoints expose it).
-    const client = await owner.pool.connect();
-    try {
-      await client.query('BEGIN; ALTER TABLE audit_tree_nodes DISABLE TRIGGER USER');
+    // Only with the triggers off can the owner rewrite a node (then only signed, published checkpoints expose it); undone here.
+    const undo = new Error('undo the rewrite');
+    const rewrite = tamperAuditLog(owner.pool, async (client) => {
       const changed = await client.query("UPDATE audit_tree_nodes SET hash = decode(repeat('00', 32), 'hex') WHERE level = 0 AND idx = 0");
       expect(changed.rowCount).toBe(1);
-    } finally {
-      await client.query('ROLLBACK');
-      client.release();
-    }
+      throw undo;
+    });
+    await expect(rewrite).rejects.toBe(undo);
     await expectTreeMatchesLog(owner.pool);
   });
 });
@@ -208,7 +207,7 @@ describe('rows written without nodes, and a tree that does not fit the log', () 
     await Promise.all(Array.from({ length: 5 }, (_, index) => old.append(entry(`gap-${index}`))));
     await old.close();
     const missing = (await treeHead(testDb.owner.pool)).size + 2;
-    await testDb.owner.pool.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq = ${missing}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
+    await tamperAuditLog(testDb.owner.pool, `DELETE FROM audit_log WHERE seq = ${missing}`);
 
     const errors: unknown[] = [];
     const writer = new AuditWriter(reveal.pool, { treeCatchUp: { onError: (error) => errors.push(error) } });
@@ -226,7 +225,7 @@ describe('rows written without nodes, and a tree that does not fit the log', () 
     try {
       const pool = fresh.as('reveal_api').pool;
       await insertAudit(pool, [entry('a'), entry('b'), entry('c')]);
-      await fresh.owner.pool.query('BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq = 3; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT');
+      await tamperAuditLog(fresh.owner.pool, 'DELETE FROM audit_log WHERE seq = 3');
       const before = await fresh.owner.pool.query<{ level: number; idx: string; hash: Buffer }>('SELECT level, idx, hash FROM audit_tree_nodes ORDER BY level, idx');
       await expect(insertAudit(pool, entry('d'))).rejects.toThrow(/audit_tree_nodes_pkey/);
       const writer = new AuditWriter(pool);

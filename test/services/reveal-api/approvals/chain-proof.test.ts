@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { chainHash, type AuditContent, type AuditRow } from '../../../../lib/audit/chain.js';
 import { auditLeafHash } from '../../../../lib/audit/merkle/audit-leaf.js';
@@ -12,6 +11,7 @@ import type { ChainStep, RevealRequest } from '../../../../services/reveal-api/a
 import { ROW_COLUMNS, toRow, verifyAuditChain, type RawRow } from '../../../../lib/audit/reader.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
 import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
+import { tamperAuditLog } from '../../../support/tamper-audit-log.js';
 
 /**
  * Finding 2 of issue 16, as the database owner: a four-eyes request must not be approvable by
@@ -238,28 +238,13 @@ describe('what the chain proves about a request (proveApproval)', () => {
   });
 });
 
-/** One transaction as the owner with the append-only triggers off. */
-async function asOwner(change: (client: pg.PoolClient) => Promise<void>) {
-  const client = await owner().connect();
-  try {
-    await client.query('BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER');
-    await change(client);
-    await client.query('ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
 /**
  * Inserts a forged `approval.approve` row right after the request's `reveal.request` row (later
  * rows move up by one), its hash computed with the project's own chainHash. `relinkTail`: also
  * recompute every later row, as an owner who knows how the chain works would.
  */
 async function forgeApproval(id: string, approver: string, relinkTail: boolean) {
-  await asOwner(async (client) => {
+  await tamperAuditLog(owner(), async (client) => {
     const { rows } = await client.query<RawRow>(`SELECT ${ROW_COLUMNS} FROM audit_log WHERE request_id = $1 AND action = 'reveal.request'`, [id]);
     const request = toRow(rows[0] as RawRow);
     await client.query('UPDATE audit_log SET seq = -(seq + 1) WHERE seq > $1', [request.seq]);
@@ -326,7 +311,7 @@ describe('an approval row forged into the audit log by the database owner', () =
  * log that the checkpointer signs.
  */
 async function restoreChain() {
-  await asOwner(async (client) => {
+  await tamperAuditLog(owner(), async (client) => {
     const { rows } = await client.query<RawRow>(`SELECT ${ROW_COLUMNS} FROM audit_log ORDER BY seq`);
     let prev: Buffer | null = null;
     const range = CompactRange.empty();
@@ -338,12 +323,11 @@ async function restoreChain() {
       nodes.push(...range.append(auditLeafHash(content)));
       prev = hash;
     }
-    await client.query('ALTER TABLE audit_tree_nodes DISABLE TRIGGER USER; DELETE FROM audit_tree_nodes');
+    await client.query('DELETE FROM audit_tree_nodes');
     await client.query('INSERT INTO audit_tree_nodes (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])', [
       nodes.map((node) => node.level),
       nodes.map((node) => node.index),
       nodes.map((node) => node.hash),
     ]);
-    await client.query('ALTER TABLE audit_tree_nodes ENABLE TRIGGER USER');
   });
 }

@@ -21,6 +21,7 @@ import { loadRevealConfig } from '../../../../services/reveal-api/config.js';
 import type { CheckpointSink } from '../../../../services/reveal-api/audit/sinks.js';
 import { startFakeKms, type FakeKms } from '../../../support/kms-server.js';
 import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
+import { tamperAuditLog } from '../../../support/tamper-audit-log.js';
 
 let harness: RevealHarness;
 let ip: SeededValue;
@@ -173,7 +174,7 @@ describe('audit checkpointer', () => {
     await reveal(app, 2);
     const { rows } = await harness.testDb.owner.pool.query<{ seq: string }>('SELECT max(seq) AS seq FROM audit_log');
     const seq = Number(rows[0]?.seq);
-    await asOwner(`UPDATE audit_log SET actor = 'nobody' WHERE seq = ${seq}`);
+    await tamperAuditLog(harness.testDb.owner.pool, `UPDATE audit_log SET actor = 'nobody' WHERE seq = ${seq}`);
     try {
       const outcome = await app.auditCheckpointer!.checkpointNow();
       expect(outcome).toMatchObject({ status: 'refused', failure: 'chain', reason: expect.stringMatching(new RegExp(`seq ${seq}: content does not match`)) });
@@ -182,7 +183,7 @@ describe('audit checkpointer', () => {
       expect(ready.statusCode).toBe(503);
       expect(ready.json()).toMatchObject({ checks: { auditCheckpoints: { ok: false, error: 'checkpoint_refused (chain)' } } });
     } finally {
-      await asOwner(`UPDATE audit_log SET actor = 'alice' WHERE seq = ${seq}`);
+      await tamperAuditLog(harness.testDb.owner.pool, `UPDATE audit_log SET actor = 'alice' WHERE seq = ${seq}`);
     }
     expect((await app.auditCheckpointer!.checkpointNow()).status).toBe('written');
     expect((await app.inject({ url: '/readyz' })).json()).toMatchObject({ checks: { auditCheckpoints: { ok: true, detail: expect.stringMatching(/^checkpoint 2 \(\d+ rows\)/) } } });
@@ -273,8 +274,4 @@ describe('audit checkpointer', () => {
 async function count(): Promise<number> {
   const { rows } = await harness.testDb.owner.pool.query<{ n: string }>('SELECT count(*) AS n FROM audit_checkpoints');
   return Number(rows[0]?.n);
-}
-
-async function asOwner(sql: string) {
-  await harness.testDb.owner.pool.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; ${sql}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
 }

@@ -2,6 +2,7 @@ import { threadId } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RowChecker } from '../../../../services/reveal-api/audit/row-checker.js';
 import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
+import { tamperAuditLog } from '../../../support/tamper-audit-log.js';
 
 let harness: RevealHarness;
 let checker: RowChecker;
@@ -20,10 +21,6 @@ afterAll(async () => {
   await harness?.close();
 });
 
-async function asOwner(sql: string) {
-  await harness.testDb.owner.pool.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; ALTER TABLE audit_tree_nodes DISABLE TRIGGER USER; ${sql}; ALTER TABLE audit_tree_nodes ENABLE TRIGGER USER; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
-}
-
 describe('row checker (the re-hash before a checkpoint, issue 17 finding 4)', () => {
   it('re-hashes the rows against their chain and stored leaves on a worker thread, not the thread that serves requests', async () => {
     const result = await checker.check({ fromSeq: 1, toSeq: 12 });
@@ -35,11 +32,11 @@ describe('row checker (the re-hash before a checkpoint, issue 17 finding 4)', ()
 
   it('names a row whose content no longer matches its hash, or its stored leaf, or that is missing', async () => {
     const { rows } = await harness.testDb.owner.pool.query<{ hash: Buffer }>('SELECT hash FROM audit_tree_nodes WHERE level = 0 AND idx = 6');
-    await asOwner("UPDATE audit_log SET actor = 'nobody' WHERE seq = 4");
+    await tamperAuditLog(harness.testDb.owner.pool, "UPDATE audit_log SET actor = 'nobody' WHERE seq = 4");
     expect(await checker.check({ fromSeq: 1, toSeq: 12 })).toMatchObject({ ok: false, failure: { seq: 4, message: 'content does not match its hash (row edited)' } });
-    await asOwner("UPDATE audit_log SET actor = 'alice' WHERE seq = 4; UPDATE audit_tree_nodes SET hash = decode(repeat('00', 32), 'hex') WHERE level = 0 AND idx = 6");
+    await tamperAuditLog(harness.testDb.owner.pool, "UPDATE audit_log SET actor = 'alice' WHERE seq = 4; UPDATE audit_tree_nodes SET hash = decode(repeat('00', 32), 'hex') WHERE level = 0 AND idx = 6");
     expect(await checker.check({ fromSeq: 1, toSeq: 12 })).toMatchObject({ ok: false, failure: { seq: 7, message: 'content does not match its stored leaf (row or tree edited)' } });
-    await asOwner(`UPDATE audit_tree_nodes SET hash = decode('${rows[0]!.hash.toString('hex')}', 'hex') WHERE level = 0 AND idx = 6`);
+    await tamperAuditLog(harness.testDb.owner.pool, `UPDATE audit_tree_nodes SET hash = decode('${rows[0]!.hash.toString('hex')}', 'hex') WHERE level = 0 AND idx = 6`);
     expect(await checker.check({ fromSeq: 1, toSeq: 13 })).toMatchObject({ ok: false, failure: { seq: 13, message: 'rows end at seq 12, expected 13' } });
     expect(await checker.check({ fromSeq: 1, toSeq: 12 })).toMatchObject({ ok: true });
   });

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseExportLine } from '../../../../lib/audit/export-format.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
 import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
+import { tamperAuditLog } from '../../../support/tamper-audit-log.js';
 
 let harness: RevealHarness;
 let app: RevealApp;
@@ -84,14 +85,13 @@ describe('GET /audit/verify with checkpoints', () => {
     await reveal(3);
     const before = await verify('?incremental=true');
     const seq = before.head.seq;
-    const client = await harness.testDb.owner.pool.connect();
+    const owner = harness.testDb.owner.pool;
     try {
-      await client.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; UPDATE audit_log SET hash = decode(repeat('00', 32), 'hex') WHERE seq = ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
+      await tamperAuditLog(owner, `UPDATE audit_log SET hash = decode(repeat('00', 32), 'hex') WHERE seq = ${seq}`);
       const broken = await verify('?incremental=true');
       expect(broken).toMatchObject({ ok: false, mode: 'full', first_broken_seq: seq, reason: expect.stringMatching(/edited/) });
     } finally {
-      await client.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq >= ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
-      client.release();
+      await tamperAuditLog(owner, `DELETE FROM audit_log WHERE seq >= ${seq}`);
     }
   });
 });
