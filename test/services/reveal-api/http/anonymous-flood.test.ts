@@ -1,18 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { verifyAuditChain } from '../../../../lib/audit/reader.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, auditText, bearer, PURPOSE, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, auditText, bearer, PURPOSE, type RevealHarness } from '../../../support/reveal-harness.js';
 
+const it = revealTestFor(
+  { seed: Array.from({ length: 100 }, (_, index) => ({ field: 'ip' as const, value: `10.20.${Math.floor(index / 250)}.${index % 250}` })) },
+  { timeout: 120_000 },
+);
+
+// The file's shared harness and the tokens of its 100 values, bound once for the helpers below.
 let harness: RevealHarness;
 let tokens: string[];
-
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  const values = Array.from({ length: 100 }, (_, index) => ({ field: 'ip' as const, value: `10.20.${Math.floor(index / 250)}.${index % 250}` }));
-  tokens = (await harness.seed(values)).map((seeded: SeededValue) => seeded.token);
-}, 120_000);
-afterAll(async () => {
-  await harness?.close();
+it.beforeAll(({ harness: shared, seeded }) => {
+  harness = shared;
+  tokens = seeded.map((value) => value.token);
 });
 
 /** The body of the finding: 100 valid tokens, a 500-character purpose, a 128-character ticket. */
