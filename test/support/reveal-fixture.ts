@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'vitest';
 import type { Env } from '../../lib/config/env.js';
 import type { PiiField } from '../../lib/crypto/normalize.js';
@@ -14,8 +17,8 @@ import { SAMPLE_VALUES, startRevealHarness, writePolicyFile, type RevealHarness,
 
 /** How a file's harness is built. */
 export interface RevealSetup {
-  /** Settings on top of the harness defaults. */
-  env?: Env;
+  /** Settings on top of the harness defaults; as a function, given a fresh temporary directory (e.g. for key files) removed with the harness. */
+  env?: Env | ((dir: string) => Env);
   /** A policy document: written to a temporary file and given as POLICY_FILE. */
   policy?: unknown;
   /** Values sealed into the vault for the `seeded` fixture (in this order). */
@@ -35,9 +38,27 @@ export interface FixtureOptions {
   timeout?: number;
 }
 
-async function openHarness(setup: RevealSetup): Promise<RevealHarness> {
-  const policy = setup.policy === undefined ? {} : { POLICY_FILE: await writePolicyFile(setup.policy) };
-  return startRevealHarness({ ...setup.env, ...policy });
+/** Starts the harness `setup` describes; `close` closes it and removes what the setup wrote. */
+async function openHarness(setup: RevealSetup): Promise<{ harness: RevealHarness; close: () => Promise<void> }> {
+  const dir = typeof setup.env === 'function' ? await mkdtemp(join(tmpdir(), 'tokenvault-reveal-fixture-')) : undefined;
+  const removeDir = async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const env = typeof setup.env === 'function' ? setup.env(dir as string) : setup.env;
+    const policy = setup.policy === undefined ? {} : { POLICY_FILE: await writePolicyFile(setup.policy) };
+    const harness = await startRevealHarness({ ...env, ...policy });
+    return {
+      harness,
+      close: async () => {
+        await harness.close();
+        await removeDir();
+      },
+    };
+  } catch (error) {
+    await removeDir();
+    throw error;
+  }
 }
 
 async function sealSample(harness: RevealHarness): Promise<Sample> {
@@ -49,8 +70,8 @@ async function sealSample(harness: RevealHarness): Promise<Sample> {
 export const revealTest = test
   .extend('revealSetup', { scope: 'file' }, {} as RevealSetup)
   .extend('harness', { scope: 'file' }, async ({ revealSetup }, { onCleanup }) => {
-    const harness = await openHarness(revealSetup);
-    onCleanup(() => harness.close());
+    const { harness, close } = await openHarness(revealSetup);
+    onCleanup(close);
     return harness;
   })
   .extend('sample', { scope: 'file' }, async ({ harness }) => sealSample(harness))
@@ -60,8 +81,8 @@ export const revealTest = test
 export const freshRevealTest = test
   .extend('revealSetup', {} as RevealSetup)
   .extend('harness', async ({ revealSetup }, { onCleanup }) => {
-    const harness = await openHarness(revealSetup);
-    onCleanup(() => harness.close());
+    const { harness, close } = await openHarness(revealSetup);
+    onCleanup(close);
     return harness;
   })
   .extend('sample', async ({ harness }) => sealSample(harness))

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect } from 'vitest';
 import { chainHash, type AuditContent, type AuditRow } from '../../../../lib/audit/chain.js';
 import { auditLeafHash } from '../../../../lib/audit/merkle/audit-leaf.js';
 import { CompactRange } from '../../../../lib/audit/merkle/compact-range.js';
@@ -10,7 +8,8 @@ import { proveApproval } from '../../../../services/reveal-api/approvals/chain-p
 import type { ChainStep, RevealRequest } from '../../../../services/reveal-api/approvals/store.js';
 import { ROW_COLUMNS, toRow, verifyAuditChain, type RawRow } from '../../../../lib/audit/reader.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, writePolicyFile, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 import { tamperAuditLog } from '../../../support/tamper-audit-log.js';
 
 /**
@@ -28,29 +27,25 @@ const POLICY = {
   approval: { ttl_seconds: 600, approvers_required: 1 },
 };
 
+const it = revealTestFor(
+  {
+    policy: POLICY,
+    env: (dir) => ({ AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'), AUDIT_CHECKPOINT_INTERVAL_SECONDS: '0', AUDIT_CHECKPOINT_LOG: 'false' }),
+    seed: Array.from({ length: 100 }, (_, index) =>
+      index % 2 === 0 ? { field: 'ip' as const, value: `10.9.${Math.floor(index / 200)}.${(index % 200) + 1}` } : { field: 'device_id' as const, value: `700-11-${String(1000 + index)}` },
+    ),
+  },
+  { timeout: 120_000 },
+);
+
+// The file's shared harness and its 100 values, bound once for the helpers below.
 let harness: RevealHarness;
 let app: RevealApp;
 let values: SeededValue[];
-let dir: string;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tokenvault-chain-proof-'));
-  harness = await startRevealHarness({
-    POLICY_FILE: await writePolicyFile(POLICY),
-    AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'),
-    AUDIT_CHECKPOINT_INTERVAL_SECONDS: '0',
-    AUDIT_CHECKPOINT_LOG: 'false',
-  });
+it.beforeAll(({ harness: shared, seeded }) => {
+  harness = shared;
   app = harness.app;
-  values = await harness.seed(
-    Array.from({ length: 100 }, (_, index) =>
-      index % 2 === 0 ? { field: 'ip' as const, value: `10.9.${Math.floor(index / 200)}.${(index % 200) + 1}` } : { field: 'device_id' as const, value: `700-11-${String(1000 + index)}` },
-    ),
-  );
-}, 120_000);
-afterAll(async () => {
-  await harness?.close();
-  await rm(dir, { recursive: true, force: true });
+  values = seeded;
 });
 beforeEach(() => {
   harness.logs.length = 0;
