@@ -2,23 +2,24 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
+import { freshRevealTestFor } from '../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
 import { tamperAuditLog } from '../support/tamper-audit-log.js';
 
+const it = freshRevealTestFor();
+
+// The test's own harness, bound for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
 
 // Every test starts from the same six-row log on a fresh database (the cases below break rows 2..5).
-beforeEach(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+it.beforeEach(async ({ harness: fresh, sample }) => {
+  harness = fresh;
+  ip = sample.ip;
   await fillLog(6);
-});
-afterEach(async () => {
-  await harness?.close();
 });
 
 async function fillLog(count: number) {

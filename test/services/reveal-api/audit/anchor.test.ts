@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect } from 'vitest';
 import { runAuditExport } from '../../../../cli/audit-export.js';
 import { runAuditVerify } from '../../../../cli/audit-verify.js';
 import { chainHash, type AuditContent } from '../../../../lib/audit/chain.js';
@@ -28,12 +28,16 @@ import { buildRevealApp, type RevealApp } from '../../../../services/reveal-api/
 import { loadRevealConfig } from '../../../../services/reveal-api/config.js';
 import { buildWitnessApp } from '../../../../services/witness/app.js';
 import { WitnessStateStore } from '../../../../services/witness/state-store.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
+import { freshRevealTestFor } from '../../../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 import { tamperAuditLog } from '../../../support/tamper-audit-log.js';
 
 const ORIGIN = 'test.example/audit';
 const WITNESS_NAME = 'test.example/witness';
 
+const it = freshRevealTestFor();
+
+// The test's own harness, bound for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
 let dir: string;
@@ -43,9 +47,9 @@ let witnessVkey: string;
 let witness: { app: FastifyInstance; store: WitnessStateStore; url: string; port: number } | undefined;
 const apps: RevealApp[] = [];
 
-beforeEach(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+it.beforeEach(async ({ harness: fresh, sample }) => {
+  harness = fresh;
+  ip = sample.ip;
   dir = await mkdtemp(join(tmpdir(), 'tokenvault-anchor-'));
   const audit = await LocalAuditSigner.open(join(dir, 'signing-key.pem'));
   logKeys = {
@@ -60,7 +64,6 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const app of apps.splice(0)) await app.close().catch(() => undefined);
   await stopWitness();
-  await harness?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

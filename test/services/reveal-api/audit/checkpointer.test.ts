@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest';
 import { parseExportLine } from '../../../../lib/audit/export-format.js';
 import type { NoteCheckpointRecord } from '../../../../lib/audit/checkpoint-record.js';
 import { verifyConsistency } from '../../../../lib/audit/merkle/verify.js';
@@ -20,9 +20,14 @@ import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../lib/auth/local-signing
 import { loadRevealConfig } from '../../../../services/reveal-api/config.js';
 import type { CheckpointSink } from '../../../../services/reveal-api/audit/sinks.js';
 import { startFakeKms, type FakeKms } from '../../../support/kms-server.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
+import { freshRevealTestFor } from '../../../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 import { tamperAuditLog } from '../../../support/tamper-audit-log.js';
 
+// Checkpoint indexes and the published file are per log: each test starts a fresh one.
+const it = freshRevealTestFor();
+
+// The test's own harness, bound for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
 let dir: string;
@@ -35,15 +40,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await kms?.close();
 });
-// Checkpoint indexes and the published file are per log: each test starts a fresh one.
-beforeEach(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+it.beforeEach(async ({ harness: fresh, sample }) => {
+  harness = fresh;
+  ip = sample.ip;
   dir = await mkdtemp(join(tmpdir(), 'tokenvault-checkpoints-'));
 });
 afterEach(async () => {
   for (const app of apps.splice(0)) await app.close().catch(() => undefined);
-  await harness?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
