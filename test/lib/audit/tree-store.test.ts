@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createDatabase, type Database } from '../../../db/client.js';
 import { MIGRATIONS_FOLDER, runMigrations } from '../../../db/migrate.js';
 import { withTransaction } from '../../../db/transaction.js';
@@ -146,6 +146,8 @@ describe('Merkle nodes of every audit row', () => {
     const auditor = harness.testDb.as('auditor');
     const reveal_api = harness.database;
     const owner = harness.testDb.owner;
+    // At least one row, so there is a node to try to change, whichever test ran before.
+    await insertAudit(reveal_api.pool, entry('first-node'));
     expect((await treeHead(auditor.pool)).size).toBe(await logSize(owner.pool));
     await expect(auditor.pool.query("INSERT INTO audit_tree_nodes (level, idx, hash) VALUES (40, 0, decode(repeat('00', 32), 'hex'))")).rejects.toThrow(/permission denied/);
     for (const db of [reveal_api, auditor]) {
@@ -174,11 +176,12 @@ describe('rows written without nodes, and a tree that does not fit the log', () 
   let testDb: TestDatabase;
   let reveal: Database;
 
-  beforeAll(async () => {
+  // A fresh log per test: the first counts rows from an empty log, whichever test ran before it.
+  beforeEach(async () => {
     testDb = await createTestDatabase();
     reveal = testDb.as('reveal_api');
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await testDb?.drop();
   });
 

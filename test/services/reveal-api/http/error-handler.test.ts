@@ -79,7 +79,7 @@ describe('error responses', () => {
     ['DELETE', '/audit', 'GET, HEAD'],
     ['POST', '/audit/verify', 'GET, HEAD'],
     ['PUT', '/readyz?verbose=1', 'GET, HEAD'],
-  ])('answers %s %s with 405, an Allow header and code method_not_allowed', async ([method, url, allow], { harness }) => {
+  ] as const)('answers %s %s with 405, an Allow header and code method_not_allowed', async ([method, url, allow], { harness }) => {
     const investigator = bearer(await harness.token('alice', ['investigator']));
     const response = await harness.app.inject({ method: method as 'GET', url, headers: investigator });
     expect(response.statusCode).toBe(405);
