@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect } from 'vitest';
 import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
 import { noteCheckpointLine, type NoteCheckpointRecord } from '../../lib/audit/checkpoint-record.js';
@@ -19,7 +19,8 @@ import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../lib/auth/local-signing-key.j
 import { chainHash, type AuditContent } from '../../lib/audit/chain.js';
 import { ROW_COLUMNS, toRow, type RawRow } from '../../lib/audit/reader.js';
 import { loadRevealConfig } from '../../services/reveal-api/config.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
+import { revealTestFor } from '../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
 import { tamperAuditLog } from '../support/tamper-audit-log.js';
 
 /**
@@ -29,6 +30,9 @@ import { tamperAuditLog } from '../support/tamper-audit-log.js';
  * 15 rows: checkpoint 1 covers 1..5, checkpoint 2 covers 1..10, checkpoint 3 covers 1..13
  * (signed notes over the Merkle tree); rows 14..15 are not yet covered.
  */
+const it = revealTestFor({}, { timeout: 120_000 });
+
+// The file's shared harness, bound once for the helpers below.
 let harness: RevealHarness;
 let app: RevealApp;
 let ip: SeededValue;
@@ -36,9 +40,10 @@ let dir: string;
 let publishedFile: string;
 let publicKeyFile: string;
 
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+// Three signed checkpoints over 13 rows, two rows after them, and a snapshot of the log to restore after each attack.
+it.beforeAll(async ({ harness: shared, sample }) => {
+  harness = shared;
+  ip = sample.ip;
   dir = await mkdtemp(join(tmpdir(), 'tokenvault-attacks-'));
   publishedFile = join(dir, 'published.jsonl');
   publicKeyFile = join(dir, 'signing-key.pem.pub.pem');
@@ -72,7 +77,6 @@ beforeAll(async () => {
   await harness.testDb.owner.pool.query('CREATE TABLE audit_snapshot AS TABLE audit_log');
 }, 120_000);
 afterAll(async () => {
-  await harness?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

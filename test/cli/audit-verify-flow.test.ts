@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect } from 'vitest';
 import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
 import { CHECKPOINT_FORMAT, checkpointBytes, checkpointDigest, type CheckpointBody } from '../../lib/audit/checkpoint.js';
@@ -12,7 +12,8 @@ import { LocalAuditSigner } from '../../lib/keys/local-audit-signer.js';
 import { LocalKeyring } from '../../lib/keys/local-keyring.js';
 import { buildRevealApp, type RevealApp } from '../../services/reveal-api/app.js';
 import { loadRevealConfig } from '../../services/reveal-api/config.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
+import { freshRevealTestFor } from '../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
 import { tamperAuditLog } from '../support/tamper-audit-log.js';
 
 /**
@@ -20,14 +21,17 @@ import { tamperAuditLog } from '../support/tamper-audit-log.js';
  * minute, before any checkpoint; then export now and verify after several more checkpoints were
  * published. Also a log migrated from the v1 JSON checkpoints.
  */
+const it = freshRevealTestFor();
+
+// The test's own harness and a checkpointing app on its database, bound for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
 let dir: string;
 let app: RevealApp;
 
-beforeEach(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+it.beforeEach(async ({ harness: fresh, sample }) => {
+  harness = fresh;
+  ip = sample.ip;
   dir = await mkdtemp(join(tmpdir(), 'tokenvault-flow-'));
   const config = loadRevealConfig({
     DATABASE_URL: harness.testDb.url,
@@ -46,7 +50,6 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await app?.close();
-  await harness?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
