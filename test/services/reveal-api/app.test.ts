@@ -27,8 +27,14 @@ const MATRIX: Record<(typeof ROLES)[number], Record<string, Expectation>> = {
   'no-such-role': { 'reveal ip': 403, 'reveal device_id': 403, 'tokenize ip': 403, 'tokenize device_id': 403, 'erase ip': 403, 'erase device_id': 403, 'audit read': 403, 'audit verify': 403 },
 };
 
+/**
+ * Each case its own caller: refusals are audited once per caller, action and code in a window
+ * (the rest summarised), so a case sharing its caller with another could read the other's row.
+ */
+const callerOf = (role: string, operation: string) => `user-${role}-${operation.replace(' ', '-')}`;
+
 async function call(harness: RevealHarness, sample: Sample, role: string, operation: string) {
-  const headers = bearer(await harness.token(`user-${role}`, [role]));
+  const headers = bearer(await harness.token(callerOf(role, operation), [role]));
   const [verb, what] = operation.split(' ') as [string, string];
   const seeded = what === 'ip' ? sample.ip : sample.device;
   switch (verb) {
@@ -50,7 +56,7 @@ describe('authorization matrix of the default policy', () => {
       it(`${role}: ${operation} → ${expected}`, async ({ harness, sample }) => {
         const response = await call(harness, sample, role, operation);
         const last = (await auditRows(harness.testDb)).at(-1);
-        expect(last?.actor).toBe(`user-${role}`);
+        expect(last?.actor).toBe(callerOf(role, operation));
         if (expected === 403) {
           expect(response.statusCode).toBe(403);
           expect(response.json()).toEqual({ error: { code: 'forbidden', message: expect.any(String) } });
