@@ -159,9 +159,9 @@ export async function auditRows(testDb: TestDatabase): Promise<AuditRowView[]> {
   return rows.map((row) => ({ ...row, seq: Number(row.seq) }));
 }
 
-/** Every text column of the audit log, concatenated: for "no plaintext anywhere" checks. */
-export async function auditText(testDb: TestDatabase): Promise<string> {
-  const { rows } = await testDb.owner.pool.query<{ text: string }>('SELECT string_agg(audit_log::text, E\'\\n\') AS text FROM audit_log');
+/** Every text column of the audit log (from row `fromSeq` on), concatenated: for "no plaintext anywhere" checks. */
+export async function auditText(testDb: TestDatabase, fromSeq = 1): Promise<string> {
+  const { rows } = await testDb.owner.pool.query<{ text: string }>('SELECT string_agg(audit_log::text, E\'\\n\') AS text FROM audit_log WHERE seq >= $1', [fromSeq]);
   return rows[0]?.text ?? '';
 }
 
