@@ -1,6 +1,7 @@
 import type pg from 'pg';
-import { chainHash } from './chain.js';
-import { auditLeafHash } from './merkle/audit-leaf.js';
+import { chainHashOf } from './chain.js';
+import { auditLeaf } from './merkle/audit-leaf.js';
+import { leafHash } from './merkle/hash.js';
 import { readAuditRows } from './reader.js';
 
 type Queryable = Pick<pg.Pool, 'query'>;
@@ -49,10 +50,12 @@ export async function checkRowsAgainstLeaves(db: Queryable, request: RowCheckReq
       if (previous !== undefined && (row.prevHash === null || !row.prevHash.equals(previous.hash))) {
         return fail(row.seq, `prev_hash does not match the hash of row ${previous.seq} (rows deleted or reordered)`);
       }
-      if (!chainHash(row).equals(row.hash)) return fail(row.seq, 'content does not match its hash (row edited)');
+      // One serialisation gives both hashes (the leaf's bytes are the chain's canonical bytes).
+      const canonical = auditLeaf(row);
+      if (!chainHashOf(row.prevHash, canonical).equals(row.hash)) return fail(row.seq, 'content does not match its hash (row edited)');
       const leaf = leafOf.get(row.seq - 1);
       if (leaf === undefined) return fail(row.seq, `its leaf is not in the stored tree`);
-      if (!auditLeafHash(row).equals(leaf)) return fail(row.seq, 'content does not match its stored leaf (row or tree edited)');
+      if (!leafHash(canonical).equals(leaf)) return fail(row.seq, 'content does not match its stored leaf (row or tree edited)');
       checked += 1;
       previous = { seq: row.seq, hash: row.hash };
     }
