@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { createDatabase } from '../../db/client.js';
 import { verifyOffline } from '../../lib/audit/offline.js';
 import { exportLines } from '../../lib/audit/reader.js';
-import { describeVerdict } from '../../lib/audit/verifier.js';
+import { describeVerdict } from '../../lib/audit/checkpointed-log-verifier.js';
 
 interface Job {
   kind: 'export' | 'verify';

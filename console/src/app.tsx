@@ -1,6 +1,7 @@
 import { LocationProvider, Route, Router, useLocation } from 'preact-iso';
 import { useEffect } from 'preact/hooks';
-import { secondsLeft, session, type Session } from './session.js';
+import { secondsLeft, session } from './session.js';
+import type { Session } from './types.js';
 import { signOut } from './sign-in.js';
 import { ApprovalsView } from './views/approvals.js';
 import { AuditView } from './views/audit.js';

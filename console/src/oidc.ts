@@ -1,5 +1,5 @@
 import * as oauth from 'oauth4webapi';
-import type { ConsoleSettings } from './session.js';
+import type { ConsoleSettings } from './types.js';
 
 type OidcSettings = NonNullable<ConsoleSettings['oidc']>;
 

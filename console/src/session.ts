@@ -1,36 +1,5 @@
 import { computed, signal } from '@preact/signals';
-import type { Me } from './sign-in.js';
-
-export type Field = 'ip' | 'device_id';
-
-export interface Permissions {
-  reveal: Partial<Record<Field, 'plain' | 'masked'>>;
-  tokenize: string[];
-  erase: string[];
-  audit: boolean;
-}
-
-export interface Session {
-  /** The bearer token: kept in this variable only, never in storage, cookies or the URL. */
-  accessToken: string;
-  expiresAt: Date;
-  sub: string;
-  roles: string[];
-  permissions: Permissions;
-  /** The policy lets this user approve or deny others' reveal requests. */
-  canApprove: boolean;
-  /** GET /me: budgets and open requests. */
-  me: Me;
-  via: 'oidc' | 'local';
-  idToken?: string;
-}
-
-/** GET /console/settings.json. */
-export interface ConsoleSettings {
-  oidc: { issuer: string; client_id: string; scope: string; resource: string | null } | null;
-  local_sign_in: { roles: string[] } | null;
-  reveal_clear_seconds: number;
-}
+import type { ConsoleSettings, Session } from './types.js';
 
 export const settings = signal<ConsoleSettings | null>(null);
 export const session = signal<Session | null>(null);

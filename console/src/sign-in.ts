@@ -1,20 +1,7 @@
 import { api } from './api.js';
 import { completeSignIn, endSessionUrl, isCallback } from './oidc.js';
-import { endedBecause, session, settings, startSession, type ConsoleSettings, type Permissions } from './session.js';
-
-/** GET /me: who the caller is, what the policy lets them do, budgets and open requests. */
-export interface Me {
-  subject: string;
-  roles: string[];
-  unknown_roles: string[];
-  fields: Record<string, { reveal: 'plain' | 'masked' | null; approval: string; tokenize: boolean; erase: boolean }>;
-  audit: boolean;
-  approve: boolean;
-  break_glass: boolean;
-  budgets: { budget: string; limit: number; used: number; remaining: number; reset_at: string }[];
-  break_glass_budget: { budget: string; limit: number; used: number; remaining: number; reset_at: string } | null;
-  requests: { id: string; status: string; purpose: string; ticket: string | null; field_counts: Record<string, number>; expires_at: string }[];
-}
+import { endedBecause, session, settings, startSession } from './session.js';
+import type { ConsoleSettings, Me, Permissions } from './types.js';
 
 function permissionsOf(me: Me): Permissions {
   const reveal: Permissions['reveal'] = {};

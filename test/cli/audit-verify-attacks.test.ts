@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect } from 'vitest';
 import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
 import { noteCheckpointLine, type NoteCheckpointRecord } from '../../lib/audit/checkpoint-record.js';
@@ -19,7 +19,9 @@ import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../lib/auth/local-signing-key.j
 import { chainHash, type AuditContent } from '../../lib/audit/chain.js';
 import { ROW_COLUMNS, toRow, type RawRow } from '../../lib/audit/reader.js';
 import { loadRevealConfig } from '../../services/reveal-api/config.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../services/reveal-api/support.js';
+import { revealTestFor } from '../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
+import { tamperAuditLog } from '../support/tamper-audit-log.js';
 
 /**
  * The insider attacks of the audit issues, scripted as the database owner (who can switch the
@@ -28,6 +30,9 @@ import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness,
  * 15 rows: checkpoint 1 covers 1..5, checkpoint 2 covers 1..10, checkpoint 3 covers 1..13
  * (signed notes over the Merkle tree); rows 14..15 are not yet covered.
  */
+const it = revealTestFor({}, { timeout: 120_000 });
+
+// The file's shared harness, bound once for the helpers below.
 let harness: RevealHarness;
 let app: RevealApp;
 let ip: SeededValue;
@@ -35,9 +40,10 @@ let dir: string;
 let publishedFile: string;
 let publicKeyFile: string;
 
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+// Three signed checkpoints over 13 rows, two rows after them, and a snapshot of the log to restore after each attack.
+it.beforeAll(async ({ harness: shared, sample }) => {
+  harness = shared;
+  ip = sample.ip;
   dir = await mkdtemp(join(tmpdir(), 'tokenvault-attacks-'));
   publishedFile = join(dir, 'published.jsonl');
   publicKeyFile = join(dir, 'signing-key.pem.pub.pem');
@@ -71,7 +77,6 @@ beforeAll(async () => {
   await harness.testDb.owner.pool.query('CREATE TABLE audit_snapshot AS TABLE audit_log');
 }, 120_000);
 afterAll(async () => {
-  await harness?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -102,19 +107,14 @@ async function verifyDatabase(checkpointsFile = publishedFile) {
   return { code, line: lines.join('\n') };
 }
 
-/** One transaction as the owner: triggers off, the change, triggers on. Restored afterwards. */
-async function asOwner(change: (client: pg.PoolClient) => Promise<void>, run: () => Promise<void>) {
-  const client = await harness.testDb.owner.pool.connect();
+/** `run` against the log as the owner's `change` left it; the log restored from its snapshot afterwards. */
+async function withTamperedLog(change: (client: pg.PoolClient) => Promise<void>, run: () => Promise<void>) {
+  const owner = harness.testDb.owner.pool;
   try {
-    await client.query('BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER');
-    await change(client);
-    await client.query('ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT');
+    await tamperAuditLog(owner, change);
     await run();
   } finally {
-    await client.query(
-      'BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log; INSERT INTO audit_log SELECT * FROM audit_snapshot; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT',
-    );
-    client.release();
+    await tamperAuditLog(owner, 'DELETE FROM audit_log; INSERT INTO audit_log SELECT * FROM audit_snapshot');
   }
 }
 
@@ -147,7 +147,7 @@ describe('offline verifier against the database owner', () => {
   });
 
   it('edited row: exit 1 at that seq, and every checkpoint over it named too', async () => {
-    await asOwner(
+    await withTamperedLog(
       (client) => client.query("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3").then(() => undefined),
       async () => {
         const result = await exportAndVerify();
@@ -159,14 +159,14 @@ describe('offline verifier against the database owner', () => {
   });
 
   it('deleted row: exit 1 at that seq', async () => {
-    await asOwner(
+    await withTamperedLog(
       (client) => client.query('DELETE FROM audit_log WHERE seq = 7').then(() => undefined),
       async () => expect(await exportAndVerify()).toMatchObject({ code: 1, line: expect.stringMatching(/^audit log BROKEN at seq 7: row 7 is missing \(deleted\)/) }),
     );
   });
 
   it('reordered rows: exit 1 at the first moved seq', async () => {
-    await asOwner(
+    await withTamperedLog(
       (client) =>
         client.query('UPDATE audit_log SET seq = -2 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 4; UPDATE audit_log SET seq = 4 WHERE seq = -2').then(() => undefined),
       async () => expect(await exportAndVerify()).toMatchObject({ code: 1, line: expect.stringMatching(/^audit log BROKEN at seq 2: /) }),
@@ -174,7 +174,7 @@ describe('offline verifier against the database owner', () => {
   });
 
   it('truncated tail (rows a checkpoint covers deleted): exit 1 naming the checkpoint the export itself holds', async () => {
-    await asOwner(
+    await withTamperedLog(
       (client) => client.query('DELETE FROM audit_log WHERE seq >= 9').then(() => undefined),
       async () => {
         const result = await exportAndVerify();
@@ -186,7 +186,7 @@ describe('offline verifier against the database owner', () => {
   });
 
   it('wholesale recomputed chain (row 3 edited, newest row deleted, every hash recomputed): exit 1 naming every checkpoint', async () => {
-    await asOwner(
+    await withTamperedLog(
       async (client) => {
         await client.query("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3");
         await client.query('DELETE FROM audit_log WHERE seq = 15');
@@ -250,13 +250,12 @@ describe('offline verifier against the database owner', () => {
   });
 
   it('the database copy of the checkpoints wiped with the tail: the published file still exposes it (live; offline by the export\'s start time)', async () => {
-    const client = await harness.testDb.owner.pool.connect();
-    await client.query('CREATE TABLE checkpoints_snapshot AS TABLE audit_checkpoints');
+    await harness.testDb.owner.pool.query('CREATE TABLE checkpoints_snapshot AS TABLE audit_checkpoints');
     try {
-      await asOwner(
+      await withTamperedLog(
         async (owner) => {
           await owner.query('DELETE FROM audit_log WHERE seq >= 12');
-          await owner.query('ALTER TABLE audit_checkpoints DISABLE TRIGGER USER; DELETE FROM audit_checkpoints WHERE idx = 3; ALTER TABLE audit_checkpoints ENABLE TRIGGER USER');
+          await owner.query('DELETE FROM audit_checkpoints WHERE idx = 3');
         },
         async () => {
           expect(await verifyDatabase()).toMatchObject({ code: 1, line: expect.stringMatching(/^audit log BROKEN at checkpoint 3 \(seq 12\): it covers rows up to seq 13, but the log ends at seq 11/) });
@@ -268,8 +267,7 @@ describe('offline verifier against the database owner', () => {
         },
       );
     } finally {
-      await client.query('BEGIN; ALTER TABLE audit_checkpoints DISABLE TRIGGER USER; DELETE FROM audit_checkpoints; INSERT INTO audit_checkpoints SELECT * FROM checkpoints_snapshot; ALTER TABLE audit_checkpoints ENABLE TRIGGER USER; COMMIT');
-      client.release();
+      await tamperAuditLog(harness.testDb.owner.pool, 'DELETE FROM audit_checkpoints; INSERT INTO audit_checkpoints SELECT * FROM checkpoints_snapshot');
     }
   });
 

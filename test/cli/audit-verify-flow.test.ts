@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect } from 'vitest';
 import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
 import { CHECKPOINT_FORMAT, checkpointBytes, checkpointDigest, type CheckpointBody } from '../../lib/audit/checkpoint.js';
@@ -12,21 +12,26 @@ import { LocalAuditSigner } from '../../lib/keys/local-audit-signer.js';
 import { LocalKeyring } from '../../lib/keys/local-keyring.js';
 import { buildRevealApp, type RevealApp } from '../../services/reveal-api/app.js';
 import { loadRevealConfig } from '../../services/reveal-api/config.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../services/reveal-api/support.js';
+import { freshRevealTestFor } from '../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
+import { tamperAuditLog } from '../support/tamper-audit-log.js';
 
 /**
  * The README's export-and-verify lines as a new user runs them (issue 17 finding 1): in the first
  * minute, before any checkpoint; then export now and verify after several more checkpoints were
  * published. Also a log migrated from the v1 JSON checkpoints.
  */
+const it = freshRevealTestFor();
+
+// The test's own harness and a checkpointing app on its database, bound for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
 let dir: string;
 let app: RevealApp;
 
-beforeEach(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+it.beforeEach(async ({ harness: fresh, sample }) => {
+  harness = fresh;
+  ip = sample.ip;
   dir = await mkdtemp(join(tmpdir(), 'tokenvault-flow-'));
   const config = loadRevealConfig({
     DATABASE_URL: harness.testDb.url,
@@ -45,7 +50,6 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await app?.close();
-  await harness?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -140,7 +144,7 @@ describe('the README export-and-verify flow', () => {
     await settle();
     expect(await verifyEntry()).toEqual({ code: 0, text: expect.stringMatching(new RegExp(`^audit entry ${seq} intact: reveal by alice at \\S+, outcome allowed; included in checkpoint 1 \\(\\d+ entries\\), proof of \\d+ hashes`)) });
     // The owner edits the entry (and its chain hash): the service still serves a receipt, which no longer checks out.
-    await harness.testDb.owner.pool.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; UPDATE audit_log SET purpose = 'routine' WHERE seq = ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
+    await tamperAuditLog(harness.testDb.owner.pool, `UPDATE audit_log SET purpose = 'routine' WHERE seq = ${seq}`);
     const edited = await verifyEntry();
     expect(edited.code).toBe(1);
     expect(edited.text).toMatch(/^audit entry receipt BROKEN: the entry's content does not match its hash \(edited\)\n {2}also BROKEN: its inclusion proof does not lead to the root checkpoint 1 signed/);

@@ -2,22 +2,24 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../services/reveal-api/support.js';
+import { freshRevealTestFor } from '../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
+import { tamperAuditLog } from '../support/tamper-audit-log.js';
 
+const it = freshRevealTestFor();
+
+// The test's own harness, bound for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
 
 // Every test starts from the same six-row log on a fresh database (the cases below break rows 2..5).
-beforeEach(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+it.beforeEach(async ({ harness: fresh, sample }) => {
+  harness = fresh;
+  ip = sample.ip;
   await fillLog(6);
-});
-afterEach(async () => {
-  await harness?.close();
 });
 
 async function fillLog(count: number) {
@@ -33,40 +35,20 @@ async function verify() {
   return { code, text: lines.join('\n') };
 }
 
-/** Tampering as the table owner, who can switch the append-only triggers off. */
-async function tamper(sql: string) {
-  const client = await harness.testDb.owner.pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query('ALTER TABLE audit_log DISABLE TRIGGER USER');
-    await client.query(sql);
-    await client.query('ALTER TABLE audit_log ENABLE TRIGGER USER');
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
 /** Each case runs against its own saved copy of the log and its Merkle tree (rows appended meanwhile have nodes too). */
 async function withRestoredLog(run: () => Promise<void>) {
-  const client = await harness.testDb.owner.pool.connect();
+  const owner = harness.testDb.owner.pool;
+  for (const table of ['audit_log', 'audit_tree_nodes']) {
+    await owner.query(`CREATE TABLE IF NOT EXISTS ${table}_snapshot AS TABLE ${table} WITH NO DATA`);
+    await owner.query(`TRUNCATE ${table}_snapshot`);
+    await owner.query(`INSERT INTO ${table}_snapshot SELECT * FROM ${table}`);
+  }
   try {
-    for (const table of ['audit_log', 'audit_tree_nodes']) {
-      await client.query(`CREATE TABLE IF NOT EXISTS ${table}_snapshot AS TABLE ${table} WITH NO DATA`);
-      await client.query(`TRUNCATE ${table}_snapshot`);
-      await client.query(`INSERT INTO ${table}_snapshot SELECT * FROM ${table}`);
-    }
     await run();
   } finally {
-    await client.query('BEGIN');
-    for (const table of ['audit_log', 'audit_tree_nodes']) {
-      await client.query(`ALTER TABLE ${table} DISABLE TRIGGER USER; DELETE FROM ${table}; INSERT INTO ${table} SELECT * FROM ${table}_snapshot; ALTER TABLE ${table} ENABLE TRIGGER USER`);
-    }
-    await client.query('COMMIT');
-    client.release();
+    await tamperAuditLog(owner, async (client) => {
+      for (const table of ['audit_log', 'audit_tree_nodes']) await client.query(`DELETE FROM ${table}; INSERT INTO ${table} SELECT * FROM ${table}_snapshot`);
+    });
   }
 }
 
@@ -79,28 +61,28 @@ describe('npm run audit:verify', () => {
 
   it('exits 1 and names the first broken seq when a row was edited', async () => {
     await withRestoredLog(async () => {
-      await tamper("UPDATE audit_log SET purpose = 'routine check' WHERE seq = 3");
+      await tamperAuditLog(harness.testDb.owner.pool, "UPDATE audit_log SET purpose = 'routine check' WHERE seq = 3");
       expect(await verify()).toEqual({ code: 1, text: expect.stringMatching(/^audit log BROKEN at seq 3: content does not match its hash/) });
     });
   });
 
   it('detects a deleted row', async () => {
     await withRestoredLog(async () => {
-      await tamper('DELETE FROM audit_log WHERE seq = 4');
+      await tamperAuditLog(harness.testDb.owner.pool, 'DELETE FROM audit_log WHERE seq = 4');
       expect(await verify()).toEqual({ code: 1, text: expect.stringMatching(/BROKEN at seq 4: row 4 is missing/) });
     });
   });
 
   it('detects reordered rows', async () => {
     await withRestoredLog(async () => {
-      await tamper('UPDATE audit_log SET seq = -2 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 5; UPDATE audit_log SET seq = 5 WHERE seq = -2');
+      await tamperAuditLog(harness.testDb.owner.pool, 'UPDATE audit_log SET seq = -2 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 5; UPDATE audit_log SET seq = 5 WHERE seq = -2');
       expect(await verify()).toMatchObject({ code: 1, text: expect.stringMatching(/BROKEN at seq 2/) });
     });
   });
 
   it('exposes the same verdict to auditors at GET /audit/verify', async () => {
     await withRestoredLog(async () => {
-      await tamper("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2");
+      await tamperAuditLog(harness.testDb.owner.pool, "UPDATE audit_log SET actor = 'someone-else' WHERE seq = 2");
       const response = await harness.app.inject({ url: '/audit/verify', headers: bearer(await harness.token('audrey', ['auditor'])) });
       // Every finding, not only the first: the other five rows still verify.
       expect(response.json()).toMatchObject({ ok: false, checked: 5, first_broken_seq: 2, reason: expect.stringMatching(/edited/), findings: [{ seq: 2, message: expect.stringMatching(/edited/) }] });

@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { browserTestsEnabled, launchBrowser, type Browser } from '../support/browser.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, type SeededValue } from '../services/reveal-api/support.js';
+import { bearer, PURPOSE, SAMPLE_VALUES, type SeededValue } from '../support/reveal-harness.js';
 import { SCREENSHOTS, startConsoleStack, type ConsoleStack } from './stack.js';
+import { tamperAuditLog } from '../support/tamper-audit-log.js';
 
 const enabled = browserTestsEnabled('web console (test/console/console.test.ts)');
 
@@ -342,28 +343,12 @@ describe.skipIf(!enabled)('web console in Chromium', () => {
     await signInWithProvider(page, 'audrey');
     const verification = page.getByTestId('verification');
     await expect.poll(() => verification.getAttribute('data-state')).not.toBe('pending');
-    /** As the owner, with the append-only triggers off for this one statement. */
-    const asOwner = async (sql: string, params: unknown[] = []) => {
-      const client = await stack.harness.testDb.owner.pool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query('ALTER TABLE audit_log DISABLE TRIGGER USER');
-        await client.query(sql, params);
-        await client.query('ALTER TABLE audit_log ENABLE TRIGGER USER');
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK');
-        throw error;
-      } finally {
-        client.release();
-      }
-    };
     // The insider with database rights edits the purpose of the investigator's reveal.
     const { rows } = await stack.harness.testDb.owner.pool.query<{ seq: string; purpose: string }>(
       "SELECT seq, purpose FROM audit_log WHERE action = 'reveal' AND actor = 'ivan' ORDER BY seq LIMIT 1",
     );
     const seq = Number(rows[0]?.seq);
-    await asOwner("UPDATE audit_log SET purpose = 'routine check' WHERE seq = $1", [seq]);
+    await tamperAuditLog(stack.harness.testDb.owner.pool, "UPDATE audit_log SET purpose = 'routine check' WHERE seq = $1", [seq]);
     try {
       // The edited row was verified before: only re-reading the whole log finds the edit.
       await page.getByRole('button', { name: 'Re-verify the whole log' }).click();
@@ -371,7 +356,7 @@ describe.skipIf(!enabled)('web console in Chromium', () => {
       expect(await verification.textContent()).toContain(`BROKEN at entry ${seq}`);
     } finally {
       // Undone, so the tests that run after this one see an intact log.
-      await asOwner('UPDATE audit_log SET purpose = $1 WHERE seq = $2', [rows[0]?.purpose, seq]);
+      await tamperAuditLog(stack.harness.testDb.owner.pool, 'UPDATE audit_log SET purpose = $1 WHERE seq = $2', [rows[0]?.purpose, seq]);
     }
     await shot(page, 'audit-broken');
     await signOutWithProvider(page);

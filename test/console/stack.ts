@@ -6,7 +6,7 @@ import { buildConsole } from '../../local/console-build.js';
 import { PUBLIC_KEY_SUFFIX } from '../../lib/keys/local-audit-signer.js';
 import type { RevealApp } from '../../services/reveal-api/app.js';
 import { startOpenIdProvider, type OpenIdProvider } from '../support/oidc-provider.js';
-import { startRevealHarness, type RevealHarness } from '../services/reveal-api/support.js';
+import { startRevealHarness, type RevealHarness } from '../support/reveal-harness.js';
 
 /** Where screenshots of each view go (not committed; docs/console.png is picked from them). */
 export const SCREENSHOTS = process.env.CONSOLE_SCREENSHOTS_DIR ?? join(tmpdir(), 'tokenvault-console-screenshots');

@@ -9,8 +9,8 @@ import { loadActiveTokenizer } from '../../lib/keys/token-keys.js';
 import { startHealthServer, type HealthServer } from '../../services/ingestor/http.js';
 import { createIngestor, type Ingestor } from '../../services/ingestor/worker.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { capturedLogger, startSqsHarness, type SqsHarness } from '../services/ingestor/harness.js';
-import { startRevealHarness, type RevealHarness } from '../services/reveal-api/support.js';
+import { capturedLogger, startSqsHarness, type SqsHarness } from '../support/ingestor-harness.js';
+import { startRevealHarness, type RevealHarness } from '../support/reveal-harness.js';
 
 const DEPLOY = fileURLToPath(new URL('../../deploy/', import.meta.url));
 const read = (path: string) => readFileSync(`${DEPLOY}${path}`, 'utf8');

@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { rolesForLogin } from '../../local/dev-identity-provider/config.js';
 import { freePort } from '../../local/free-port.js';
 import { ROOT } from '../support/processes.js';
-import { startRevealHarness, type RevealHarness } from '../services/reveal-api/support.js';
+import { startRevealHarness, type RevealHarness } from '../support/reveal-harness.js';
 
 /**
  * docker compose's development OpenID provider (service idp), run as the process its image runs,

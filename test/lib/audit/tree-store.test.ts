@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createDatabase, type Database } from '../../../db/client.js';
 import { MIGRATIONS_FOLDER, runMigrations } from '../../../db/migrate.js';
 import { withTransaction } from '../../../db/transaction.js';
@@ -24,7 +24,8 @@ import { applyRetention } from '../../../lib/lifecycle/retention.js';
 import { createDatabaseIfMissing } from '../../../local/embedded-postgres.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { runCli } from '../../support/processes.js';
-import { bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../services/reveal-api/support.js';
+import { bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../support/reveal-harness.js';
+import { tamperAuditLog } from '../../support/tamper-audit-log.js';
 
 type Queryable = Pick<pg.Pool, 'query'>;
 
@@ -146,6 +147,8 @@ describe('Merkle nodes of every audit row', () => {
     const auditor = harness.testDb.as('auditor');
     const reveal_api = harness.database;
     const owner = harness.testDb.owner;
+    // At least one row, so there is a node to try to change, whichever test ran before.
+    await insertAudit(reveal_api.pool, entry('first-node'));
     expect((await treeHead(auditor.pool)).size).toBe(await logSize(owner.pool));
     await expect(auditor.pool.query("INSERT INTO audit_tree_nodes (level, idx, hash) VALUES (40, 0, decode(repeat('00', 32), 'hex'))")).rejects.toThrow(/permission denied/);
     for (const db of [reveal_api, auditor]) {
@@ -158,16 +161,14 @@ describe('Merkle nodes of every audit row', () => {
     // A node is 32 bytes at a real position: a malformed insert is refused, even for the owner.
     await expect(owner.pool.query("INSERT INTO audit_tree_nodes (level, idx, hash) VALUES (63, 0, decode(repeat('00', 32), 'hex'))")).rejects.toThrow(/check constraint/);
     await expect(owner.pool.query("INSERT INTO audit_tree_nodes (level, idx, hash) VALUES (40, 0, decode('00', 'hex'))")).rejects.toThrow(/check constraint/);
-    // Only with the triggers off can the owner rewrite a node (then only signed, published checkpoints expose it).
-    const client = await owner.pool.connect();
-    try {
-      await client.query('BEGIN; ALTER TABLE audit_tree_nodes DISABLE TRIGGER USER');
+    // Only with the triggers off can the owner rewrite a node (then only signed, published checkpoints expose it); undone here.
+    const undo = new Error('undo the rewrite');
+    const rewrite = tamperAuditLog(owner.pool, async (client) => {
       const changed = await client.query("UPDATE audit_tree_nodes SET hash = decode(repeat('00', 32), 'hex') WHERE level = 0 AND idx = 0");
       expect(changed.rowCount).toBe(1);
-    } finally {
-      await client.query('ROLLBACK');
-      client.release();
-    }
+      throw undo;
+    });
+    await expect(rewrite).rejects.toBe(undo);
     await expectTreeMatchesLog(owner.pool);
   });
 });
@@ -176,11 +177,12 @@ describe('rows written without nodes, and a tree that does not fit the log', () 
   let testDb: TestDatabase;
   let reveal: Database;
 
-  beforeAll(async () => {
+  // A fresh log per test: the first counts rows from an empty log, whichever test ran before it.
+  beforeEach(async () => {
     testDb = await createTestDatabase();
     reveal = testDb.as('reveal_api');
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await testDb?.drop();
   });
 
@@ -209,7 +211,7 @@ describe('rows written without nodes, and a tree that does not fit the log', () 
     await Promise.all(Array.from({ length: 5 }, (_, index) => old.append(entry(`gap-${index}`))));
     await old.close();
     const missing = (await treeHead(testDb.owner.pool)).size + 2;
-    await testDb.owner.pool.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq = ${missing}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
+    await tamperAuditLog(testDb.owner.pool, `DELETE FROM audit_log WHERE seq = ${missing}`);
 
     const errors: unknown[] = [];
     const writer = new AuditWriter(reveal.pool, { treeCatchUp: { onError: (error) => errors.push(error) } });
@@ -227,7 +229,7 @@ describe('rows written without nodes, and a tree that does not fit the log', () 
     try {
       const pool = fresh.as('reveal_api').pool;
       await insertAudit(pool, [entry('a'), entry('b'), entry('c')]);
-      await fresh.owner.pool.query('BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq = 3; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT');
+      await tamperAuditLog(fresh.owner.pool, 'DELETE FROM audit_log WHERE seq = 3');
       const before = await fresh.owner.pool.query<{ level: number; idx: string; hash: Buffer }>('SELECT level, idx, hash FROM audit_tree_nodes ORDER BY level, idx');
       await expect(insertAudit(pool, entry('d'))).rejects.toThrow(/audit_tree_nodes_pkey/);
       const writer = new AuditWriter(pool);

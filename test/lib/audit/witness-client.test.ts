@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../../lib/audit/note/tlog-checkpoint.js';
 import { parseVerifierKey } from '../../../lib/audit/note/vkey.js';
 import { submitCheckpoint, WitnessError, type WitnessEndpoint } from '../../../lib/audit/witness-client.js';
-import { logsOf, startWitness, TestLog, type WitnessHarness } from '../../services/witness/support.js';
+import { logsOf, startWitness, TestLog, type WitnessHarness } from '../../support/witness-harness.js';
 
 let witness: WitnessHarness | undefined;
 afterEach(async () => {

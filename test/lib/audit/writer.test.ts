@@ -1,19 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { verifyHashChain } from '../../../lib/audit/hash-chain-verifier.js';
 import { AuditWriter } from '../../../lib/audit/writer.js';
 import { withBudgets, type BudgetedAuditWriter } from '../../../lib/budget/charges.js';
 import type { AuditEntry } from '../../../lib/audit/entry.js';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../services/reveal-api/support.js';
+import { revealTestFor } from '../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../support/reveal-harness.js';
 
+const it = revealTestFor();
+
+// The file's shared harness, bound once for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
-
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
-});
-afterAll(async () => {
-  await harness?.close();
+it.beforeAll(({ harness: shared, sample }) => {
+  harness = shared;
+  ip = sample.ip;
 });
 
 async function reveal(sub = 'alice') {

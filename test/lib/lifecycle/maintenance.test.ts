@@ -14,7 +14,7 @@ import { KnownTokens } from '../../../services/ingestor/known-tokens.js';
 import type { InboundMessage } from '../../../services/ingestor/message.js';
 import { createSink, type Sink } from '../../../services/ingestor/sink.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
-import { loginEvent, type LoginFields } from '../../services/ingestor/harness.js';
+import { loginEvent, type LoginFields } from '../../support/ingestor-harness.js';
 
 let testDb: TestDatabase;
 let sink: Sink;

@@ -8,7 +8,7 @@ import { startHealthServer, type HealthServer } from '../../../services/ingestor
 import type { Readiness } from '../../../lib/health/readiness.js';
 import { createIngestor, type Ingestor } from '../../../services/ingestor/worker.js';
 import { startOwnPostgres, type OwnPostgres } from '../../support/own-postgres.js';
-import { capturedLogger, loginEvent, startSqsHarness, uniqueName, waitFor, type SqsHarness } from './harness.js';
+import { capturedLogger, loginEvent, startSqsHarness, uniqueName, waitFor, type SqsHarness } from '../../support/ingestor-harness.js';
 
 /**
  * A database failover with work in flight: the ingestor's own PostgreSQL cluster is shut down

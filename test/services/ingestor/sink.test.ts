@@ -11,7 +11,7 @@ import { KnownTokens } from '../../../services/ingestor/known-tokens.js';
 import type { InboundMessage } from '../../../services/ingestor/message.js';
 import { createSink, type Sink } from '../../../services/ingestor/sink.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
-import { loginEvent, type LoginFields } from './harness.js';
+import { loginEvent, type LoginFields } from '../../support/ingestor-harness.js';
 
 let testDb: TestDatabase;
 let ring: DataKeyRing;

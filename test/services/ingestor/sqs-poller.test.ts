@@ -9,7 +9,7 @@ import {
   type PolledMessage,
   type SqsPollerOptions,
 } from '../../../services/ingestor/sqs-poller.js';
-import { startRestartableSqs, startSqsHarness, uniqueName, waitFor, type SqsHarness } from './harness.js';
+import { startRestartableSqs, startSqsHarness, uniqueName, waitFor, type SqsHarness } from '../../support/ingestor-harness.js';
 
 let sqs: SqsHarness;
 const running: SqsPoller[] = [];

@@ -6,7 +6,7 @@ import { startDelayProxy, type DelayProxy } from '../../../local/delay-proxy.js'
 import { LocalKeyring } from '../../../lib/keys/local-keyring.js';
 import { createIngestor, type Ingestor, type IngestorOptions } from '../../../services/ingestor/worker.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
-import { capturedLogger, loginEvent, startCuttableProxy, startSqsHarness, uniqueName, waitFor, type SqsHarness } from './harness.js';
+import { capturedLogger, loginEvent, startCuttableProxy, startSqsHarness, uniqueName, waitFor, type SqsHarness } from '../../support/ingestor-harness.js';
 
 /**
  * The ingestor's transport against the real SQS-protocol server and PostgreSQL: receives in

@@ -15,7 +15,7 @@ import { createSink } from '../../../services/ingestor/sink.js';
 import { createIngestor, type Ingestor, type IngestorOptions } from '../../../services/ingestor/worker.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';
 import { startFakeKms } from '../../support/kms-server.js';
-import { capturedLogger, loginEvent, startCuttableProxy, startSqsHarness, uniqueName, waitFor, type SqsHarness } from './harness.js';
+import { capturedLogger, loginEvent, startCuttableProxy, startSqsHarness, uniqueName, waitFor, type SqsHarness } from '../../support/ingestor-harness.js';
 
 const REFERENCE = readFileSync(new URL('../../../data/login-queue.sample.jsonl', import.meta.url), 'utf8').split('\n').filter(Boolean);
 

@@ -1,15 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRevealHarness, type RevealHarness } from './support.js';
+import { describe, expect } from 'vitest';
+import { revealTestFor } from '../../support/reveal-fixture.js';
 
-let harness: RevealHarness;
-
-beforeAll(async () => {
-  // Built as npm start builds it, so the local-only console routes are documented too.
-  harness = await startRevealHarness();
-});
-afterAll(async () => {
-  await harness?.close();
-});
+const it = revealTestFor();
 
 type JsonSchema = { properties?: Record<string, JsonSchema>; items?: JsonSchema; anyOf?: JsonSchema[]; oneOf?: JsonSchema[]; allOf?: JsonSchema[]; additionalProperties?: unknown };
 
@@ -27,7 +19,8 @@ function propertyNames(schema: JsonSchema | undefined, where: string, into: [str
 }
 
 describe('one API style', () => {
-  it('names every field of every response body snake_case, in the OpenAPI document the serializers follow', async () => {
+  it('names every field of every response body snake_case, in the OpenAPI document the serializers follow', async ({ harness }) => {
+    // Built as npm start builds it, so the local-only console routes are documented too.
     const local = await harness.buildApp({ CONSOLE_LOCAL_SIGN_IN: 'true' }, { localStack: true });
     const spec = (await local.inject({ url: '/docs/json' })).json<{
       paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: JsonSchema }> }> }>>;

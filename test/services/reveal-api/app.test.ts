@@ -2,26 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { createDatabase } from '../../../db/client.js';
 import { readinessSchema } from '../../../lib/health/readiness.js';
 import { LocalKeyring } from '../../../lib/keys/local-keyring.js';
 import { buildRevealApp } from '../../../services/reveal-api/app.js';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../lib/auth/local-signing-key.js';
 import { loadRevealConfig } from '../../../services/reveal-api/config.js';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from './support.js';
+import { revealTestFor, type Sample } from '../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, type RevealHarness } from '../../support/reveal-harness.js';
 
-let harness: RevealHarness;
-let ip: SeededValue;
-let device: SeededValue;
-
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip, device] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue, SeededValue];
-});
-afterAll(async () => {
-  await harness?.close();
-});
+const it = revealTestFor();
 
 type Expectation = 'plain' | 'masked' | 'ok' | 403;
 const ROLES = ['investigator', 'support', 'analyst', 'auditor', 'privacy-officer', 'no-such-role'] as const;
@@ -36,10 +27,16 @@ const MATRIX: Record<(typeof ROLES)[number], Record<string, Expectation>> = {
   'no-such-role': { 'reveal ip': 403, 'reveal device_id': 403, 'tokenize ip': 403, 'tokenize device_id': 403, 'erase ip': 403, 'erase device_id': 403, 'audit read': 403, 'audit verify': 403 },
 };
 
-async function call(role: string, operation: string) {
-  const headers = bearer(await harness.token(`user-${role}`, [role]));
+/**
+ * Each case its own caller: refusals are audited once per caller, action and code in a window
+ * (the rest summarised), so a case sharing its caller with another could read the other's row.
+ */
+const callerOf = (role: string, operation: string) => `user-${role}-${operation.replace(' ', '-')}`;
+
+async function call(harness: RevealHarness, sample: Sample, role: string, operation: string) {
+  const headers = bearer(await harness.token(callerOf(role, operation), [role]));
   const [verb, what] = operation.split(' ') as [string, string];
-  const seeded = what === 'ip' ? ip : device;
+  const seeded = what === 'ip' ? sample.ip : sample.device;
   switch (verb) {
     case 'reveal':
       return harness.app.inject({ method: 'POST', url: '/reveal', headers, payload: { tokens: [seeded.token], purpose: PURPOSE } });
@@ -56,10 +53,10 @@ async function call(role: string, operation: string) {
 describe('authorization matrix of the default policy', () => {
   for (const role of ROLES) {
     for (const [operation, expected] of Object.entries(MATRIX[role])) {
-      it(`${role}: ${operation} → ${expected}`, async () => {
-        const response = await call(role, operation);
+      it(`${role}: ${operation} → ${expected}`, async ({ harness, sample }) => {
+        const response = await call(harness, sample, role, operation);
         const last = (await auditRows(harness.testDb)).at(-1);
-        expect(last?.actor).toBe(`user-${role}`);
+        expect(last?.actor).toBe(callerOf(role, operation));
         if (expected === 403) {
           expect(response.statusCode).toBe(403);
           expect(response.json()).toEqual({ error: { code: 'forbidden', message: expect.any(String) } });
@@ -77,14 +74,14 @@ describe('authorization matrix of the default policy', () => {
 });
 
 describe('operations endpoints', () => {
-  it('reports liveness and readiness (database, key provider, token key)', async () => {
+  it('reports liveness and readiness (database, key provider, token key)', async ({ harness }) => {
     expect((await harness.app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' });
     const ready = await harness.app.inject({ url: '/readyz' });
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toEqual({ status: 'ready', checks: { database: { ok: true }, keyProvider: { ok: true }, tokenKey: { ok: true, detail: 'v1' } } });
   });
 
-  it('answers 503 in the same shape, naming the failed check, when the database is unreachable', async () => {
+  it('answers 503 in the same shape, naming the failed check, when the database is unreachable', async ({ harness }) => {
     const unreachable = createDatabase({ url: 'postgres://reveal@127.0.0.1:1/tokenvault', role: undefined, poolSize: 1 });
     const keyDir = await mkdtemp(join(tmpdir(), 'tokenvault-readyz-'));
     try {
@@ -114,9 +111,9 @@ describe('operations endpoints', () => {
     }
   });
 
-  it('exposes Prometheus metrics from its own registry', async () => {
+  it('exposes Prometheus metrics from its own registry', async ({ harness, sample }) => {
     // A reveal of its own: labelled series appear once something was counted under them.
-    expect((await call('investigator', 'reveal ip')).statusCode).toBe(200);
+    expect((await call(harness, sample, 'investigator', 'reveal ip')).statusCode).toBe(200);
     const metrics = await harness.app.inject({ url: '/metrics' });
     expect(metrics.headers['content-type']).toMatch(/text\/plain/);
     expect(metrics.body).toMatch(/tokenvault_reveal_requests_total\{action="reveal",outcome="allowed"\} \d+/);
@@ -125,14 +122,14 @@ describe('operations endpoints', () => {
     expect(metrics.body).toContain('tokenvault_rate_limit_hits_total');
   });
 
-  it('exports the process and Node.js runtime metrics next to its own', async () => {
+  it('exports the process and Node.js runtime metrics next to its own', async ({ harness }) => {
     const metrics = await harness.app.inject({ url: '/metrics' });
     for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_gc_duration_seconds']) {
       expect(metrics.body).toContain(`# TYPE ${name} `);
     }
   });
 
-  it('serves OpenAPI documentation at /docs', async () => {
+  it('serves OpenAPI documentation at /docs', async ({ harness }) => {
     const spec = await harness.app.inject({ url: '/docs/json' });
     expect(spec.statusCode).toBe(200);
     expect(Object.keys(spec.json().paths)).toEqual(expect.arrayContaining(['/reveal', '/tokenize', '/erase', '/audit', '/audit/verify']));
@@ -141,14 +138,14 @@ describe('operations endpoints', () => {
     expect((await harness.app.inject({ url: '/docs' })).statusCode).toBeLessThan(400);
   });
 
-  it('documents the governance routes and the 202 of a reveal waiting for approval in OpenAPI', async () => {
+  it('documents the governance routes and the 202 of a reveal waiting for approval in OpenAPI', async ({ harness }) => {
     const spec = (await harness.app.inject({ url: '/docs/json' })).json<{ paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }>();
     expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/me', '/approvals', '/approvals/{id}', '/reveal-requests/{id}']));
     expect(Object.keys(spec.paths['/reveal']?.post?.responses ?? {})).toEqual(expect.arrayContaining(['200', '202', '429']));
     expect(Object.keys(spec.paths['/reveal-requests/{id}']?.get?.responses ?? {})).toEqual(expect.arrayContaining(['200', '404', '409', '410']));
   });
 
-  it('answers / (the address npm start prints): a browser goes to the console, anything else gets an index', async () => {
+  it('answers / (the address npm start prints): a browser goes to the console, anything else gets an index', async ({ harness }) => {
     const browser = await harness.app.inject({ url: '/', headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
     expect(browser.statusCode).toBe(302);
     expect(browser.headers.location).toBe('/console/');
@@ -162,7 +159,7 @@ describe('operations endpoints', () => {
     expect((await off.inject({ url: '/', headers: { accept: 'text/html' } })).json()).toMatchObject({ console: null });
   });
 
-  it('serves real HTTP when listening (port 0)', async () => {
+  it('serves real HTTP when listening (port 0)', async ({ harness, sample: { ip } }) => {
     const app = await harness.buildApp();
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     try {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyHashChain } from '../../../lib/audit/hash-chain-verifier.js';
 import { startOwnPostgres, type OwnPostgres } from '../../support/own-postgres.js';
-import { bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from './support.js';
+import { bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../support/reveal-harness.js';
 
 /**
  * A database failover under load: concurrent reveals and an erase in flight when the reveal

@@ -3,24 +3,16 @@ import { once } from 'node:events';
 import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../lib/auth/local-signing-key.js';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from './support.js';
+import { revealTestFor } from '../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE } from '../../support/reveal-harness.js';
 
-let harness: RevealHarness;
-let ip: SeededValue;
-
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
-});
-afterAll(async () => {
-  await harness?.close();
-});
+const it = revealTestFor();
 
 // Spawns tsx processes: on a busy two-core machine start-up alone can take most of the default 30 s.
 describe('reveal-api main', { timeout: 120_000 }, () => {
-  it('listens with the configuration from the environment and closes gracefully on SIGTERM', async () => {
+  it('listens with the configuration from the environment and closes gracefully on SIGTERM', async ({ harness, sample: { ip } }) => {
     // The same master key the harness sealed the vault with.
     const keyFile = join(tmpdir(), `tokenvault-main-test-${process.pid}.key`);
     await writeFile(keyFile, harness.keyringMaster, { mode: 0o600 });
@@ -60,7 +52,7 @@ describe('reveal-api main', { timeout: 120_000 }, () => {
     await rm(keyFile, { force: true });
   });
 
-  it('exits non-zero naming the missing setting', async () => {
+  it('exits non-zero naming the missing setting', async ({ harness }) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/reveal-api/main.ts'], {
       env: { PATH: process.env.PATH, DATABASE_URL: harness.testDb.url, LOCAL_MASTER_KEY_FILE: '/tmp/x.key', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -72,7 +64,7 @@ describe('reveal-api main', { timeout: 120_000 }, () => {
     expect(stderr).toMatch(/JWT_JWKS_URL/);
   });
 
-  it('refuses to start with the console\'s local sign-in turned on (containers run this main)', async () => {
+  it('refuses to start with the console\'s local sign-in turned on (containers run this main)', async ({ harness }) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/reveal-api/main.ts'], {
       env: {
         PATH: process.env.PATH,

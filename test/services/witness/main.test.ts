@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseVerifierKey } from '../../../lib/audit/note/vkey.js';
 import { submitCheckpoint, type WitnessEndpoint } from '../../../lib/audit/witness-client.js';
 import { originHash } from '../../../services/witness/state-store.js';
-import { TestLog } from './support.js';
+import { TestLog } from '../../support/witness-harness.js';
 
 let dir: string;
 const children: ChildProcess[] = [];

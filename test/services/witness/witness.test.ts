@@ -11,7 +11,7 @@ import { formatAddCheckpointBody, SIZE_CONTENT_TYPE } from '../../../lib/audit/w
 import { originHash, WitnessStateStore } from '../../../services/witness/state-store.js';
 import { WITNESS_TEST_CONSISTENCY } from '../../lib/audit/merkle/vectors.js';
 import { WITNESS_TEST } from '../../lib/audit/note/vectors.js';
-import { logsOf, startWitness, TestLog, type WitnessHarness } from './support.js';
+import { logsOf, startWitness, TestLog, type WitnessHarness } from '../../support/witness-harness.js';
 
 let witness: WitnessHarness | undefined;
 afterEach(async () => {

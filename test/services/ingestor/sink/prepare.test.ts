@@ -5,7 +5,7 @@ import { Tokenizer } from '../../../../lib/crypto/tokens.js';
 import { quarantineAad, vaultAad } from '../../../../lib/crypto/vault-context.js';
 import type { InboundMessage } from '../../../../services/ingestor/message.js';
 import { dedupeById, planBatch, sealBatch, sealCount, type PlanOptions } from '../../../../services/ingestor/sink/prepare.js';
-import { loginEvent } from '../harness.js';
+import { loginEvent } from '../../../support/ingestor-harness.js';
 
 const tokenizer = new Tokenizer(randomBytes(32), 3);
 const SENT = new Date('2026-03-01T12:00:00.000Z');

@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect } from 'vitest';
 import { chainHash, type AuditContent, type AuditRow } from '../../../../lib/audit/chain.js';
 import { auditLeafHash } from '../../../../lib/audit/merkle/audit-leaf.js';
 import { CompactRange } from '../../../../lib/audit/merkle/compact-range.js';
@@ -13,7 +10,9 @@ import type { ChainStep, RevealRequest } from '../../../../services/reveal-api/a
 import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import { ROW_COLUMNS, toRow, type RawRow } from '../../../../lib/audit/reader.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, writePolicyFile, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
+import { tamperAuditLog } from '../../../support/tamper-audit-log.js';
 
 /**
  * Finding 2 of issue 16, as the database owner: a four-eyes request must not be approvable by
@@ -30,29 +29,25 @@ const POLICY = {
   approval: { ttl_seconds: 600, approvers_required: 1 },
 };
 
+const it = revealTestFor(
+  {
+    policy: POLICY,
+    env: (dir) => ({ AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'), AUDIT_CHECKPOINT_INTERVAL_SECONDS: '0', AUDIT_CHECKPOINT_LOG: 'false' }),
+    seed: Array.from({ length: 100 }, (_, index) =>
+      index % 2 === 0 ? { field: 'ip' as const, value: `10.9.${Math.floor(index / 200)}.${(index % 200) + 1}` } : { field: 'device_id' as const, value: `700-11-${String(1000 + index)}` },
+    ),
+  },
+  { timeout: 120_000 },
+);
+
+// The file's shared harness and its 100 values, bound once for the helpers below.
 let harness: RevealHarness;
 let app: RevealApp;
 let values: SeededValue[];
-let dir: string;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tokenvault-chain-proof-'));
-  harness = await startRevealHarness({
-    POLICY_FILE: await writePolicyFile(POLICY),
-    AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'),
-    AUDIT_CHECKPOINT_INTERVAL_SECONDS: '0',
-    AUDIT_CHECKPOINT_LOG: 'false',
-  });
+it.beforeAll(({ harness: shared, seeded }) => {
+  harness = shared;
   app = harness.app;
-  values = await harness.seed(
-    Array.from({ length: 100 }, (_, index) =>
-      index % 2 === 0 ? { field: 'ip' as const, value: `10.9.${Math.floor(index / 200)}.${(index % 200) + 1}` } : { field: 'device_id' as const, value: `700-11-${String(1000 + index)}` },
-    ),
-  );
-}, 120_000);
-afterAll(async () => {
-  await harness?.close();
-  await rm(dir, { recursive: true, force: true });
+  values = seeded;
 });
 beforeEach(() => {
   harness.logs.length = 0;
@@ -240,28 +235,13 @@ describe('what the chain proves about a request (proveApproval)', () => {
   });
 });
 
-/** One transaction as the owner with the append-only triggers off. */
-async function asOwner(change: (client: pg.PoolClient) => Promise<void>) {
-  const client = await owner().connect();
-  try {
-    await client.query('BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER');
-    await change(client);
-    await client.query('ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
 /**
  * Inserts a forged `approval.approve` row right after the request's `reveal.request` row (later
  * rows move up by one), its hash computed with the project's own chainHash. `relinkTail`: also
  * recompute every later row, as an owner who knows how the chain works would.
  */
 async function forgeApproval(id: string, approver: string, relinkTail: boolean) {
-  await asOwner(async (client) => {
+  await tamperAuditLog(owner(), async (client) => {
     const { rows } = await client.query<RawRow>(`SELECT ${ROW_COLUMNS} FROM audit_log WHERE request_id = $1 AND action = 'reveal.request'`, [id]);
     const request = toRow(rows[0] as RawRow);
     await client.query('UPDATE audit_log SET seq = -(seq + 1) WHERE seq > $1', [request.seq]);
@@ -331,7 +311,7 @@ describe('an approval row forged into the audit log by the database owner', () =
  * log that the checkpointer signs.
  */
 async function restoreChain() {
-  await asOwner(async (client) => {
+  await tamperAuditLog(owner(), async (client) => {
     const { rows } = await client.query<RawRow>(`SELECT ${ROW_COLUMNS} FROM audit_log ORDER BY seq`);
     let prev: Buffer | null = null;
     const range = CompactRange.empty();
@@ -343,12 +323,11 @@ async function restoreChain() {
       nodes.push(...range.append(auditLeafHash(content)));
       prev = hash;
     }
-    await client.query('ALTER TABLE audit_tree_nodes DISABLE TRIGGER USER; DELETE FROM audit_tree_nodes');
+    await client.query('DELETE FROM audit_tree_nodes');
     await client.query('INSERT INTO audit_tree_nodes (level, idx, hash) SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])', [
       nodes.map((node) => node.level),
       nodes.map((node) => node.index),
       nodes.map((node) => node.hash),
     ]);
-    await client.query('ALTER TABLE audit_tree_nodes ENABLE TRIGGER USER');
   });
 }

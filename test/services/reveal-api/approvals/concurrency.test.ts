@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import { MAX_OPEN_REQUESTS } from '../../../../services/reveal-api/approvals/desk.js';
-import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness } from '../support.js';
+import { freshRevealTest } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE } from '../../../support/reveal-harness.js';
 
 /** Findings 5 and 6 of issue 16: four-eyes requests under concurrency, against real PostgreSQL. */
 const POLICY = {
@@ -14,15 +15,9 @@ const POLICY = {
   approval: { ttl_seconds: 600, approvers_required: 1 },
 };
 
-let harness: RevealHarness | undefined;
-afterEach(async () => {
-  await harness?.close();
-  harness = undefined;
-});
-
 describe('the cap of open requests per requester', () => {
-  it('holds under concurrency: of 40 concurrent requests exactly 20 are opened and 20 refused (429), each refusal audited', async () => {
-    harness = await startRevealHarness({ POLICY_FILE: await writePolicyFile(POLICY) });
+  const it = freshRevealTest.override('revealSetup', { policy: POLICY });
+  it('holds under concurrency: of 40 concurrent requests exactly 20 are opened and 20 refused (429), each refusal audited', async ({ harness }) => {
     const [device] = await harness.seed([{ field: 'device_id', value: '321-54-9876' }]);
     const headers = bearer(await harness.token('sven', ['investigator']));
     const app = harness.app;
@@ -43,15 +38,15 @@ describe('the cap of open requests per requester', () => {
 });
 
 describe('a small connection pool', () => {
-  it('serves 20 concurrent collections and 20 reveals (with erasures, tokenizations and person requests) with DATABASE_POOL_SIZE=4 without a 503', async () => {
-    harness = await startRevealHarness({ POLICY_FILE: await writePolicyFile(POLICY), DATABASE_POOL_SIZE: '4' });
+  const it = freshRevealTest.override('revealSetup', { policy: POLICY, env: { DATABASE_POOL_SIZE: '4' } });
+  it('serves 20 concurrent collections and 20 reveals (with erasures, tokenizations and person requests) with DATABASE_POOL_SIZE=4 without a 503', async ({ harness }) => {
     const { app } = harness;
     expect(harness.database.pool.options.max).toBe(4);
     const devices = await harness.seed(Array.from({ length: 20 }, (_, index) => ({ field: 'device_id' as const, value: `400-10-${String(2000 + index)}` })));
     const [ip] = await harness.seed([{ field: 'ip', value: '192.0.2.44' }]);
     const approver = bearer(await harness.token('olga', ['approver']));
     const requesters = ['ada', 'bert', 'cleo', 'dirk'];
-    const asRequester = new Map(await Promise.all(requesters.map(async (sub) => [sub, bearer(await harness!.token(sub, ['investigator']))] as const)));
+    const asRequester = new Map(await Promise.all(requesters.map(async (sub) => [sub, bearer(await harness.token(sub, ['investigator']))] as const)));
     const requests: { id: string; sub: string; value: string }[] = [];
     for (const [index, device] of devices.entries()) {
       const sub = requesters[index % requesters.length]!;

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import { MAX_OPEN_REQUESTS } from '../../../../services/reveal-api/approvals/desk.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, auditText, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
+import { auditRows, auditText, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 const POLICY = {
   roles: {

@@ -1,20 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import type { AuditEntry } from '../../../../lib/audit/entry.js';
 import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import { AuditWriter } from '../../../../lib/audit/writer.js';
 import { RefusalWindows } from '../../../../services/reveal-api/audit/refusal-windows.js';
 import { RefusalSampler } from '../../../../services/reveal-api/audit/refusal-sampler.js';
-import { auditRows, bearer, PURPOSE, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
+const it = revealTestFor({ seed: [{ field: 'ip', value: '198.51.100.7' }] }, { timeout: 120_000 });
+
+// The file's shared harness and its one token, bound once for the helpers below.
 let harness: RevealHarness;
 let token: string;
-
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  token = ((await harness.seed([{ field: 'ip', value: '198.51.100.7' }]))[0] as SeededValue).token;
-}, 120_000);
-afterAll(async () => {
-  await harness?.close();
+it.beforeAll(({ harness: shared, seeded }) => {
+  harness = shared;
+  token = (seeded[0] as SeededValue).token;
 });
 
 const entry = (actor: string): AuditEntry => ({

@@ -1,20 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
-let harness: RevealHarness;
-let ip: SeededValue;
-
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
-});
-afterAll(async () => {
-  await harness?.close();
-});
+const it = revealTestFor();
 
 /** `from`: the client address (refusals without a verified identity are accounted per address: each case its own). */
-const reveal = (headers: Record<string, string>, from = '127.0.0.1') =>
+const reveal = (harness: RevealHarness, ip: SeededValue, headers: Record<string, string>, from = '127.0.0.1') =>
   harness.app.inject({ method: 'POST', url: '/reveal', headers, payload: { tokens: [ip.token], purpose: PURPOSE }, remoteAddress: from });
 
 let nextAddress = 1;
@@ -29,10 +21,10 @@ const UNSTORABLE_SUBJECTS: [string, string, string][] = [
 ];
 
 describe('a JWT subject or role that cannot be stored as given', () => {
-  it.each(UNSTORABLE_SUBJECTS)('refuses a subject with %s at authentication: 401 subject_invalid, audited with a safe rendering', async (_name, sub, rendered) => {
+  it.for(UNSTORABLE_SUBJECTS)('refuses a subject with %s at authentication: 401 subject_invalid, audited with a safe rendering', async ([, sub, rendered], { harness, sample: { ip } }) => {
     const before = (await auditRows(harness.testDb)).length;
     const headers = bearer(await harness.token(sub, ['investigator']));
-    const response = await reveal(headers, freshAddress());
+    const response = await reveal(harness, ip, headers, freshAddress());
     expect(response.statusCode).toBe(401);
     expect(response.json()).toEqual({ error: { code: 'subject_invalid', message: expect.stringMatching(/"sub"/) } });
     const rows = await auditRows(harness.testDb);
@@ -50,17 +42,17 @@ describe('a JWT subject or role that cannot be stored as given', () => {
     expect(me.json().error.code).toBe('subject_invalid');
   });
 
-  it('refuses a role that cannot be stored with the same rule', async () => {
-    const response = await reveal(bearer(await harness.token('rolf', ['investigator', 'bad\u0000role'])), freshAddress());
+  it('refuses a role that cannot be stored with the same rule', async ({ harness, sample: { ip } }) => {
+    const response = await reveal(harness, ip, bearer(await harness.token('rolf', ['investigator', 'bad\u0000role'])), freshAddress());
     expect(response.statusCode).toBe(401);
     expect(response.json()).toEqual({ error: { code: 'subject_invalid', message: expect.stringMatching(/role/) } });
     expect((await auditRows(harness.testDb)).at(-1)?.reason).toContain('bad\\u0000role');
   });
 
-  it.each(UNSTORABLE_SUBJECTS.slice(0, 2))('does not fail other callers: 20 concurrent reveals beside one with %s all succeed', async (_name, sub) => {
+  it.for(UNSTORABLE_SUBJECTS.slice(0, 2))('does not fail other callers: 20 concurrent reveals beside one with %s all succeed', async ([, sub], { harness, sample: { ip } }) => {
     const bad = bearer(await harness.token(sub, ['investigator']));
     const others = await Promise.all(Array.from({ length: 20 }, async (_, index) => bearer(await harness.token(`neighbour-${index}`, ['investigator']))));
-    const [poisoned, ...responses] = await Promise.all([reveal(bad), ...others.map((headers) => reveal(headers))]);
+    const [poisoned, ...responses] = await Promise.all([reveal(harness, ip, bad), ...others.map((headers) => reveal(harness, ip, headers))]);
     expect(poisoned?.statusCode).toBe(401);
     expect(responses.map((response) => response.statusCode)).toEqual(Array(20).fill(200));
     const rows = await auditRows(harness.testDb);

@@ -2,20 +2,24 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, UnsecuredJWT, exportJWK, type JWK } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect } from 'vitest';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../lib/auth/local-signing-key.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, PURPOSE, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
+const it = revealTestFor();
+
+// The file's shared harness, bound once for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
 let jwks: { server: Server; url: string; keys: JWK[] };
 
 const now = () => Math.floor(Date.now() / 1000);
 
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+it.beforeAll(async ({ harness: shared, sample }) => {
+  harness = shared;
+  ip = sample.ip;
   const keys: JWK[] = [harness.signingKey.publicJwk];
   const server = createServer((request, response) => {
     if (request.url !== '/.well-known/jwks.json') return void response.writeHead(404).end();
@@ -25,7 +29,6 @@ beforeAll(async () => {
   jwks = { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`, keys };
 });
 afterAll(async () => {
-  await harness?.close();
   await new Promise((resolve) => jwks?.server.close(resolve));
 });
 
@@ -138,7 +141,7 @@ describe('bearer JWT authentication', () => {
 
   describe('with keys from a JWKS endpoint', () => {
     let app: RevealApp;
-    beforeAll(async () => {
+    it.beforeAll(async () => {
       app = await harness.buildApp({ JWT_JWKS_URL: jwks.url, JWT_PUBLIC_KEY: undefined });
     });
 

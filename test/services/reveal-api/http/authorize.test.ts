@@ -1,23 +1,15 @@
 import fastify from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { registerAuthorization, type AuthorizationDeps } from '../../../../services/reveal-api/http/authorize.js';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, type SeededValue } from '../../../support/reveal-harness.js';
 
-let harness: RevealHarness;
-let ip: SeededValue;
-
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
-});
-afterAll(async () => {
-  await harness?.close();
-});
+const it = revealTestFor();
 
 const REQUEST_ID = '00000000-0000-4000-8000-000000000001';
 
 /** Every route that declares what the caller's roles must allow, asked by a caller whose roles allow nothing. */
-const refusals = () => [
+const refusals = (ip: SeededValue) => [
   { method: 'POST', url: '/reveal', payload: { tokens: [ip.token], purpose: PURPOSE }, action: 'reveal', reason: 'no reveal permission', tokens: [ip.token], message: 'revealing values' },
   { method: 'POST', url: '/erase', payload: { tokens: [ip.token], purpose: PURPOSE }, action: 'erase', reason: 'no erase permission', tokens: [ip.token], message: 'erasing values' },
   { method: 'POST', url: '/tokenize', payload: { field: 'ip', values: [ip.value] }, action: 'tokenize', reason: 'no tokenize permission for ip', tokens: [], message: 'tokenizing ip values' },
@@ -54,8 +46,8 @@ const refusals = () => [
 ];
 
 describe('authorization declared per route', () => {
-  it('refuses a caller without the permission with 403 and one denied audit row per route, values never logged', async () => {
-    for (const [index, route] of refusals().entries()) {
+  it('refuses a caller without the permission with 403 and one denied audit row per route, values never logged', async ({ harness, sample: { ip } }) => {
+    for (const [index, route] of refusals(ip).entries()) {
       const actor = `nobody-${index}`;
       const before = (await auditRows(harness.testDb)).length;
       const response = await harness.app.inject({
@@ -73,7 +65,7 @@ describe('authorization declared per route', () => {
     }
   });
 
-  it('audits a denied approval under the reveal request it names', async () => {
+  it('audits a denied approval under the reveal request it names', async ({ harness }) => {
     const before = (await auditRows(harness.testDb)).length;
     await harness.app.inject({
       method: 'POST',
@@ -84,7 +76,7 @@ describe('authorization declared per route', () => {
     expect((await auditRows(harness.testDb)).slice(before)).toMatchObject([{ action: 'approval.deny', request_id: REQUEST_ID, outcome: 'denied', reason: 'not_an_approver' }]);
   });
 
-  it('refuses listing approvals to non-approvers without an audit row (the list itself is not audited)', async () => {
+  it('refuses listing approvals to non-approvers without an audit row (the list itself is not audited)', async ({ harness }) => {
     const before = (await auditRows(harness.testDb)).length;
     const response = await harness.app.inject({ method: 'GET', url: '/approvals', headers: bearer(await harness.token('nobody-list', ['no-such-role'])) });
     expect(response.statusCode).toBe(403);
@@ -92,8 +84,8 @@ describe('authorization declared per route', () => {
     expect(await auditRows(harness.testDb)).toHaveLength(before);
   });
 
-  it('authenticates every route that declares a permission, before validating its input', async () => {
-    for (const route of [...refusals(), { method: 'GET', url: '/me' }, { method: 'GET', url: `/reveal-requests/${REQUEST_ID}` }, { method: 'GET', url: '/approvals' }]) {
+  it('authenticates every route that declares a permission, before validating its input', async ({ harness, sample: { ip } }) => {
+    for (const route of [...refusals(ip), { method: 'GET', url: '/me' }, { method: 'GET', url: `/reveal-requests/${REQUEST_ID}` }, { method: 'GET', url: '/approvals' }]) {
       const response = await harness.app.inject({ method: route.method as 'GET' | 'POST', url: route.url, ...('payload' in route ? { payload: {} } : {}) });
       expect(response.statusCode, route.url).toBe(401);
       expect(response.json().error.code, route.url).toBe('unauthenticated');

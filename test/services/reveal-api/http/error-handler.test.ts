@@ -1,23 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { describe, expect } from 'vitest';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE } from '../../../support/reveal-harness.js';
 
-let harness: RevealHarness;
-let ip: SeededValue;
-let investigator: Record<string, string>;
-
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
-  investigator = bearer(await harness.token('alice', ['investigator']));
-});
-afterAll(async () => {
-  await harness?.close();
-});
+const it = revealTestFor();
 
 const ERROR_SHAPE = { error: { code: expect.any(String), message: expect.any(String) } };
 
 describe('error responses', () => {
-  it('answers 413 for a body above the limit, audited as invalid', async () => {
+  it('answers 413 for a body above the limit, audited as invalid', async ({ harness, sample: { ip } }) => {
+    const investigator = bearer(await harness.token('alice', ['investigator']));
     const response = await harness.app.inject({
       method: 'POST',
       url: '/reveal',
@@ -29,13 +20,15 @@ describe('error responses', () => {
     expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'reveal', outcome: 'invalid', reason: 'payload_too_large' });
   });
 
-  it('answers 415 for a body that is not JSON', async () => {
+  it('answers 415 for a body that is not JSON', async ({ harness }) => {
+    const investigator = bearer(await harness.token('alice', ['investigator']));
     const response = await harness.app.inject({ method: 'POST', url: '/reveal', headers: { ...investigator, 'content-type': 'text/plain' }, payload: 'tokens=abc' });
     expect(response.statusCode).toBe(415);
     expect(response.json()).toEqual({ error: { code: 'unsupported_media_type', message: expect.any(String) } });
   });
 
-  it('answers 400 for malformed JSON without quoting the body back', async () => {
+  it('answers 400 for malformed JSON without quoting the body back', async ({ harness }) => {
+    const investigator = bearer(await harness.token('alice', ['investigator']));
     const response = await harness.app.inject({
       method: 'POST',
       url: '/reveal',
@@ -47,11 +40,11 @@ describe('error responses', () => {
     expect(harness.logs.join('\n')).not.toContain('199.172.111.135');
   });
 
-  it.each([
+  it.for([
     ['malformed JSON', 'application/json', '{"tokens": [', 400, 'invalid_json'],
     ['a body that is not JSON', 'text/plain', 'tokens=abc', 415, 'unsupported_media_type'],
     ['a body above the limit', 'application/json', JSON.stringify({ purpose: 'x'.repeat(70 * 1024) }), 413, 'payload_too_large'],
-  ])('keeps the caller identity in the audit row of %s', async (_name, contentType, payload, status, reason) => {
+  ] as const)('keeps the caller identity in the audit row of %s', async ([, contentType, payload, status, reason], { harness }) => {
     // Its own caller: repeated 413/415s of one caller are summarised per window (refusal-sampler.test.ts).
     const headers = bearer(await harness.token(`sender-of-${reason}`, ['investigator']));
     const response = await harness.app.inject({ method: 'POST', url: '/reveal', headers: { ...headers, 'content-type': contentType }, payload });
@@ -59,13 +52,14 @@ describe('error responses', () => {
     expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'reveal', actor: `sender-of-${reason}`, roles: ['investigator'], outcome: 'invalid', reason });
   });
 
-  it('keeps the caller identity in the audit row of a body that fails validation', async () => {
+  it('keeps the caller identity in the audit row of a body that fails validation', async ({ harness, sample: { ip } }) => {
+    const investigator = bearer(await harness.token('alice', ['investigator']));
     const response = await harness.app.inject({ method: 'POST', url: '/reveal', headers: investigator, payload: { tokens: [ip.token] } });
     expect(response.statusCode).toBe(400);
     expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ actor: 'alice', outcome: 'invalid', reason: 'validation_failed', tokens: [ip.token] });
   });
 
-  it('answers 401 before judging the body when the credentials are missing or wrong', async () => {
+  it('answers 401 before judging the body when the credentials are missing or wrong', async ({ harness }) => {
     const missing = await harness.app.inject({ method: 'POST', url: '/reveal', headers: { 'content-type': 'application/json' }, payload: '{"tokens": [' });
     expect(missing.statusCode).toBe(401);
     expect(missing.json().error.code).toBe('unauthenticated');
@@ -80,25 +74,27 @@ describe('error responses', () => {
     });
   });
 
-  it.each([
+  it.for([
     ['GET', '/reveal', 'POST'],
     ['DELETE', '/audit', 'GET, HEAD'],
     ['POST', '/audit/verify', 'GET, HEAD'],
     ['PUT', '/readyz?verbose=1', 'GET, HEAD'],
-  ])('answers %s %s with 405, an Allow header and code method_not_allowed', async (method, url, allow) => {
+  ] as const)('answers %s %s with 405, an Allow header and code method_not_allowed', async ([method, url, allow], { harness }) => {
+    const investigator = bearer(await harness.token('alice', ['investigator']));
     const response = await harness.app.inject({ method: method as 'GET', url, headers: investigator });
     expect(response.statusCode).toBe(405);
     expect(response.headers.allow).toBe(allow);
     expect(response.json()).toEqual({ error: { code: 'method_not_allowed', message: `${method} is not allowed here; this path answers ${allow}` } });
   });
 
-  it('answers 404 in the same shape for unknown routes', async () => {
+  it('answers 404 in the same shape for unknown routes', async ({ harness }) => {
     const response = await harness.app.inject({ url: '/nope' });
     expect(response.statusCode).toBe(404);
     expect(response.json()).toEqual(ERROR_SHAPE);
   });
 
-  it('answers 500 without internals (no SQL, no stack) when the database refuses, and audits the failure', async () => {
+  it('answers 500 without internals (no SQL, no stack) when the database refuses, and audits the failure', async ({ harness, sample: { ip } }) => {
+    const investigator = bearer(await harness.token('alice', ['investigator']));
     await harness.testDb.owner.pool.query('REVOKE SELECT ON pii_vault FROM reveal_api');
     try {
       const response = await harness.app.inject({ method: 'POST', url: '/reveal', headers: investigator, payload: { tokens: [ip.token], purpose: PURPOSE } });
@@ -111,7 +107,7 @@ describe('error responses', () => {
     }
   });
 
-  it('answers 429 once an identity exceeds its rate limit, keyed by sub not address, and audits it', async () => {
+  it('answers 429 once an identity exceeds its rate limit, keyed by sub not address, and audits it', async ({ harness, sample: { ip } }) => {
     const app = await harness.buildApp({ RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW: '1m' });
     const send = async (sub: string) =>
       app.inject({ method: 'POST', url: '/reveal', headers: bearer(await harness.token(sub, ['investigator'])), payload: { tokens: [ip.token], purpose: PURPOSE } });

@@ -3,25 +3,28 @@ import { once } from 'node:events';
 import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect } from 'vitest';
 import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../lib/auth/local-signing-key.js';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type AuditRowView, type RevealHarness, type SeededValue } from '../support.js';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, type AuditRowView, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
+const it = revealTestFor();
+
+// The file's shared harness, bound once for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
 let keyFile: string;
 const children: ChildProcess[] = [];
 
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+it.beforeAll(async ({ harness: shared, sample }) => {
+  harness = shared;
+  ip = sample.ip;
   keyFile = join(tmpdir(), `tokenvault-refusal-crash-${process.pid}.key`);
   await writeFile(keyFile, harness.keyringMaster, { mode: 0o600 });
 });
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  await harness?.close();
   await rm(keyFile, { force: true });
 });
 

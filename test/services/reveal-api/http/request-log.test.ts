@@ -1,14 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, startRevealHarness, type RevealHarness } from '../support.js';
+import { describe, expect } from 'vitest';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { bearer } from '../../../support/reveal-harness.js';
 
-let harness: RevealHarness;
-
-beforeAll(async () => {
-  harness = await startRevealHarness();
-});
-afterAll(async () => {
-  await harness?.close();
-});
+const it = revealTestFor();
 
 interface LogLine {
   msg?: string;
@@ -19,7 +13,7 @@ interface LogLine {
 const valueFor = (route: number, place: number) => `10.${route}.${place}.77`;
 
 describe('request logs (finding 8)', () => {
-  it('carry the route pattern and the names of query parameters, never their values, for every route of the app', async () => {
+  it('carry the route pattern and the names of query parameters, never their values, for every route of the app', async ({ harness }) => {
     const headers = bearer(await harness.token('logan', ['investigator', 'auditor', 'approver', 'privacy-officer', 'analyst']));
     const before = harness.logs.length;
     const sent: { method: string; url: string; route: string; query: string[]; values: string[] }[] = [];
@@ -62,7 +56,7 @@ describe('request logs (finding 8)', () => {
     expect(parsed.filter((line) => line.msg === 'request completed').length).toBeGreaterThanOrEqual(sent.length * 2);
   });
 
-  it('logs a request that matched no route without its path', async () => {
+  it('logs a request that matched no route without its path', async ({ harness }) => {
     const before = harness.logs.length;
     const response = await harness.app.inject({ url: '/persons/199.172.111.135/history?token=199.172.111.136' });
     expect(response.statusCode).toBe(404);

@@ -1,14 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditRows, bearer, PURPOSE, startRevealHarness, type RevealHarness } from '../support.js';
+import { describe, expect } from 'vitest';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, type RevealHarness } from '../../../support/reveal-harness.js';
 
-let harness: RevealHarness;
-
-beforeAll(async () => {
-  harness = await startRevealHarness();
-});
-afterAll(async () => {
-  await harness?.close();
-});
+const it = revealTestFor();
 
 interface JsonSchema {
   type?: string;
@@ -30,7 +24,7 @@ interface StringInput {
 }
 
 /** Every string input of every route that needs a bearer token, from the app's own OpenAPI document (a new route is covered as it is added). */
-function stringInputs(): StringInput[] {
+function stringInputs(harness: RevealHarness): StringInput[] {
   const document = harness.app.swagger() as { paths: Record<string, Record<string, Operation>> };
   const inputs: StringInput[] = [];
   for (const [path, operations] of Object.entries(document.paths)) {
@@ -60,8 +54,8 @@ function requestWith(input: StringInput, bad: string) {
 }
 
 describe('string inputs PostgreSQL cannot store (finding 7)', () => {
-  it('covers every route that takes text: the enumeration is not empty', () => {
-    const names = stringInputs().map((input) => `${input.method} ${input.path} ${input.where}:${input.name}`);
+  it('covers every route that takes text: the enumeration is not empty', ({ harness }) => {
+    const names = stringInputs(harness).map((input) => `${input.method} ${input.path} ${input.where}:${input.name}`);
     for (const expected of [
       'post /reveal body item:tokens',
       'post /reveal body:purpose',
@@ -79,13 +73,13 @@ describe('string inputs PostgreSQL cannot store (finding 7)', () => {
   });
 
   // Query strings and paths carry UTF-8 only: an unpaired surrogate cannot be sent there, a NUL can (%00).
-  it.each([
+  it.for([
     ['a NUL', 'x\u0000y', /contains a NUL character/],
     ['an unpaired surrogate', 'x\ud800y', /contains an unpaired UTF-16 surrogate/],
-  ])('answers 400 invalid_request naming the field for %s in any string input of any route', async (_name, bad, message) => {
+  ] as const)('answers 400 invalid_request naming the field for %s in any string input of any route', async ([, bad, message], { harness }) => {
     const headers = bearer(await harness.token('careless', ['investigator', 'auditor', 'approver', 'privacy-officer', 'analyst']));
     const checked: string[] = [];
-    for (const input of stringInputs()) {
+    for (const input of stringInputs(harness)) {
       if (bad.includes('\ud800') && (input.where === 'query' || input.where === 'path')) continue;
       const response = await harness.app.inject({ ...requestWith(input, bad), headers });
       const label = `${input.method} ${input.path} ${input.where}:${input.name}`;
@@ -97,12 +91,12 @@ describe('string inputs PostgreSQL cannot store (finding 7)', () => {
     expect(checked.length).toBeGreaterThanOrEqual(bad.includes('\ud800') ? 10 : 14);
   });
 
-  it.each([
+  it.for([
     ['approve', 'a NUL', 'ok\u0000reason'],
     ['approve', 'an unpaired surrogate', 'ok\udc00reason'],
     ['deny', 'a NUL', 'no\u0000reason'],
     ['deny', 'an unpaired surrogate', 'no\ud83dreason'],
-  ])('answers 400 (not 500) to an approval %s whose reason holds %s, and audits the attempt', async (decision, _name, reason) => {
+  ] as const)('answers 400 (not 500) to an approval %s whose reason holds %s, and audits the attempt', async ([decision, , reason], { harness }) => {
     const requester = bearer(await harness.token('ria', ['investigator']));
     // 21 values: above the investigator's approval threshold, so the reveal waits for an approver.
     const batch = (nextBatch += 1);

@@ -1,34 +1,29 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { parseExportLine } from '../../../../lib/audit/export-format.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { freshRevealTestFor } from '../../../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
+import { tamperAuditLog } from '../../../support/tamper-audit-log.js';
 
+// A fresh log per test: seq numbers and checkpoint indexes below are absolute.
+const it = freshRevealTestFor({
+  env: (dir) => ({ AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'), AUDIT_CHECKPOINT_INTERVAL_SECONDS: '0', AUDIT_CHECKPOINT_LOG: 'false' }),
+});
+
+// The test's own harness, bound for the helpers below.
 let harness: RevealHarness;
 let app: RevealApp;
 let ip: SeededValue;
-let dir: string;
 let auditor: Record<string, string>;
 let alice: Record<string, string>;
 
-// A fresh log per test: seq numbers and checkpoint indexes below are absolute.
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tokenvault-audit-routes-'));
-  harness = await startRevealHarness({
-    AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'),
-    AUDIT_CHECKPOINT_INTERVAL_SECONDS: '0',
-    AUDIT_CHECKPOINT_LOG: 'false',
-  });
+it.beforeEach(async ({ harness: fresh, sample }) => {
+  harness = fresh;
   app = harness.app;
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+  ip = sample.ip;
   auditor = bearer(await harness.token('audrey', ['auditor']));
   alice = bearer(await harness.token('alice', ['investigator']));
-});
-afterEach(async () => {
-  await harness?.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 async function reveal(count: number) {
@@ -84,14 +79,13 @@ describe('GET /audit/verify with checkpoints', () => {
     await reveal(3);
     const before = await verify('?incremental=true');
     const seq = before.head.seq;
-    const client = await harness.testDb.owner.pool.connect();
+    const owner = harness.testDb.owner.pool;
     try {
-      await client.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; UPDATE audit_log SET hash = decode(repeat('00', 32), 'hex') WHERE seq = ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
+      await tamperAuditLog(owner, `UPDATE audit_log SET hash = decode(repeat('00', 32), 'hex') WHERE seq = ${seq}`);
       const broken = await verify('?incremental=true');
       expect(broken).toMatchObject({ ok: false, mode: 'full', first_broken_seq: seq, reason: expect.stringMatching(/edited/) });
     } finally {
-      await client.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; DELETE FROM audit_log WHERE seq >= ${seq}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
-      client.release();
+      await tamperAuditLog(owner, `DELETE FROM audit_log WHERE seq >= ${seq}`);
     }
   });
 });

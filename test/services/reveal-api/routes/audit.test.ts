@@ -1,15 +1,19 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { describe, expect } from 'vitest';
+import { freshRevealTestFor } from '../../../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
+// Reading the log appends to it (audit_read): each test reads a fresh one.
+const it = freshRevealTestFor();
+
+// The test's own harness, bound for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
 let device: SeededValue;
 let auditor: Record<string, string>;
 
-// Reading the log appends to it (audit_read): each test reads a fresh one.
-beforeEach(async () => {
-  harness = await startRevealHarness();
-  [ip, device] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue, SeededValue];
+it.beforeEach(async ({ harness: fresh, sample }) => {
+  harness = fresh;
+  ({ ip, device } = sample);
   auditor = bearer(await harness.token('audrey', ['auditor']));
   const alice = bearer(await harness.token('alice', ['investigator']));
   const bob = bearer(await harness.token('bob', ['support']));
@@ -18,9 +22,6 @@ beforeEach(async () => {
   }
   await harness.app.inject({ method: 'POST', url: '/reveal', headers: bob, payload: { tokens: [device.token], purpose: PURPOSE } });
   await harness.app.inject({ method: 'POST', url: '/tokenize', headers: bob, payload: { field: 'ip', values: ['10.0.0.1'] } });
-});
-afterEach(async () => {
-  await harness?.close();
 });
 
 interface Entry {

@@ -1,31 +1,28 @@
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect } from 'vitest';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
 import { networkTestsEnabled, startNetworkPeer, type NetworkPeer } from '../../../support/netns.js';
-import { startRevealHarness, type RevealHarness } from '../support.js';
+import { revealTest as it } from '../../../support/reveal-fixture.js';
 
 const enabled = networkTestsEnabled('local sign-in through a non-loopback address (test/services/reveal-api/routes/console-network.test.ts)');
 
-let harness: RevealHarness;
 let peer: NetworkPeer;
 let app: RevealApp;
 let port: number;
 
-beforeAll(async () => {
-  if (!enabled) return;
-  harness = await startRevealHarness();
-  peer = await startNetworkPeer();
-  // Built as npm start builds it (local sign-in, loopback HOST), then made to listen on every interface anyway.
-  app = await harness.buildApp({ CONSOLE_LOCAL_SIGN_IN: 'true' }, { localStack: true });
-  await app.listen({ host: '0.0.0.0', port: 0 });
-  port = (app.server.address() as AddressInfo).port;
-});
-afterAll(async () => {
-  await peer?.close();
-  await harness?.close();
-});
-
 describe.skipIf(!enabled)('local sign-in seen from another machine', () => {
+  // Inside the skipped describe: without network namespaces no harness is started at all.
+  it.beforeAll(async ({ harness }) => {
+    peer = await startNetworkPeer();
+    // Built as npm start builds it (local sign-in, loopback HOST), then made to listen on every interface anyway.
+    app = await harness.buildApp({ CONSOLE_LOCAL_SIGN_IN: 'true' }, { localStack: true });
+    await app.listen({ host: '0.0.0.0', port: 0 });
+    port = (app.server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await peer?.close();
+  });
+
   it('does not exist for a request that arrives on a non-loopback address, even when the app listens there', async () => {
     const url = `http://${peer.hostAddress}:${port}`;
     // The listener is reachable from the other machine…

@@ -1,10 +1,14 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect } from 'vitest';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
+const it = revealTestFor();
+
+// The file's shared harness and its app serving a stand-in build, bound once.
 let harness: RevealHarness;
 let consoleDir: string;
 let app: RevealApp;
@@ -19,14 +23,13 @@ async function fakeBuild(): Promise<string> {
   return dir;
 }
 
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+it.beforeAll(async ({ harness: shared, sample }) => {
+  harness = shared;
+  ip = sample.ip;
   consoleDir = await fakeBuild();
   app = await harness.buildApp({ CONSOLE_DIR: consoleDir });
 });
 afterAll(async () => {
-  await harness?.close();
   await rm(consoleDir, { recursive: true, force: true });
 });
 

@@ -1,27 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { NOT_A_TOKEN_HINT } from '../../../../services/reveal-api/routes/schemas.js';
-import { auditRows, bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, type RevealHarness } from '../../../support/reveal-harness.js';
 
-let harness: RevealHarness;
-let ip: SeededValue;
-let device: SeededValue;
+const it = revealTestFor();
 
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip, device] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue, SeededValue];
-});
-afterAll(async () => {
-  await harness?.close();
-});
-
-async function as(roles: string[], url: string, tokens: string[]) {
+async function as(harness: RevealHarness, roles: string[], url: string, tokens: string[]) {
   return harness.app.inject({ method: 'POST', url, headers: bearer(await harness.token('pat', roles)), payload: { tokens, purpose: 'GDPR erasure request 2024-117' } });
 }
 
 describe('POST /erase', () => {
-  it('crypto-shreds the vault row: erased once, not_found afterwards, and never revealable again', async () => {
+  it('crypto-shreds the vault row: erased once, not_found afterwards, and never revealable again', async ({ harness, sample: { ip, device } }) => {
     const unknown = `${ip.token.slice(0, -4)}ZZZZ`;
-    const response = await as(['privacy-officer'], '/erase', [ip.token, unknown, ip.token]);
+    const response = await as(harness, ['privacy-officer'], '/erase', [ip.token, unknown, ip.token]);
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ results: [{ token: ip.token, status: 'erased' }, { token: unknown, error: 'not_found' }], audit_seq: expect.any(Number) });
     const erased = (await auditRows(harness.testDb)).at(-1);
@@ -36,7 +27,7 @@ describe('POST /erase', () => {
       reason: 'erased=1 not_found=1',
     });
 
-    expect((await as(['privacy-officer'], '/erase', [ip.token])).json().results).toEqual([{ token: ip.token, error: 'not_found' }]);
+    expect((await as(harness, ['privacy-officer'], '/erase', [ip.token])).json().results).toEqual([{ token: ip.token, error: 'not_found' }]);
     const reveal = await harness.app.inject({
       method: 'POST',
       url: '/reveal',
@@ -49,10 +40,10 @@ describe('POST /erase', () => {
     ]);
   });
 
-  it('rolls the delete back when its audit row cannot be written', async () => {
+  it('rolls the delete back when its audit row cannot be written', async ({ harness, sample: { device } }) => {
     await harness.testDb.owner.pool.query('REVOKE INSERT ON audit_log FROM reveal_api');
     try {
-      const response = await as(['privacy-officer'], '/erase', [device.token]);
+      const response = await as(harness, ['privacy-officer'], '/erase', [device.token]);
       expect(response.statusCode).toBe(503);
       expect(response.json().error.code).toBe('audit_unavailable');
     } finally {
@@ -62,12 +53,12 @@ describe('POST /erase', () => {
     expect(rowCount).toBe(1);
   });
 
-  it('audits malformed tokens as invalid and a caller without the field as denied, by the same rule as reveal', async () => {
-    const invalid = await as(['privacy-officer'], '/erase', ['ip_v1_not-a-token']);
+  it('audits malformed tokens as invalid and a caller without the field as denied, by the same rule as reveal', async ({ harness, sample: { device } }) => {
+    const invalid = await as(harness, ['privacy-officer'], '/erase', ['ip_v1_not-a-token']);
     expect(invalid.json().results).toEqual([{ token: 'ip_v1_not-a-token', error: 'not_a_token', hint: NOT_A_TOKEN_HINT }]);
     expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ action: 'erase', outcome: 'invalid', reason: 'not_a_token=1' });
 
-    const partial = await as(['privacy-officer'], '/erase', [`${device.token.slice(0, -4)}ZZZZ`, 'nope']);
+    const partial = await as(harness, ['privacy-officer'], '/erase', [`${device.token.slice(0, -4)}ZZZZ`, 'nope']);
     expect(partial.json().results).toEqual([
       { token: `${device.token.slice(0, -4)}ZZZZ`, error: 'not_found' },
       { token: 'nope', error: 'not_a_token', hint: NOT_A_TOKEN_HINT },
@@ -75,7 +66,7 @@ describe('POST /erase', () => {
     expect((await auditRows(harness.testDb)).at(-1)).toMatchObject({ outcome: 'partial', reason: 'not_found=1 not_a_token=1' });
   });
 
-  it('requires a purpose', async () => {
+  it('requires a purpose', async ({ harness, sample: { device } }) => {
     const response = await harness.app.inject({
       method: 'POST',
       url: '/erase',

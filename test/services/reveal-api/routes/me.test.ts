@@ -1,20 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, PURPOSE, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { describe, expect } from 'vitest';
+import { revealTestFor } from '../../../support/reveal-fixture.js';
+import { bearer, PURPOSE, type SeededValue } from '../../../support/reveal-harness.js';
 
-let harness: RevealHarness;
-let values: SeededValue[];
-
-beforeAll(async () => {
-  // The default policy: investigators need approval above 20 values, have budgets and break-glass.
-  harness = await startRevealHarness();
-  values = await harness.seed(Array.from({ length: 22 }, (_, index) => ({ field: 'ip' as const, value: `192.0.2.${index + 10}` })));
-}, 120_000);
-afterAll(async () => {
-  await harness?.close();
-});
+// The default policy: investigators need approval above 20 values, have budgets and break-glass.
+const it = revealTestFor({ seed: Array.from({ length: 22 }, (_, index) => ({ field: 'ip' as const, value: `192.0.2.${index + 10}` })) }, { timeout: 120_000 });
 
 describe('GET /me', () => {
-  it('shows the caller their roles, per-field permissions, remaining budgets and open requests', async () => {
+  it('shows the caller their roles, per-field permissions, remaining budgets and open requests', async ({ harness, seeded: values }) => {
     const headers = bearer(await harness.token('uma', ['investigator', 'nonsense']));
     const token = (values[0] as SeededValue).token;
     expect((await harness.app.inject({ method: 'POST', url: '/reveal', headers, payload: { tokens: [token], purpose: PURPOSE } })).statusCode).toBe(200);
@@ -48,7 +40,7 @@ describe('GET /me', () => {
     ]);
   });
 
-  it('answers an auditor with no reveal rights and no budgets', async () => {
+  it('answers an auditor with no reveal rights and no budgets', async ({ harness }) => {
     const me = await harness.app.inject({ url: '/me', headers: bearer(await harness.token('vic', ['auditor'])) });
     expect(me.json()).toMatchObject({
       audit: true,
@@ -59,7 +51,7 @@ describe('GET /me', () => {
     });
   });
 
-  it('requires a token', async () => {
+  it('requires a token', async ({ harness }) => {
     expect((await harness.app.inject({ url: '/me' })).statusCode).toBe(401);
   });
 });

@@ -1,15 +1,28 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { runAuditVerify } from '../../../../cli/audit-verify.js';
 import { DataKeyRing } from '../../../../lib/keys/data-key-ring.js';
 import { LocalKeyring } from '../../../../lib/keys/local-keyring.js';
 import { loadActiveTokenizer } from '../../../../lib/keys/token-keys.js';
 import { KnownTokens } from '../../../../services/ingestor/known-tokens.js';
 import { createSink } from '../../../../services/ingestor/sink.js';
-import { auditRows, bearer, startRevealHarness, type RevealHarness, type SeededValue } from '../support.js';
+import { freshRevealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
+// Every test starts from the same logins on a fresh database: erasure changes them.
+const it = freshRevealTestFor({
+  seed: [
+    { field: 'ip', value: '203.0.113.10' },
+    { field: 'ip', value: '198.51.100.77' },
+    { field: 'ip', value: '192.0.2.55' },
+    { field: 'device_id', value: '123-45-6789' },
+    { field: 'device_id', value: '987-65-4321' },
+  ],
+});
+
+// The test's own harness and values, bound for the helpers below.
 let harness: RevealHarness;
 let officeIp: SeededValue;
 let homeIp: SeededValue;
@@ -43,16 +56,9 @@ async function ingest(logins: { messageId: string; userId: string; ip: string; d
   expect(result.stored).toBe(logins.length);
 }
 
-// Every test starts from the same logins on a fresh database: erasure changes them.
-beforeEach(async () => {
-  harness = await startRevealHarness();
-  [officeIp, homeIp, benHomeIp, annaDevice, benDevice] = (await harness.seed([
-    { field: 'ip', value: '203.0.113.10' },
-    { field: 'ip', value: '198.51.100.77' },
-    { field: 'ip', value: '192.0.2.55' },
-    { field: 'device_id', value: '123-45-6789' },
-    { field: 'device_id', value: '987-65-4321' },
-  ])) as [SeededValue, SeededValue, SeededValue, SeededValue, SeededValue];
+it.beforeEach(async ({ harness: fresh, seeded }) => {
+  harness = fresh;
+  [officeIp, homeIp, benHomeIp, annaDevice, benDevice] = seeded as [SeededValue, SeededValue, SeededValue, SeededValue, SeededValue];
   // Anna logs in from the office (shared with Ben) and from home, in two months (two partitions);
   // Ben from the office and from his home. Dated outside the prepared months, the rows land in the
   // default partition and move into their months' partitions below, tags and all.
@@ -63,9 +69,6 @@ beforeEach(async () => {
     { messageId: 'm-ben-2', userId: BEN, ip: benHomeIp.value, deviceId: benDevice.value, sentAt: '2024-03-07T20:00:00Z' },
   ]);
   await harness.testDb.owner.pool.query(`SELECT user_logins_prepare_month('2024-02-01'), user_logins_prepare_month('2024-03-01')`);
-});
-afterEach(async () => {
-  await harness?.close();
 });
 
 async function post(url: string, roles: string[], payload: Record<string, unknown>) {

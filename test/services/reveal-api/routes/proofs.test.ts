@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { auditLeafHash } from '../../../../lib/audit/merkle/audit-leaf.js';
 import { MemoryMerkleTree } from '../../../../lib/audit/merkle/memory-tree.js';
 import { verifyConsistency, verifyInclusion } from '../../../../lib/audit/merkle/verify.js';
 import { readAuditRows } from '../../../../lib/audit/reader.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
+import { freshRevealTest, revealTestFor, type RevealSetup } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 const POLICY = {
   roles: {
@@ -23,27 +22,29 @@ const ANNA = 'a0000000-0000-4000-8000-000000000001';
 const BEN = 'b0000000-0000-4000-8000-000000000002';
 const DSR = { purpose: 'data subject request under GDPR art. 15/17', ticket: 'DSR-2024-117' };
 
+const SETUP: RevealSetup = {
+  policy: POLICY,
+  env: (dir) => ({ AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'), AUDIT_CHECKPOINT_INTERVAL_SECONDS: '0', AUDIT_CHECKPOINT_LOG: 'false' }),
+  seed: [
+    { field: 'ip', value: '203.0.113.10' },
+    { field: 'device_id', value: '123-45-6789' },
+    { field: 'ip', value: '198.51.100.77' },
+  ],
+};
+const it = revealTestFor(SETUP, { timeout: 120_000 });
+
+// The file's shared harness, bound once for the helpers below.
 let harness: RevealHarness;
 let app: RevealApp;
-let dir: string;
 let annaIp: SeededValue;
 let annaDevice: SeededValue;
 let benIp: SeededValue;
 
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tokenvault-proofs-'));
-  harness = await startRevealHarness({
-    POLICY_FILE: await writePolicyFile(POLICY),
-    AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'),
-    AUDIT_CHECKPOINT_INTERVAL_SECONDS: '0',
-    AUDIT_CHECKPOINT_LOG: 'false',
-  });
+// Anna and Ben logged in once each, in months of their own.
+it.beforeAll(async ({ harness: shared, seeded }) => {
+  harness = shared;
   app = harness.app;
-  [annaIp, annaDevice, benIp] = (await harness.seed([
-    { field: 'ip', value: '203.0.113.10' },
-    { field: 'device_id', value: '123-45-6789' },
-    { field: 'ip', value: '198.51.100.77' },
-  ])) as [SeededValue, SeededValue, SeededValue];
+  [annaIp, annaDevice, benIp] = seeded as [SeededValue, SeededValue, SeededValue];
   for (const [messageId, userId, ip, sentAt] of [
     ['m-anna-1', ANNA, annaIp.token, '2024-02-10T09:00:00Z'],
     ['m-ben-1', BEN, benIp.token, '2024-03-06T09:00:00Z'],
@@ -55,16 +56,26 @@ beforeAll(async () => {
     );
   }
   await harness.testDb.owner.pool.query(`SELECT user_logins_prepare_month('2024-02-01'), user_logins_prepare_month('2024-03-01')`);
-}, 120_000);
-afterAll(async () => {
-  await harness?.close();
-  await rm(dir, { recursive: true, force: true });
 });
 
 const as = async (sub: string, roles: string[]) => bearer(await harness.token(sub, roles));
 const auditor = () => as('audrey', ['auditor']);
 const reveal = async (sub: string, tokens: string[]) => app.inject({ method: 'POST', url: '/reveal', headers: await as(sub, ['investigator']), payload: { tokens, purpose: PURPOSE } });
 const b64 = (value: string) => Buffer.from(value, 'base64');
+
+/** At least `count` entries in the log, whichever tests ran before. */
+async function atLeastEntries(count: number): Promise<void> {
+  for (let index = 0; index < count; index += 1) expect((await reveal('ivan', [annaIp.token])).statusCode).toBe(200);
+}
+
+/** A reveal of `tokens` through four eyes: requested, approved by olga, collected. */
+async function revealApproved(sub: string, tokens: string[]): Promise<void> {
+  const requested = await reveal(sub, tokens);
+  expect(requested.statusCode).toBe(202);
+  const id = requested.json<{ request_id: string }>().request_id;
+  await app.inject({ method: 'POST', url: `/approvals/${id}`, headers: await as('olga', ['approver']), payload: { decision: 'approve', reason: 'case file checked' } });
+  expect((await app.inject({ url: `/reveal-requests/${id}`, headers: await as(sub, ['investigator']) })).statusCode).toBe(200);
+}
 
 async function memoryTree(): Promise<MemoryMerkleTree> {
   const tree = new MemoryMerkleTree();
@@ -138,9 +149,14 @@ describe('receipts: every response names its audit entry', () => {
 });
 
 describe('GET /audit/entries/{seq}', () => {
-  it('before any checkpoint: the entry and its canonical bytes, no proof yet, said in plain words', async () => {
-    const seq = (await reveal('ivan', [annaIp.token])).json<{ audit_seq: number }>().audit_seq;
-    const response = await app.inject({ url: `/audit/entries/${seq}`, headers: await as('ivan', ['investigator']) });
+  // On a log of its own: no checkpoint is signed there, whichever tests ran before (the shared log gets checkpoints).
+  const alone = freshRevealTest.override('revealSetup', SETUP);
+  alone('before any checkpoint: the entry and its canonical bytes, no proof yet, said in plain words', async ({ harness: own, sample: { ip } }) => {
+    const ivan = bearer(await own.token('ivan', ['investigator']));
+    const revealOnce = async () => (await own.app.inject({ method: 'POST', url: '/reveal', headers: ivan, payload: { tokens: [ip.token], purpose: PURPOSE } })).json<{ audit_seq: number }>().audit_seq;
+    await revealOnce(); // A row before it, so its prev_hash links to something.
+    const seq = await revealOnce();
+    const response = await own.app.inject({ url: `/audit/entries/${seq}`, headers: ivan });
     expect(response.statusCode).toBe(200);
     const receipt = response.json<Receipt>();
     expect(receipt).toMatchObject({ seq, entry: { seq, actor: 'ivan', action: 'reveal' }, inclusion: null, checkpoint: null });
@@ -170,6 +186,7 @@ describe('GET /audit/entries/{seq}', () => {
   });
 
   it("refuses someone else's entry (403, audited), answers 404 for an entry that does not exist, proves to an older size on request", async () => {
+    await atLeastEntries(3);
     const seq = (await reveal('ivan', [annaIp.token])).json<{ audit_seq: number }>().audit_seq;
     const other = await app.inject({ url: `/audit/entries/${seq}`, headers: await as('mallory', ['investigator']) });
     expect(other.statusCode).toBe(403);
@@ -184,6 +201,7 @@ describe('GET /audit/entries/{seq}', () => {
 
 describe('GET /audit/proofs/inclusion and /audit/proofs/consistency', () => {
   it('prove an entry to the newest signed checkpoint by default, refuse an uncovered one, and prove two checkpoints consistent', async () => {
+    await atLeastEntries(1);
     await app.auditCheckpointer!.checkpointNow();
     const first = (await app.inject({ url: '/audit/proofs/consistency?from=0', headers: await auditor() })).json<{ to: number; checkpoint: { index: number; tree_size: number } }>();
     const seq = (await reveal('ivan', [annaIp.token])).json<{ audit_seq: number }>().audit_seq;
@@ -211,6 +229,7 @@ describe('GET /audit/proofs/inclusion and /audit/proofs/consistency', () => {
   });
 
   it('refuse sizes the tree has not reached, entries outside the size, and callers without the audit permission (inclusion)', async () => {
+    await atLeastEntries(5);
     const head = (await auditRows(harness.testDb)).length;
     const tooLarge = await app.inject({ url: `/audit/proofs/inclusion?seq=1&tree_size=${head + 1000}`, headers: await auditor() });
     expect(tooLarge.statusCode).toBe(409);
@@ -229,6 +248,8 @@ describe('POST /persons/access lists the audit entries about the person\'s token
   it('each with an inclusion proof to the newest signed checkpoint, or marked not yet covered; none about other people', async () => {
     await reveal('ivan', [annaIp.token]);
     await reveal('ivan', [benIp.token]);
+    // Her device through four eyes, so the trail holds a request, its approval and its collection.
+    await revealApproved('ivan', [annaDevice.token]);
     await app.auditCheckpointer!.checkpointNow();
     const late = (await reveal('kim', [annaIp.token])).json<{ audit_seq: number }>().audit_seq;
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect } from 'vitest';
 import { runAuditExport } from '../../../../../cli/audit-export.js';
 import { runAuditVerify } from '../../../../../cli/audit-verify.js';
 import { chainHash, type AuditContent } from '../../../../../lib/audit/chain.js';
@@ -28,11 +28,16 @@ import { buildRevealApp, type RevealApp } from '../../../../../services/reveal-a
 import { loadRevealConfig } from '../../../../../services/reveal-api/config.js';
 import { buildWitnessApp } from '../../../../../services/witness/app.js';
 import { WitnessStateStore } from '../../../../../services/witness/state-store.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../support.js';
+import { freshRevealTestFor } from '../../../../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../../support/reveal-harness.js';
+import { tamperAuditLog } from '../../../../support/tamper-audit-log.js';
 
 const ORIGIN = 'test.example/audit';
 const WITNESS_NAME = 'test.example/witness';
 
+const it = freshRevealTestFor();
+
+// The test's own harness, bound for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
 let dir: string;
@@ -42,9 +47,9 @@ let witnessVkey: string;
 let witness: { app: FastifyInstance; store: WitnessStateStore; url: string; port: number } | undefined;
 const apps: RevealApp[] = [];
 
-beforeEach(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+it.beforeEach(async ({ harness: fresh, sample }) => {
+  harness = fresh;
+  ip = sample.ip;
   dir = await mkdtemp(join(tmpdir(), 'tokenvault-anchor-'));
   const audit = await LocalAuditSigner.open(join(dir, 'signing-key.pem'));
   logKeys = {
@@ -59,7 +64,6 @@ beforeEach(async () => {
 afterEach(async () => {
   for (const app of apps.splice(0)) await app.close().catch(() => undefined);
   await stopWitness();
-  await harness?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -133,10 +137,7 @@ async function settle(app: RevealApp) {
 
 /** The owner's rewrite of finding 2: triggers off, row 3 edited, every chain hash and every tree node recomputed, audit_checkpoints deleted. */
 async function rewriteLogAsOwner(): Promise<void> {
-  const client = await harness.testDb.owner.pool.connect();
-  try {
-    await client.query('BEGIN');
-    for (const table of ['audit_log', 'audit_tree_nodes', 'audit_checkpoints']) await client.query(`ALTER TABLE ${table} DISABLE TRIGGER USER`);
+  await tamperAuditLog(harness.testDb.owner.pool, async (client) => {
     await client.query("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3");
     await recomputeChain(client);
     await client.query('DELETE FROM audit_tree_nodes');
@@ -149,11 +150,7 @@ async function rewriteLogAsOwner(): Promise<void> {
       nodes.map((node) => node.hash),
     ]);
     await client.query('DELETE FROM audit_checkpoints');
-    for (const table of ['audit_log', 'audit_tree_nodes', 'audit_checkpoints']) await client.query(`ALTER TABLE ${table} ENABLE TRIGGER USER`);
-    await client.query('COMMIT');
-  } finally {
-    client.release();
-  }
+  });
 }
 
 async function recomputeChain(client: pg.PoolClient) {
@@ -284,7 +281,7 @@ describe('checkpoints anchored outside the database', () => {
       expect((await app.auditCheckpointer!.checkpointNow()).status).toBe('written');
     }
     await settle(app);
-    await harness.testDb.owner.pool.query('BEGIN; ALTER TABLE audit_checkpoints DISABLE TRIGGER USER; DELETE FROM audit_checkpoints; ALTER TABLE audit_checkpoints ENABLE TRIGGER USER; COMMIT');
+    await tamperAuditLog(harness.testDb.owner.pool, 'DELETE FROM audit_checkpoints');
     await reveal(app, 1);
     const restarted = await checkpointingApp();
     const outcome = await restarted.auditCheckpointer!.checkpointNow();

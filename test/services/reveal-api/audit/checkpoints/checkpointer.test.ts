@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest';
 import { parseExportLine } from '../../../../../lib/audit/export-format.js';
 import type { NoteCheckpointRecord } from '../../../../../lib/audit/checkpoint-record.js';
 import { verifyConsistency } from '../../../../../lib/audit/merkle/verify.js';
@@ -20,8 +20,14 @@ import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../../lib/auth/local-sign
 import { loadRevealConfig } from '../../../../../services/reveal-api/config.js';
 import type { CheckpointSink } from '../../../../../services/reveal-api/audit/checkpoints/sinks.js';
 import { startFakeKms, type FakeKms } from '../../../../support/kms-server.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../support.js';
+import { freshRevealTestFor } from '../../../../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../../support/reveal-harness.js';
+import { tamperAuditLog } from '../../../../support/tamper-audit-log.js';
 
+// Checkpoint indexes and the published file are per log: each test starts a fresh one.
+const it = freshRevealTestFor();
+
+// The test's own harness, bound for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
 let dir: string;
@@ -34,15 +40,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await kms?.close();
 });
-// Checkpoint indexes and the published file are per log: each test starts a fresh one.
-beforeEach(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+it.beforeEach(async ({ harness: fresh, sample }) => {
+  harness = fresh;
+  ip = sample.ip;
   dir = await mkdtemp(join(tmpdir(), 'tokenvault-checkpoints-'));
 });
 afterEach(async () => {
   for (const app of apps.splice(0)) await app.close().catch(() => undefined);
-  await harness?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -173,7 +177,7 @@ describe('audit checkpointer', () => {
     await reveal(app, 2);
     const { rows } = await harness.testDb.owner.pool.query<{ seq: string }>('SELECT max(seq) AS seq FROM audit_log');
     const seq = Number(rows[0]?.seq);
-    await asOwner(`UPDATE audit_log SET actor = 'nobody' WHERE seq = ${seq}`);
+    await tamperAuditLog(harness.testDb.owner.pool, `UPDATE audit_log SET actor = 'nobody' WHERE seq = ${seq}`);
     try {
       const outcome = await app.auditCheckpointer!.checkpointNow();
       expect(outcome).toMatchObject({ status: 'refused', failure: 'chain', reason: expect.stringMatching(new RegExp(`seq ${seq}: content does not match`)) });
@@ -182,7 +186,7 @@ describe('audit checkpointer', () => {
       expect(ready.statusCode).toBe(503);
       expect(ready.json()).toMatchObject({ checks: { auditCheckpoints: { ok: false, error: 'checkpoint_refused (chain)' } } });
     } finally {
-      await asOwner(`UPDATE audit_log SET actor = 'alice' WHERE seq = ${seq}`);
+      await tamperAuditLog(harness.testDb.owner.pool, `UPDATE audit_log SET actor = 'alice' WHERE seq = ${seq}`);
     }
     expect((await app.auditCheckpointer!.checkpointNow()).status).toBe('written');
     expect((await app.inject({ url: '/readyz' })).json()).toMatchObject({ checks: { auditCheckpoints: { ok: true, detail: expect.stringMatching(/^checkpoint 2 \(\d+ rows\)/) } } });
@@ -273,8 +277,4 @@ describe('audit checkpointer', () => {
 async function count(): Promise<number> {
   const { rows } = await harness.testDb.owner.pool.query<{ n: string }>('SELECT count(*) AS n FROM audit_checkpoints');
   return Number(rows[0]?.n);
-}
-
-async function asOwner(sql: string) {
-  await harness.testDb.owner.pool.query(`BEGIN; ALTER TABLE audit_log DISABLE TRIGGER USER; ${sql}; ALTER TABLE audit_log ENABLE TRIGGER USER; COMMIT`);
 }

@@ -3,11 +3,12 @@ import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect } from 'vitest';
 import { parseExportLine } from '../../../../../lib/audit/export-format.js';
 import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../../lib/auth/local-signing-key.js';
 import { ROOT } from '../../../../support/processes.js';
-import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness, type SeededValue } from '../../support.js';
+import { revealTestFor } from '../../../../support/reveal-fixture.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../../support/reveal-harness.js';
 
 /**
  * Issue 17 finding 3 as the issue reproduced it, with the real service: the reveal-api as its
@@ -15,22 +16,24 @@ import { bearer, PURPOSE, SAMPLE_VALUES, startRevealHarness, type RevealHarness,
  * made unwritable for a while, the process killed with SIGKILL while checkpoints wait for the sink,
  * the sink restored, the process started again: the published file must hold every index.
  */
+const it = revealTestFor();
+
+// The file's shared harness, bound once for the helpers below.
 let harness: RevealHarness;
 let ip: SeededValue;
 let dir: string;
 let file: string;
 const children: ChildProcess[] = [];
 
-beforeAll(async () => {
-  harness = await startRevealHarness();
-  [ip] = (await harness.seed(SAMPLE_VALUES)) as [SeededValue];
+it.beforeAll(async ({ harness: shared, sample }) => {
+  harness = shared;
+  ip = sample.ip;
   dir = await mkdtemp(join(tmpdir(), 'tokenvault-publication-'));
   file = join(dir, 'published', 'checkpoints.jsonl');
   await writeFile(join(dir, 'master.key'), harness.keyringMaster, { mode: 0o600 });
 });
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  await harness?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
-import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
+import { describe, expect } from 'vitest';
+import { verifyHashChain } from '../../../lib/audit/hash-chain-verifier.js';
+import type { RevealApp } from '../../../services/reveal-api/app.js';
+import { freshRevealTestFor } from '../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../support/reveal-harness.js';
 
 const POLICY = {
   roles: {
@@ -11,26 +12,31 @@ const POLICY = {
   },
 };
 
+// Budgets are spent by the tests: each starts with fresh ones on a fresh database.
+const it = freshRevealTestFor(
+  {
+    policy: POLICY,
+    seed: [
+      { field: 'ip', value: '10.0.0.1' },
+      { field: 'ip', value: '10.0.0.2' },
+      { field: 'ip', value: '10.0.0.3' },
+      { field: 'device_id', value: '111-22-3333' },
+      { field: 'device_id', value: '444-55-6666' },
+    ],
+  },
+  { timeout: 120_000 },
+);
+
+// The test's own harness with two replicas of the app on its database, bound for the helpers below.
 let harness: RevealHarness;
 let first: RevealApp;
 let second: RevealApp;
 let values: SeededValue[];
-
-// Budgets are spent by the tests: each starts with fresh ones on a fresh database.
-beforeEach(async () => {
-  harness = await startRevealHarness({ POLICY_FILE: await writePolicyFile(POLICY) });
+it.beforeEach(async ({ harness: fresh, seeded }) => {
+  harness = fresh;
   first = harness.app;
   second = await harness.buildApp();
-  values = await harness.seed([
-    { field: 'ip', value: '10.0.0.1' },
-    { field: 'ip', value: '10.0.0.2' },
-    { field: 'ip', value: '10.0.0.3' },
-    { field: 'device_id', value: '111-22-3333' },
-    { field: 'device_id', value: '444-55-6666' },
-  ]);
-}, 120_000);
-afterEach(async () => {
-  await harness?.close();
+  values = seeded;
 });
 
 const reveal = async (app: RevealApp, sub: string, roles: string[], tokens: string[], extra: Record<string, unknown> = {}) =>

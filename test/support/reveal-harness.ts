@@ -4,18 +4,18 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import type { Env } from '../../../lib/config/env.js';
-import { canonicalValue, type PiiField } from '../../../lib/crypto/normalize.js';
-import { vaultAad } from '../../../lib/crypto/vault-context.js';
-import { DataKeyRing } from '../../../lib/keys/data-key-ring.js';
-import { LocalKeyring } from '../../../lib/keys/local-keyring.js';
-import { loadActiveTokenizer } from '../../../lib/keys/token-keys.js';
-import { piiVault } from '../../../db/schema.js';
-import { buildRevealApp, type RevealApp } from '../../../services/reveal-api/app.js';
-import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, type LocalSigningKey } from '../../../lib/auth/local-signing-key.js';
-import { loadRevealConfig } from '../../../services/reveal-api/config.js';
-import type { Database } from '../../../db/client.js';
-import { createTestDatabase, type TestDatabase } from '../../support/database.js';
+import type { Env } from '../../lib/config/env.js';
+import { canonicalValue, type PiiField } from '../../lib/crypto/normalize.js';
+import { vaultAad } from '../../lib/crypto/vault-context.js';
+import { DataKeyRing } from '../../lib/keys/data-key-ring.js';
+import { LocalKeyring } from '../../lib/keys/local-keyring.js';
+import { loadActiveTokenizer } from '../../lib/keys/token-keys.js';
+import { piiVault } from '../../db/schema.js';
+import { buildRevealApp, type RevealApp } from '../../services/reveal-api/app.js';
+import { ensureLocalSigningKey, LOCAL_AUDIENCE, LOCAL_ISSUER, mintLocalToken, type LocalSigningKey } from '../../lib/auth/local-signing-key.js';
+import { loadRevealConfig } from '../../services/reveal-api/config.js';
+import type { Database } from '../../db/client.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
 
 export interface SeededValue {
   field: PiiField;
@@ -159,9 +159,9 @@ export async function auditRows(testDb: TestDatabase): Promise<AuditRowView[]> {
   return rows.map((row) => ({ ...row, seq: Number(row.seq) }));
 }
 
-/** Every text column of the audit log, concatenated: for "no plaintext anywhere" checks. */
-export async function auditText(testDb: TestDatabase): Promise<string> {
-  const { rows } = await testDb.owner.pool.query<{ text: string }>('SELECT string_agg(audit_log::text, E\'\\n\') AS text FROM audit_log');
+/** Every text column of the audit log (from row `fromSeq` on), concatenated: for "no plaintext anywhere" checks. */
+export async function auditText(testDb: TestDatabase, fromSeq = 1): Promise<string> {
+  const { rows } = await testDb.owner.pool.query<{ text: string }>('SELECT string_agg(audit_log::text, E\'\\n\') AS text FROM audit_log WHERE seq >= $1', [fromSeq]);
   return rows[0]?.text ?? '';
 }
 

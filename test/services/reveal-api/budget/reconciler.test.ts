@@ -1,7 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect } from 'vitest';
 import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
 import type { RevealApp } from '../../../../services/reveal-api/app.js';
-import { auditRows, bearer, PURPOSE, startRevealHarness, writePolicyFile, type RevealHarness, type SeededValue } from '../support.js';
+import { freshRevealTestFor } from '../../../support/reveal-fixture.js';
+import { auditRows, bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
 
 /**
  * Finding 4 of issue 16: the database owner resets spent budgets. Budget usage is reconciled
@@ -36,18 +37,29 @@ async function awayFromAnHourBoundary(): Promise<void> {
   if (untilNext < 60_000) await new Promise((resolve) => setTimeout(resolve, untilNext + 3_000));
 }
 
-beforeEach(async () => {
-  await awayFromAnHourBoundary();
-  harness = await startRevealHarness({ POLICY_FILE: await writePolicyFile(POLICY), BUDGET_RECONCILE_INTERVAL_SECONDS: '0' });
+// Registered first, so it runs before the harness starts.
+beforeEach(awayFromAnHourBoundary, 120_000);
+
+// Each test spends and resets budgets of its own, on a fresh database.
+const it = freshRevealTestFor(
+  {
+    policy: POLICY,
+    env: { BUDGET_RECONCILE_INTERVAL_SECONDS: '0' },
+    seed: [
+      ...Array.from({ length: 130 }, (_, index) => ({ field: 'ip' as const, value: `10.20.${Math.floor(index / 250)}.${(index % 250) + 1}` })),
+      { field: 'device_id', value: '610-20-3001' },
+      { field: 'device_id', value: '610-20-3002' },
+    ],
+  },
+  { timeout: 120_000 },
+);
+
+// The test's own harness: 130 ip values, then two device ids.
+it.beforeEach(({ harness: fresh, seeded }) => {
+  harness = fresh;
   app = harness.app;
-  ips = await harness.seed(Array.from({ length: 130 }, (_, index) => ({ field: 'ip' as const, value: `10.20.${Math.floor(index / 250)}.${(index % 250) + 1}` })));
-  devices = await harness.seed([
-    { field: 'device_id', value: '610-20-3001' },
-    { field: 'device_id', value: '610-20-3002' },
-  ]);
-}, 180_000);
-afterEach(async () => {
-  await harness?.close();
+  ips = seeded.slice(0, 130);
+  devices = seeded.slice(130);
 });
 
 const reveal = async (target: RevealApp, sub: string, roles: string[], tokens: string[]) =>

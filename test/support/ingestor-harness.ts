@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { createRequestHandler } from 'local-aws-sqs';
 import pino, { type Logger } from 'pino';
-import { LOCAL_ACCOUNT_ID, startEmbeddedSqs, type RunningSqs } from '../../../local/embedded-sqs.js';
+import { LOCAL_ACCOUNT_ID, startEmbeddedSqs, type RunningSqs } from '../../local/embedded-sqs.js';
 
 export interface SqsHarness {
   server: RunningSqs;

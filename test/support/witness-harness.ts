@@ -4,14 +4,14 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { MemoryMerkleTree } from '../../../lib/audit/merkle/memory-tree.js';
-import { signNote, type NoteSigner } from '../../../lib/audit/note/signer.js';
-import { formatCheckpoint } from '../../../lib/audit/note/tlog-checkpoint.js';
-import { parseVerifierKey, type NoteVerifier } from '../../../lib/audit/note/vkey.js';
-import { formatAddCheckpointBody } from '../../../lib/audit/witness-protocol.js';
-import { ed25519Cosigner, ed25519NoteSigner } from '../../../lib/keys/note-signers.js';
-import { buildWitnessApp } from '../../../services/witness/app.js';
-import { WitnessStateStore } from '../../../services/witness/state-store.js';
+import { MemoryMerkleTree } from '../../lib/audit/merkle/memory-tree.js';
+import { signNote, type NoteSigner } from '../../lib/audit/note/signer.js';
+import { formatCheckpoint } from '../../lib/audit/note/tlog-checkpoint.js';
+import { parseVerifierKey, type NoteVerifier } from '../../lib/audit/note/vkey.js';
+import { formatAddCheckpointBody } from '../../lib/audit/witness-protocol.js';
+import { ed25519Cosigner, ed25519NoteSigner } from '../../lib/keys/note-signers.js';
+import { buildWitnessApp } from '../../services/witness/app.js';
+import { WitnessStateStore } from '../../services/witness/state-store.js';
 
 /** A log for tests: an in-memory tree whose checkpoints a local Ed25519 key signs. */
 export class TestLog {
