@@ -42,7 +42,9 @@ describe('the audit-row schema', () => {
   });
 
   it('gives the in-memory row the table definition\'s property names', () => {
+    // Checked by the compiler (npm test typechecks first), and at run time on a row read back from JSON.
     expectTypeOf<keyof AuditRow>().toEqualTypeOf<keyof typeof auditLog.$inferSelect>();
+    expect(Object.keys(rowFromJson(rowJson(sampleRow()))).sort()).toEqual(Object.keys(getTableColumns(auditLog)).sort());
   });
 
   it('is the canonical form\'s key set plus the hash', () => {
