@@ -93,6 +93,9 @@ describe('note signers', () => {
     const audit = LocalAuditSigner.fromKey(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey);
     const both = await signNote(text, [ecdsaNoteSigner(ORIGIN, audit), first]);
     expect(openNote(both, [parseVerifierKey(first.verifierKey)]).unknown).toHaveLength(1);
-    await expect(loadOrCreateEd25519Key(join(dir, 'audit-key.pem'), 'AUDIT_NOTE_ED25519_KEY_FILE')).rejects.toMatchObject({ code: 'ed25519_key_invalid' });
+    // A P-256 key file of its own (not another test's): refused as an Ed25519 key, whatever the order.
+    const p256File = join(dir, 'p256-not-ed25519.pem');
+    await LocalAuditSigner.open(p256File);
+    await expect(loadOrCreateEd25519Key(p256File, 'AUDIT_NOTE_ED25519_KEY_FILE')).rejects.toMatchObject({ code: 'ed25519_key_invalid' });
   });
 });

@@ -83,7 +83,12 @@ describe('ingestor transport: adaptive receives and pooled deletes', () => {
       await proxy.restore();
       await waitFor(async () => (await sqs.remaining(queueUrl)) === 0 && ingestor.stats().transport.inFlightMessages === 0, 'queue drained', 240_000);
       expect(await stored(ids)).toEqual({ rows: 3000, distinct: 3000 });
-      expect(ingestor.stats().stored).toBe(3000);
+      // Its own counts agree: a batch whose COMMIT reached PostgreSQL just as the connection was cut
+      // is not counted as stored here (the answer was lost); its messages come back and are counted
+      // as duplicates instead. The rows above are what must hold: each message once.
+      const { stored: storedHere, duplicates } = ingestor.stats();
+      expect(storedHere).toBeLessThanOrEqual(3000);
+      expect(storedHere + duplicates).toBeGreaterThanOrEqual(3000);
     } finally {
       await ingestor.stop();
       await proxy.close();
