@@ -59,7 +59,7 @@ function proofRefused(error: unknown): unknown {
 async function sizeFor(context: RouteContext, asked: number | undefined, what: string): Promise<{ size: number; checkpoint: SignedTreeSize | undefined }> {
   const checkpoint = await context.signedTreeSize();
   if (asked !== undefined) return { size: asked, checkpoint };
-  if (checkpoint === undefined) throw new ConflictError('no_signed_checkpoint', `no checkpoint has been signed yet: give ${what} to prove to the current tree`);
+  if (checkpoint === undefined) throw new ConflictError('no_signed_checkpoint', `no checkpoint has been signed yet (the first is signed within one checkpoint interval of the first audit row): ask again then, or name a size with ?${what}=N to prove to the tree as it is now`);
   return { size: checkpoint.size, checkpoint };
 }
 

@@ -164,6 +164,11 @@ describe('GET /audit/entries/{seq}', () => {
     // The leaf is the row's canonical form: every column but its own hash (prev_hash included).
     expect(JSON.parse(receipt.canonical)).toMatchObject({ seq, actor: 'ivan', prev_hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(JSON.parse(receipt.canonical)).not.toHaveProperty('hash');
+    // A proof without a size has nothing to prove to yet: the refusal says when, and which parameter to name instead.
+    const auditor = bearer(await own.token('audrey', ['auditor']));
+    const consistency = await own.app.inject({ url: '/audit/proofs/consistency?from=1', headers: auditor });
+    expect(consistency.statusCode).toBe(409);
+    expect(consistency.json()).toMatchObject({ error: { code: 'no_signed_checkpoint', message: expect.stringContaining('?to=N') } });
   });
 
   it('after a checkpoint: an inclusion proof that checks out against the root recomputed from the rows, for the actor and for an auditor', async () => {
