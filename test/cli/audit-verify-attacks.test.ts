@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
@@ -8,7 +8,6 @@ import { afterAll, describe, expect } from 'vitest';
 import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
 import { noteCheckpointLine, type NoteCheckpointRecord } from '../../lib/audit/checkpoint-record.js';
-import { parseExportLine } from '../../lib/audit/export-format.js';
 import { signNote } from '../../lib/audit/note/signer.js';
 import { parseSignedNote } from '../../lib/audit/note/signed-note.js';
 import { LocalAuditSigner } from '../../lib/keys/local-audit-signer.js';
@@ -22,6 +21,7 @@ import { loadRevealConfig } from '../../services/reveal-api/config.js';
 import { revealTestFor } from '../support/reveal-fixture.js';
 import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
 import { tamperAuditLog } from '../support/tamper-audit-log.js';
+import { publishedNoteRecords } from '../support/note-checkpoints.js';
 
 /**
  * The insider attacks of the audit issues, scripted as the database owner (who can switch the
@@ -80,14 +80,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function published(): Promise<NoteCheckpointRecord[]> {
-  const text = await readFile(publishedFile, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((line) => line.length > 0)
-    .map((line, index) => parseExportLine(line, index + 1))
-    .flatMap((line) => (line.type === 'checkpoint' && line.record.kind === 'note' ? [line.record] : []));
-}
+const published = () => publishedNoteRecords(publishedFile);
 
 /** Export as the auditor, then verify offline: exit code and what was printed. */
 async function exportAndVerify(checkpointsFile = publishedFile, keyFile = publicKeyFile, extra: string[] = []) {

@@ -15,6 +15,7 @@ import { loadRevealConfig } from '../../services/reveal-api/config.js';
 import { freshRevealTestFor } from '../support/reveal-fixture.js';
 import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
 import { tamperAuditLog } from '../support/tamper-audit-log.js';
+import { settlePublication } from '../support/note-checkpoints.js';
 
 /**
  * The README's export-and-verify lines as a new user runs them (issue 17 finding 1): in the first
@@ -76,11 +77,7 @@ async function readmeVerify(exportFile: string) {
   return { code, text: lines.join('\n') };
 }
 
-async function settle() {
-  for (let attempt = 0; attempt < 200 && (await app.revealMetrics.auditSinkPending.get()).values.some((value) => value.value > 0); attempt += 1) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const settle = () => settlePublication(app);
 
 describe('the README export-and-verify flow', () => {
   it('in the first minute (no checkpoint published yet) says "no signed checkpoint yet" in plain words, exit 0', async () => {

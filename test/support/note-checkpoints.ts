@@ -1,10 +1,13 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { NoteCheckpointRecord } from '../../lib/audit/checkpoint-record.js';
+import { parseExportLine } from '../../lib/audit/export-format.js';
 import { MemoryMerkleTree } from '../../lib/audit/merkle/memory-tree.js';
 import { signNote, type NoteSigner } from '../../lib/audit/note/signer.js';
 import { formatCheckpoint } from '../../lib/audit/note/tlog-checkpoint.js';
 import { ecdsaNoteSigner, ed25519NoteSigner } from '../../lib/keys/note-signers.js';
 import { LocalAuditSigner } from '../../lib/keys/local-audit-signer.js';
+import type { RevealApp } from '../../services/reveal-api/app.js';
 
 /** A log's keys as the service holds them: the ECDSA P-256 audit key and an Ed25519 key. */
 export interface TestLogKeys {
@@ -37,4 +40,21 @@ export function syntheticTree(size: number): MemoryMerkleTree {
   const tree = new MemoryMerkleTree();
   for (let i = 0; i < size; i += 1) tree.appendLeaf(Buffer.from(`leaf ${i}`));
   return tree;
+}
+
+/** The signed-note records in a published JSON-lines file (as the file sink writes it); none when it does not exist yet. */
+export async function publishedNoteRecords(file: string): Promise<NoteCheckpointRecord[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line, index) => parseExportLine(line, index + 1))
+    .flatMap((line) => (line.type === 'checkpoint' && line.record.kind === 'note' ? [line.record] : []));
+}
+
+/** Waits (at most ~4 s) until the app's publisher has handed every stored checkpoint to its sinks: it runs after the commit. */
+export async function settlePublication(app: RevealApp): Promise<void> {
+  for (let attempt = 0; attempt < 200 && (await app.revealMetrics.auditSinkPending.get()).values.some((value) => value.value > 0); attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }

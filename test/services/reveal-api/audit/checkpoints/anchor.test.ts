@@ -1,5 +1,5 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -10,7 +10,6 @@ import { runAuditExport } from '../../../../../cli/audit-export.js';
 import { runAuditVerify } from '../../../../../cli/audit-verify.js';
 import { chainHash, type AuditContent } from '../../../../../lib/audit/chain.js';
 import { noteCheckpointLine, type NoteCheckpointRecord } from '../../../../../lib/audit/checkpoint-record.js';
-import { parseExportLine } from '../../../../../lib/audit/export-format.js';
 import { auditLeafHash } from '../../../../../lib/audit/merkle/audit-leaf.js';
 import { CompactRange } from '../../../../../lib/audit/merkle/compact-range.js';
 import { signNote } from '../../../../../lib/audit/note/signer.js';
@@ -31,6 +30,7 @@ import { WitnessStateStore } from '../../../../../services/witness/state-store.j
 import { freshRevealTestFor } from '../../../../support/reveal-fixture.js';
 import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../../support/reveal-harness.js';
 import { tamperAuditLog } from '../../../../support/tamper-audit-log.js';
+import { publishedNoteRecords, settlePublication } from '../../../../support/note-checkpoints.js';
 
 const ORIGIN = 'test.example/audit';
 const WITNESS_NAME = 'test.example/witness';
@@ -120,20 +120,9 @@ async function reveal(app: RevealApp, count = 1) {
   }
 }
 
-async function published(file = join(dir, 'checkpoints.jsonl')): Promise<NoteCheckpointRecord[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((line) => line.length > 0)
-    .map((line, index) => parseExportLine(line, index + 1))
-    .flatMap((line) => (line.type === 'checkpoint' && line.record.kind === 'note' ? [line.record] : []));
-}
+const published = (file = join(dir, 'checkpoints.jsonl')) => publishedNoteRecords(file);
 
-async function settle(app: RevealApp) {
-  for (let attempt = 0; attempt < 200 && (await app.revealMetrics.auditSinkPending.get()).values.some((value) => value.value > 0); attempt += 1) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const settle = settlePublication;
 
 /** The owner's rewrite of finding 2: triggers off, row 3 edited, every chain hash and every tree node recomputed, audit_checkpoints deleted. */
 async function rewriteLogAsOwner(): Promise<void> {

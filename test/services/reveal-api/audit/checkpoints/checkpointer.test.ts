@@ -3,8 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest';
-import { parseExportLine } from '../../../../../lib/audit/export-format.js';
-import type { NoteCheckpointRecord } from '../../../../../lib/audit/checkpoint-record.js';
 import { verifyConsistency } from '../../../../../lib/audit/merkle/verify.js';
 import { EMPTY_ROOT } from '../../../../../lib/audit/merkle/hash.js';
 import { signNote } from '../../../../../lib/audit/note/signer.js';
@@ -23,6 +21,7 @@ import { startFakeKms, type FakeKms } from '../../../../support/kms-server.js';
 import { freshRevealTestFor } from '../../../../support/reveal-fixture.js';
 import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../../support/reveal-harness.js';
 import { tamperAuditLog } from '../../../../support/tamper-audit-log.js';
+import { publishedNoteRecords, settlePublication } from '../../../../support/note-checkpoints.js';
 
 // Checkpoint indexes and the published file are per log: each test starts a fresh one.
 const it = freshRevealTestFor();
@@ -85,21 +84,9 @@ async function reveal(app: RevealApp, count = 1) {
   }
 }
 
-async function fileRecords(file = join(dir, 'checkpoints.jsonl')): Promise<NoteCheckpointRecord[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((line) => line.length > 0)
-    .map((line, index) => parseExportLine(line, index + 1))
-    .flatMap((line) => (line.type === 'checkpoint' && line.record.kind === 'note' ? [line.record] : []));
-}
+const fileRecords = (file = join(dir, 'checkpoints.jsonl')) => publishedNoteRecords(file);
 
-async function settle(app: RevealApp) {
-  // The publisher runs after the commit; give the file sink its turn.
-  for (let attempt = 0; attempt < 100 && (await app.revealMetrics.auditSinkPending.get()).values.some((value) => value.value > 0); attempt += 1) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const settle = settlePublication;
 
 async function logVerifiers() {
   const audit = await import('../../../../../lib/keys/local-audit-signer.js').then((module) => module.LocalAuditSigner.open(join(dir, 'signing-key.pem')));
