@@ -6,26 +6,12 @@ import { AUDIT_COLUMNS, auditRowJsonSchema } from '../../../lib/audit/audit-row.
 import { canonicalize, chainHash, rowFromJson, rowJson, type AuditContent, type AuditRow } from '../../../lib/audit/chain.js';
 import { ROW_COLUMNS } from '../../../lib/audit/reader.js';
 import { insertRows } from '../../../lib/audit/sql.js';
+import { auditContent } from '../../support/audit-content.js';
 
 const table = Object.values(getTableColumns(auditLog));
 
 function sampleRow(): AuditRow {
-  const content: AuditContent = {
-    seq: 2,
-    occurredAt: '2024-05-01T12:00:00.123Z',
-    action: 'reveal',
-    actor: 'alice',
-    roles: ['investigator'],
-    clientAddress: '127.0.0.1',
-    requestId: 'req-2',
-    purpose: 'fraud investigation',
-    ticket: null,
-    tokens: ['ip_v1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'],
-    fieldCounts: { ip: 1, device_id: 0 },
-    outcome: 'allowed',
-    reason: null,
-    prevHash: Buffer.alloc(32, 7),
-  };
+  const content: AuditContent = auditContent(2, Buffer.alloc(32, 7));
   return { ...content, hash: chainHash(content) };
 }
 

@@ -1,26 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { canonicalize, canonicalizeGeneric, chainHash, type AuditContent } from '../../../lib/audit/chain.js';
+import { canonicalize, canonicalizeGeneric, chainHash } from '../../../lib/audit/chain.js';
+import { auditContent } from '../../support/audit-content.js';
 
-function content(seq: number, prevHash: Buffer | null, overrides: Partial<AuditContent> = {}): AuditContent {
-  return {
-    seq,
-    occurredAt: '2024-05-01T12:00:00.123Z',
-    action: 'reveal',
-    actor: 'alice',
-    roles: ['investigator'],
-    clientAddress: '127.0.0.1',
-    requestId: `req-${seq}`,
-    purpose: 'fraud investigation',
-    ticket: null,
-    tokens: ['ip_v1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'],
-    fieldCounts: { ip: 1, device_id: 0 },
-    outcome: 'allowed',
-    reason: null,
-    prevHash,
-    ...overrides,
-  };
-}
+const content = auditContent;
 
 describe('audit hash chain', () => {
   it('serialises with sorted keys at every level, independent of insertion order', () => {

@@ -1,26 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { chainHash, type AuditContent, type AuditRow } from '../../../lib/audit/chain.js';
+import { chainHash, type AuditRow } from '../../../lib/audit/chain.js';
 import { HashChainVerifier } from '../../../lib/audit/hash-chain-verifier.js';
+import { auditContent } from '../../support/audit-content.js';
 
-function content(seq: number, prevHash: Buffer | null, overrides: Partial<AuditContent> = {}): AuditContent {
-  return {
-    seq,
-    occurredAt: '2024-05-01T12:00:00.123Z',
-    action: 'reveal',
-    actor: 'alice',
-    roles: ['investigator'],
-    clientAddress: '127.0.0.1',
-    requestId: `req-${seq}`,
-    purpose: 'fraud investigation',
-    ticket: null,
-    tokens: ['ip_v1_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'],
-    fieldCounts: { ip: 1, device_id: 0 },
-    outcome: 'allowed',
-    reason: null,
-    prevHash,
-    ...overrides,
-  };
-}
+const content = auditContent;
 
 function chain(length: number): AuditRow[] {
   const rows: AuditRow[] = [];
