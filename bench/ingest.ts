@@ -15,9 +15,15 @@
  * --fixed-pollers N adds, per round trip, the full path with N receives in flight fixed (before
  * they adapted, the default was 4).
  * --rtt-ms takes a list (0,10,20): the SQS traffic of (c) and (d) then goes through a proxy in
- * this process that delays every chunk by half of it in each direction (local/delay-proxy.ts).
- * During (c) and (d), producers in another process keep --backlog messages on the queue (a
- * standing backlog, as on a busy queue) until all --messages are sent (bench/ingest/producer.ts).
+ * its own process that delays every chunk by half of it in each direction (local/delay-proxy.ts;
+ * it stands for the network, whose CPU is not the ingestor's).
+ * --sqs lean (default) serves the queue from bench/ingest/lean-sqs.ts, a queue with O(1) work per
+ * message, in its own process; --sqs local-aws-sqs from the emulator the tests use, whose CPU per
+ * message (100–290 µs, growing with depth) is more than the ingestor's sink on a 2-core machine.
+ * Producers in another process (bench/ingest/producer.ts) put the messages on the queue: with
+ * the lean queue all --messages before (c) and (d) start (a backlog to drain; its depth costs
+ * nothing); with local-aws-sqs they keep --backlog (5,000) waiting during the phase instead, as
+ * that emulator slows down with depth.
  *
  * With --partitioning [--rows 10000000]: instead, the sink into the monthly-partitioned
  * user_logins vs an unpartitioned copy, both preloaded with --rows rows, in the same run, plus
@@ -42,7 +48,6 @@ import type { Tokenizer } from '../lib/crypto/tokens.js';
 import { createIngestor, createIngestorSqsClient, createSink, KnownTokens, SqsPoller, type InboundMessage } from '../services/ingestor/index.js';
 import { printTable } from './table.js';
 import { copyFinalRows, readFinalRows } from './ingest/copy.js';
-import { startDelayProxy } from '../local/delay-proxy.js';
 import { syntheticBodies } from './ingest/messages.js';
 import { fillQueue, naiveConsumer } from './ingest/queue.js';
 import { cpuSeconds } from './ingest/cpu.js';
@@ -60,8 +65,11 @@ const { values: args } = parseArgs({
     writers: { type: 'string', default: '2' },
     // Round trips added to every SQS call of (c) and (d), a comma-separated list.
     'rtt-ms': { type: 'string', default: '0' },
-    // Messages kept on the queue by the producers during (c) and (d): a standing backlog.
-    backlog: { type: 'string', default: '5000' },
+    // The queue's server: lean (bench/ingest/lean-sqs.ts) or local-aws-sqs (the tests' emulator).
+    sqs: { type: 'string', default: 'lean' },
+    // Messages kept on the queue by the producers during (c) and (d): a standing backlog. Default:
+    // all of them before the phase with the lean queue, 5,000 with local-aws-sqs.
+    backlog: { type: 'string' },
     // Also run the full path with this many receives in flight, fixed (as before they adapted: 4).
     'fixed-pollers': { type: 'string' },
     // Quick iterations on the storage path: only (a), (a0) and (b).
@@ -76,7 +84,9 @@ const BATCH = Number(args.batch);
 const SINK_CONCURRENCY = Number(args['sink-concurrency']);
 const WRITERS = Number(args.writers);
 const RTTS = args['rtt-ms'].split(',').map((value) => Number(value.trim()));
-const BACKLOG = Math.min(Number(args.backlog), N);
+const SQS_KIND = args.sqs;
+if (SQS_KIND !== 'lean' && SQS_KIND !== 'local-aws-sqs') throw new Error(`--sqs: ${SQS_KIND} is neither lean nor local-aws-sqs`);
+const BACKLOG = Math.min(Number(args.backlog ?? (SQS_KIND === 'lean' ? N : 5000)), N);
 const FIXED_POLLERS = args['fixed-pollers'] === undefined ? undefined : Number(args['fixed-pollers']);
 const WAIT_SECONDS = 1;
 const MAX_POLLERS = 64;
@@ -94,7 +104,7 @@ interface Phase {
   load: string;
   detail?: string;
   /** CPU seconds the phase cost, per process (undefined where /proc is not available). */
-  cpu: { node: number; postgres: number | undefined; sqs: number | undefined; producer: number | undefined };
+  cpu: { node: number; postgres: number | undefined; sqs: number | undefined; proxy: number | undefined; producer: number | undefined };
 }
 
 async function main(): Promise<void> {
@@ -116,7 +126,7 @@ async function main(): Promise<void> {
   await migrate(owner);
   const database = createDatabase({ url: postgres.url, role: 'ingestor', poolSize: Math.max(SINK_CONCURRENCY, WRITERS) + 4 }, { applicationName: 'bench' });
   cleanups.unshift(() => database.close());
-  const { endpoint, child } = await startSqsProcess();
+  const { endpoint, child } = await startSqsProcess(SQS_KIND);
   cleanups.unshift(async () => {
     child.kill('SIGTERM');
   });
@@ -142,17 +152,20 @@ async function main(): Promise<void> {
     run: () => Promise<number>,
     detail?: () => string,
     producer?: { done: Promise<number> },
+    proxyPid?: number,
   ): Promise<number> => {
     rss.enter(key);
-    const before = { node: process.cpuUsage(), postgres: cpuSeconds(postgres.pid, true), sqs: cpuSeconds(child.pid ?? -1) };
+    const before = { node: process.cpuUsage(), postgres: cpuSeconds(postgres.pid, true), sqs: cpuSeconds(child.pid ?? -1), proxy: proxyPid === undefined ? undefined : cpuSeconds(proxyPid) };
     const seconds = await run();
     const node = process.cpuUsage(before.node);
     const postgresAfter = cpuSeconds(postgres.pid, true);
     const sqsAfter = cpuSeconds(child.pid ?? -1);
+    const proxyAfter = proxyPid === undefined ? undefined : cpuSeconds(proxyPid);
     const cpu = {
       node: (node.user + node.system) / 1e6,
       postgres: postgresAfter === undefined || before.postgres === undefined ? undefined : postgresAfter - before.postgres,
       sqs: sqsAfter === undefined || before.sqs === undefined ? undefined : sqsAfter - before.sqs,
+      proxy: proxyAfter === undefined || before.proxy === undefined ? undefined : proxyAfter - before.proxy,
       producer: producer === undefined ? undefined : await producer.done,
     };
     phases.push({ key, path, messages, seconds, load: loadavg(), cpu, ...(detail === undefined ? {} : { detail: detail() }) });
@@ -189,14 +202,14 @@ async function main(): Promise<void> {
 
   if (!args['sink-only']) {
     for (const rtt of RTTS) {
-      const proxy = await startDelayProxy(endpoint, rtt);
+      const proxy = await startProxyProcess(endpoint, rtt);
       const viaProxy = createIngestorSqsClient({ region: 'us-east-1', endpoint: proxy.endpoint, maxPollers: MAX_POLLERS, credentials });
       try {
         // (d) queue only: the same transport, a handler that stores nothing.
         const queueOnlyUrl = await createQueue(sqs, `bench-queue-only-${rtt}`);
         log(`(d) producers: ${N} messages, ${BACKLOG} kept on the queue…`);
         rss.enter('fill');
-        const queueOnlyProducer = await startProducer(endpoint, queueOnlyUrl);
+        const queueOnlyProducer = await producerFor(endpoint, queueOnlyUrl);
         log(`(d) queue only @ ${rtt} ms: adaptive receives + delete…`);
         let peak = 0;
         await measure(`d${rtt}`, `(d) queue only @ ${rtt} ms RTT: receive + delete, no processing`, N, async () => {
@@ -218,7 +231,7 @@ async function main(): Promise<void> {
           const seconds = (performance.now() - started) / 1000;
           await transport.stop();
           return seconds;
-        }, () => `limit peak ${peak}`, queueOnlyProducer);
+        }, () => `limit peak ${peak}`, queueOnlyProducer, proxy.pid);
 
         for (const fixed of FIXED_POLLERS === undefined ? [undefined] : [undefined, FIXED_POLLERS]) {
           const name = fixed === undefined ? `c${rtt}` : `c${rtt}-fixed${fixed}`;
@@ -226,7 +239,7 @@ async function main(): Promise<void> {
           const fullUrl = await createQueue(sqs, `bench-full-${rtt}-${fixed ?? 'adaptive'}`);
           log(`(c) producers: ${N} messages, ${BACKLOG} kept on the queue…`);
           rss.enter('fill');
-          const fullProducer = await startProducer(endpoint, fullUrl);
+          const fullProducer = await producerFor(endpoint, fullUrl);
           log(`(c) full path @ ${rtt} ms: ingestor with ${fixed === undefined ? 'adaptive receives' : `${fixed} receives, fixed`}…`);
           let fullPeak = 0;
           const label = fixed === undefined ? '' : ` (${fixed} receives fixed)`;
@@ -248,7 +261,7 @@ async function main(): Promise<void> {
             const seconds = (performance.now() - started) / 1000;
             await ingestor.stop();
             return seconds;
-          }, () => `limit peak ${fullPeak}`, fullProducer);
+          }, () => `limit peak ${fullPeak}`, fullProducer, proxy.pid);
           const afterFull = await counts();
           check(afterFull.logins === validCount && afterFull.quarantine === N - validCount, `full path stored ${JSON.stringify(afterFull)}`);
         }
@@ -286,7 +299,7 @@ function meanOf(runs: readonly Phase[], key: string, path: string): Phase {
     seconds: mean((phase) => phase.seconds) ?? 0,
     load: runs.at(-1)?.load ?? '',
     detail: `mean of ${runs.map((phase) => `${phase.seconds.toFixed(2)} s`).join(', ')}`,
-    cpu: { node: mean((phase) => phase.cpu.node) ?? 0, postgres: mean((phase) => phase.cpu.postgres), sqs: mean((phase) => phase.cpu.sqs), producer: undefined },
+    cpu: { node: mean((phase) => phase.cpu.node) ?? 0, postgres: mean((phase) => phase.cpu.postgres), sqs: mean((phase) => phase.cpu.sqs), proxy: undefined, producer: undefined },
   };
 }
 
@@ -353,11 +366,11 @@ function report(phases: Phase[], facts: { validCount: number; tagMicros: number;
   );
   const cpuCell = (seconds: number | undefined) => (seconds === undefined ? 'n/a' : seconds.toFixed(1));
   const perMessage = (phase: Phase) => {
-    const { node, postgres, sqs, producer } = phase.cpu;
-    return `${(((node + (postgres ?? 0) + (sqs ?? 0) + (producer ?? 0)) * 1e6) / phase.messages).toFixed(0)}`;
+    const { node, postgres, sqs, proxy, producer } = phase.cpu;
+    return `${(((node + (postgres ?? 0) + (sqs ?? 0) + (proxy ?? 0) + (producer ?? 0)) * 1e6) / phase.messages).toFixed(0)}`;
   };
   printTable(
-    ['path', 'messages', 'seconds', 'msg/s', 'CPU s: node', 'postgres', 'sqs', 'producers', 'CPU µs/msg', 'max RSS MiB', 'load avg after', 'note'],
+    ['path', 'messages', 'seconds', 'msg/s', 'CPU s: node', 'postgres', 'sqs', 'proxy', 'producers', 'CPU µs/msg', 'node µs/msg', 'max RSS MiB', 'load avg after', 'note'],
     phases.map((phase) => [
       phase.path,
       fmt(phase.messages),
@@ -366,8 +379,10 @@ function report(phases: Phase[], facts: { validCount: number; tagMicros: number;
       cpuCell(phase.cpu.node),
       cpuCell(phase.cpu.postgres),
       cpuCell(phase.cpu.sqs),
+      cpuCell(phase.cpu.proxy),
       cpuCell(phase.cpu.producer),
       perMessage(phase),
+      ((phase.cpu.node * 1e6) / phase.messages).toFixed(0),
       String(rssByPhase.get(phase.key) ?? ''),
       phase.load,
       phase.detail ?? '',
@@ -375,7 +390,8 @@ function report(phases: Phase[], facts: { validCount: number; tagMicros: number;
   );
   console.log(
     '(CPU s: seconds of CPU each process used during the phase — on a shared machine they say more than wall time; ' +
-      "node is this process: the sink or the ingestor, plus the bench's own loops)",
+      "node is this process: the sink or the ingestor, plus the bench's own loops; producers: only when they ran during the phase)\n" +
+      `(the queue: ${SQS_KIND === 'lean' ? 'bench/ingest/lean-sqs.ts' : 'local-aws-sqs'}; ${BACKLOG >= N ? 'all messages on it before (c) and (d) start' : `${BACKLOG} kept on it during (c) and (d)`})`,
   );
   const ratios: string[][] = [];
   const ratio = (name: string, value: number | undefined, target: string) => {
@@ -433,6 +449,18 @@ async function createQueue(sqs: SQSClient, name: string): Promise<string> {
   return out.QueueUrl;
 }
 
+/**
+ * The producers for one phase: with a backlog of every message they finish before the phase
+ * starts (undefined: no producer CPU during it); otherwise they keep the backlog during it and
+ * `done` gives the CPU seconds they used.
+ */
+async function producerFor(endpoint: string, queueUrl: string): Promise<{ done: Promise<number> } | undefined> {
+  const producer = await startProducer(endpoint, queueUrl);
+  if (BACKLOG < N) return producer;
+  await producer.done;
+  return undefined;
+}
+
 /** Starts the producers (another process); resolves once the first backlog is on the queue. `done` gives the CPU seconds it used. */
 async function startProducer(endpoint: string, queueUrl: string): Promise<{ done: Promise<number> }> {
   const script = fileURLToPath(new URL('./ingest/producer.ts', import.meta.url));
@@ -455,15 +483,35 @@ async function startProducer(endpoint: string, queueUrl: string): Promise<{ done
   return { done: exited.then(() => cpu) };
 }
 
-async function startSqsProcess(): Promise<{ endpoint: string; child: ChildProcess }> {
+async function startSqsProcess(kind: string): Promise<{ endpoint: string; child: ChildProcess }> {
   const script = fileURLToPath(new URL('./ingest/sqs-server.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script, kind], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const endpoint = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
     child.once('exit', (code) => reject(new Error(`SQS emulator exited with ${code}`)));
   });
   return { endpoint, child };
+}
+
+/** The delaying proxy in its own process (bench/ingest/delay-proxy-server.ts). */
+async function startProxyProcess(target: string, rttMs: number): Promise<{ endpoint: string; pid: number | undefined; close(): Promise<void> }> {
+  const script = fileURLToPath(new URL('./ingest/delay-proxy-server.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, target, String(rttMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`delay proxy exited with ${code}`)));
+  });
+  return {
+    endpoint,
+    pid: child.pid,
+    close: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 try {
