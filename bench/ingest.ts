@@ -483,27 +483,26 @@ async function startProducer(endpoint: string, queueUrl: string): Promise<{ done
   return { done: exited.then(() => cpu) };
 }
 
-async function startSqsProcess(kind: string): Promise<{ endpoint: string; child: ChildProcess }> {
-  const script = fileURLToPath(new URL('./ingest/sqs-server.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script, kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** A server script of bench/ingest/ in its own process; resolves with the endpoint it prints first. */
+async function startServerProcess(name: string, script: string, args: string[]): Promise<{ endpoint: string; child: ChildProcess }> {
+  const path = fileURLToPath(new URL(`./ingest/${script}`, import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', path, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const endpoint = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`SQS emulator exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
   });
   return { endpoint, child };
 }
 
+function startSqsProcess(kind: string): Promise<{ endpoint: string; child: ChildProcess }> {
+  return startServerProcess('SQS server', 'sqs-server.ts', [kind]);
+}
+
 /** The delaying proxy in its own process (bench/ingest/delay-proxy-server.ts). */
 async function startProxyProcess(target: string, rttMs: number): Promise<{ endpoint: string; pid: number | undefined; close(): Promise<void> }> {
-  const script = fileURLToPath(new URL('./ingest/delay-proxy-server.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script, target, String(rttMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { endpoint, child } = await startServerProcess('delay proxy', 'delay-proxy-server.ts', [target, String(rttMs)]);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const endpoint = await new Promise<string>((resolve, reject) => {
-    lines.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`delay proxy exited with ${code}`)));
-  });
   return {
     endpoint,
     pid: child.pid,
