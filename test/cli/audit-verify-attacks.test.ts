@@ -14,12 +14,11 @@ import { LocalAuditSigner } from '../../lib/keys/local-audit-signer.js';
 import { LocalKeyring } from '../../lib/keys/local-keyring.js';
 import { ecdsaNoteSigner } from '../../lib/keys/note-signers.js';
 import { buildRevealApp, type RevealApp } from '../../services/reveal-api/app.js';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../lib/auth/local-signing-key.js';
 import { chainHash, type AuditContent } from '../../lib/audit/chain.js';
 import { ROW_COLUMNS, toRow, type RawRow } from '../../lib/audit/reader.js';
 import { loadRevealConfig } from '../../services/reveal-api/config.js';
 import { revealTestFor } from '../support/reveal-fixture.js';
-import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue, harnessSettings } from '../support/reveal-harness.js';
 import { tamperAuditLog } from '../support/tamper-audit-log.js';
 import { publishedNoteRecords } from '../support/note-checkpoints.js';
 
@@ -48,11 +47,7 @@ it.beforeAll(async ({ harness: shared, sample }) => {
   publishedFile = join(dir, 'published.jsonl');
   publicKeyFile = join(dir, 'signing-key.pem.pub.pem');
   const config = loadRevealConfig({
-    DATABASE_URL: harness.testDb.url,
-    LOCAL_MASTER_KEY_FILE: join(dir, 'unused.key'),
-    JWT_PUBLIC_KEY: harness.signingKey.publicKeyPem,
-    JWT_ISSUER: LOCAL_ISSUER,
-    JWT_AUDIENCE: LOCAL_AUDIENCE,
+    ...harnessSettings(harness, join(dir, 'unused.key')),
     RATE_LIMIT_MAX: '10000',
     AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'),
     AUDIT_ED25519_KEY_FILE: join(dir, 'ed25519-key.pem'),

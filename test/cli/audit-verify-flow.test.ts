@@ -7,13 +7,12 @@ import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
 import { CHECKPOINT_FORMAT, checkpointBytes, checkpointDigest, type CheckpointBody } from '../../lib/audit/checkpoint.js';
 import { ROW_COLUMNS, toRow, type RawRow } from '../../lib/audit/reader.js';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../lib/auth/local-signing-key.js';
 import { LocalAuditSigner } from '../../lib/keys/local-audit-signer.js';
 import { LocalKeyring } from '../../lib/keys/local-keyring.js';
 import { buildRevealApp, type RevealApp } from '../../services/reveal-api/app.js';
 import { loadRevealConfig } from '../../services/reveal-api/config.js';
 import { freshRevealTestFor } from '../support/reveal-fixture.js';
-import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue, harnessSettings } from '../support/reveal-harness.js';
 import { tamperAuditLog } from '../support/tamper-audit-log.js';
 import { settlePublication } from '../support/note-checkpoints.js';
 
@@ -35,11 +34,7 @@ it.beforeEach(async ({ harness: fresh, sample }) => {
   ip = sample.ip;
   dir = await mkdtemp(join(tmpdir(), 'tokenvault-flow-'));
   const config = loadRevealConfig({
-    DATABASE_URL: harness.testDb.url,
-    LOCAL_MASTER_KEY_FILE: join(dir, 'unused.key'),
-    JWT_PUBLIC_KEY: harness.signingKey.publicKeyPem,
-    JWT_ISSUER: LOCAL_ISSUER,
-    JWT_AUDIENCE: LOCAL_AUDIENCE,
+    ...harnessSettings(harness, join(dir, 'unused.key')),
     RATE_LIMIT_MAX: '10000',
     AUDIT_SIGNING_KEY_FILE: join(dir, 'audit', 'signing-key.pem'),
     AUDIT_ED25519_KEY_FILE: join(dir, 'audit', 'ed25519-key.pem'),

@@ -39,6 +39,21 @@ export interface RevealHarness {
   close(): Promise<void>;
 }
 
+/**
+ * The settings a reveal-api built or started outside the harness needs to share its database and
+ * trust its tokens: the database, the JWT key, issuer and audience. `masterKeyFile` is the local
+ * keyring file (the harness's own app never reads one).
+ */
+export function harnessSettings(harness: Pick<RevealHarness, 'testDb' | 'signingKey'>, masterKeyFile: string): Record<string, string> {
+  return {
+    DATABASE_URL: harness.testDb.url,
+    LOCAL_MASTER_KEY_FILE: masterKeyFile,
+    JWT_PUBLIC_KEY: harness.signingKey.publicKeyPem,
+    JWT_ISSUER: LOCAL_ISSUER,
+    JWT_AUDIENCE: LOCAL_AUDIENCE,
+  };
+}
+
 export const SAMPLE_VALUES: { field: PiiField; value: string }[] = [
   { field: 'ip', value: '199.172.111.135' },
   { field: 'device_id', value: '593-47-5928' },

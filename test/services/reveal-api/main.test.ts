@@ -4,9 +4,8 @@ import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../lib/auth/local-signing-key.js';
 import { revealTestFor } from '../../support/reveal-fixture.js';
-import { auditRows, bearer, PURPOSE } from '../../support/reveal-harness.js';
+import { auditRows, bearer, PURPOSE, harnessSettings } from '../../support/reveal-harness.js';
 
 const it = revealTestFor();
 
@@ -19,11 +18,7 @@ describe('reveal-api main', { timeout: 120_000 }, () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/reveal-api/main.ts'], {
       env: {
         PATH: process.env.PATH,
-        DATABASE_URL: harness.testDb.url,
-        LOCAL_MASTER_KEY_FILE: keyFile,
-        JWT_PUBLIC_KEY: harness.signingKey.publicKeyPem,
-        JWT_ISSUER: LOCAL_ISSUER,
-        JWT_AUDIENCE: LOCAL_AUDIENCE,
+        ...harnessSettings(harness, keyFile),
         PORT: '0',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -68,11 +63,7 @@ describe('reveal-api main', { timeout: 120_000 }, () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/reveal-api/main.ts'], {
       env: {
         PATH: process.env.PATH,
-        DATABASE_URL: harness.testDb.url,
-        LOCAL_MASTER_KEY_FILE: '/tmp/x.key',
-        JWT_PUBLIC_KEY: harness.signingKey.publicKeyPem,
-        JWT_ISSUER: LOCAL_ISSUER,
-        JWT_AUDIENCE: LOCAL_AUDIENCE,
+        ...harnessSettings(harness, '/tmp/x.key'),
         CONSOLE_LOCAL_SIGN_IN: 'true',
         PORT: '0',
       },

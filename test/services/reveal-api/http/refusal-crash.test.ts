@@ -5,9 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect } from 'vitest';
 import { verifyHashChain } from '../../../../lib/audit/hash-chain-verifier.js';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../lib/auth/local-signing-key.js';
 import { revealTestFor } from '../../../support/reveal-fixture.js';
-import { auditRows, bearer, PURPOSE, type AuditRowView, type RevealHarness, type SeededValue } from '../../../support/reveal-harness.js';
+import { auditRows, bearer, PURPOSE, type AuditRowView, type RevealHarness, type SeededValue, harnessSettings } from '../../../support/reveal-harness.js';
 
 const it = revealTestFor();
 
@@ -33,11 +32,7 @@ async function startServer(): Promise<{ child: ChildProcess; address: string }> 
   const child = spawn(process.execPath, ['--import', 'tsx', 'services/reveal-api/main.ts'], {
     env: {
       PATH: process.env.PATH,
-      DATABASE_URL: harness.testDb.url,
-      LOCAL_MASTER_KEY_FILE: keyFile,
-      JWT_PUBLIC_KEY: harness.signingKey.publicKeyPem,
-      JWT_ISSUER: LOCAL_ISSUER,
-      JWT_AUDIENCE: LOCAL_AUDIENCE,
+      ...harnessSettings(harness, keyFile),
       PORT: '0',
       // Two requests per caller and hour: everything after is refused, all in one window that never closes here.
       RATE_LIMIT_MAX: '2',

@@ -18,7 +18,6 @@ import { parseVerifierKey, type NoteVerifier } from '../../../../../lib/audit/no
 import { ROW_COLUMNS, toRow, type RawRow } from '../../../../../lib/audit/reader.js';
 import { treeHead } from '../../../../../lib/audit/tree-store.js';
 import { fetchWitnessedCheckpoint, submitCheckpoint, WitnessError, type WitnessEndpoint } from '../../../../../lib/audit/witness-client.js';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../../lib/auth/local-signing-key.js';
 import { loadOrCreateEd25519Key } from '../../../../../lib/keys/ed25519-key-file.js';
 import { LocalAuditSigner } from '../../../../../lib/keys/local-audit-signer.js';
 import { LocalKeyring } from '../../../../../lib/keys/local-keyring.js';
@@ -28,7 +27,7 @@ import { loadRevealConfig } from '../../../../../services/reveal-api/config.js';
 import { buildWitnessApp } from '../../../../../services/witness/app.js';
 import { WitnessStateStore } from '../../../../../services/witness/state-store.js';
 import { freshRevealTestFor } from '../../../../support/reveal-fixture.js';
-import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../../support/reveal-harness.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue, harnessSettings } from '../../../../support/reveal-harness.js';
 import { tamperAuditLog } from '../../../../support/tamper-audit-log.js';
 import { publishedNoteRecords, settlePublication } from '../../../../support/note-checkpoints.js';
 
@@ -91,11 +90,7 @@ const logVerifiers = (): NoteVerifier[] => [parseVerifierKey(logKeys.ecdsa), par
 
 async function checkpointingApp(env: Record<string, string> = {}) {
   const config = loadRevealConfig({
-    DATABASE_URL: harness.testDb.url,
-    LOCAL_MASTER_KEY_FILE: join(dir, 'unused.key'),
-    JWT_PUBLIC_KEY: harness.signingKey.publicKeyPem,
-    JWT_ISSUER: LOCAL_ISSUER,
-    JWT_AUDIENCE: LOCAL_AUDIENCE,
+    ...harnessSettings(harness, join(dir, 'unused.key')),
     RATE_LIMIT_MAX: '10000',
     AUDIT_LOG_ORIGIN: ORIGIN,
     AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'),

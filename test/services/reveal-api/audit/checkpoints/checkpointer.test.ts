@@ -14,12 +14,11 @@ import { KmsAuditSigner } from '../../../../../lib/keys/kms-audit-signer.js';
 import { LocalKeyring } from '../../../../../lib/keys/local-keyring.js';
 import { ecdsaNoteSigner } from '../../../../../lib/keys/note-signers.js';
 import { buildRevealApp, type RevealApp } from '../../../../../services/reveal-api/app.js';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../../lib/auth/local-signing-key.js';
 import { loadRevealConfig } from '../../../../../services/reveal-api/config.js';
 import type { CheckpointSink } from '../../../../../services/reveal-api/audit/checkpoints/sinks.js';
 import { startFakeKms, type FakeKms } from '../../../../support/kms-server.js';
 import { freshRevealTestFor } from '../../../../support/reveal-fixture.js';
-import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../../support/reveal-harness.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue, harnessSettings } from '../../../../support/reveal-harness.js';
 import { tamperAuditLog } from '../../../../support/tamper-audit-log.js';
 import { publishedNoteRecords, settlePublication } from '../../../../support/note-checkpoints.js';
 
@@ -51,11 +50,7 @@ afterEach(async () => {
 
 async function checkpointingApp(env: Record<string, string> = {}, extra: Partial<Parameters<typeof buildRevealApp>[0]> = {}) {
   const config = loadRevealConfig({
-    DATABASE_URL: harness.testDb.url,
-    LOCAL_MASTER_KEY_FILE: join(dir, 'unused.key'),
-    JWT_PUBLIC_KEY: harness.signingKey.publicKeyPem,
-    JWT_ISSUER: LOCAL_ISSUER,
-    JWT_AUDIENCE: LOCAL_AUDIENCE,
+    ...harnessSettings(harness, join(dir, 'unused.key')),
     RATE_LIMIT_MAX: '10000',
     AUDIT_LOG_ORIGIN: 'test.example/audit',
     AUDIT_SIGNING_KEY_FILE: join(dir, 'signing-key.pem'),

@@ -5,10 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect } from 'vitest';
 import { parseExportLine } from '../../../../../lib/audit/export-format.js';
-import { LOCAL_AUDIENCE, LOCAL_ISSUER } from '../../../../../lib/auth/local-signing-key.js';
 import { ROOT } from '../../../../support/processes.js';
 import { revealTestFor } from '../../../../support/reveal-fixture.js';
-import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../../../../support/reveal-harness.js';
+import { bearer, PURPOSE, type RevealHarness, type SeededValue, harnessSettings } from '../../../../support/reveal-harness.js';
 
 /**
  * Issue 17 finding 3 as the issue reproduced it, with the real service: the reveal-api as its
@@ -48,11 +47,7 @@ async function startService(): Promise<Service> {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
-      DATABASE_URL: harness.testDb.url,
-      LOCAL_MASTER_KEY_FILE: join(dir, 'master.key'),
-      JWT_PUBLIC_KEY: harness.signingKey.publicKeyPem,
-      JWT_ISSUER: LOCAL_ISSUER,
-      JWT_AUDIENCE: LOCAL_AUDIENCE,
+      ...harnessSettings(harness, join(dir, 'master.key')),
       PORT: '0',
       LOG_LEVEL: 'info',
       RATE_LIMIT_MAX: '100000',
