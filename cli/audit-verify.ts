@@ -72,21 +72,22 @@ export async function runAuditVerify(env: Env, output: Output = { out: console.l
     output.err(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
     return 2;
   }
+  // What an offline check trusts: the published checkpoints, the log's keys, the witnesses and their quorum.
+  const trust = (publicKeyFile: string) => ({
+    checkpointsFile: args.checkpoints,
+    publicKeyFile,
+    logKeyFiles: args['log-key'],
+    witnessKeyFiles: args['witness-key'],
+    quorum,
+    origin: args.origin,
+  });
   try {
     if (args.entry !== undefined) {
       if (args['public-key'] === undefined) {
         output.err(`--public-key is required: the entry's checkpoint must be signed by the log's key\n${USAGE}`);
         return 2;
       }
-      const verdict = await verifyEntryOffline({
-        entryFile: args.entry,
-        checkpointsFile: args.checkpoints,
-        publicKeyFile: args['public-key'],
-        logKeyFiles: args['log-key'],
-        witnessKeyFiles: args['witness-key'],
-        quorum,
-        origin: args.origin,
-      });
+      const verdict = await verifyEntryOffline({ entryFile: args.entry, ...trust(args['public-key']) });
       (verdict.status === 'intact' ? output.out : output.err)(verdict.message);
       return verdict.status === 'intact' ? 0 : verdict.status === 'broken' ? 1 : 2;
     }
@@ -95,16 +96,7 @@ export async function runAuditVerify(env: Env, output: Output = { out: console.l
         output.err(`--public-key is required offline: without it a recomputed chain with forged checkpoints would pass\n${USAGE}`);
         return 2;
       }
-      const { verdict, checkpointSource } = await verifyOffline({
-        exportFile: args.export,
-        checkpointsFile: args.checkpoints,
-        publicKeyFile: args['public-key'],
-        logKeyFiles: args['log-key'],
-        witnessKeyFiles: args['witness-key'],
-        quorum,
-        origin: args.origin,
-        clockSkewSeconds,
-      });
+      const { verdict, checkpointSource } = await verifyOffline({ exportFile: args.export, ...trust(args['public-key']), clockSkewSeconds });
       return report(verdict, output, `checkpoints from ${checkpointSource}`);
     }
     return await verifyDatabase(env, args, quorum, output);
