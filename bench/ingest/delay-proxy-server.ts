@@ -1,3 +1,4 @@
+import { serveUntilSignalled } from './serve.js';
 import { startDelayProxy } from '../../local/delay-proxy.js';
 
 /**
@@ -9,10 +10,4 @@ import { startDelayProxy } from '../../local/delay-proxy.js';
 const [target, rtt] = process.argv.slice(2);
 if (target === undefined || rtt === undefined) throw new Error('usage: delay-proxy-server.ts <endpoint> <rtt-ms>');
 const proxy = await startDelayProxy(target, Number(rtt));
-process.stdout.write(`${proxy.endpoint}\n`);
-const shutdown = () => {
-  void proxy.close().finally(() => process.exit(0));
-};
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-process.on('disconnect', shutdown);
+serveUntilSignalled(proxy);

@@ -1,3 +1,4 @@
+import { serveUntilSignalled } from './serve.js';
 import { startEmbeddedSqs } from '../../local/embedded-sqs.js';
 import { startLeanSqs } from './lean-sqs.js';
 
@@ -10,10 +11,4 @@ import { startLeanSqs } from './lean-sqs.js';
 const kind = process.argv[2] ?? 'lean';
 if (kind !== 'lean' && kind !== 'local-aws-sqs') throw new Error(`--sqs: ${kind} is neither lean nor local-aws-sqs`);
 const sqs = kind === 'lean' ? await startLeanSqs() : await startEmbeddedSqs({ port: 0 });
-process.stdout.write(`${sqs.endpoint}\n`);
-const shutdown = () => {
-  void sqs.close().finally(() => process.exit(0));
-};
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-process.on('disconnect', shutdown);
+serveUntilSignalled(sqs);
