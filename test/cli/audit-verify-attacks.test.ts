@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import pino from 'pino';
 import { afterAll, describe, expect } from 'vitest';
-import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
 import { noteCheckpointLine, type NoteCheckpointRecord } from '../../lib/audit/checkpoint-record.js';
 import { signNote } from '../../lib/audit/note/signer.js';
@@ -18,6 +17,7 @@ import { chainHash, type AuditContent } from '../../lib/audit/chain.js';
 import { ROW_COLUMNS, toRow, type RawRow } from '../../lib/audit/reader.js';
 import { loadRevealConfig } from '../../services/reveal-api/config.js';
 import { revealTestFor } from '../support/reveal-fixture.js';
+import { auditExportTo, auditVerify } from '../support/audit-cli.js';
 import { bearer, PURPOSE, type RevealHarness, type SeededValue, harnessSettings } from '../support/reveal-harness.js';
 import { tamperAuditLog } from '../support/tamper-audit-log.js';
 import { publishedNoteRecords } from '../support/note-checkpoints.js';
@@ -80,19 +80,15 @@ const published = () => publishedNoteRecords(publishedFile);
 /** Export as the auditor, then verify offline: exit code and what was printed. */
 async function exportAndVerify(checkpointsFile = publishedFile, keyFile = publicKeyFile, extra: string[] = []) {
   const exportFile = join(dir, 'export.ndjson');
-  const lines: string[] = [];
-  const output = { out: (line: string) => lines.push(line), err: (line: string) => lines.push(line) };
-  expect(await runAuditExport(['--out', exportFile], { DATABASE_URL: harness.testDb.url }, { out: () => undefined, err: () => undefined })).toBe(0);
-  const code = await runAuditVerify({}, output, ['--export', exportFile, '--checkpoints', checkpointsFile, '--public-key', keyFile, ...extra]);
-  return { code, line: lines.join('\n') };
+  expect(await auditExportTo(harness.testDb.url, exportFile)).toBe(0);
+  const { code, text } = await auditVerify({}, ['--export', exportFile, '--checkpoints', checkpointsFile, '--public-key', keyFile, ...extra]);
+  return { code, line: text };
 }
 
 /** The database now (live): a checkpoint beyond its rows is a truncation, with no clock involved. */
 async function verifyDatabase(checkpointsFile = publishedFile) {
-  const lines: string[] = [];
-  const output = { out: (line: string) => lines.push(line), err: (line: string) => lines.push(line) };
-  const code = await runAuditVerify({ DATABASE_URL: harness.testDb.url }, output, ['--checkpoints', checkpointsFile, '--public-key', publicKeyFile]);
-  return { code, line: lines.join('\n') };
+  const { code, text } = await auditVerify({ DATABASE_URL: harness.testDb.url }, ['--checkpoints', checkpointsFile, '--public-key', publicKeyFile]);
+  return { code, line: text };
 }
 
 /** `run` against the log as the owner's `change` left it; the log restored from its snapshot afterwards. */

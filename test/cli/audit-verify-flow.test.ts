@@ -3,8 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect } from 'vitest';
-import { runAuditExport } from '../../cli/audit-export.js';
-import { runAuditVerify } from '../../cli/audit-verify.js';
 import { CHECKPOINT_FORMAT, checkpointBytes, checkpointDigest, type CheckpointBody } from '../../lib/audit/checkpoint.js';
 import { ROW_COLUMNS, toRow, type RawRow } from '../../lib/audit/reader.js';
 import { LocalAuditSigner } from '../../lib/keys/local-audit-signer.js';
@@ -12,6 +10,7 @@ import { LocalKeyring } from '../../lib/keys/local-keyring.js';
 import { buildRevealApp, type RevealApp } from '../../services/reveal-api/app.js';
 import { loadRevealConfig } from '../../services/reveal-api/config.js';
 import { freshRevealTestFor } from '../support/reveal-fixture.js';
+import { auditExportTo, auditVerify } from '../support/audit-cli.js';
 import { bearer, PURPOSE, type RevealHarness, type SeededValue, harnessSettings } from '../support/reveal-harness.js';
 import { tamperAuditLog } from '../support/tamper-audit-log.js';
 import { settlePublication } from '../support/note-checkpoints.js';
@@ -55,21 +54,12 @@ async function reveal(count: number) {
 }
 
 async function exportTo(file: string) {
-  expect(await runAuditExport(['--out', file], { DATABASE_URL: harness.testDb.url }, { out: () => undefined, err: () => undefined })).toBe(0);
+  expect(await auditExportTo(harness.testDb.url, file)).toBe(0);
 }
 
 /** `npm run audit:verify -- --export F --checkpoints .data/audit/checkpoints.jsonl --public-key .data/audit/signing-key.pem.pub.pem` */
-async function readmeVerify(exportFile: string) {
-  const lines: string[] = [];
-  const code = await runAuditVerify({}, { out: (line) => lines.push(line), err: (line) => lines.push(line) }, [
-    '--export',
-    exportFile,
-    '--checkpoints',
-    join(dir, 'audit', 'checkpoints.jsonl'),
-    '--public-key',
-    join(dir, 'audit', 'signing-key.pem.pub.pem'),
-  ]);
-  return { code, text: lines.join('\n') };
+function readmeVerify(exportFile: string) {
+  return auditVerify({}, ['--export', exportFile, '--checkpoints', join(dir, 'audit', 'checkpoints.jsonl'), '--public-key', join(dir, 'audit', 'signing-key.pem.pub.pem')]);
 }
 
 const settle = () => settlePublication(app);
@@ -120,16 +110,7 @@ describe('the README export-and-verify flow', () => {
     const receiptFile = join(dir, 'receipt.json');
     const verifyEntry = async () => {
       await writeFile(receiptFile, (await app.inject({ url: `/audit/entries/${seq}`, headers })).body);
-      const lines: string[] = [];
-      const code = await runAuditVerify({}, { out: (line) => lines.push(line), err: (line) => lines.push(line) }, [
-        '--entry',
-        receiptFile,
-        '--checkpoints',
-        join(dir, 'audit', 'checkpoints.jsonl'),
-        '--public-key',
-        join(dir, 'audit', 'signing-key.pem.pub.pem'),
-      ]);
-      return { code, text: lines.join('\n') };
+      return auditVerify({}, ['--entry', receiptFile, '--checkpoints', join(dir, 'audit', 'checkpoints.jsonl'), '--public-key', join(dir, 'audit', 'signing-key.pem.pub.pem')]);
     };
     expect(await verifyEntry()).toEqual({ code: 2, text: expect.stringMatching(new RegExp(`^entry ${seq} is not covered by a signed checkpoint yet .*fetch its receipt again after the next checkpoint`)) });
     expect((await app.auditCheckpointer!.checkpointNow()).status).toBe('written');

@@ -6,6 +6,7 @@ import { describe, expect } from 'vitest';
 import { runAuditExport } from '../../cli/audit-export.js';
 import { runAuditVerify } from '../../cli/audit-verify.js';
 import { freshRevealTestFor } from '../support/reveal-fixture.js';
+import { auditVerify } from '../support/audit-cli.js';
 import { bearer, PURPOSE, type RevealHarness, type SeededValue } from '../support/reveal-harness.js';
 import { tamperAuditLog } from '../support/tamper-audit-log.js';
 
@@ -29,10 +30,8 @@ async function fillLog(count: number) {
   }
 }
 
-async function verify() {
-  const lines: string[] = [];
-  const code = await runAuditVerify({ DATABASE_URL: harness.testDb.url }, { out: (line) => lines.push(line), err: (line) => lines.push(line) });
-  return { code, text: lines.join('\n') };
+function verify() {
+  return auditVerify({ DATABASE_URL: harness.testDb.url });
 }
 
 /** Each case runs against its own saved copy of the log and its Merkle tree (rows appended meanwhile have nodes too). */

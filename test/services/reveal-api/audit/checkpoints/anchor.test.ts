@@ -6,8 +6,6 @@ import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import pino from 'pino';
 import { afterEach, describe, expect } from 'vitest';
-import { runAuditExport } from '../../../../../cli/audit-export.js';
-import { runAuditVerify } from '../../../../../cli/audit-verify.js';
 import { chainHash, type AuditContent } from '../../../../../lib/audit/chain.js';
 import { noteCheckpointLine, type NoteCheckpointRecord } from '../../../../../lib/audit/checkpoint-record.js';
 import { auditLeafHash } from '../../../../../lib/audit/merkle/audit-leaf.js';
@@ -27,6 +25,7 @@ import { loadRevealConfig } from '../../../../../services/reveal-api/config.js';
 import { buildWitnessApp } from '../../../../../services/witness/app.js';
 import { WitnessStateStore } from '../../../../../services/witness/state-store.js';
 import { freshRevealTestFor } from '../../../../support/reveal-fixture.js';
+import { auditExportTo, auditVerify } from '../../../../support/audit-cli.js';
 import { bearer, PURPOSE, type RevealHarness, type SeededValue, harnessSettings } from '../../../../support/reveal-harness.js';
 import { tamperAuditLog } from '../../../../support/tamper-audit-log.js';
 import { publishedNoteRecords, settlePublication } from '../../../../support/note-checkpoints.js';
@@ -153,11 +152,7 @@ async function storedCount(): Promise<number> {
   return Number(rows[0]?.n);
 }
 
-async function verifyCli(args: string[]): Promise<{ code: number; text: string }> {
-  const lines: string[] = [];
-  const code = await runAuditVerify({}, { out: (line) => lines.push(line), err: (line) => lines.push(line) }, args);
-  return { code, text: lines.join('\n') };
-}
+const verifyCli = (args: string[]) => auditVerify({}, args);
 
 describe('checkpoints anchored outside the database', () => {
   it('every checkpoint is cosigned by the witness; one signed while it was down is published without, and the next catches it up', async () => {
@@ -189,7 +184,7 @@ describe('checkpoints anchored outside the database', () => {
 
     // The offline verifier with a quorum of 1: checkpoint 2 lacks the cosignature but checkpoint 3 extends it.
     const exportFile = join(dir, 'export.ndjson');
-    expect(await runAuditExport(['--out', exportFile], { DATABASE_URL: harness.testDb.url }, { out: () => undefined, err: () => undefined })).toBe(0);
+    expect(await auditExportTo(harness.testDb.url, exportFile)).toBe(0);
     const result = await verifyCli(['--export', exportFile, '--checkpoints', join(dir, 'checkpoints.jsonl'), '--public-key', join(dir, 'signing-key.pem.pub.pem'), '--witness-key', join(dir, 'witness.vkey'), '--witness-quorum', '1']);
     expect(result).toMatchObject({ code: 0, text: expect.stringMatching(/^audit log intact: .*checkpoint 3 \(signed note\).*cosigned by test\.example\/witness/) });
     expect(result.text).toContain('note: checkpoint 2 has 0 of 1 witness cosignatures, but checkpoint 3 (cosigned) extends it');
@@ -244,7 +239,7 @@ describe('checkpoints anchored outside the database', () => {
     // The offline verifier: the forged export against the published checkpoints, and, with a quorum,
     // even against a checkpoints file holding only the forged (uncosigned) checkpoint.
     const exportFile = join(dir, 'forged-export.ndjson');
-    expect(await runAuditExport(['--out', exportFile], { DATABASE_URL: harness.testDb.url }, { out: () => undefined, err: () => undefined })).toBe(0);
+    expect(await auditExportTo(harness.testDb.url, exportFile)).toBe(0);
     const common = ['--export', exportFile, '--public-key', join(dir, 'signing-key.pem.pub.pem'), '--witness-key', join(dir, 'witness.vkey'), '--witness-quorum', '1'];
     const against = await verifyCli([...common, '--checkpoints', join(dir, 'checkpoints.jsonl')]);
     expect(against.code).toBe(1);
