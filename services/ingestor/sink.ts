@@ -76,8 +76,8 @@ export function createSink(deps: SinkDeps): Sink {
 
   /**
    * Batches that arrive while every writer is busy share the next transaction. Since all
-   * writers take row locks in one global order (vault sorted by token, then logins and
-   * quarantine sorted by message id), concurrent ones may wait for each other's new vault rows
+   * writers take row locks in one global order (logins and quarantine sorted by message id,
+   * then vault sorted by token), concurrent ones may wait for each other's new vault rows
    * but cannot deadlock (a rare redelivery split could; 40P01 is transient and retried). A
    * group the database refuses for a permanent reason is retried batch by batch, so only the
    * offending batch goes on to the message-by-message path.

@@ -47,13 +47,13 @@ async function count(table: 'user_logins' | 'quarantine', ids: string[]): Promis
   return rows[0].n as number;
 }
 
-/** Resolves once some backend of this database waits for a row lock. */
-async function waitForLockWaiter(): Promise<void> {
+/** Resolves once `count` backends of this database wait for a lock. */
+async function waitForLockWaiter(count = 1): Promise<void> {
   for (;;) {
     const { rows } = await testDb.owner.pool.query(
       `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
     );
-    if ((rows[0] as { n: number }).n > 0) return;
+    if ((rows[0] as { n: number }).n >= count) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -166,6 +166,39 @@ describe('sink: validate, tokenise, encrypt, store in one transaction', () => {
       expect(settled).toEqual(order);
     } finally {
       other.release();
+    }
+  });
+
+  it('lets crypto-shredding that starts mid-batch wait for the batch, and keeps the values it stored (no deadlock)', async () => {
+    // The batch writes its logins, then waits on its quarantine row (another session holds an
+    // uncommitted row with that message id); shredding its new values starts meanwhile. Both lock
+    // the pii_vault table before user_logins (sink/sql.ts): were the batch to lock pii_vault only
+    // at its vault insert, the shred would hold it while waiting for the batch's logins.
+    const ip = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
+    const deviceId = `${randomUUID().slice(0, 3)}-31-4159`;
+    const login = message(loginEvent({ ip, device_id: deviceId }));
+    const bad = message('{"not": "a login"}');
+    const tokens = [tokenizer.tokenize('ip', ip), tokenizer.tokenize('device_id', deviceId)];
+    await sink.write([message(loginEvent())]); // a data key for the holder's row to name
+    const holder = await testDb.owner.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(
+        `INSERT INTO quarantine (message_id, reasons, body_ciphertext, data_key_id, body_bytes)
+         VALUES ($1, '[]', '\\x00', (SELECT min(id) FROM data_keys), 1)`,
+        [bad.messageId],
+      );
+      const written = sink.write([login, bad]);
+      await waitForLockWaiter(1);
+      const shredded = testDb.owner.pool.query<{ token: string }>('SELECT token FROM shred_unreferenced_vault_values($1::text[])', [tokens]);
+      await waitForLockWaiter(2);
+      await holder.query('ROLLBACK');
+      expect(await written).toMatchObject({ stored: 1, quarantined: 1, vaultWritten: 2 });
+      expect((await shredded).rows).toEqual([]);
+      const { rows } = await testDb.owner.pool.query('SELECT token FROM pii_vault WHERE token = ANY($1)', [tokens]);
+      expect(rows).toHaveLength(2);
+    } finally {
+      holder.release();
     }
   });
 
