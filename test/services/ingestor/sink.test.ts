@@ -174,8 +174,8 @@ describe('sink: validate, tokenise, encrypt, store in one transaction', () => {
     // uncommitted row with that message id); shredding its new values starts meanwhile. Both lock
     // the pii_vault table before user_logins (sink/sql.ts): were the batch to lock pii_vault only
     // at its vault insert, the shred would hold it while waiting for the batch's logins.
-    const ip = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
-    const deviceId = `${randomUUID().slice(0, 3)}-31-4159`;
+    const ip = '198.51.100.73';
+    const deviceId = '731-31-4159';
     const login = message(loginEvent({ ip, device_id: deviceId }));
     const bad = message('{"not": "a login"}');
     const tokens = [tokenizer.tokenize('ip', ip), tokenizer.tokenize('device_id', deviceId)];
